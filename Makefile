@@ -1,0 +1,47 @@
+# binhyen — the two commands: `make run` (the whole system) and `make test` (lint + all tests).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := .local/uv/bin/uv
+UV_VERSION := 0.13.9
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: install mongo-server run test lint format typecheck bench clean
+
+install: $(VENV)/.synced mongo-server
+
+$(UV):
+	$(PYTHON) -m venv .local/uv
+	.local/uv/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $@
+
+# MongoDB-wire server for tests and `make run`: MONGODB_URL if set, a mongod on PATH,
+# else FerretDB v1 (SQLite backend) built once into .local/bin.
+mongo-server:
+	@if [ -n "$${MONGODB_URL:-}" ] || command -v mongod >/dev/null; then :; \
+	else deploy/local/install-ferretdb.sh $(CURDIR)/.local/bin/ferretdb; fi
+
+run: install
+	$(PY) -m tools.localstack
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy shared services tools
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: install lint
+	$(PY) -m pytest
+
+bench: install
+	$(PY) -m bench.ingest
+
+clean:
+	rm -rf $(VENV) .local/uv var

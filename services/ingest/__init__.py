@@ -1,0 +1,1 @@
+"""Ingest: receives the Zalo webhook, verifies it, normalizes events, publishes to JetStream."""

@@ -1,0 +1,1 @@
+"""binhyen's contracts: event schemas, subjects and streams, settings, logging, health, Zalo."""

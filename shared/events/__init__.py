@@ -1,0 +1,1 @@
+"""Versioned event contracts: every message that crosses a service boundary."""

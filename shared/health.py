@@ -1,0 +1,38 @@
+"""`/healthz` (the process is up) and `/readyz` (its dependencies answer) for every service."""
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+ReadinessCheck = Callable[[], Awaitable[object]]
+
+
+def health_router(checks: Mapping[str, ReadinessCheck], timeout: float = 2.0) -> APIRouter:
+    """Health endpoints; each readiness check raises (or times out) when its dependency is down."""
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz")
+    async def readyz() -> JSONResponse:
+        results = await asyncio.gather(*(_run_check(check, timeout) for check in checks.values()))
+        report = dict(zip(checks, results, strict=True))
+        ready = all(value == "ok" for value in report.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "not_ready", "checks": report},
+            status_code=200 if ready else 503,
+        )
+
+    return router
+
+
+async def _run_check(check: ReadinessCheck, timeout: float) -> str:
+    try:
+        await asyncio.wait_for(check(), timeout)
+    except Exception as exc:  # a readiness probe reports any failure instead of raising it
+        return f"error: {type(exc).__name__}"
+    return "ok"

@@ -1,0 +1,1 @@
+"""Run binhyen's servers as local processes on loopback (no Docker needed)."""
