@@ -1,0 +1,229 @@
+"""A versioned gazetteer of administrative units, their villages and everyday names.
+
+Unit sets are versioned: `2020` is the 15 communes and wards of the former city, `2025` the
+three wards in force since 2025-07-01. An old→new crosswalk (operator data, loaded from a file)
+resolves a former unit to the ward that is current now, and rolls statistics up into either set.
+"""
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from shared.places.text import fold_phrase, words
+
+SET_BEFORE = "2020"
+SET_AFTER = "2025"
+UNKNOWN_WARD = "unknown"
+_MIN_BARE_WORDS = 2  # a one-word name ("Cộn") only matches with its kind ("chợ Cộn")
+
+
+class Unit(BaseModel):
+    """An administrative unit (phường, xã) of one unit set."""
+
+    model_config = ConfigDict(frozen=True)
+
+    slug: str
+    name: str
+    kind: str
+    unit_set: str
+    aliases: tuple[str, ...] = ()
+
+
+class Place(BaseModel):
+    """A village, residential group or everyday name inside a unit, added by an operator."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    kind: str
+    unit: str
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PlaceMatch:
+    """A place name found in a text, and the ward that is current for it."""
+
+    ward: str
+    unit: str
+    name: str
+    term: str
+    via: str  # "unit", "former_unit" or "place"
+
+
+@dataclass(frozen=True)
+class _Entry:
+    unit: str
+    name: str
+    is_place: bool
+
+
+class Gazetteer:
+    """Units of every known set, the crosswalk between them, and the places inside them."""
+
+    def __init__(
+        self,
+        units: Iterable[Unit],
+        current_set: str,
+        crosswalk: Mapping[str, str] | None = None,
+        places: Iterable[Place] = (),
+    ) -> None:
+        self.units = {unit.slug: unit for unit in units}
+        self.current_set = current_set
+        self.crosswalk = dict(crosswalk or {})
+        self.places = tuple(places)
+        self._check()
+        self._terms = self._index()
+        self._longest = max((len(term) for term in self._terms), default=1)
+
+    @classmethod
+    def load(
+        cls,
+        units_file: Path,
+        crosswalk_file: Path | None = None,
+        extra_file: Path | None = None,
+        current_set: str | None = None,
+    ) -> "Gazetteer":
+        """Load the unit file, the optional crosswalk and the optional operator places.
+
+        Without a crosswalk the current set is the former units (the only confirmed data);
+        with one, it is the crosswalk's target set unless `current_set` says otherwise.
+        """
+        units = _read_units(json.loads(units_file.read_text(encoding="utf-8")))
+        crosswalk: dict[str, str] = {}
+        target = SET_BEFORE
+        if crosswalk_file is not None:
+            raw = json.loads(crosswalk_file.read_text(encoding="utf-8"))
+            crosswalk = dict(raw["mapping"])
+            target = str(raw.get("to_set", SET_AFTER))
+        places: list[Place] = []
+        if extra_file is not None:
+            raw_places = json.loads(extra_file.read_text(encoding="utf-8"))["places"]
+            places = [Place.model_validate(place) for place in raw_places]
+        return cls(units, current_set or target, crosswalk, places)
+
+    def current_units(self) -> list[Unit]:
+        """The units of the set in force, in file order."""
+        return [unit for unit in self.units.values() if unit.unit_set == self.current_set]
+
+    def is_current(self, slug: str) -> bool:
+        unit = self.units.get(slug)
+        return unit is not None and unit.unit_set == self.current_set
+
+    def current(self, slug: str) -> str | None:
+        """The current ward for a unit slug of any set (old slugs go through the crosswalk)."""
+        if self.is_current(slug):
+            return slug
+        mapped = self.crosswalk.get(slug)
+        return mapped if mapped is not None and self.is_current(mapped) else None
+
+    def in_set(self, slug: str, unit_set: str) -> str | None:
+        """The unit of `unit_set` that covers `slug` (old→new, or itself)."""
+        unit = self.units.get(slug)
+        if unit is None:
+            return None
+        if unit.unit_set == unit_set:
+            return slug
+        mapped = self.crosswalk.get(slug)
+        if mapped is not None and self.units[mapped].unit_set == unit_set:
+            return mapped
+        return None
+
+    def rollup(self, counts: Mapping[str, int], unit_set: str) -> dict[str, int]:
+        """Re-key per-unit counts to `unit_set`; what cannot be placed goes to `unknown`."""
+        result: dict[str, int] = {}
+        for slug, count in counts.items():
+            key = self.in_set(slug, unit_set) or UNKNOWN_WARD
+            result[key] = result.get(key, 0) + count
+        return result
+
+    def resolve(self, name: str) -> str | None:
+        """The current ward for a unit slug, a unit or place name, in any spelling."""
+        if name in self.units:
+            return self.current(name)
+        matches = self.find(name)
+        return matches[0].ward if matches else None
+
+    def find(self, text: str) -> list[PlaceMatch]:
+        """Every known place named in `text`, longest name first at each position."""
+        tokens = words(text)
+        found: list[PlaceMatch] = []
+        i = 0
+        while i < len(tokens):
+            size, entries = self._match_at(tokens, i)
+            if not entries:
+                i += 1
+                continue
+            match = self._pick(entries, " ".join(tokens[i : i + size]))
+            if match is not None:
+                found.append(match)
+            i += size
+        return found
+
+    def _match_at(self, tokens: list[str], start: int) -> tuple[int, list[_Entry]]:
+        for size in range(min(self._longest, len(tokens) - start), 0, -1):
+            entries = self._terms.get(tuple(tokens[start : start + size]))
+            if entries:
+                return size, entries
+        return 0, []
+
+    def _pick(self, entries: list[_Entry], term: str) -> PlaceMatch | None:
+        ranked = sorted(entries, key=lambda e: (e.is_place, not self.is_current(e.unit)))
+        for entry in ranked:
+            ward = self.current(entry.unit)
+            if ward is None:
+                continue
+            via = "place" if entry.is_place else "unit" if ward == entry.unit else "former_unit"
+            return PlaceMatch(ward=ward, unit=entry.unit, name=entry.name, term=term, via=via)
+        return None
+
+    def _index(self) -> dict[tuple[str, ...], list[_Entry]]:
+        terms: dict[tuple[str, ...], list[_Entry]] = {}
+        for unit in self.units.values():
+            entry = _Entry(unit.slug, unit.name, is_place=False)
+            for term in _terms_for(unit.name, unit.kind, unit.aliases):
+                terms.setdefault(term, []).append(entry)
+        for place in self.places:
+            entry = _Entry(place.unit, place.name, is_place=True)
+            for term in _terms_for(place.name, place.kind, place.aliases):
+                terms.setdefault(term, []).append(entry)
+        return terms
+
+    def _check(self) -> None:
+        for old, new in self.crosswalk.items():
+            if old not in self.units or new not in self.units:
+                raise ValueError(f"crosswalk names an unknown unit: {old} -> {new}")
+        for place in self.places:
+            if place.unit not in self.units:
+                raise ValueError(f"place {place.name!r} is in an unknown unit {place.unit!r}")
+
+
+def _terms_for(name: str, kind: str, aliases: Iterable[str]) -> set[tuple[str, ...]]:
+    terms = {tuple(words(f"{kind} {name}"))}
+    for candidate in (name, *aliases):
+        term = tuple(words(candidate))
+        if len(term) >= _MIN_BARE_WORDS:
+            terms.add(term)
+    return terms
+
+
+def _read_units(raw: Mapping[str, Any]) -> list[Unit]:
+    before = [
+        Unit(slug=u["slug"], name=u["name"], kind=u["kind"], unit_set=SET_BEFORE)
+        for u in raw.get("units", [])
+    ]
+    change = raw.get("boundary_change") or {}
+    after = [
+        Unit(slug=u["slug"], name=u["name"], kind=u["kind"], unit_set=SET_AFTER)
+        for u in change.get("units_after", [])
+    ]
+    return before + after
+
+
+def same_name(left: str, right: str) -> bool:
+    """True when two spellings fold to the same name ("Hoà" / "hòa" / "HOA")."""
+    return fold_phrase(left) == fold_phrase(right)
