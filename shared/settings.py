@@ -1,5 +1,7 @@
 """Settings read from environment variables, shared by every service."""
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -31,6 +33,29 @@ class ZaloSettings(BaseSettings):
     zalo_app_secret_key: str = "test-app-secret-key"  # authenticates token refreshes
     zalo_api_base: str = "http://127.0.0.1:8090"  # https://openapi.zalo.me in production
     zalo_oauth_base: str = "http://127.0.0.1:8090"  # https://oauth.zaloapp.com in production
+    # First token pair (console "API Explorer" or the fake's defaults); stored in the shared
+    # bucket only when the bucket has none, after that the bucket is the truth.
+    zalo_access_token: str | None = "fake-initial-access-token"
+    zalo_refresh_token: str | None = "fake-initial-refresh-token"
+    zalo_access_token_ttl: float = 90000.0  # seconds the seeded access token is assumed valid
+    zalo_token_bucket: str = "zalo_oa_token"  # JetStream KV bucket holding the token pair
+    zalo_rate_bucket: str = "zalo_rate"  # JetStream KV bucket holding the shared rate state
+    zalo_refresh_margin: float = 5 * 3600.0  # refresh this long before the access token expires
+    zalo_refresh_lease: float = 15.0  # seconds one replica may hold the refresh lease
+    # Requests per second per operation family, shared by all replicas (Zalo: 4,000/min/app).
+    zalo_rate_limits: dict[str, float] = Field(
+        default_factory=lambda: {"message": 20.0, "group": 5.0, "broadcast": 1.0, "read": 10.0}
+    )
+    zalo_rate_burst: dict[str, float] = Field(default_factory=dict)  # default burst: 1 call
+    zalo_retry_attempts: int = Field(default=4, ge=1)  # attempts per call, first one included
+    zalo_retry_base_delay: float = 0.5  # full-jitter exponential backoff: U(0, base * 2^n)
+    zalo_retry_max_delay: float = 8.0
+    zalo_retry_total: float = 30.0  # give up when the next wait would pass this many seconds
+    zalo_http_timeout: float = 10.0
+    # Article statistics field names are unconfirmed (reference §7): first one present wins.
+    zalo_article_view_fields: list[str] = Field(default_factory=lambda: ["total_view", "view"])
+    zalo_article_share_fields: list[str] = Field(default_factory=lambda: ["total_share", "share"])
+    zalo_broadcast_target_style: Literal["csv", "list"] = "csv"
 
 
 class StaffAuthSettings(BaseSettings):
