@@ -8,6 +8,9 @@ import re
 import unicodedata
 
 _WORD = re.compile(r"[a-z0-9]+")
+_RAW_WORD = re.compile(r"\w+")
+# The five tone marks; circumflex, breve and horn shape the vowel and are kept by `tone_key`.
+_TONES = frozenset("\u0300\u0301\u0303\u0309\u0323")
 
 
 def fold(text: str) -> str:
@@ -30,3 +33,17 @@ def fold_phrase(text: str) -> str:
 def slugify(text: str) -> str:
     """The ASCII kebab-case slug of a name ("Đức Ninh Đông" → "duc-ninh-dong")."""
     return "-".join(words(text))
+
+
+def tone_key(word: str) -> str:
+    """A lowercase word with its tone mark moved to the end, so "hoà" and "hòa" are equal
+    while "lửa" and "lừa" stay different."""
+    decomposed = unicodedata.normalize("NFD", word.lower())
+    tones = "".join(ch for ch in decomposed if ch in _TONES)
+    base = "".join(ch for ch in decomposed if ch not in _TONES)
+    return unicodedata.normalize("NFC", base) + tones
+
+
+def raw_words(text: str) -> list[str]:
+    """The words of a text as typed (NFC, lowercase), diacritics kept."""
+    return _RAW_WORD.findall(unicodedata.normalize("NFC", text.lower()))

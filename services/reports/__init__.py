@@ -1,0 +1,1 @@
+"""Reports: triage citizens' tips and stream them to dispatchers."""

@@ -1,0 +1,92 @@
+"""Term matching on Vietnamese text typed with, without or with half of its diacritics.
+
+A term matches where the folded words agree and every word the user typed *with* marks also
+has the term's marks (tone placement aside). So "chay nha" matches "cháy nhà", while a user who
+wrote "chạy" does not hit "cháy". Teencode and abbreviations are expanded first.
+"""
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from shared.places.text import fold, raw_words, tone_key
+
+
+@dataclass(frozen=True)
+class Token:
+    folded: str
+    keyed: str  # tone_key of what was typed; equal to `folded` when typed without marks
+
+    @property
+    def is_plain(self) -> bool:
+        return self.keyed == self.folded
+
+
+@dataclass(frozen=True)
+class Term:
+    text: str  # as written in the rules file
+    group: str  # category, kind or signal the term belongs to
+    weight: float
+    keyed: tuple[str, ...]
+    folded: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Hit:
+    term: Term
+    start: int
+
+
+def tokenize(text: str, abbreviations: Mapping[str, str]) -> list[Token]:
+    """Words of the text, with abbreviations typed without marks expanded."""
+    tokens: list[Token] = []
+    for word in raw_words(text):
+        folded, keyed = fold(word), tone_key(word)
+        expansion = abbreviations.get(folded) if keyed == folded else None
+        if expansion is None:
+            tokens.append(Token(folded, keyed))
+        else:
+            tokens.extend(Token(fold(part), fold(part)) for part in expansion.split())
+    return tokens
+
+
+def make_term(text: str, group: str, weight: float = 1.0) -> Term:
+    words = raw_words(text)
+    return Term(
+        text=text,
+        group=group,
+        weight=weight,
+        keyed=tuple(tone_key(w) for w in words),
+        folded=tuple(fold(w) for w in words),
+    )
+
+
+class Lexicon:
+    """A set of terms matched longest-first without overlap, so "đổ trộm" (dumping) hides
+    the "trộm" (theft) inside it."""
+
+    def __init__(self, terms: Iterable[Term]) -> None:
+        self._by_folded: dict[tuple[str, ...], list[Term]] = {}
+        for term in terms:
+            if term.folded:
+                self._by_folded.setdefault(term.folded, []).append(term)
+        self._longest = max((len(key) for key in self._by_folded), default=0)
+
+    def scan(self, tokens: list[Token]) -> list[Hit]:
+        hits: list[Hit] = []
+        i = 0
+        while i < len(tokens):
+            term = self._longest_at(tokens, i)
+            if term is None:
+                i += 1
+                continue
+            hits.append(Hit(term, i))
+            i += len(term.folded)
+        return hits
+
+    def _longest_at(self, tokens: list[Token], start: int) -> Term | None:
+        for size in range(min(self._longest, len(tokens) - start), 0, -1):
+            window = tokens[start : start + size]
+            for term in self._by_folded.get(tuple(t.folded for t in window), ()):
+                if all(t.is_plain or t.keyed == k for t, k in zip(window, term.keyed, strict=True)):
+                    return term
+        return None
