@@ -74,3 +74,38 @@ ZALO_QUARANTINE_STREAM = StreamSpec(
     description="Signed webhook bodies that failed validation, kept whole with the reason.",
     max_age=90 * DAY,
 )
+
+
+# --- Broadcast (producer: broadcast) ----------------------------------------------------------
+# Work queue: one plan command per notice, one delivery command per (notice, target).
+BROADCAST_PLAN = "broadcast.cmd.plan"
+BROADCAST_DELIVER = "broadcast.cmd.deliver"
+# Events for analytics: `broadcast.outcome.<delivery state>` and the dead-letter subject.
+BROADCAST_OUTCOME_PREFIX = "broadcast.outcome"
+BROADCAST_DEAD_LETTER = "broadcast.dead_letter"
+BROADCAST_PLANNER_DURABLE = "broadcast-planner"
+BROADCAST_SENDER_DURABLE = "broadcast-sender"
+BROADCAST_GROUP_EVENTS_DURABLE = "broadcast-group-events"
+BROADCAST_USER_MESSAGES_DURABLE = "broadcast-user-messages"
+BROADCAST_ECHOES_DURABLE = "broadcast-echoes"
+
+
+def broadcast_outcome_subject(state: str) -> str:
+    """Subject of a delivery outcome (`broadcast.outcome.sent`)."""
+    return f"{BROADCAST_OUTCOME_PREFIX}.{state}"
+
+
+BROADCAST_WORK_STREAM = StreamSpec(
+    name="BROADCAST_WORK",
+    subjects=(BROADCAST_PLAN, BROADCAST_DELIVER),
+    description="Broadcast work queue: plan commands and one delivery per (notice, target).",
+    max_age=7 * DAY,
+    retention=RetentionPolicy.WORK_QUEUE,
+)
+
+BROADCAST_EVENTS_STREAM = StreamSpec(
+    name="BROADCAST_EVENTS",
+    subjects=(f"{BROADCAST_OUTCOME_PREFIX}.>", BROADCAST_DEAD_LETTER),
+    description="Delivery outcomes and dead letters of notices, for analytics and operators.",
+    max_age=90 * DAY,
+)
