@@ -16,6 +16,8 @@ import pytest
 from shared.jetstream import connect
 from tools.localstack.servers import start_mongo, start_nats
 
+pytest_plugins = ["tests.fixtures.fake_zalo"]
+
 SHARED_REFERENCE = Path(__file__).resolve().parents[1].parent / "shared"
 
 

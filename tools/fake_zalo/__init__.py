@@ -1,0 +1,1 @@
+"""A fake Zalo OA API + OAuth server (and webhook emitter) for tests and the local demo."""
