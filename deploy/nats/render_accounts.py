@@ -2,8 +2,9 @@
 
 Least privilege by construction: a service may publish only the subjects of the sections of
 `shared/subjects.py` whose header names it as producer (`# --- <family> (producer: <svc>) ---`),
-create and update only the streams declared in those sections, use only the durable consumers
-whose names start with `<svc>-` and only the key-value buckets whose names start with `<svc>_`.
+create and update only the streams declared in those sections (or whose subjects it publishes),
+manage any consumer on those streams, use on other streams only the durables whose names start
+with `<svc>-`, and only the key-value buckets whose names start with `<svc>_`.
 Dispatchers get a read-only user limited to `tips.>`. Passwords are never rendered: each user's
 password is the server's environment variable `NATS_<SERVICE>_PASSWORD`.
 
@@ -11,7 +12,6 @@ password is the server's environment variable `NATS_<SERVICE>_PASSWORD`.
     python deploy/nats/render_accounts.py --check    # exit 1 if accounts.conf is stale
 """
 
-import ast
 import re
 import sys
 from collections import defaultdict
@@ -23,6 +23,7 @@ SUBJECTS_FILE = REPO_ROOT / "shared" / "subjects.py"
 ACCOUNTS_FILE = Path(__file__).resolve().parent / "accounts.conf"
 SERVICES = ("ingest", "reports", "broadcast", "analytics")
 DISPATCHER_SUBJECTS = ("tips.>",)
+_CONSTANT = re.compile(r"^(?P<name>[A-Z][A-Z0-9_]*)\s*(?::[^=]+)?=")
 _SECTION = re.compile(r"^# --- (?P<family>.+?)(?: \(producer: (?P<producer>[a-z_]+)\))? -+\s*$")
 
 if str(REPO_ROOT) not in sys.path:
@@ -64,15 +65,30 @@ def collect_grants() -> dict[str, Grants]:
     source = SUBJECTS_FILE.read_text()
     sections = _sections(source)
     grants: dict[str, Grants] = defaultdict(Grants)
-    for node in ast.parse(source).body:
-        if not isinstance(node, ast.Assign | ast.AnnAssign):
-            continue
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-        for target in targets:
-            if isinstance(target, ast.Name):
-                producer = _producer_at(sections, node.lineno)
-                _grant(grants, target.id, getattr(subjects, target.id), producer)
+    # Top-level UPPER_CASE assignments (a regex, not `ast`: CPython 3.11.7's ast.parse can fail
+    # with "AST constructor recursion depth mismatch" when called deep inside a test runner).
+    for number, line in enumerate(source.splitlines(), start=1):
+        if match := _CONSTANT.match(line):
+            name = match["name"]
+            _grant(grants, name, getattr(subjects, name), _producer_at(sections, number))
+    # A stream declared outside its producer's section belongs to whoever publishes its subjects.
+    for value in vars(subjects).values():
+        if isinstance(value, subjects.StreamSpec):
+            for grant in list(grants.values()):
+                if all(any(covers(p, s) for p in grant.subjects) for s in value.subjects):
+                    grant.streams.add(value.name)
     return dict(grants)
+
+
+def covers(pattern: str, subject: str) -> bool:
+    """True if every subject matching `subject` (itself maybe a wildcard) matches `pattern`."""
+    want, have = pattern.split("."), subject.split(".")
+    for index, token in enumerate(want):
+        if token == ">":
+            return len(have) > index
+        if index >= len(have) or (token != "*" and token != have[index]) or have[index] == ">":
+            return False
+    return len(want) == len(have)
 
 
 def _grant(grants: dict[str, Grants], name: str, value: object, producer: str | None) -> None:
@@ -84,6 +100,8 @@ def _grant(grants: dict[str, Grants], name: str, value: object, producer: str | 
             grants[producer].subjects.update(value.subjects)
     elif not isinstance(value, str):
         return
+    elif name.endswith("_DURABLE_PREFIX"):
+        return  # per-key durables (`reports-desk-<ward>`) live on the owner's own stream
     elif name.endswith("_DURABLE"):
         grants[value.split("-", 1)[0]].durables.add(value)
     elif name.endswith("_BUCKET"):
@@ -100,6 +118,14 @@ def publish_allow(grants: Grants) -> list[str]:
     allow += ["$JS.API.INFO", "$JS.API.STREAM.NAMES", "$JS.API.STREAM.INFO.*"]
     for stream in sorted(grants.streams) + [f"KV_{b}" for b in sorted(grants.buckets)]:
         allow += [f"$JS.API.STREAM.CREATE.{stream}", f"$JS.API.STREAM.UPDATE.{stream}"]
+    for stream in sorted(grants.streams):
+        # Any consumer on the service's own streams (e.g. one durable per ward desk).
+        allow += [
+            f"$JS.API.CONSUMER.*.{stream}.>",
+            f"$JS.API.CONSUMER.DURABLE.CREATE.{stream}.*",
+            f"$JS.API.CONSUMER.MSG.NEXT.{stream}.*",
+            f"$JS.ACK.{stream}.>",
+        ]
     for bucket in sorted(grants.buckets):
         allow += [
             f"$KV.{bucket}.>",
