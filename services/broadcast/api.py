@@ -1,0 +1,200 @@
+"""Staff HTTP API: groups, notices, approval, update/cancel, CAP import/export.
+
+Followers: Zalo's broadcast API only sends articles, so a notice that targets followers is
+published as an OA article and that article is broadcast with the API's targeting (ages,
+gender, locations, cities); groups get the notice text itself.
+"""
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from services.broadcast.domain import (
+    BroadcastError,
+    Category,
+    Certainty,
+    MsgType,
+    Notice,
+    NoticeDraft,
+    NoticeStatus,
+    Severity,
+    Urgency,
+)
+from services.broadcast.groups import Group, parse_groups_csv
+from services.broadcast.runtime import Runtime
+from shared.auth import CurrentStaff, Role, StaffUser, require_roles
+
+FOLLOWERS_NOTE = (
+    "Followers receive notices as an OA article broadcast (the broadcast API sends only "
+    "articles), with optional targeting by age, gender, region and province."
+)
+router = APIRouter(tags=["broadcast"])
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+Editor = Annotated[StaffUser, Depends(require_roles(Role.EDITOR, Role.APPROVER))]
+Approver = Annotated[StaffUser, Depends(require_roles(Role.APPROVER))]
+Admin = Annotated[StaffUser, Depends(require_roles(Role.EDITOR))]
+
+
+class Page(BaseModel):
+    total: int
+    page: int
+    page_size: int
+    items: list[Any]
+
+
+class Progress(BaseModel):
+    counts: dict[str, int]
+    wards: dict[str, dict[str, int]]
+
+
+class NoticeView(BaseModel):
+    notice: Notice
+    progress: Progress
+
+
+class UpdateIn(BaseModel):
+    title: str = Field(min_length=1, max_length=200)
+    body: str = Field(min_length=1)
+    severity: Severity | None = None
+    urgency: Urgency | None = None
+    certainty: Certainty | None = None
+    expires_at: datetime | None = None
+
+
+async def broadcast_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, BroadcastError)
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status)
+
+
+@router.post("/groups/import", summary="Import groups from CSV: all rows or none")
+async def import_groups(request: Request, rt: RuntimeDep, _: Admin) -> JSONResponse:
+    text = (await request.body()).decode("utf-8-sig", errors="replace")
+    groups, errors = parse_groups_csv(text)
+    if errors:
+        body = {
+            "detail": f"Không nhập nhóm nào: {len(errors)} dòng lỗi.",
+            "errors": [e.model_dump() for e in errors],
+        }
+        return JSONResponse(body, status_code=422)
+    await rt.groups.upsert_many(groups, datetime.now().astimezone())
+    return JSONResponse({"imported": len(groups)})
+
+
+@router.get("/groups", response_model=Page)
+async def list_groups(
+    rt: RuntimeDep,
+    _: CurrentStaff,
+    ward: str | None = None,
+    page: Annotated[int, Query(ge=1)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> Page:
+    groups, total = await rt.groups.find(ward, (page - 1) * page_size, page_size)
+    return Page(total=total, page=page, page_size=page_size, items=groups)
+
+
+@router.put("/groups/{group_id}", response_model=Group)
+async def put_group(group_id: str, group: Group, rt: RuntimeDep, _: Admin) -> Group:
+    if group.group_id != group_id:
+        raise BroadcastError("group_id trong đường dẫn và nội dung không khớp.")
+    await rt.groups.upsert_many([group], datetime.now().astimezone())
+    return group
+
+
+@router.post(
+    "/notices",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Notice,
+    description=FOLLOWERS_NOTE,
+)
+async def create_notice(
+    draft: NoticeDraft,
+    rt: RuntimeDep,
+    user: Editor,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(min_length=8, max_length=128)] = None,
+) -> Notice:
+    if idempotency_key and not draft.idempotency_key:
+        draft = draft.model_copy(update={"idempotency_key": idempotency_key})
+    notice, created = await rt.service.create(draft, user)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return notice
+
+
+@router.get("/notices", response_model=Page)
+async def list_notices(
+    rt: RuntimeDep,
+    _: CurrentStaff,
+    status_: Annotated[NoticeStatus | None, Query(alias="status")] = None,
+    category: Category | None = None,
+    msg_type: MsgType | None = None,
+    test_mode: bool | None = None,
+    page: Annotated[int, Query(ge=1)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=200)] = 20,
+) -> Page:
+    filters: dict[str, Any] = {}
+    for key, value in (("status", status_), ("category", category), ("msg_type", msg_type)):
+        if value is not None:
+            filters[key] = value.value
+    if test_mode is not None:
+        filters["test_mode"] = test_mode
+    notices, total = await rt.notices.find(filters, (page - 1) * page_size, page_size)
+    return Page(total=total, page=page, page_size=page_size, items=notices)
+
+
+@router.get("/notices/{notice_id}", response_model=NoticeView)
+async def get_notice(notice_id: str, rt: RuntimeDep, _: CurrentStaff) -> NoticeView:
+    notice = await rt.service.get(notice_id)
+    counts, wards = await rt.deliveries.progress(notice_id)
+    return NoticeView(notice=notice, progress=Progress(counts=counts, wards=wards))
+
+
+@router.post("/notices/{notice_id}/approve", response_model=Notice)
+async def approve_notice(notice_id: str, rt: RuntimeDep, user: Approver) -> Notice:
+    return await rt.service.approve(notice_id, user)
+
+
+@router.post("/notices/{notice_id}/update", status_code=201, response_model=Notice)
+async def update_notice(notice_id: str, change: UpdateIn, rt: RuntimeDep, user: Editor) -> Notice:
+    original = await rt.service.get(notice_id)
+    draft = NoticeDraft(
+        title=change.title,
+        body=change.body,
+        category=original.category,
+        severity=change.severity or original.severity,
+        urgency=change.urgency or original.urgency,
+        certainty=change.certainty or original.certainty,
+        targets=original.targets,
+        expires_at=change.expires_at,
+        test_mode=original.test_mode,
+    )
+    return await rt.service.update(notice_id, draft, user)
+
+
+@router.post("/notices/{notice_id}/cancel")
+async def cancel_notice(notice_id: str, rt: RuntimeDep, user: Editor) -> dict[str, Any]:
+    original, withdrawal = await rt.service.cancel(notice_id, user)
+    return {"cancelled": original, "withdrawal": withdrawal}
+
+
+@router.post("/notices/cap", status_code=201, response_model=Notice)
+async def import_cap(
+    request: Request, rt: RuntimeDep, user: Editor, followers: bool = False
+) -> Notice:
+    """Relay a CAP 1.2 alert; invalid CAP is answered 422 with the reason."""
+    return await rt.service.import_cap(await request.body(), user, followers)
+
+
+@router.get("/notices/{notice_id}/cap")
+async def export_cap(notice_id: str, rt: RuntimeDep, _: CurrentStaff) -> Response:
+    return Response(await rt.service.export_cap(notice_id), media_type="application/cap+xml")

@@ -1,0 +1,59 @@
+"""`create_app(settings)`: the broadcast HTTP API with its NATS and MongoDB runtime."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.requests import Request
+
+from services.broadcast import api
+from services.broadcast.domain import BroadcastError
+from services.broadcast.runtime import Runtime
+from services.broadcast.settings import BroadcastSettings
+from shared.auth import StaffDirectory
+from shared.health import health_router
+
+
+def create_app(settings: BroadcastSettings) -> FastAPI:
+    runtime = Runtime(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start(workers=settings.run_sender)
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(
+        title="binhyen broadcast",
+        version="1.0.0",
+        lifespan=lifespan,
+        description=api.FOLLOWERS_NOTE,
+    )
+    app.state.runtime = runtime
+    app.state.staff = StaffDirectory.from_settings(
+        settings.staff_tokens_file, settings.staff_tokens
+    )
+    app.add_exception_handler(BroadcastError, api.broadcast_error)
+    app.add_exception_handler(RequestValidationError, _invalid)
+    app.include_router(api.router)
+
+    async def nats_ok() -> None:
+        if not runtime.nc.is_connected:
+            raise ConnectionError("NATS")
+
+    async def mongo_ok() -> None:
+        await runtime.mongo.admin.command("ping")
+
+    app.include_router(health_router({"nats": nats_ok, "mongodb": mongo_ok}))
+    return app
+
+
+async def _invalid(_: Request, exc: Exception) -> JSONResponse:
+    """422 with a Vietnamese summary plus the field errors."""
+    assert isinstance(exc, RequestValidationError)
+    errors = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in exc.errors()]
+    return JSONResponse({"detail": "Dữ liệu không hợp lệ.", "errors": errors}, status_code=422)

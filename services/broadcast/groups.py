@@ -1,0 +1,165 @@
+"""The registry of Zalo groups: the model, the wards it knows, and CSV import (pure)."""
+
+import csv
+import io
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from services.broadcast.domain import Channel
+
+# Wards and communes of Đồng Hới (slug → name), from the city's administrative list.
+WARDS: dict[str, str] = {
+    "bac-ly": "Bắc Lý",
+    "bac-nghia": "Bắc Nghĩa",
+    "dong-hai": "Đồng Hải",
+    "dong-phu": "Đồng Phú",
+    "dong-son": "Đồng Sơn",
+    "duc-ninh-dong": "Đức Ninh Đông",
+    "hai-thanh": "Hải Thành",
+    "nam-ly": "Nam Lý",
+    "phu-hai": "Phú Hải",
+    "bao-ninh": "Bảo Ninh",
+    "duc-ninh": "Đức Ninh",
+    "loc-ninh": "Lộc Ninh",
+    "nghia-ninh": "Nghĩa Ninh",
+    "quang-phu": "Quang Phú",
+    "thuan-duc": "Thuận Đức",
+}
+WARD_SLUGS = frozenset(WARDS)
+
+
+class Group(BaseModel):
+    """A Zalo group notices go to. `officer_id` is the responsible officer's Zalo user id."""
+
+    model_config = ConfigDict(frozen=True)
+
+    group_id: str = Field(pattern=r"^[0-9A-Za-z_-]{1,40}$")
+    name: str = Field(min_length=1, max_length=200)
+    ward: str | None = None
+    hamlet: str | None = None  # thôn / tổ dân phố
+    member_count: int = Field(default=0, ge=0)
+    households: int | None = Field(default=None, ge=0)
+    officer_id: str | None = None
+    officer_name: str | None = None
+    channel: Channel = Channel.OA
+    active: bool = True
+    is_test: bool = False
+
+
+class RowError(BaseModel):
+    row: int  # 1-based line number in the file, header = 1
+    errors: list[str]
+
+
+CSV_COLUMNS = (
+    "group_id",
+    "name",
+    "ward",
+    "hamlet",
+    "member_count",
+    "households",
+    "officer_id",
+    "officer_name",
+    "channel",
+    "active",
+    "is_test",
+)
+_REQUIRED = {"group_id", "name", "ward", "channel"}
+_TRUE = {"1", "true", "yes", "có", "co", "x"}
+_FALSE = {"0", "false", "no", "không", "khong", ""}
+
+
+def _flag(value: str, column: str) -> bool:
+    folded = value.strip().lower()
+    if folded in _TRUE:
+        return True
+    if folded in _FALSE:
+        return False
+    raise ValueError(f"{column}: «{value}» không phải có/không.")
+
+
+def _row_to_group(row: dict[str, str]) -> Group:
+    values: dict[str, object] = {k: (v or "").strip() for k, v in row.items() if k in CSV_COLUMNS}
+    for column in ("hamlet", "officer_id", "officer_name", "households"):
+        if values.get(column) == "":
+            values[column] = None
+    values["member_count"] = values.get("member_count") or 0
+    values["active"] = _flag(str(values.get("active", "1") or "1"), "active")
+    values["is_test"] = _flag(str(values.get("is_test", "")), "is_test")
+    group = Group.model_validate(values)
+    if group.ward not in WARD_SLUGS:
+        raise ValueError(f"ward: «{group.ward}» không phải phường/xã của Đồng Hới.")
+    if group.channel == Channel.MANUAL and not group.officer_id:
+        raise ValueError("officer_id: nhóm manual phải có cán bộ phụ trách.")
+    return group
+
+
+def _describe(exc: Exception) -> list[str]:
+    if isinstance(exc, ValidationError):
+        return [f"{'.'.join(map(str, e['loc'])) or 'row'}: {e['msg']}" for e in exc.errors()]
+    return [str(exc)]
+
+
+def parse_groups_csv(text: str) -> tuple[list[Group], list[RowError]]:
+    """Every row as a group, or the errors of each bad row (then nothing may be imported)."""
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    missing = _REQUIRED - set(reader.fieldnames or ())
+    if missing:
+        return [], [RowError(row=1, errors=[f"thiếu cột: {', '.join(sorted(missing))}"])]
+    groups: list[Group] = []
+    errors: list[RowError] = []
+    seen: set[str] = set()
+    for line, row in enumerate(reader, start=2):
+        try:
+            group = _row_to_group(row)
+        except (ValueError, ValidationError) as exc:
+            errors.append(RowError(row=line, errors=_describe(exc)))
+            continue
+        if group.group_id in seen:
+            errors.append(RowError(row=line, errors=[f"group_id {group.group_id} bị trùng."]))
+        seen.add(group.group_id)
+        groups.append(group)
+    if not groups and not errors:
+        errors.append(RowError(row=1, errors=["tệp không có dòng dữ liệu."]))
+    return groups, errors
+
+
+_JOINED = {"user_join_group", "accept_request_join_group", "react_request_join_group_accept"}
+_LEFT = {"user_out_group", "user_leave_group", "remove_member_group", "user_remove_group"}
+_GONE = {"delete_group", "disperse_group", "disband_group"}
+_INFO = {"create_group", "update_group_info"}
+
+
+def group_event_update(
+    event_name: str, group_id: str, payload: dict[str, object] | None
+) -> tuple[dict[str, object], bool] | None:
+    """The registry change a group lifecycle event implies: (update, upsert), or None.
+
+    Groups first seen through an event are OA-owned (only those send events), unassigned to a
+    ward and active; staff assign the ward later (CSV import or the API).
+    """
+    body = payload or {}
+    on_insert: dict[str, object] = {
+        "name": f"Nhóm {group_id}",
+        "ward": None,
+        "hamlet": None,
+        "households": None,
+        "officer_id": None,
+        "officer_name": None,
+        "channel": Channel.OA.value,
+        "is_test": False,
+    }
+    name = body.get("group_name") or body.get("name")
+    if event_name in _INFO:
+        fields: dict[str, object] = {"active": True}
+        if isinstance(name, str) and name.strip():
+            fields["name"] = name.strip()[:200]
+            on_insert.pop("name")
+        on_insert["member_count"] = 0
+        return {"$set": fields, "$setOnInsert": on_insert}, True
+    if event_name in _JOINED or event_name in _LEFT:
+        step = 1 if event_name in _JOINED else -1
+        return {"$inc": {"member_count": step}, "$setOnInsert": {**on_insert, "active": True}}, True
+    if event_name in _GONE:
+        return {"$set": {"active": False}}, False
+    return None

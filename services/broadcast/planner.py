@@ -1,0 +1,141 @@
+"""The planner: one notice becomes one delivery per target on the work queue."""
+
+import asyncio
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from nats.js import JetStreamContext
+
+from services.broadcast.domain import (
+    FOLLOWERS_TARGET,
+    DeliveryState,
+    MsgType,
+    Notice,
+    NoticeStatus,
+    delivery_id,
+)
+from services.broadcast.groups import Group
+from services.broadcast.store import DeliveryStore, GroupStore, NoticeStore
+from shared.subjects import BROADCAST_DELIVER, BROADCAST_PLAN
+
+log = logging.getLogger(__name__)
+PUBLISH_CHUNK = 500
+
+
+def _base(notice: Notice, target: str, now: datetime) -> dict[str, Any]:
+    return {
+        "_id": delivery_id(notice.id, target),
+        "notice_id": notice.id,
+        "target": target,
+        "code": notice.verification_code,
+        "msg_type": notice.msg_type.value,
+        "category": notice.category.value,
+        "test_mode": notice.test_mode,
+        "state": DeliveryState.PENDING.value,
+        "attempts": 0,
+        "failures": 0,
+        "not_before": now,
+        "created_at": now,
+    }
+
+
+def group_delivery(notice: Notice, group: Group, now: datetime) -> dict[str, Any]:
+    """A delivery document for one group (ward and officer copied for progress and reminders)."""
+    return {
+        **_base(notice, group.group_id, now),
+        "target_kind": "group",
+        "ward": group.ward,
+        "channel": group.channel.value,
+        "group_name": group.name,
+        "officer_id": group.officer_id,
+        "officer_name": group.officer_name,
+    }
+
+
+def follower_delivery(notice: Notice, now: datetime) -> dict[str, Any]:
+    return {
+        **_base(notice, FOLLOWERS_TARGET, now),
+        "target_kind": "followers",
+        "ward": None,
+        "channel": "broadcast",
+    }
+
+
+class Planner:
+    def __init__(
+        self,
+        js: JetStreamContext,
+        notices: NoticeStore,
+        groups: GroupStore,
+        deliveries: DeliveryStore,
+    ) -> None:
+        self.js, self.notices, self.groups, self.deliveries = js, notices, groups, deliveries
+
+    async def request(self, notice_id: str) -> None:
+        """Queue the plan command (deduplicated by notice id)."""
+        body = json.dumps({"notice_id": notice_id}).encode()
+        await self.js.publish(BROADCAST_PLAN, body, headers={"Nats-Msg-Id": f"plan:{notice_id}"})
+
+    async def plan(self, notice_id: str) -> int:
+        """Create and enqueue the deliveries of a notice; safe to run again after a crash."""
+        notice = await self.notices.get(notice_id)
+        if notice is None or notice.status not in (NoticeStatus.READY, NoticeStatus.DISPATCHED):
+            return 0
+        now = datetime.now(UTC)
+        docs = await self._deliveries_for(notice, now)
+        await self.deliveries.insert_many(docs)
+        await self.enqueue([str(d["_id"]) for d in docs])
+        await self.notices.transition(
+            notice_id, [NoticeStatus.READY], NoticeStatus.DISPATCHED, dispatched_at=now
+        )
+        log.info("notice planned", extra={"notice_id": notice_id, "deliveries": len(docs)})
+        return len(docs)
+
+    async def enqueue(self, ids: list[str]) -> None:
+        """Publish one work-queue message per delivery (`Nats-Msg-Id` = delivery id)."""
+        for start in range(0, len(ids), PUBLISH_CHUNK):
+            chunk = ids[start : start + PUBLISH_CHUNK]
+            await asyncio.gather(
+                *(
+                    self.js.publish(BROADCAST_DELIVER, i.encode(), headers={"Nats-Msg-Id": i})
+                    for i in chunk
+                )
+            )
+
+    async def _deliveries_for(self, notice: Notice, now: datetime) -> list[dict[str, Any]]:
+        if notice.msg_type != MsgType.ALERT and notice.references:
+            return await self._follow_up(notice, now)
+        docs = [
+            group_delivery(notice, g, now)
+            for g in await self.groups.select(notice.targets, notice.test_mode)
+        ]
+        if notice.targets.followers and not notice.test_mode:
+            docs.append(follower_delivery(notice, now))
+        return docs
+
+    async def _follow_up(self, notice: Notice, now: datetime) -> list[dict[str, Any]]:
+        """An update goes to exactly the targets the original reached; a cancel also to the
+        ones in flight when it was issued (they may have been reached)."""
+        states = [DeliveryState.SENT]
+        if notice.msg_type == MsgType.CANCEL:
+            states.append(DeliveryState.SENDING)
+        reached = await self.deliveries.of_notice(notice.references or "", states)
+        docs: list[dict[str, Any]] = []
+        for old in reached:
+            if old["target_kind"] == "followers":
+                docs.append(follower_delivery(notice, now))
+                continue
+            doc = _base(notice, str(old["target"]), now)
+            for key in (
+                "target_kind",
+                "ward",
+                "channel",
+                "group_name",
+                "officer_id",
+                "officer_name",
+            ):
+                doc[key] = old.get(key)
+            docs.append(doc)
+        return docs

@@ -1,0 +1,118 @@
+"""What the OA answers people: officers confirming a manual post, residents checking a code;
+and the reminders and escalations of manual groups nobody confirmed."""
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from services.broadcast.domain import (
+    DeliveryState,
+    escalation_text,
+    find_verification_code,
+    is_posted_confirmation,
+    officer_text,
+    verification_reply,
+)
+from services.broadcast.settings import BroadcastSettings
+from services.broadcast.store import DeliveryStore, NoticeStore
+from shared.logging import pseudonymize
+from shared.zalo.client import ZaloClient
+
+log = logging.getLogger(__name__)
+FAR_FUTURE = timedelta(days=3650)
+OutcomePublisher = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class Replies:
+    def __init__(
+        self,
+        settings: BroadcastSettings,
+        notices: NoticeStore,
+        deliveries: DeliveryStore,
+        zalo: ZaloClient,
+        publish_outcome: OutcomePublisher,
+    ) -> None:
+        self.s, self.notices, self.deliveries, self.zalo = settings, notices, deliveries, zalo
+        self.publish_outcome = publish_outcome
+        self.tz = ZoneInfo(settings.timezone)
+
+    async def on_user_text(self, user_id: str, text: str) -> str | None:
+        """Answer an officer's "đã đăng" or a resident's verification code; None = not ours."""
+        if is_posted_confirmation(text):
+            pending = await self.deliveries.awaiting_for_officer(user_id)
+            if pending:
+                return await self._confirm(user_id, text, pending)
+        code = find_verification_code(text, self.s.verification_prefix)
+        if code is None:
+            return None
+        notice = await self.notices.get_by_code(code)
+        reply = verification_reply(code, notice, self.tz)
+        await self.zalo.send_text(user_id, reply)
+        log.info(
+            "verification code answered",
+            extra={"genuine": notice is not None, "user": self._pseudo(user_id)},
+        )
+        return reply
+
+    async def _confirm(self, officer_id: str, text: str, pending: list[dict[str, Any]]) -> str:
+        code = find_verification_code(text, self.s.verification_prefix)
+        codes = {str(d["code"]) for d in pending}
+        if code is None and len(codes) == 1:
+            code = next(iter(codes))
+        if code not in codes:
+            reply = (
+                "Đồng chí đang có nhiều thông báo chờ xác nhận; vui lòng trả lời kèm mã, "
+                f"ví dụ «đã đăng {sorted(codes)[0]}»."
+                if code is None
+                else f"Mã {code} không có nhóm nào chờ đồng chí xác nhận."
+            )
+            await self.zalo.send_text(officer_id, reply)
+            return reply
+        now = datetime.now(UTC)
+        confirmed = 0
+        for doc in pending:
+            if doc["code"] == code and await self.deliveries.confirm(str(doc["_id"]), now):
+                confirmed += 1
+                await self.publish_outcome({**doc, "state": DeliveryState.SENT.value})
+        reply = f"Đã ghi nhận: {confirmed} nhóm đã đăng thông báo mã {code}. Cảm ơn đồng chí."
+        await self.zalo.send_text(officer_id, reply)
+        log.info("manual post confirmed", extra={"groups": confirmed, "code": code})
+        return reply
+
+    async def chase_unconfirmed(self, now: datetime) -> int:
+        """Re-send to officers who did not confirm, then escalate; one replica per delivery."""
+        handled = 0
+        while True:
+            doc = await self.deliveries.next_manual_due(now, now + FAR_FUTURE)
+            if doc is None:
+                return handled
+            handled += 1
+            notice = await self.notices.get(str(doc["notice_id"]))
+            if notice is None:
+                continue
+            notified = _aware(doc.get("notified_at") or now)
+            if int(doc.get("reminders", 0)) < 1:
+                await self.zalo.send_text(
+                    str(doc["officer_id"]), officer_text(notice, str(doc.get("group_name")), True)
+                )
+                escalate_at = notified + timedelta(seconds=self.s.manual_escalate_after)
+                await self.deliveries.set_manual(
+                    str(doc["_id"]), reminders=1, next_action_at=escalate_at
+                )
+                log.info("manual reminder sent", extra={"delivery_id": doc["_id"]})
+                continue
+            label = str(doc.get("officer_name") or self._pseudo(str(doc.get("officer_id"))))
+            text = escalation_text(notice, str(doc.get("group_name")), label)
+            for supervisor in self.s.escalation_user_ids:
+                await self.zalo.send_text(supervisor, text)
+            await self.deliveries.set_manual(str(doc["_id"]), escalated_at=now)
+            log.warning("manual delivery escalated", extra={"delivery_id": doc["_id"]})
+
+    def _pseudo(self, user_id: str) -> str:
+        return pseudonymize(user_id, self.s.pseudonym_key)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

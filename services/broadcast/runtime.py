@@ -1,0 +1,190 @@
+"""One broadcast process: connections, declarations, components and background loops.
+
+Both entry points build it: the HTTP app (`python -m services.broadcast`, which also runs sender
+workers unless RUN_SENDER=false) and worker-only replicas (`python -m services.broadcast.sender`).
+"""
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from faststream.nats import NatsBroker
+from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig
+from nats.js.errors import NotFoundError
+from pymongo import AsyncMongoClient
+
+from services.broadcast.handlers import build_router
+from services.broadcast.notices import NoticeService
+from services.broadcast.planner import Planner
+from services.broadcast.replies import Replies
+from services.broadcast.sender import Sender
+from services.broadcast.settings import BroadcastSettings
+from services.broadcast.store import DeliveryStore, GroupStore, NoticeStore
+from shared.events.zalo import ZaloEventKind
+from shared.jetstream import connect, ensure_consumer, ensure_stream
+from shared.logging import configure_logging
+from shared.mongo import connect_mongo
+from shared.subjects import (
+    BROADCAST_DELIVER,
+    BROADCAST_ECHOES_DURABLE,
+    BROADCAST_EVENTS_STREAM,
+    BROADCAST_GROUP_EVENTS_DURABLE,
+    BROADCAST_PLAN,
+    BROADCAST_PLANNER_DURABLE,
+    BROADCAST_SENDER_DURABLE,
+    BROADCAST_USER_MESSAGES_DURABLE,
+    BROADCAST_WORK_STREAM,
+    ZALO_EVENTS_STREAM,
+    zalo_event_subject,
+)
+from shared.zalo.client import ZaloClient
+
+log = logging.getLogger(__name__)
+STALE_READY = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Durables:
+    planner: str = BROADCAST_PLANNER_DURABLE
+    sender: str = BROADCAST_SENDER_DURABLE
+    groups: str = BROADCAST_GROUP_EVENTS_DURABLE
+    users: str = BROADCAST_USER_MESSAGES_DURABLE
+    echoes: str = BROADCAST_ECHOES_DURABLE
+
+
+class Runtime:
+    """Owns every connection of the process; `start()` then `stop()`."""
+
+    durables = Durables()
+
+    def __init__(self, settings: BroadcastSettings) -> None:
+        self.settings = settings
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stop = asyncio.Event()
+        self.nc: NatsClient
+        self.js: JetStreamContext
+        self.mongo: AsyncMongoClient[dict[str, Any]]
+        self.broker: NatsBroker | None = None
+        self.zalo: ZaloClient | None = None
+
+    async def start(self, *, workers: bool, scheduler: bool = True) -> None:
+        s = self.settings
+        self.nc = await connect(s.nats_url, name=s.service_name)
+        self.js = self.nc.jetstream()
+        self.mongo = connect_mongo(s.mongodb_url)
+        db = self.mongo[s.mongodb_database]
+        self.groups, self.notices = GroupStore(db), NoticeStore(db)
+        self.deliveries = DeliveryStore(db)
+        for store in (self.groups, self.notices, self.deliveries):
+            await store.ensure_indexes()
+        await self._declare()
+        self.zalo = ZaloClient(s, nats=self.nc)
+        await self.zalo.start()
+        self.planner = Planner(self.js, self.notices, self.groups, self.deliveries)
+        self.service = NoticeService(s, self.notices, self.deliveries, self.planner)
+        self.sender = Sender(s, self.js, self.notices, self.deliveries, self.zalo)
+        self.replies = Replies(
+            s, self.notices, self.deliveries, self.zalo, self.sender.outcomes.outcome
+        )
+        self.broker = NatsBroker(s.nats_url, logger=None)
+        self.broker.include_router(build_router(self))
+        await self.broker.start()
+        if workers:
+            self._tasks += [
+                asyncio.create_task(self.sender.run(self._stop)) for _ in range(s.sender_loops)
+            ]
+        if scheduler:
+            self._tasks.append(asyncio.create_task(self._schedule()))
+
+    async def _declare(self) -> None:
+        s, js = self.settings, self.js
+        await ensure_stream(js, BROADCAST_WORK_STREAM.to_config(s.nats_stream_replicas))
+        await ensure_stream(js, BROADCAST_EVENTS_STREAM.to_config(s.nats_stream_replicas))
+        try:
+            await js.stream_info(ZALO_EVENTS_STREAM.name)
+        except NotFoundError:  # ingest owns it; create it only so we can bind before ingest ran
+            await ensure_stream(js, ZALO_EVENTS_STREAM.to_config(s.nats_stream_replicas))
+        d = self.durables
+        await ensure_consumer(
+            js, BROADCAST_WORK_STREAM.name, self._consumer(d.planner, BROADCAST_PLAN, 30.0)
+        )
+        await ensure_consumer(
+            js,
+            BROADCAST_WORK_STREAM.name,
+            self._consumer(d.sender, BROADCAST_DELIVER, s.sender_ack_wait, unbounded=True),
+        )
+        for durable, kind in (
+            (d.groups, ZaloEventKind.GROUP),
+            (d.users, ZaloEventKind.USER_MESSAGE),
+            (d.echoes, ZaloEventKind.OA_MESSAGE),
+        ):
+            config = self._consumer(durable, zalo_event_subject(kind), 30.0)
+            await ensure_consumer(js, ZALO_EVENTS_STREAM.name, config)
+
+    @staticmethod
+    def _consumer(
+        durable: str, subject: str, ack_wait: float, unbounded: bool = False
+    ) -> ConsumerConfig:
+        """Durable pull consumers. The sender's bound on attempts lives in the delivery
+        documents (rate limiting must not count), so JetStream redelivers it without limit."""
+        return ConsumerConfig(
+            durable_name=durable,
+            filter_subject=subject,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=ack_wait,
+            max_deliver=-1 if unbounded else 20,
+            backoff=None if unbounded else [1.0, 2.0, 5.0, 10.0, 30.0],
+            max_ack_pending=20000 if unbounded else 1000,
+        )
+
+    async def _schedule(self) -> None:
+        """Release scheduled notices, re-plan stuck ones, chase unconfirmed manual groups."""
+        while not self._stop.is_set():
+            now = datetime.now(UTC)
+            try:
+                await self.service.release_due(now)
+                for notice_id in await self.notices.stale_ready(now - STALE_READY):
+                    await self.planner.plan(notice_id)
+                await self.replies.chase_unconfirmed(now)
+            except Exception:  # one failed round must not end the loop; the next one retries
+                log.exception("scheduler round failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.settings.scheduler_interval)
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=self.settings.sender_fetch_timeout + 10)
+        for task in self._tasks:
+            task.cancel()
+        if self.broker is not None:
+            await self.broker.stop()
+        if self.zalo is not None:
+            await self.zalo.close()
+        await self.nc.drain()
+        await self.mongo.close()
+
+
+async def _serve_workers(settings: BroadcastSettings) -> None:
+    runtime = Runtime(settings)
+    await runtime.start(workers=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("sender replica started", extra={"worker": runtime.sender.worker})
+    await stop.wait()
+    await runtime.stop()
+
+
+def run_sender_process() -> None:
+    """`python -m services.broadcast.sender`: sender workers, planner and handlers, no HTTP."""
+    settings = BroadcastSettings()
+    configure_logging(settings.log_level, service=f"{settings.service_name}-sender")
+    asyncio.run(_serve_workers(settings))

@@ -1,0 +1,387 @@
+"""Sender workers: take deliveries from the work queue and call Zalo, exactly once each.
+
+Exactly-once per (notice, target) rests on the delivery document, not on JetStream:
+1. claim   pending -> sending with a fresh claim token and a lease (one `update_many` per batch);
+2. send    through the Zalo client, while a heartbeat extends the lease and the JetStream ack wait;
+3. record  sending -> sent / awaiting_confirmation / pending (retry) / failed, only if the claim is
+           still ours; then ack. A redelivered message for a finished delivery is just acked.
+A worker killed between 1 and 3 leaves a `sending` delivery whose lease runs out: it is *in doubt*
+(Zalo may or may not have posted). The next worker first looks for Zalo's echo of the post
+(`oa_send_group_*` webhook, recorded from `zalo.event.oa_message`); with an echo the delivery is
+recorded as sent, without one it waits `echo_grace` seconds and then sends again. See
+docs/broadcast.md for the residual window.
+
+Run `python -m services.broadcast.sender` for worker-only replicas.
+"""
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
+
+from services.broadcast.domain import (
+    FINAL_STATES,
+    Channel,
+    DeliveryState,
+    Notice,
+    NoticeStatus,
+    group_text,
+    officer_text,
+    retry_delay,
+)
+from services.broadcast.settings import BroadcastSettings
+from services.broadcast.store import DeliveryStore, NoticeStore
+from shared.events.broadcast import DeliveryDeadLettered, DeliveryOutcomeRecorded
+from shared.subjects import (
+    BROADCAST_DEAD_LETTER,
+    BROADCAST_SENDER_DURABLE,
+    BROADCAST_WORK_STREAM,
+    broadcast_outcome_subject,
+)
+from shared.zalo.client import ZaloClient
+from shared.zalo.errors import RateLimited, ZaloError, ZaloHttpError
+from shared.zalo.models import BroadcastTarget
+
+log = logging.getLogger(__name__)
+Doc = dict[str, Any]
+
+
+@dataclass
+class Verdict:
+    """What became of one delivery in this round: fields to store, and how to answer NATS."""
+
+    fields: Doc
+    nak_delay: float | None = None  # None = ack
+    dead_error: str | None = None
+    publish: bool = False  # publish an outcome event
+
+
+@dataclass
+class Batch:
+    token: str
+    claimed: list[tuple[Msg, Doc]] = field(default_factory=list)
+
+
+class Outcomes:
+    """Publishes outcome and dead-letter events (deduplicated by their event ids)."""
+
+    def __init__(self, js: JetStreamContext) -> None:
+        self.js = js
+
+    async def outcome(self, doc: Doc) -> None:
+        state = str(doc["state"])
+        event = DeliveryOutcomeRecorded(
+            event_id=f"{doc['_id']}:{state}:{doc.get('attempts', 0)}",
+            occurred_at=datetime.now(UTC),
+            notice_id=doc["notice_id"],
+            delivery_id=doc["_id"],
+            msg_type=doc.get("msg_type", "Alert"),
+            category=doc.get("category", "other"),
+            target_kind=doc["target_kind"],
+            target_id=doc["target"],
+            ward=doc.get("ward"),
+            channel=doc.get("channel") or "oa",
+            state=state,
+            attempts=int(doc.get("attempts", 0)),
+            error=doc.get("last_error"),
+            test_mode=bool(doc.get("test_mode")),
+        )
+        await self.js.publish(
+            broadcast_outcome_subject(state),
+            event.model_dump_json().encode(),
+            headers={"Nats-Msg-Id": event.event_id},
+        )
+
+    async def dead_letter(self, doc: Doc, error: str) -> None:
+        event = DeliveryDeadLettered(
+            event_id=f"{doc['_id']}:dead",
+            occurred_at=datetime.now(UTC),
+            notice_id=doc["notice_id"],
+            delivery_id=doc["_id"],
+            target_kind=doc["target_kind"],
+            target_id=doc["target"],
+            ward=doc.get("ward"),
+            attempts=int(doc.get("attempts", 0)),
+            last_error=error,
+            failed_at=datetime.now(UTC),
+        )
+        await self.js.publish(
+            BROADCAST_DEAD_LETTER,
+            event.model_dump_json().encode(),
+            headers={"Nats-Msg-Id": event.event_id},
+        )
+
+
+class Sender:
+    def __init__(
+        self,
+        settings: BroadcastSettings,
+        js: JetStreamContext,
+        notices: NoticeStore,
+        deliveries: DeliveryStore,
+        zalo: ZaloClient,
+    ) -> None:
+        self.s, self.js, self.notices, self.deliveries, self.zalo = (
+            settings,
+            js,
+            notices,
+            deliveries,
+            zalo,
+        )
+        self.outcomes = Outcomes(js)
+        self.worker = uuid.uuid4().hex[:8]
+        self._notices: dict[str, Notice] = {}
+        self._slots = asyncio.Semaphore(settings.sender_concurrency)
+
+    @property
+    def durable(self) -> str:
+        return BROADCAST_SENDER_DURABLE
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Fetch and handle batches until `stop` is set (one loop; a process may run several)."""
+        psub = await self.js.pull_subscribe_bind(self.durable, BROADCAST_WORK_STREAM.name)
+        try:
+            while not stop.is_set():
+                try:
+                    msgs = await psub.fetch(
+                        self.s.sender_batch, timeout=self.s.sender_fetch_timeout
+                    )
+                except NatsTimeoutError:
+                    continue
+                await self.handle(msgs)
+        finally:
+            with contextlib.suppress(Exception):
+                await psub.unsubscribe()
+
+    async def handle(self, msgs: list[Msg]) -> None:
+        """Claim, send and record one batch of work-queue messages."""
+        now = datetime.now(UTC)
+        batch = Batch(token=f"{self.worker}-{uuid.uuid4().hex[:12]}")
+        ids = [m.data.decode() for m in msgs]
+        docs = {
+            d["_id"]: d
+            for d in await self.deliveries.claim(ids, batch.token, now, self._lease(now))
+        }
+        settle: list[asyncio.Future[None]] = []
+        for msg, did in zip(msgs, ids, strict=True):
+            doc = docs.get(did)
+            if doc is None:
+                log.warning("unknown delivery, dropped", extra={"delivery_id": did})
+                settle.append(asyncio.ensure_future(msg.term()))
+            elif doc["state"] == DeliveryState.SENDING and doc.get("claim") == batch.token:
+                batch.claimed.append((msg, doc))
+            else:
+                settle.append(asyncio.ensure_future(self._not_ours(msg, doc, batch, now)))
+        await asyncio.gather(*settle)
+        if batch.claimed:
+            await self._send_claimed(batch)
+
+    async def _not_ours(self, msg: Msg, doc: Doc, batch: Batch, now: datetime) -> None:
+        """A delivery this batch did not claim: finished, waiting, or in doubt."""
+        state = doc["state"]
+        if state in FINAL_STATES or state == DeliveryState.AWAITING_CONFIRMATION:
+            await self.outcomes.outcome(doc)  # re-publish in case the first worker died before it
+            await msg.ack()
+        elif state == DeliveryState.PENDING:
+            await msg.nak(delay=_seconds_until(doc["not_before"], now, minimum=0.2))
+        elif _aware(doc["lease_until"]) > now:
+            await msg.nak(delay=_seconds_until(doc["lease_until"], now, minimum=0.5))
+        else:
+            await self._in_doubt(msg, doc, batch, now)
+
+    async def _in_doubt(self, msg: Msg, doc: Doc, batch: Batch, now: datetime) -> None:
+        """The worker holding this delivery vanished mid-send: look for Zalo's echo first."""
+        old_claim = str(doc.get("claim"))
+        if doc["target_kind"] == "group" and doc.get("channel") == Channel.OA:
+            echo = await self.deliveries.echo_seen(doc["target"], doc["code"])
+            if echo is not None:
+                fields = {"state": DeliveryState.SENT.value, "sent_at": now, "resolved_by": "echo"}
+                fields["zalo_message_id"] = echo.get("message_id")
+                await self.deliveries.record([(doc["_id"], old_claim, fields)])
+                await self.outcomes.outcome({**doc, **fields})
+                await msg.ack()
+                return
+        waited = (now - _aware(doc["lease_until"])).total_seconds()
+        if waited < self.s.echo_grace:
+            await msg.nak(delay=max(0.5, self.s.echo_grace - waited))
+            return
+        if await self.deliveries.take_over(doc["_id"], old_claim, batch.token, self._lease(now)):
+            log.warning("in-doubt delivery sent again", extra={"delivery_id": doc["_id"]})
+            doc = {**doc, "claim": batch.token, "attempts": int(doc.get("attempts", 0)) + 1}
+            batch.claimed.append((msg, doc))
+        else:
+            await msg.nak(delay=0.5)
+
+    async def _send_claimed(self, batch: Batch) -> None:
+        beat = asyncio.create_task(self._heartbeat(batch))
+        try:
+            verdicts = await asyncio.gather(*(self._send_one(doc) for _, doc in batch.claimed))
+        finally:
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+        await self.deliveries.record(
+            [
+                (doc["_id"], batch.token, v.fields)
+                for (_, doc), v in zip(batch.claimed, verdicts, strict=True)
+            ]
+        )
+        await asyncio.gather(
+            *(
+                self._settle(msg, doc, v)
+                for (msg, doc), v in zip(batch.claimed, verdicts, strict=True)
+            )
+        )
+
+    async def _settle(self, msg: Msg, doc: Doc, verdict: Verdict) -> None:
+        final = {**doc, **verdict.fields}
+        if verdict.dead_error is not None:
+            await self.outcomes.dead_letter(final, verdict.dead_error)
+        if verdict.publish:
+            await self.outcomes.outcome(final)
+        if verdict.nak_delay is None:
+            await msg.ack()
+        else:
+            await msg.nak(delay=verdict.nak_delay)
+
+    async def _heartbeat(self, batch: Batch) -> None:
+        """Keep the claims and the JetStream deliveries alive while sends are in flight."""
+        period = max(0.2, min(self.s.claim_lease, self.s.sender_ack_wait) / 3)
+        while True:
+            await asyncio.sleep(period)
+            await self.deliveries.extend(batch.token, self._lease(datetime.now(UTC)))
+            await asyncio.gather(*(m.in_progress() for m, _ in batch.claimed))
+
+    async def _send_one(self, doc: Doc) -> Verdict:
+        async with self._slots:
+            notice = await self._notice(doc["notice_id"])
+            now = datetime.now(UTC)
+            if notice is None or notice.status == NoticeStatus.CANCELLED:
+                return Verdict(
+                    {"state": DeliveryState.CANCELLED.value, "finished_at": now}, publish=True
+                )
+            if notice.expires_at is not None and notice.expires_at <= now:
+                fields = {"state": DeliveryState.CANCELLED.value, "last_error": "expired"}
+                return Verdict({**fields, "finished_at": now}, publish=True)
+            try:
+                return await self._deliver(doc, notice)
+            except ZaloError as exc:
+                return self._failure(doc, exc)
+
+    async def _deliver(self, doc: Doc, notice: Notice) -> Verdict:
+        now = datetime.now(UTC)
+        if doc["target_kind"] == "followers":
+            return await self._broadcast(doc, notice)
+        if doc.get("channel") == Channel.MANUAL:
+            sent = await self.zalo.send_text(
+                str(doc["officer_id"]), officer_text(notice, doc.get("group_name") or "", False)
+            )
+            due = now + timedelta(seconds=self.s.manual_reminder_after)
+            fields = {
+                "state": DeliveryState.AWAITING_CONFIRMATION.value,
+                "officer_message_id": sent.message_id,
+                "notified_at": now,
+                "next_action_at": due,
+                "reminders": 0,
+            }
+            return Verdict(fields, publish=True)
+        sent = await self.zalo.send_group_text(str(doc["target"]), group_text(notice))
+        fields = {
+            "state": DeliveryState.SENT.value,
+            "sent_at": now,
+            "zalo_message_id": sent.message_id,
+        }
+        return Verdict(fields, publish=True)
+
+    async def _broadcast(self, doc: Doc, notice: Notice) -> Verdict:
+        """Followers: the broadcast API sends only articles, so publish one, then broadcast it."""
+        article_id = doc.get("article_id")
+        if not article_id:
+            created = await self.zalo.create_article(
+                notice.title,
+                group_text(notice),
+                author="Công an TP Đồng Hới",
+                cover_url=notice.image_url,
+            )
+            article_id = await self.zalo.article_id_for(created.token)
+            await self.deliveries.set_fields(
+                doc["_id"], str(doc["claim"]), {"article_id": article_id}
+            )
+        targeting = notice.targets.follower_targeting
+        target = BroadcastTarget.model_validate(targeting.model_dump()) if targeting else None
+        sent = await self.zalo.broadcast_article(str(article_id), target)
+        now = datetime.now(UTC)
+        fields = {
+            "state": DeliveryState.SENT.value,
+            "sent_at": now,
+            "zalo_message_id": sent.message_id,
+        }
+        return Verdict(fields, publish=True)
+
+    def _failure(self, doc: Doc, exc: ZaloError) -> Verdict:
+        now = datetime.now(UTC)
+        fields: Doc
+        error = f"{type(exc).__name__}: {exc}"
+        failures = int(doc.get("failures", 0)) + 1
+        in_doubt = isinstance(exc, ZaloHttpError) and exc.maybe_delivered
+        if in_doubt and failures < self.s.max_attempts:
+            # Zalo may have posted: leave it in doubt (lease ended) for the echo check.
+            fields = {"lease_until": now, "last_error": error, "failures": failures}
+            return Verdict(fields, nak_delay=self.s.echo_grace)
+        if isinstance(exc, RateLimited):
+            delay = exc.retry_after or self.s.retry_base_delay
+            later = now + timedelta(seconds=delay)
+            pending: Doc = {"state": DeliveryState.PENDING.value, "last_error": error}
+            return Verdict({**pending, "not_before": later}, nak_delay=delay)
+        if not exc.retryable or failures >= self.s.max_attempts:
+            fields = {
+                "state": DeliveryState.FAILED.value,
+                "failures": failures,
+                "last_error": error,
+                "finished_at": now,
+            }
+            log.warning("delivery dead-lettered", extra={"delivery_id": doc["_id"], "error": error})
+            return Verdict(fields, dead_error=error, publish=True)
+        delay = retry_delay(failures, self.s.retry_base_delay, self.s.retry_max_delay)
+        fields = {
+            "state": DeliveryState.PENDING.value,
+            "failures": failures,
+            "last_error": error,
+            "not_before": now + timedelta(seconds=delay),
+        }
+        return Verdict(fields, nak_delay=delay)
+
+    async def _notice(self, notice_id: str) -> Notice | None:
+        cached = self._notices.get(notice_id)
+        if cached is None or cached.status != NoticeStatus.DISPATCHED:
+            fresh = await self.notices.get(notice_id)
+            if fresh is None:
+                return None
+            if len(self._notices) > 1000:
+                self._notices.clear()
+            self._notices[notice_id] = cached = fresh
+        return cached
+
+    def _lease(self, now: datetime) -> datetime:
+        return now + timedelta(seconds=self.s.claim_lease)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _seconds_until(when: datetime, now: datetime, minimum: float) -> float:
+    return max(minimum, (_aware(when) - now).total_seconds())
+
+
+if __name__ == "__main__":
+    from services.broadcast.runtime import run_sender_process
+
+    run_sender_process()

@@ -1,0 +1,71 @@
+import pytest
+
+from services.broadcast.domain import Channel
+from services.broadcast.groups import group_event_update, parse_groups_csv
+from tests.broadcast.builders import EDITOR, OFFICER, group_row, groups_csv
+
+
+class TestCsv:
+    def test_good_file(self) -> None:
+        rows = [group_row("g1"), group_row("g2", channel="manual", officer_id="u1", is_test="có")]
+        groups, errors = parse_groups_csv(groups_csv(rows))
+        assert errors == []
+        assert [g.channel for g in groups] == [Channel.OA, Channel.MANUAL]
+        assert groups[1].is_test
+
+    def test_each_bad_row_is_reported(self) -> None:
+        rows = [
+            group_row("g1"),
+            group_row("g2", ward="ha-noi"),
+            group_row("g3", channel="manual"),
+            group_row("g1"),
+            group_row("g5", member_count="nhiều"),
+        ]
+        groups, errors = parse_groups_csv(groups_csv(rows))
+        assert [e.row for e in errors] == [3, 4, 5, 6]
+        assert "ha-noi" in errors[0].errors[0]
+        assert "officer_id" in errors[1].errors[0]
+        assert "trùng" in errors[2].errors[0]
+        assert "member_count" in errors[3].errors[0]
+
+    def test_missing_columns(self) -> None:
+        _, errors = parse_groups_csv("group_id,name\n1,a\n")
+        assert "channel" in errors[0].errors[0]
+
+
+class TestGroupEvents:
+    def test_join_and_leave_count_members(self) -> None:
+        joined = group_event_update("user_join_group", "g1", None)
+        left = group_event_update("user_out_group", "g1", None)
+        assert joined is not None and joined[0]["$inc"] == {"member_count": 1}
+        assert left is not None and left[0]["$inc"] == {"member_count": -1}
+
+    def test_disbanded_group_becomes_inactive(self) -> None:
+        assert group_event_update("disperse_group", "g1", None) == (
+            {"$set": {"active": False}},
+            False,
+        )
+
+    def test_unrelated_event(self) -> None:
+        assert group_event_update("user_send_group_text", "g1", None) is None
+
+
+@pytest.mark.integration
+class TestImportApi:
+    async def test_nothing_half_imported(self, broadcast) -> None:
+        h = await broadcast(workers=False)
+        bad = groups_csv([group_row("g1"), group_row("g2", ward="x")])
+        r = await h.http.post("/groups/import", content=bad, headers=EDITOR)
+        assert r.status_code == 422
+        assert r.json()["errors"][0]["row"] == 3
+        listed = (await h.http.get("/groups", headers=EDITOR)).json()
+        assert listed["total"] == 0
+        good = groups_csv([group_row("g1"), group_row("g2")])
+        r = await h.http.post("/groups/import", content=good, headers=EDITOR)
+        assert r.json() == {"imported": 2}
+
+    async def test_officer_role_cannot_import(self, broadcast) -> None:
+        h = await broadcast(workers=False)
+        r = await h.http.post("/groups/import", content="x", headers=OFFICER)
+        assert r.status_code == 403
+        assert "vai trò" in r.json()["detail"]
