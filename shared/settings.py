@@ -5,6 +5,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.subjects import ZALO_RATE_BUCKET, ZALO_TOKEN_BUCKET
+
 
 class ServiceSettings(BaseSettings):
     """What every service needs: where NATS and MongoDB are, how to log, where to listen."""
@@ -38,8 +40,9 @@ class ZaloSettings(BaseSettings):
     zalo_access_token: str | None = "fake-initial-access-token"
     zalo_refresh_token: str | None = "fake-initial-refresh-token"
     zalo_access_token_ttl: float = 90000.0  # seconds the seeded access token is assumed valid
-    zalo_token_bucket: str = "zalo_oa_token"  # JetStream KV bucket holding the token pair
-    zalo_rate_bucket: str = "zalo_rate"  # JetStream KV bucket holding the shared rate state
+    zalo_token_bucket: str = ZALO_TOKEN_BUCKET  # JetStream KV bucket holding the token pair
+    zalo_rate_bucket: str = ZALO_RATE_BUCKET  # JetStream KV bucket holding the shared rate state
+    zalo_kv_replicas: int = Field(default=1, ge=1, le=5)  # 3 on a NATS cluster
     zalo_refresh_margin: float = 5 * 3600.0  # refresh this long before the access token expires
     zalo_refresh_lease: float = 15.0  # seconds one replica may hold the refresh lease
     # Requests per second per operation family, shared by all replicas (Zalo: 4,000/min/app).

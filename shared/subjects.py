@@ -109,3 +109,9 @@ BROADCAST_EVENTS_STREAM = StreamSpec(
     description="Delivery outcomes and dead letters of notices, for analytics and operators.",
     max_age=90 * DAY,
 )
+
+
+# --- Zalo OA client (producer: shared.zalo.client, used by every service that calls Zalo) ---
+# The OA token pair (one entry, compare-and-set refresh) and the shared rate-limit state.
+ZALO_TOKEN_BUCKET = "zalo_oa_token"
+ZALO_RATE_BUCKET = "zalo_rate"

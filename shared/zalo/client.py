@@ -143,8 +143,8 @@ class ZaloClient:
         else:
             js = self._nats.jetstream()
             s = self.settings
-            token_kv = await ensure_key_value(js, KeyValueConfig(bucket=s.zalo_token_bucket))
-            rate_kv = await ensure_key_value(js, KeyValueConfig(bucket=s.zalo_rate_bucket))
+            token_kv = await ensure_key_value(js, self._bucket(s.zalo_token_bucket))
+            rate_kv = await ensure_key_value(js, self._bucket(s.zalo_rate_bucket))
             token_store, rate_store = KvTokenStore(token_kv), KvRateStore(rate_kv)
         self._keeper = TokenKeeper(
             token_store,
@@ -316,6 +316,11 @@ class ZaloClient:
         if self._keeper is None:
             raise RuntimeError("ZaloClient used before start(); use `async with ZaloClient(...)`")
         return self._keeper
+
+    def _bucket(self, name: str) -> KeyValueConfig:
+        return KeyValueConfig(
+            bucket=name, history=1, ttl=0.0, replicas=self.settings.zalo_kv_replicas
+        )
 
     def _seed_pair(self) -> TokenPair | None:
         s = self.settings

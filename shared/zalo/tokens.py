@@ -118,8 +118,7 @@ class TokenKeeper:
     async def refresh(self, stale: str | None) -> TokenPair:
         """Replace `stale` (a token Zalo refused; None = unconditionally) and return the pair."""
         if stale is None:
-            state, _ = await self._store.load()
-            stale = state.pair.access_token if state and state.pair else None
+            stale = (await self._current(stale=None)).access_token
         return await self._current(stale=stale, force=True)
 
     async def store(self, pair: TokenPair) -> None:
