@@ -115,3 +115,55 @@ BROADCAST_EVENTS_STREAM = StreamSpec(
 # The OA token pair (one entry, compare-and-set refresh) and the shared rate-limit state.
 ZALO_TOKEN_BUCKET = "zalo_oa_token"
 ZALO_RATE_BUCKET = "zalo_rate"
+
+
+# --- Tips (producer: reports) -----------------------------------------------------------------
+# `tips.triaged.<ward>.<priority>` for a new case, `tips.updated.<ward>` for every later change,
+# `tips.escalated.<ward>` when an urgent case waits too long. Ward = ASCII slug or `unknown`.
+TIPS_PREFIX = "tips"
+TIPS_ALL = f"{TIPS_PREFIX}.>"
+REPORTS_INTAKE_DURABLE = "reports-intake"
+REPORTS_DESK_DURABLE_PREFIX = "reports-desk"
+
+
+def tips_triaged_subject(ward: str, priority: str) -> str:
+    """Subject of a newly triaged tip (`tips.triaged.quang-phu.urgent`)."""
+    return f"{TIPS_PREFIX}.triaged.{ward}.{priority}"
+
+
+def tips_updated_subject(ward: str) -> str:
+    """Subject of a change to a case (`tips.updated.quang-phu`)."""
+    return f"{TIPS_PREFIX}.updated.{ward}"
+
+
+def tips_escalated_subject(ward: str) -> str:
+    """Subject of an SLA escalation (`tips.escalated.quang-phu`)."""
+    return f"{TIPS_PREFIX}.escalated.{ward}"
+
+
+def tips_ward_filters(ward: str) -> list[str]:
+    """Every tips subject of one ward: what a dispatcher desk subscribes to."""
+    return [
+        f"{TIPS_PREFIX}.triaged.{ward}.>",
+        tips_updated_subject(ward),
+        tips_escalated_subject(ward),
+    ]
+
+
+def reports_desk_durable(ward: str) -> str:
+    """Durable consumer name of a ward's dispatcher desk (`reports-desk-quang-phu`)."""
+    return f"{REPORTS_DESK_DURABLE_PREFIX}-{ward}"
+
+
+TIPS_STREAM = StreamSpec(
+    name="TIPS",
+    subjects=(TIPS_ALL,),
+    description="Triaged citizens' tips and every change to them, per ward (pseudonyms only).",
+    max_age=90 * DAY,
+)
+
+
+# --- Zalo OA client (producer: shared.zalo.client, used by every service that calls Zalo) ---
+# The OA token pair (one entry, compare-and-set refresh) and the shared rate-limit state.
+ZALO_TOKEN_BUCKET = "zalo_oa_token"
+ZALO_RATE_BUCKET = "zalo_rate"

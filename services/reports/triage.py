@@ -43,6 +43,7 @@ class TriageRules(BaseModel):
     signals: dict[str, dict[str, float]]
     priority_rules: list[PriorityRule]
     default_priority: dict[TipKind, TipPriority]
+    stopwords: list[str] = []
 
     @classmethod
     def load(cls, path: Path = DEFAULT_RULES_FILE) -> "TriageRules":

@@ -1,0 +1,177 @@
+"""`create_app(settings)`: the reports service (intake consumer, SLA timer, staff API)."""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from faststream import ExceptionMiddleware
+from faststream.exceptions import RejectMessage
+from faststream.nats import NatsBroker
+from nats.aio.client import Client as NatsClient
+from nats.errors import Error as NatsError
+from pydantic import ValidationError
+from pymongo.errors import PyMongoError
+
+from services.reports import api, handlers
+from services.reports.cases import CaseError
+from services.reports.desk import Desk, Messenger
+from services.reports.hub import Hub
+from services.reports.intake import Intake, IntakeConfig
+from services.reports.knowledge import KnowledgeBase
+from services.reports.publisher import TipPublisher
+from services.reports.roster import Roster
+from services.reports.services import Reports
+from services.reports.settings import ReportsSettings
+from services.reports.sla import escalate_overdue
+from services.reports.store import ReportsStore
+from services.reports.triage import Triager
+from services.reports.vault import Sealer
+from shared.auth import StaffDirectory
+from shared.health import health_router
+from shared.jetstream import connect, ensure_consumer, ensure_stream
+from shared.mongo import connect_mongo
+from shared.places import Gazetteer
+from shared.subjects import TIPS_ALL, TIPS_STREAM, ZALO_EVENTS_STREAM
+from shared.zalo.client import ZaloClient
+
+log = logging.getLogger(__name__)
+
+
+def load_gazetteer(settings: ReportsSettings) -> Gazetteer:
+    return Gazetteer.load(
+        settings.places_units_file,
+        settings.places_crosswalk_file,
+        settings.places_extra_file,
+        settings.places_current_set,
+    )
+
+
+def create_broker(settings: ReportsSettings) -> NatsBroker:
+    poison = ExceptionMiddleware()
+
+    @poison.add_handler(ValidationError)
+    async def _reject_invalid(exc: ValidationError) -> None:
+        log.warning("invalid event rejected", extra={"errors": exc.error_count()})
+        raise RejectMessage
+
+    return NatsBroker(
+        settings.nats_url,
+        middlewares=[poison],
+        log_level=logging.DEBUG,
+        max_reconnect_attempts=-1,
+    )
+
+
+def create_app(settings: ReportsSettings, messenger: Messenger | None = None) -> FastAPI:
+    """The service; pass `messenger` to reply through something other than the Zalo client."""
+    broker = create_broker(settings)
+    state: dict[str, Reports] = {}
+    broker.include_router(handlers.create_router(settings, lambda: state["reports"]))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        mongo = connect_mongo(settings.mongodb_url)
+        nc = await connect(settings.nats_url, name="reports")
+        zalo: ZaloClient | None = None
+        try:
+            store = ReportsStore(mongo[settings.mongodb_database])
+            await store.ensure_indexes()
+            await _declare(nc, settings)
+            outbound = messenger
+            if outbound is None and settings.send_replies:
+                zalo = ZaloClient(settings, nats=nc)
+                await zalo.start()
+                outbound = zalo
+            reports = _build(settings, store, broker, outbound)
+            state["reports"] = reports
+            app.state.reports = reports
+            app.state.nats = nc
+            app.state.staff = StaffDirectory.from_settings(
+                settings.staff_tokens_file, settings.staff_tokens
+            )
+            live = await nc.subscribe(TIPS_ALL, cb=reports.hub.on_message)
+            await broker.connect()
+            await broker.start()
+            timer = asyncio.create_task(_sla_loop(reports))
+            try:
+                yield
+            finally:
+                timer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await timer
+                await broker.stop()
+                await live.unsubscribe()
+        finally:
+            if zalo is not None:
+                await zalo.close()
+            await nc.close()
+            await mongo.close()
+
+    app = FastAPI(title="binhyen reports", version="1.0.0", lifespan=lifespan)
+
+    @app.exception_handler(CaseError)
+    async def _case_error(request: Request, exc: CaseError) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+
+    async def mongo_ready() -> object:
+        return await app.state.reports.store.db.command("ping")
+
+    async def nats_ready() -> object:
+        if not app.state.nats.is_connected:
+            raise ConnectionError("NATS is not connected")
+        return True
+
+    app.include_router(health_router({"mongodb": mongo_ready, "nats": nats_ready}))
+    app.include_router(api.router)
+    app.state.broker = broker
+    return app
+
+
+async def _declare(nc: NatsClient, settings: ReportsSettings) -> None:
+    js = nc.jetstream()
+    replicas = settings.nats_stream_replicas
+    if settings.declare_zalo_stream:
+        zalo = ZALO_EVENTS_STREAM.to_config(replicas, name=settings.zalo_events_stream)
+        await ensure_stream(js, zalo)
+    await ensure_stream(js, TIPS_STREAM.to_config(replicas, name=settings.tips_stream))
+    consumer = handlers.intake_consumer_config(settings)
+    await ensure_consumer(js, settings.zalo_events_stream, consumer)
+
+
+def _build(
+    settings: ReportsSettings, store: ReportsStore, broker: NatsBroker, messenger: Messenger | None
+) -> Reports:
+    gazetteer = load_gazetteer(settings)
+    triager = Triager.from_file(settings.triage_rules_file)
+    ward_names = {u.slug: f"{u.kind} {u.name}" for u in gazetteer.current_units()}
+    knowledge = KnowledgeBase.load(settings.knowledge_file, ward_names)
+    sealer = Sealer(settings.tipster_vault_key, settings.pseudonym_key)
+    roster = Roster.from_json(settings.roster_json(), settings.roster_timezone)
+    config = IntakeConfig(
+        group_window=timedelta(seconds=settings.group_window_seconds),
+        duplicate_window=timedelta(seconds=settings.duplicate_window_seconds),
+        duplicate_threshold=settings.duplicate_threshold,
+        ref_prefix=settings.ref_prefix,
+        group_wards=settings.group_ward_map(),
+    )
+    intake = Intake(store, triager, gazetteer, knowledge, sealer, roster, config)
+    publisher = TipPublisher(broker, store, settings.tips_stream)
+    desk = Desk(store, publisher, gazetteer, sealer, messenger)
+    return Reports(settings, store, gazetteer, intake, publisher, desk, Hub(), messenger)
+
+
+async def _sla_loop(reports: Reports) -> None:
+    """Escalate overdue urgent cases and publish anything left in the outbox, periodically."""
+    ack_within = timedelta(seconds=reports.settings.urgent_ack_seconds)
+    while True:
+        await asyncio.sleep(reports.settings.sla_check_seconds)
+        try:
+            await escalate_overdue(reports.store, reports.publisher, datetime.now(UTC), ack_within)
+            await reports.publisher.flush()
+        except (PyMongoError, NatsError, TimeoutError) as exc:  # the next round retries
+            log.warning("sla round failed", extra={"error": type(exc).__name__})

@@ -1,0 +1,195 @@
+"""Cases: the model, the status workflow, reference codes and narrative hygiene (no I/O)."""
+
+import base64
+import hashlib
+import re
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.events.tips import (
+    CaseStatus,
+    Outcome,
+    Reason,
+    TipCategory,
+    TipKind,
+    TipPriority,
+)
+
+OPEN_STATUSES = (CaseStatus.NEW, CaseStatus.ASSIGNED, CaseStatus.VERIFYING)
+TERMINAL_STATUSES = (CaseStatus.RESOLVED, CaseStatus.REJECTED, CaseStatus.DUPLICATE)
+
+TRANSITIONS: dict[CaseStatus, frozenset[CaseStatus]] = {
+    CaseStatus.NEW: frozenset(
+        {CaseStatus.ASSIGNED, CaseStatus.VERIFYING, CaseStatus.REJECTED, CaseStatus.DUPLICATE}
+    ),
+    CaseStatus.ASSIGNED: frozenset(
+        {CaseStatus.VERIFYING, CaseStatus.RESOLVED, CaseStatus.REJECTED, CaseStatus.DUPLICATE}
+    ),
+    CaseStatus.VERIFYING: frozenset(
+        {CaseStatus.RESOLVED, CaseStatus.REJECTED, CaseStatus.DUPLICATE}
+    ),
+    CaseStatus.RESOLVED: frozenset(),
+    CaseStatus.REJECTED: frozenset(),
+    CaseStatus.DUPLICATE: frozenset(),
+}
+
+STATUS_LABELS = {
+    CaseStatus.NEW: "mới",
+    CaseStatus.ASSIGNED: "đã phân công",
+    CaseStatus.VERIFYING: "đang xác minh",
+    CaseStatus.RESOLVED: "đã giải quyết",
+    CaseStatus.REJECTED: "đã từ chối",
+    CaseStatus.DUPLICATE: "trùng (đã gộp)",
+}
+
+WardSource = Literal["group", "text", "location", "staff", "unknown"]
+
+_PHONE = re.compile(r"(?<!\d)(?:\+?84|0)(?:[\s.\-]?\d){8,10}(?!\d)")
+_REF_ALPHABET = str.maketrans("", "", "=")
+
+
+class CaseError(Exception):
+    """A request on a case that the workflow refuses; `detail` is Vietnamese for staff."""
+
+    status_code = 409
+
+    def __init__(self, detail: str, status_code: int | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if status_code is not None:
+            self.status_code = status_code
+
+
+class CaseMessage(BaseModel):
+    """One citizen message joined to a case. Text and coordinates are personal data."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event_id: str
+    at: datetime
+    message_type: str | None = None
+    text: str | None = None
+    photos: tuple[str, ...] = ()
+    latitude: float | None = None
+    longitude: float | None = None
+
+
+class Note(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    at: datetime
+    author: str
+    text: str
+
+
+class HistoryEntry(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    at: datetime
+    actor: str
+    change: str
+    detail: str | None = None
+
+
+class Case(BaseModel):
+    """A case as stored (`_id` = `id`)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: str = Field(alias="_id")
+    ref: str
+    kind: TipKind
+    category: TipCategory
+    priority: TipPriority
+    ward: str
+    ward_source: WardSource
+    places: list[str] = []
+    reasons: list[Reason] = []
+    status: CaseStatus = CaseStatus.NEW
+    outcome: Outcome | None = None
+    tipster: str  # pseudonym
+    channel: Literal["oa", "group"]
+    group_id: str | None = None
+    messages: list[CaseMessage] = []
+    message_ids: list[str] = []
+    created_at: datetime
+    updated_at: datetime
+    last_message_at: datetime
+    assignee: str | None = None
+    acknowledged_at: datetime | None = None
+    escalated_at: datetime | None = None
+    duplicate_of: str | None = None  # suggestion
+    merged_into: str | None = None
+    info_wards: list[str] = []
+    notes: list[Note] = []
+    history: list[HistoryEntry] = []
+
+    @property
+    def text(self) -> str:
+        """Every text of the case, in order: what triage reads."""
+        return "\n".join(m.text for m in self.messages if m.text)
+
+    @property
+    def photos(self) -> int:
+        return sum(len(m.photos) for m in self.messages)
+
+    @property
+    def location(self) -> tuple[float, float] | None:
+        for message in reversed(self.messages):
+            if message.latitude is not None and message.longitude is not None:
+                return message.latitude, message.longitude
+        return None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    def to_document(self) -> dict[str, object]:
+        return self.model_dump(mode="python", by_alias=True)
+
+
+def case_id_for(event_id: str) -> str:
+    """The case an event opens: deterministic, so a redelivery finds the same case."""
+    return "c" + hashlib.sha256(event_id.encode()).hexdigest()[:20]
+
+
+def reference_code(case_id: str, prefix: str, length: int = 6) -> str:
+    """A short code to read over the phone: `BY-K7Q2MX` (base32, no 0/1/8/9 confusion)."""
+    digest = hashlib.sha256(case_id.encode()).digest()
+    code = base64.b32encode(digest).decode().translate(_REF_ALPHABET)[:length]
+    return f"{prefix}-{code}"
+
+
+def check_transition(
+    case: Case, target: CaseStatus, outcome: Outcome | None, merged_into: str | None
+) -> None:
+    """Raise `CaseError` unless `target` is a legal next status with what it needs."""
+    if target not in TRANSITIONS[case.status]:
+        raise CaseError(
+            f"Không thể chuyển tin báo {case.ref} từ trạng thái '{STATUS_LABELS[case.status]}' "
+            f"sang '{STATUS_LABELS[target]}'."
+        )
+    if target == CaseStatus.RESOLVED and outcome is None:
+        raise CaseError("Cần mã kết quả (outcome) khi kết thúc tin báo.", 422)
+    if target != CaseStatus.RESOLVED and outcome is not None:
+        raise CaseError("Chỉ ghi mã kết quả khi tin báo được giải quyết.", 422)
+    if target == CaseStatus.DUPLICATE and not merged_into:
+        raise CaseError("Cần mã tin báo gốc (merged_into) khi gộp tin trùng.", 422)
+    if merged_into and target != CaseStatus.DUPLICATE:
+        raise CaseError("Chỉ ghi tin báo gốc khi gộp tin trùng.", 422)
+    if merged_into == case.id:
+        raise CaseError("Không thể gộp tin báo vào chính nó.", 422)
+
+
+def mask_phones(text: str) -> str:
+    """The text with phone numbers replaced, for dispatch streams."""
+    return _PHONE.sub("[số điện thoại]", text)
+
+
+_ORDER = [TipPriority.LOW, TipPriority.NORMAL, TipPriority.HIGH, TipPriority.URGENT]
+
+
+def higher_priority(left: TipPriority, right: TipPriority) -> TipPriority:
+    return max(left, right, key=_ORDER.index)

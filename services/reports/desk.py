@@ -1,0 +1,256 @@
+"""What staff do to cases: acknowledge, transition, merge, note, re-route, reply, reveal."""
+
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from services.reports import replies
+from services.reports.cases import (
+    Case,
+    CaseError,
+    HistoryEntry,
+    Note,
+    check_transition,
+)
+from services.reports.intake import stage_item, triaged_event, updated_event
+from services.reports.publisher import TipPublisher
+from services.reports.store import ReportsStore
+from services.reports.vault import Sealer
+from shared.auth import StaffUser
+from shared.events.tips import CaseStatus, Outcome, TipCategory, TipPriority
+from shared.places import UNKNOWN_WARD, Gazetteer
+from shared.subjects import tips_triaged_subject, tips_updated_subject
+
+log = logging.getLogger(__name__)
+
+
+class Messenger(Protocol):
+    """The part of `shared.zalo.client.ZaloClient` that replies to a citizen."""
+
+    async def send_text(self, user_id: str, text: str) -> Any: ...
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Desk:
+    def __init__(
+        self,
+        store: ReportsStore,
+        publisher: TipPublisher,
+        gazetteer: Gazetteer,
+        sealer: Sealer,
+        messenger: Messenger | None,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
+        self.store = store
+        self.publisher = publisher
+        self.gazetteer = gazetteer
+        self.sealer = sealer
+        self.messenger = messenger
+        self.clock = clock
+
+    async def get(self, case_id: str) -> Case:
+        case = await self.store.get(case_id)
+        if case is None:
+            raise CaseError("Không tìm thấy tin báo.", 404)
+        return case
+
+    async def acknowledge(self, case: Case, user: StaffUser) -> Case:
+        updated = await self._apply(case, user, {}, "acknowledged")
+        await self._emit(updated, "status_changed", user, detail="acknowledged")
+        return updated
+
+    async def transition(
+        self,
+        case: Case,
+        user: StaffUser,
+        target: CaseStatus,
+        outcome: Outcome | None = None,
+        merged_into: str | None = None,
+        assignee: str | None = None,
+    ) -> Case:
+        check_transition(case, target, outcome, merged_into)
+        changes: dict[str, Any] = {"status": target, "outcome": outcome}
+        if target == CaseStatus.DUPLICATE and merged_into:
+            original = await self.get(merged_into)
+            if not original.is_open:
+                raise CaseError(f"Tin báo gốc {original.ref} đã đóng, không thể gộp.")
+            changes["merged_into"] = original.id
+        if target == CaseStatus.ASSIGNED:
+            changes["assignee"] = assignee or user.id
+        updated = await self._apply(
+            case, user, changes, f"status:{target}", expect={"status": case.status}
+        )
+        change = "merged" if target == CaseStatus.DUPLICATE else "status_changed"
+        await self._emit(updated, change, user, detail=str(outcome) if outcome else str(target))
+        if target == CaseStatus.DUPLICATE and merged_into:
+            await self._note_merge(updated, user)
+        return updated
+
+    async def add_note(self, case: Case, user: StaffUser, text: str) -> Case:
+        at = self.clock()
+        note = Note(at=at, author=user.id, text=text)
+        history = HistoryEntry(at=at, actor=user.id, change="note_added")
+        updated = await self.store.add_note(case.id, note, history)
+        if updated is None:
+            raise CaseError("Không tìm thấy tin báo.", 404)
+        updated = await self._acknowledged(updated, at)
+        await self._emit(updated, "note_added", user)
+        return updated
+
+    async def change(
+        self,
+        case: Case,
+        user: StaffUser,
+        category: TipCategory | None,
+        priority: TipPriority | None,
+        ward: str | None,
+        info_wards: list[str] | None,
+    ) -> Case:
+        """Re-triage by hand; a new ward re-routes the case, `info_wards` get copies."""
+        changes: dict[str, Any] = {}
+        if category is not None:
+            changes["category"] = category
+        if priority is not None:
+            changes["priority"] = priority
+        if ward is not None and ward != case.ward:
+            changes |= {"ward": self._checked_ward(ward), "ward_source": "staff"}
+        new_info = [self._checked_ward(w) for w in info_wards or [] if w not in case.info_wards]
+        if new_info:
+            changes["info_wards"] = [*case.info_wards, *new_info]
+        if not changes:
+            raise CaseError("Không có thay đổi nào.", 422)
+        updated = await self._apply(case, user, changes, "changed")
+        key = uuid.uuid4().hex
+        staged = [
+            stage_item(self._update(updated, "retriaged", user), tips_updated_subject(updated.ward))
+        ]
+        if "ward" in changes:
+            moved = updated_event(
+                updated, "rerouted", user.id, f"tu-{key}-mv", self.clock(), previous_ward=case.ward
+            )
+            card = triaged_event(updated, updated.ward).model_copy(
+                update={"event_id": f"tt-{updated.id}-{updated.ward}-{key}"}
+            )
+            staged += [
+                stage_item(moved, tips_updated_subject(case.ward)),
+                stage_item(card, tips_triaged_subject(updated.ward, updated.priority)),
+            ]
+        for other in new_info:
+            copy = triaged_event(updated, other, info_only=True).model_copy(
+                update={"event_id": f"tt-{updated.id}-{other}-{key}"}
+            )
+            staged.append(stage_item(copy, tips_triaged_subject(other, updated.priority)))
+        await self.store.stage(updated.id, staged)
+        await self.publisher.flush(updated.id)
+        return updated
+
+    async def reply(self, case: Case, user: StaffUser, text: str) -> Case:
+        if self.messenger is None:
+            raise CaseError("Kênh trả lời Zalo chưa được cấu hình.", 503)
+        if case.channel != "oa":
+            raise CaseError("Tin báo từ nhóm: không thể nhắn riêng cho người báo.", 409)
+        sealed = await self.store.sealed_tipster(case.tipster)
+        if sealed is None:
+            raise CaseError("Không tìm thấy kênh liên lạc của người báo.", 409)
+        await self.messenger.send_text(
+            self.sealer.open(sealed), replies.staff_reply(text, case.ref)
+        )
+        at = self.clock()
+        note = Note(at=at, author=user.id, text=f"Trả lời người báo: {text}")
+        updated = await self.store.add_note(
+            case.id, note, HistoryEntry(at=at, actor=user.id, change="replied")
+        )
+        if updated is None:
+            raise CaseError("Không tìm thấy tin báo.", 404)
+        updated = await self._acknowledged(updated, at)
+        await self._emit(updated, "replied", user)
+        log.info("staff replied", extra={"case_id": case.id, "tipster": case.tipster})
+        return updated
+
+    async def reveal(
+        self, pseudonym: str, user: StaffUser, reason: str, case_id: str | None
+    ) -> str:
+        """The raw Zalo id behind a pseudonym; every reveal is written to the audit log."""
+        sealed = await self.store.sealed_tipster(pseudonym)
+        if sealed is None:
+            raise CaseError("Không tìm thấy người báo với bí danh này.", 404)
+        await self.store.audit_reveal(
+            {
+                "_id": uuid.uuid4().hex,
+                "at": self.clock(),
+                "action": "reveal_tipster",
+                "actor": user.id,
+                "pseudonym": pseudonym,
+                "case_id": case_id,
+                "reason": reason,
+            }
+        )
+        log.warning(
+            "tipster identity revealed",
+            extra={"actor": user.id, "tipster": pseudonym, "case_id": case_id},
+        )
+        return self.sealer.open(sealed)
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    async def _apply(
+        self,
+        case: Case,
+        user: StaffUser,
+        changes: dict[str, Any],
+        change: str,
+        expect: dict[str, Any] | None = None,
+    ) -> Case:
+        at = self.clock()
+        if case.acknowledged_at is None:
+            changes = {**changes, "acknowledged_at": at}
+        detail = ", ".join(f"{k}={v}" for k, v in changes.items() if k != "acknowledged_at")
+        history = HistoryEntry(at=at, actor=user.id, change=change, detail=detail or None)
+        updated = await self.store.update(case.id, changes, history, expect)
+        if updated is None:
+            raise CaseError("Tin báo vừa được người khác cập nhật; hãy tải lại và thử lại.")
+        return updated
+
+    async def _acknowledged(self, case: Case, at: datetime) -> Case:
+        if case.acknowledged_at is not None:
+            return case
+        history = HistoryEntry(at=at, actor=SYSTEM_ACK, change="acknowledged")
+        return await self.store.update(case.id, {"acknowledged_at": at}, history) or case
+
+    def _update(self, case: Case, change: str, user: StaffUser, detail: str | None = None) -> Any:
+        return updated_event(
+            case, change, user.id, f"tu-{uuid.uuid4().hex}", self.clock(), detail=detail
+        )
+
+    async def _emit(
+        self, case: Case, change: str, user: StaffUser, detail: str | None = None
+    ) -> None:
+        event = self._update(case, change, user, detail)
+        await self.store.stage(case.id, [stage_item(event, tips_updated_subject(case.ward))])
+        await self.publisher.flush(case.id)
+
+    async def _note_merge(self, duplicate: Case, user: StaffUser) -> None:
+        if duplicate.merged_into is None:
+            return
+        original = await self.get(duplicate.merged_into)
+        history = HistoryEntry(
+            at=self.clock(), actor=user.id, change="merged_from", detail=duplicate.ref
+        )
+        await self.store.update(original.id, {}, history)
+        await self._emit(original, "merged", user, detail=duplicate.ref)
+
+    def _checked_ward(self, ward: str) -> str:
+        if ward == UNKNOWN_WARD or self.gazetteer.is_current(ward):
+            return ward
+        current = self.gazetteer.current(ward)
+        if current is None:
+            raise CaseError(f"Phường/xã không hợp lệ: {ward}.", 422)
+        return current
+
+
+SYSTEM_ACK = "system"

@@ -1,0 +1,32 @@
+"""Publishes staged tip events to the TIPS stream, each once (`Nats-Msg-Id` = event id)."""
+
+import logging
+from typing import Any
+
+from faststream.nats import NatsBroker
+
+from services.reports.store import ReportsStore
+
+log = logging.getLogger(__name__)
+
+
+class TipPublisher:
+    def __init__(self, broker: NatsBroker, store: ReportsStore, stream: str) -> None:
+        self.broker = broker
+        self.store = store
+        self.stream = stream
+
+    async def flush(self, case_id: str | None = None) -> int:
+        """Publish what is staged (for one case, or all); returns how many were published."""
+        published = 0
+        for item in await self.store.staged(case_id):
+            await self.publish(item["_id"], item["subject"], item["payload"])
+            await self.store.unstage(item["_id"])
+            published += 1
+        return published
+
+    async def publish(self, event_id: str, subject: str, payload: dict[str, Any]) -> None:
+        await self.broker.publish(
+            payload, subject, stream=self.stream, headers={"Nats-Msg-Id": event_id}
+        )
+        log.info("tip event published", extra={"event_id": event_id, "subject": subject})

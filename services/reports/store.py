@@ -1,0 +1,250 @@
+"""Every MongoDB query of the reports service (operators that FerretDB v1 supports)."""
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from services.reports.cases import OPEN_STATUSES, Case, CaseMessage, HistoryEntry, Note
+from shared.events.tips import CaseStatus, TipKind, TipPriority
+
+Document = dict[str, Any]
+
+
+class CaseFilter(dict[str, Any]):
+    """A Mongo filter over cases built from the staff API's query parameters."""
+
+    @classmethod
+    def build(
+        cls,
+        wards: list[str] | None,
+        status: CaseStatus | None = None,
+        priority: TipPriority | None = None,
+        category: str | None = None,
+        kind: TipKind | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> "CaseFilter":
+        query = cls()
+        if wards is not None:
+            query["ward"] = {"$in": wards}
+        for key, value in (
+            ("status", status),
+            ("priority", priority),
+            ("category", category),
+            ("kind", kind),
+        ):
+            if value is not None:
+                query[key] = str(value)
+        span: dict[str, datetime] = {}
+        if since is not None:
+            span["$gte"] = since
+        if until is not None:
+            span["$lt"] = until
+        if span:
+            query["created_at"] = span
+        return query
+
+
+class ReportsStore:
+    """Cases, the intake ledger, the outbox, the tipster vault and the audit log."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.db = db
+        self.cases = db["cases"]
+        self.intake = db["intake_messages"]
+        self.outbox = db["outbox"]
+        self.tipsters = db["tipsters"]
+        self.audit = db["audit"]
+        self.sent = db["sent_replies"]
+
+    async def ensure_indexes(self) -> None:
+        await self.cases.create_indexes(
+            [
+                IndexModel([("ref", ASCENDING)], unique=True),
+                IndexModel([("tipster", ASCENDING), ("last_message_at", DESCENDING)]),
+                IndexModel([("ward", ASCENDING), ("created_at", DESCENDING)]),
+                IndexModel([("status", ASCENDING), ("priority", ASCENDING)]),
+            ]
+        )
+        await self.outbox.create_indexes([IndexModel([("case_id", ASCENDING)])])
+        await self.audit.create_indexes([IndexModel([("at", DESCENDING)])])
+
+    # --- cases --------------------------------------------------------------------------------
+
+    async def get(self, case_id: str) -> Case | None:
+        doc = await self.cases.find_one({"_id": case_id})
+        return Case.model_validate(doc) if doc else None
+
+    async def insert(self, case: Case) -> bool:
+        """Insert a new case; False when a case with this id already exists."""
+        try:
+            await self.cases.insert_one(case.to_document())
+        except DuplicateKeyError:
+            if await self.cases.find_one({"_id": case.id}, {"_id": 1}) is None:
+                raise  # another case holds this reference code
+            return False
+        return True
+
+    async def find_open_for_tipster(self, tipster: str, since: datetime) -> Case | None:
+        cursor = (
+            self.cases.find(
+                {
+                    "tipster": tipster,
+                    "status": {"$in": [str(s) for s in OPEN_STATUSES]},
+                    "last_message_at": {"$gte": since},
+                }
+            )
+            .sort("last_message_at", DESCENDING)
+            .limit(1)
+        )
+        docs = await cursor.to_list(1)
+        return Case.model_validate(docs[0]) if docs else None
+
+    async def find_open_since(self, since: datetime, limit: int = 200) -> list[Case]:
+        cursor = (
+            self.cases.find(
+                {
+                    "status": {"$in": [str(s) for s in OPEN_STATUSES]},
+                    "last_message_at": {"$gte": since},
+                }
+            )
+            .sort("last_message_at", DESCENDING)
+            .limit(limit)
+        )
+        return [Case.model_validate(doc) for doc in await cursor.to_list(limit)]
+
+    async def add_message(
+        self, case_id: str, message: CaseMessage, changes: Mapping[str, Any]
+    ) -> bool:
+        """Join a message to a case once; False if it was already joined."""
+        result = await self.cases.update_one(
+            {"_id": case_id, "message_ids": {"$ne": message.event_id}},
+            {
+                "$push": {
+                    "messages": message.model_dump(mode="python"),
+                    "message_ids": message.event_id,
+                },
+                "$set": dict(changes),
+            },
+        )
+        return result.modified_count == 1
+
+    async def update(
+        self,
+        case_id: str,
+        changes: Mapping[str, Any],
+        history: HistoryEntry,
+        expect: Mapping[str, Any] | None = None,
+    ) -> Case | None:
+        """Apply `changes` if the case still matches `expect`; the updated case or None."""
+        doc = await self.cases.find_one_and_update(
+            {"_id": case_id, **(expect or {})},
+            {
+                "$set": {**changes, "updated_at": history.at},
+                "$push": {"history": history.model_dump(mode="python")},
+            },
+            return_document=ReturnDocument.AFTER,
+        )
+        return Case.model_validate(doc) if doc else None
+
+    async def add_note(self, case_id: str, note: Note, history: HistoryEntry) -> Case | None:
+        doc = await self.cases.find_one_and_update(
+            {"_id": case_id},
+            {
+                "$push": {
+                    "notes": note.model_dump(mode="python"),
+                    "history": history.model_dump(mode="python"),
+                },
+                "$set": {"updated_at": note.at},
+            },
+            return_document=ReturnDocument.AFTER,
+        )
+        return Case.model_validate(doc) if doc else None
+
+    async def find(self, query: CaseFilter, offset: int, limit: int) -> tuple[list[Case], int]:
+        total = await self.cases.count_documents(dict(query))
+        cursor = self.cases.find(dict(query)).sort("created_at", DESCENDING).skip(offset)
+        docs = await cursor.limit(limit).to_list(limit)
+        return [Case.model_validate(doc) for doc in docs], total
+
+    async def find_unacknowledged_urgent(self, created_before: datetime) -> list[Case]:
+        cursor = self.cases.find(
+            {
+                "priority": str(TipPriority.URGENT),
+                "status": {"$in": [str(s) for s in OPEN_STATUSES]},
+                "acknowledged_at": None,
+                "escalated_at": None,
+                "created_at": {"$lt": created_before},
+            }
+        ).limit(100)
+        return [Case.model_validate(doc) for doc in await cursor.to_list(100)]
+
+    async def mark_escalated(self, case_id: str, at: datetime) -> bool:
+        result = await self.cases.update_one(
+            {"_id": case_id, "escalated_at": None, "acknowledged_at": None},
+            {"$set": {"escalated_at": at}},
+        )
+        return result.modified_count == 1
+
+    # --- intake ledger ------------------------------------------------------------------------
+
+    async def seen(self, event_id: str) -> Document | None:
+        return await self.intake.find_one({"_id": event_id})
+
+    async def record(self, event_id: str, case_id: str | None, outcome: str, at: datetime) -> None:
+        try:
+            await self.intake.insert_one(
+                {"_id": event_id, "case_id": case_id, "outcome": outcome, "at": at}
+            )
+        except DuplicateKeyError:
+            return
+
+    # --- outbox -------------------------------------------------------------------------------
+
+    async def stage(self, case_id: str | None, items: list[tuple[str, str, Document]]) -> None:
+        """Keep (event id, subject, payload) until published; staging twice is harmless."""
+        for event_id, subject, payload in items:
+            await self.outbox.update_one(
+                {"_id": event_id},
+                {"$setOnInsert": {"case_id": case_id, "subject": subject, "payload": payload}},
+                upsert=True,
+            )
+
+    async def staged(self, case_id: str | None = None, limit: int = 100) -> list[Document]:
+        query = {} if case_id is None else {"case_id": case_id}
+        return await self.outbox.find(query).sort("_id", ASCENDING).limit(limit).to_list(limit)
+
+    async def unstage(self, event_id: str) -> None:
+        await self.outbox.delete_one({"_id": event_id})
+
+    # --- tipsters, audit, replies -------------------------------------------------------------
+
+    async def keep_tipster(self, pseudonym: str, sealed: str, at: datetime) -> None:
+        await self.tipsters.update_one(
+            {"_id": pseudonym},
+            {"$setOnInsert": {"sealed": sealed, "first_seen": at}},
+            upsert=True,
+        )
+
+    async def sealed_tipster(self, pseudonym: str) -> str | None:
+        doc = await self.tipsters.find_one({"_id": pseudonym})
+        return str(doc["sealed"]) if doc else None
+
+    async def audit_reveal(self, entry: Document) -> None:
+        await self.audit.insert_one(entry)
+
+    async def audit_entries(self, limit: int) -> list[Document]:
+        cursor = self.audit.find({}, {"_id": 0}).sort("at", DESCENDING).limit(limit)
+        return await cursor.to_list(limit)
+
+    async def claim_reply(self, key: str, at: datetime) -> bool:
+        """True the first time a reply with this key is about to be sent (at most once)."""
+        try:
+            await self.sent.insert_one({"_id": key, "at": at})
+        except DuplicateKeyError:
+            return False
+        return True
