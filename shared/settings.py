@@ -47,7 +47,13 @@ class ZaloSettings(BaseSettings):
     zalo_refresh_lease: float = 15.0  # seconds one replica may hold the refresh lease
     # Requests per second per operation family, shared by all replicas (Zalo: 4,000/min/app).
     zalo_rate_limits: dict[str, float] = Field(
-        default_factory=lambda: {"message": 20.0, "group": 5.0, "broadcast": 1.0, "read": 10.0}
+        default_factory=lambda: {
+            "message": 20.0,
+            "group": 5.0,
+            "broadcast": 1.0,
+            "read": 10.0,
+            "upload": 1.0,
+        }
     )
     zalo_rate_burst: dict[str, float] = Field(default_factory=dict)  # default burst: 1 call
     zalo_retry_attempts: int = Field(default=4, ge=1)  # attempts per call, first one included

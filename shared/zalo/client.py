@@ -51,7 +51,7 @@ from shared.zalo.tokens import KvTokenStore, MemoryTokenStore, TokenKeeper, Toke
 
 log = logging.getLogger(__name__)
 
-Family = Literal["message", "group", "broadcast", "read"]
+Family = Literal["message", "group", "broadcast", "read", "upload"]
 MAX_TEXT_LENGTH = 2000
 
 
@@ -210,6 +210,14 @@ class ZaloClient:
         data = await self._call("POST", "/v2.0/oa/message", "broadcast", json_body=body)
         return SentMessage.model_validate(data)
 
+    async def upload_image(
+        self, content: bytes, filename: str = "image.jpg", content_type: str = "image/jpeg"
+    ) -> str:
+        """Upload a jpg/png (<= 1 MB) for group/1:1 images; the `attachment_id` lasts ~7 days."""
+        files = {"file": (filename, content, content_type)}
+        data = await self._call("POST", "/v2.0/oa/upload/image", "upload", files=files)
+        return str(data["attachment_id"])
+
     # --- articles -------------------------------------------------------------------------
 
     async def create_article(
@@ -358,6 +366,7 @@ class ZaloClient:
         params: dict[str, Any] | None = None,
         data_param: dict[str, Any] | None = None,
         json_body: dict[str, Any] | None = None,
+        files: dict[str, tuple[str, bytes, str]] | None = None,
         idempotent: bool | None = None,
     ) -> dict[str, Any]:
         """One API call with rate limiting, token refresh on -216/-220 and bounded retries."""
@@ -373,7 +382,7 @@ class ZaloClient:
             await self._limiter.acquire(family)
             token = await self._token_keeper().access_token()
             try:
-                return await self._request(method, path, token, params, json_body)
+                return await self._request(method, path, token, params, json_body, files)
             except AccessTokenInvalid:
                 if refreshed:
                     raise
@@ -416,11 +425,13 @@ class ZaloClient:
         token: str,
         params: dict[str, Any] | None,
         json_body: dict[str, Any] | None,
+        files: dict[str, tuple[str, bytes, str]] | None = None,
     ) -> dict[str, Any]:
         url = self.settings.zalo_api_base.rstrip("/") + path
+        headers = {"access_token": token}
         try:
             response = await self._http.request(
-                method, url, params=params, json=json_body, headers={"access_token": token}
+                method, url, params=params, json=json_body, files=files, headers=headers
             )
         except httpx.HTTPError as exc:
             raise _transport_error(exc) from exc

@@ -151,3 +151,10 @@ async def test_works_without_nats(fake_zalo: FakeZalo) -> None:
     async with ZaloClient(fake_zalo.settings(zalo_rate_limits={"message": 100.0})) as zalo:
         await zalo.send_text(USER, "Không cần NATS")
     assert len(fake_zalo.admin.messages("cs")) == 1
+
+
+@pytest.mark.integration
+async def test_uploaded_image_can_be_sent_to_a_group(zalo: ZaloClient, fake_zalo: FakeZalo) -> None:
+    attachment_id = await zalo.upload_image(b"\x89PNG" + b"0" * 64, "a.png", "image/png")
+    await zalo.send_group_image(GROUP, attachment_id=attachment_id)
+    assert fake_zalo.admin.messages("group")[0]["image"] == {"attachment_id": attachment_id}
