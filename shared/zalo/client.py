@@ -16,12 +16,15 @@ import logging
 import random
 import time
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, TypeVar
 
 import httpx
 from nats.aio.client import Client as NatsClient
 from nats.js.api import KeyValueConfig
+from pydantic import BaseModel, ValidationError
 
 from shared.jetstream import ensure_key_value
 from shared.settings import ZaloSettings
@@ -30,6 +33,7 @@ from shared.zalo.errors import (
     InvalidPayload,
     RateLimited,
     TokenRefreshFailed,
+    UnexpectedZaloError,
     ZaloError,
     ZaloHttpError,
     error_for,
@@ -79,6 +83,28 @@ def _media_payload(media_type: str, image_url: str | None, attachment_id: str | 
             "payload": {"template_type": "media", "elements": [element]},
         }
     }
+
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+@contextmanager
+def _expected_shape(what: str) -> Iterator[None]:
+    """Turn a Zalo answer of an unexpected shape into a `ZaloError`, not a crash."""
+    try:
+        yield
+    except (ValidationError, KeyError, TypeError, ValueError) as exc:
+        raise UnexpectedZaloError(0, f"unexpected {what} in Zalo's answer: {exc}") from exc
+
+
+def _parse(model: type[Model], data: dict[str, Any]) -> Model:
+    with _expected_shape(model.__name__):
+        return model.model_validate(data)
+
+
+def _field(data: dict[str, Any], name: str) -> str:
+    with _expected_shape(name):
+        return str(data[name])
 
 
 def _transport_error(exc: httpx.HTTPError) -> ZaloHttpError:
@@ -172,7 +198,7 @@ class ZaloClient:
             message["quote_message_id"] = quote_message_id
         body = {"recipient": {"user_id": user_id}, "message": message}
         data = await self._call("POST", "/v3.0/oa/message/cs", "message", json_body=body)
-        return SentMessage.model_validate(data)
+        return _parse(SentMessage, data)
 
     async def send_image(
         self, user_id: str, *, image_url: str | None = None, attachment_id: str | None = None
@@ -181,13 +207,13 @@ class ZaloClient:
         message = _media_payload("image", image_url, attachment_id)
         body = {"recipient": {"user_id": user_id}, "message": message}
         data = await self._call("POST", "/v3.0/oa/message/cs", "message", json_body=body)
-        return SentMessage.model_validate(data)
+        return _parse(SentMessage, data)
 
     async def send_group_text(self, group_id: str, text: str) -> SentMessage:
         """A text to an OA-owned GMF group (`POST /v3.0/oa/group/message`)."""
         body = {"recipient": {"group_id": group_id}, "message": {"text": normalize_text(text)}}
         data = await self._call("POST", "/v3.0/oa/group/message", "group", json_body=body)
-        return SentMessage.model_validate({"group_id": group_id, **data})
+        return _parse(SentMessage, {"group_id": group_id, **data})
 
     async def send_group_image(
         self, group_id: str, *, image_url: str | None = None, attachment_id: str | None = None
@@ -196,7 +222,7 @@ class ZaloClient:
         message = _media_payload("image", image_url, attachment_id)
         body = {"recipient": {"group_id": group_id}, "message": message}
         data = await self._call("POST", "/v3.0/oa/group/message", "group", json_body=body)
-        return SentMessage.model_validate({"group_id": group_id, **data})
+        return _parse(SentMessage, {"group_id": group_id, **data})
 
     async def broadcast_article(
         self, article_id: str, target: BroadcastTarget | None = None
@@ -208,7 +234,7 @@ class ZaloClient:
         message = _media_payload("article", None, article_id)
         body = {"recipient": {"target": target_payload}, "message": message}
         data = await self._call("POST", "/v2.0/oa/message", "broadcast", json_body=body)
-        return SentMessage.model_validate(data)
+        return _parse(SentMessage, data)
 
     async def upload_image(
         self, content: bytes, filename: str = "image.jpg", content_type: str = "image/jpeg"
@@ -216,7 +242,7 @@ class ZaloClient:
         """Upload a jpg/png (<= 1 MB) for group/1:1 images; the `attachment_id` lasts ~7 days."""
         files = {"file": (filename, content, content_type)}
         data = await self._call("POST", "/v2.0/oa/upload/image", "upload", files=files)
-        return str(data["attachment_id"])
+        return _field(data, "attachment_id")
 
     # --- articles -------------------------------------------------------------------------
 
@@ -244,14 +270,14 @@ class ZaloClient:
         if cover_url:
             payload["cover"] = {"cover_type": "photo", "photo_url": cover_url, "status": "show"}
         data = await self._call("POST", "/v2.0/article/create", "broadcast", json_body=payload)
-        return ArticleCreated.model_validate(data)
+        return _parse(ArticleCreated, data)
 
     async def article_id_for(self, token: str) -> str:
         """The article id behind a `create_article` token (`POST /v2.0/article/verify`, UNC)."""
         data = await self._call(
             "POST", "/v2.0/article/verify", "read", json_body={"token": token}, idempotent=True
         )
-        return str(data["id"])
+        return _field(data, "id")
 
     async def list_articles(
         self, offset: int = 0, limit: int = 10, kind: Literal["normal", "video"] = "normal"
@@ -259,31 +285,33 @@ class ZaloClient:
         """One page of OA articles with whatever view/share counts Zalo returned."""
         params = {"offset": offset, "limit": limit, "type": kind}
         data = await self._call("GET", "/v2.0/article/getslice", "read", params=params)
-        return [self._article_stats(item) for item in data.get("medias", [])]
+        with _expected_shape("article list"):
+            return [self._article_stats(item) for item in data.get("medias", [])]
 
     # --- followers, users, OA -------------------------------------------------------------
 
     async def get_oa_info(self) -> OaInfo:
         """The OA's identity and `num_follower` (`GET /v2.0/oa/getoa`)."""
-        return OaInfo.model_validate(await self._call("GET", "/v2.0/oa/getoa", "read"))
+        return _parse(OaInfo, await self._call("GET", "/v2.0/oa/getoa", "read"))
 
     async def list_followers(self, offset: int = 0, count: int = 50) -> FollowerPage:
         """One page (count <= 50) of follower ids (`GET /v3.0/oa/user/getlist`)."""
         query = {"offset": offset, "count": count, "is_follower": "true"}
         data = await self._call("GET", "/v3.0/oa/user/getlist", "read", data_param=query)
-        users = data.get("users", [])
-        return FollowerPage(
-            total=int(data.get("total", len(users))),
-            count=int(data.get("count", len(users))),
-            offset=int(data.get("offset", offset)),
-            user_ids=[str(user["user_id"]) for user in users],
-        )
+        with _expected_shape("follower list"):
+            users = data.get("users", [])
+            return FollowerPage(
+                total=int(data.get("total", len(users))),
+                count=int(data.get("count", len(users))),
+                offset=int(data.get("offset", offset)),
+                user_ids=[str(user["user_id"]) for user in users],
+            )
 
     async def get_user_profile(self, user_id: str) -> UserProfile:
         """A user's profile (`GET /v3.0/oa/user/detail`)."""
         query = {"user_id": user_id}
         data = await self._call("GET", "/v3.0/oa/user/detail", "read", data_param=query)
-        return UserProfile.model_validate({"user_id": user_id, **data})
+        return _parse(UserProfile, {"user_id": user_id, **data})
 
     # --- groups ---------------------------------------------------------------------------
 
@@ -291,7 +319,7 @@ class ZaloClient:
         """The OA's GMF groups (`GET /v3.0/oa/group/getgroupsofoa`)."""
         params = {"offset": offset, "count": count}
         data = await self._call("GET", "/v3.0/oa/group/getgroupsofoa", "read", params=params)
-        return GroupPage.model_validate(data)
+        return _parse(GroupPage, data)
 
     async def list_group_members(
         self, group_id: str, offset: int = 0, count: int = 50
@@ -299,7 +327,7 @@ class ZaloClient:
         """Members of one GMF group (`GET /v3.0/oa/group/listmember`)."""
         params = {"group_id": group_id, "offset": offset, "count": count}
         data = await self._call("GET", "/v3.0/oa/group/listmember", "read", params=params)
-        return GroupMemberPage.model_validate(data)
+        return _parse(GroupMemberPage, data)
 
     # --- tokens ---------------------------------------------------------------------------
 
