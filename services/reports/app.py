@@ -158,6 +158,7 @@ def _build(
         duplicate_threshold=settings.duplicate_threshold,
         ref_prefix=settings.ref_prefix,
         group_wards=settings.group_ward_map(),
+        location_max_km=settings.location_max_km,
     )
     intake = Intake(store, triager, gazetteer, knowledge, sealer, roster, config)
     publisher = TipPublisher(broker, store, settings.tips_stream)

@@ -14,7 +14,7 @@ from services.reports.cases import (
     Note,
     check_transition,
 )
-from services.reports.intake import stage_item, triaged_event, updated_event
+from services.reports.outgoing import stage_item, triaged_event, updated_event
 from services.reports.publisher import TipPublisher
 from services.reports.store import ReportsStore
 from services.reports.vault import Sealer

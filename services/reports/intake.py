@@ -6,7 +6,7 @@ case at most once, and staged events carry deterministic ids (`Nats-Msg-Id`).
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from pymongo.errors import DuplicateKeyError
 
@@ -18,16 +18,15 @@ from services.reports.cases import (
     WardSource,
     case_id_for,
     higher_priority,
-    mask_phones,
     reference_code,
 )
 from services.reports.duplicates import best_duplicate
 from services.reports.knowledge import KnowledgeBase
+from services.reports.outgoing import stage_item, triaged_event, updated_event
 from services.reports.roster import Roster
 from services.reports.store import ReportsStore
 from services.reports.triage import Triage, Triager
 from services.reports.vault import Sealer
-from shared.events.envelope import Event
 from shared.events.tips import (
     CaseStatus,
     Reason,
@@ -51,6 +50,7 @@ class IntakeConfig:
     duplicate_threshold: float
     ref_prefix: str
     group_wards: dict[str, str]
+    location_max_km: float = 3.0
 
 
 @dataclass
@@ -62,10 +62,6 @@ class IntakeResult:
     reply: str | None = None
     reply_key: str | None = None
     reasons: list[str] = field(default_factory=list)
-
-
-def stage_item(event: Event, subject: str) -> tuple[str, str, dict[str, object]]:
-    return event.event_id, subject, event.model_dump(mode="json")
 
 
 class Intake:
@@ -145,7 +141,7 @@ class Intake:
     def _new_case(
         self, event: ZaloEventReceived, tipster: str, message: CaseMessage, triage: Triage
     ) -> Case:
-        ward, source, places, place_reasons = self._ward(event, message.text or "")
+        ward, source, places, place_reasons = self._ward(event, message.text or "", message)
         case_id = case_id_for(event.event_id)
         at = event.received_at
         officer = self.roster.on_duty(ward, at) if ward != UNKNOWN_WARD else None
@@ -241,8 +237,8 @@ class Intake:
                 "reasons": [r.model_dump() for r in triage.reasons],
             }
         ward_change = None
-        if case.ward == UNKNOWN_WARD and message.text:
-            ward, source, places, _ = self._ward(event, text)
+        if case.ward == UNKNOWN_WARD:
+            ward, source, places, _ = self._ward(event, text, message)
             if ward != UNKNOWN_WARD:
                 ward_change = ward
                 changes |= {"ward": ward, "ward_source": source, "places": places}
@@ -330,8 +326,9 @@ class Intake:
         )
 
     def _ward(
-        self, event: ZaloEventReceived, text: str
+        self, event: ZaloEventReceived, text: str, message: CaseMessage
     ) -> tuple[str, WardSource, list[str], list[Reason]]:
+        """Group's ward, else a place named in the text, else a shared location, else unknown."""
         places = self.gazetteer.find(text)
         units = sorted({m.unit for m in places})
         group_ward = self.config.group_wards.get(event.group_id or "")
@@ -342,6 +339,17 @@ class Intake:
             first = places[0]
             reason = Reason(rule=f"ward.{first.via}", term=first.name)
             return first.ward, "text", units, [reason]
+        if message.latitude is not None and message.longitude is not None:
+            near = self.gazetteer.nearest(
+                message.latitude, message.longitude, self.config.location_max_km
+            )
+            if near is not None:
+                return (
+                    near.ward,
+                    "location",
+                    [near.unit],
+                    [Reason(rule="ward.location", term=near.name)],
+                )
         return UNKNOWN_WARD, "unknown", [], []
 
     def _other_wards(self, ward: str, text: str) -> list[str]:
@@ -361,58 +369,6 @@ class Intake:
         self, case: Case, change: str, key: str, previous_ward: str | None = None
     ) -> TipUpdated:
         return updated_event(case, change, SYSTEM, f"tu-{key}", case.last_message_at, previous_ward)
-
-
-def triaged_event(case: Case, ward: str, info_only: bool = False) -> TipTriaged:
-    """The dispatch card of a case, for `ward` (its own, or another's as information)."""
-    return TipTriaged(
-        event_id=f"tt-{case.id}-{ward}",
-        occurred_at=case.created_at,
-        case_id=case.id,
-        ref=case.ref,
-        kind=case.kind,
-        category=case.category,
-        priority=case.priority,
-        ward=ward,
-        reasons=tuple(case.reasons),
-        tipster=case.tipster,
-        channel=case.channel,
-        narrative=mask_phones(case.text),
-        photos=case.photos,
-        has_location=case.location is not None,
-        assignee=case.assignee,
-        duplicate_of=case.duplicate_of,
-        info_only=info_only,
-    )
-
-
-def updated_event(
-    case: Case,
-    change: str,
-    actor: str,
-    event_id: str,
-    at: datetime,
-    previous_ward: str | None = None,
-    detail: str | None = None,
-) -> TipUpdated:
-    return TipUpdated.model_validate(
-        {
-            "event_id": event_id,
-            "occurred_at": at,
-            "case_id": case.id,
-            "ref": case.ref,
-            "change": change,
-            "ward": case.ward,
-            "status": case.status,
-            "category": case.category,
-            "priority": case.priority,
-            "kind": case.kind,
-            "actor": actor,
-            "previous_ward": previous_ward,
-            "duplicate_of": case.duplicate_of or case.merged_into,
-            "detail": detail,
-        }
-    )
 
 
 def _case_message(event: ZaloEventReceived) -> CaseMessage:

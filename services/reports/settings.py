@@ -31,6 +31,7 @@ class ReportsSettings(ServiceSettings, ZaloSettings, StaffAuthSettings):
     places_crosswalk_file: Path | None = None  # e.g. shared/places/data/...DEMO.json
     places_extra_file: Path | None = None
     places_current_set: str | None = None
+    location_max_km: float = Field(default=3.0, gt=0)  # a shared pin this near a unit centre
     # Zalo group id -> ward slug, as JSON: {"7210493857261940582": "duc-ninh"}.
     group_wards: str = "{}"
 

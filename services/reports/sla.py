@@ -3,7 +3,7 @@
 import logging
 from datetime import datetime, timedelta
 
-from services.reports.intake import stage_item
+from services.reports.outgoing import stage_item
 from services.reports.publisher import TipPublisher
 from services.reports.store import ReportsStore
 from shared.events.tips import TipEscalated

@@ -6,6 +6,7 @@ resolves a former unit to the ward that is current now, and rolls statistics up 
 """
 
 import json
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,7 +53,7 @@ class PlaceMatch:
     unit: str
     name: str
     term: str
-    via: str  # "unit", "former_unit" or "place"
+    via: str  # "unit", "former_unit", "place" or "location"
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,10 @@ class Gazetteer:
         current_set: str,
         crosswalk: Mapping[str, str] | None = None,
         places: Iterable[Place] = (),
+        centroids: Mapping[str, tuple[float, float]] | None = None,
     ) -> None:
         self.units = {unit.slug: unit for unit in units}
+        self.centroids = dict(centroids or {})
         self.current_set = current_set
         self.crosswalk = dict(crosswalk or {})
         self.places = tuple(places)
@@ -101,10 +104,14 @@ class Gazetteer:
             crosswalk = dict(raw["mapping"])
             target = str(raw.get("to_set", SET_AFTER))
         places: list[Place] = []
+        centroids: dict[str, tuple[float, float]] = {}
         if extra_file is not None:
-            raw_places = json.loads(extra_file.read_text(encoding="utf-8"))["places"]
-            places = [Place.model_validate(place) for place in raw_places]
-        return cls(units, current_set or target, crosswalk, places)
+            extra = json.loads(extra_file.read_text(encoding="utf-8"))
+            places = [Place.model_validate(place) for place in extra.get("places", [])]
+            centroids = {
+                k: (float(v[0]), float(v[1])) for k, v in extra.get("centroids", {}).items()
+            }
+        return cls(units, current_set or target, crosswalk, places, centroids)
 
     def current_units(self) -> list[Unit]:
         """The units of the set in force, in file order."""
@@ -164,6 +171,21 @@ class Gazetteer:
             i += size
         return found
 
+    def nearest(self, latitude: float, longitude: float, max_km: float) -> PlaceMatch | None:
+        """The unit whose centroid is nearest to a shared location, within `max_km`."""
+        best: tuple[float, str] | None = None
+        for slug, (lat, lon) in self.centroids.items():
+            distance = _haversine_km(latitude, longitude, lat, lon)
+            if distance <= max_km and (best is None or distance < best[0]):
+                best = (distance, slug)
+        if best is None:
+            return None
+        ward = self.current(best[1])
+        if ward is None:
+            return None
+        name = self.units[best[1]].name
+        return PlaceMatch(ward=ward, unit=best[1], name=name, term=name, via="location")
+
     def _match_at(self, tokens: list[str], start: int) -> tuple[int, list[_Entry]]:
         for size in range(min(self._longest, len(tokens) - start), 0, -1):
             entries = self._terms.get(tuple(tokens[start : start + size]))
@@ -200,6 +222,9 @@ class Gazetteer:
         for place in self.places:
             if place.unit not in self.units:
                 raise ValueError(f"place {place.name!r} is in an unknown unit {place.unit!r}")
+        for slug in self.centroids:
+            if slug not in self.units:
+                raise ValueError(f"centroid of an unknown unit {slug!r}")
 
 
 def _terms_for(name: str, kind: str, aliases: Iterable[str]) -> set[tuple[str, ...]]:
@@ -209,6 +234,13 @@ def _terms_for(name: str, kind: str, aliases: Iterable[str]) -> set[tuple[str, .
         if len(term) >= _MIN_BARE_WORDS:
             terms.add(term)
     return terms
+
+
+def _haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6371.0 * math.asin(math.sqrt(a))
 
 
 def _read_units(raw: Mapping[str, Any]) -> list[Unit]:

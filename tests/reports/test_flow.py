@@ -351,3 +351,43 @@ async def _cs_messages(harness: Harness) -> list[dict[str, object]]:
 
 def _cs_messages_now(harness: Harness) -> list[dict[str, object]]:
     return harness.fake.admin.messages("cs")
+
+
+class TestPoisonMessages:
+    async def test_invalid_event_is_rejected_without_logging_its_content(
+        self, reports: Start, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        caplog.set_level(logging.DEBUG)
+        harness = await reports()
+        bad = {"event_id": "bad-1", "kind": "user_message", "user_id": CITIZEN, "text": "x"}
+        await harness.nc.jetstream().publish(
+            "zalo.event.user_message", json.dumps(bad).encode(), headers={"Nats-Msg-Id": "bad-1"}
+        )
+        good = message(text="Có trộm ở xã Quang Phú")
+        await harness.publish(good)
+        await harness.processed(good.event_id)
+        assert any("invalid event rejected" in r.getMessage() for r in caplog.records)
+        formatter = JsonFormatter()
+        assert not any(CITIZEN in formatter.format(r) for r in caplog.records)
+        assert len(await harness.cases()) == 1
+
+
+class TestLocationRouting:
+    async def test_shared_location_routes_a_case_without_a_place_name(self, reports: Start) -> None:
+        harness = await reports(places_extra_file=DEMO_PLACES_FILE)
+        text = message(text="Có người lạ mặt rình rập trước cửa nhà hàng xóm")
+        pin = location()
+        pin = pin.model_copy(
+            update={
+                "attachments": (
+                    pin.attachments[0].model_copy(
+                        update={"latitude": 17.515, "longitude": 106.595}
+                    ),
+                )
+            }
+        )
+        for event in (text, pin):
+            await harness.publish(event)
+            await harness.processed(event.event_id)
+        [case] = await harness.cases()
+        assert (case["ward"], case["ward_source"]) == ("quang-phu", "location")

@@ -94,3 +94,18 @@ class TestStatistics:
 
     def test_counts_stay_in_the_old_set(self, after: Gazetteer) -> None:
         assert after.rollup({"bac-ly": 2}, SET_BEFORE) == {"bac-ly": 2}
+
+
+class TestLocation:
+    def test_shared_location_goes_to_the_nearest_unit(self, before: Gazetteer) -> None:
+        match = before.nearest(17.5149, 106.5951, max_km=3)
+        assert match is not None
+        assert (match.ward, match.via) == ("quang-phu", "location")
+
+    def test_far_location_is_not_placed(self, before: Gazetteer) -> None:
+        assert before.nearest(16.0, 108.0, max_km=3) is None
+
+    def test_location_resolves_to_the_current_ward(self, after: Gazetteer) -> None:
+        match = after.nearest(17.5149, 106.5951, max_km=3)
+        assert match is not None
+        assert (match.ward, match.unit) == ("dong-thuan", "quang-phu")

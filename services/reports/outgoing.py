@@ -1,0 +1,63 @@
+"""The tip events reports publishes, built from a case (no I/O)."""
+
+from datetime import datetime
+
+from services.reports.cases import Case, mask_phones
+from shared.events.envelope import Event
+from shared.events.tips import TipTriaged, TipUpdated
+
+
+def stage_item(event: Event, subject: str) -> tuple[str, str, dict[str, object]]:
+    return event.event_id, subject, event.model_dump(mode="json")
+
+
+def triaged_event(case: Case, ward: str, info_only: bool = False) -> TipTriaged:
+    """The dispatch card of a case, for `ward` (its own, or another's as information)."""
+    return TipTriaged(
+        event_id=f"tt-{case.id}-{ward}",
+        occurred_at=case.created_at,
+        case_id=case.id,
+        ref=case.ref,
+        kind=case.kind,
+        category=case.category,
+        priority=case.priority,
+        ward=ward,
+        reasons=tuple(case.reasons),
+        tipster=case.tipster,
+        channel=case.channel,
+        narrative=mask_phones(case.text),
+        photos=case.photos,
+        has_location=case.location is not None,
+        assignee=case.assignee,
+        duplicate_of=case.duplicate_of,
+        info_only=info_only,
+    )
+
+
+def updated_event(
+    case: Case,
+    change: str,
+    actor: str,
+    event_id: str,
+    at: datetime,
+    previous_ward: str | None = None,
+    detail: str | None = None,
+) -> TipUpdated:
+    return TipUpdated.model_validate(
+        {
+            "event_id": event_id,
+            "occurred_at": at,
+            "case_id": case.id,
+            "ref": case.ref,
+            "change": change,
+            "ward": case.ward,
+            "status": case.status,
+            "category": case.category,
+            "priority": case.priority,
+            "kind": case.kind,
+            "actor": actor,
+            "previous_ward": previous_ward,
+            "duplicate_of": case.duplicate_of or case.merged_into,
+            "detail": detail,
+        }
+    )
