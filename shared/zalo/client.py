@@ -464,7 +464,8 @@ class ZaloClient:
         except httpx.HTTPError as exc:
             raise _transport_error(exc) from exc
         body = self._envelope(response)
-        code = int(body.get("error", 0) or 0)
+        with _expected_shape("error code"):
+            code = int(body.get("error", 0) or 0)
         if code != 0:
             error = error_for(code, str(body.get("message", "")))
             header = response.headers.get("retry-after")
