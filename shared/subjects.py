@@ -111,12 +111,6 @@ BROADCAST_EVENTS_STREAM = StreamSpec(
 )
 
 
-# --- Zalo OA client (producer: shared.zalo.client, used by every service that calls Zalo) ---
-# The OA token pair (one entry, compare-and-set refresh) and the shared rate-limit state.
-ZALO_TOKEN_BUCKET = "zalo_oa_token"
-ZALO_RATE_BUCKET = "zalo_rate"
-
-
 # --- Tips (producer: reports) -----------------------------------------------------------------
 # `tips.triaged.<ward>.<priority>` for a new case, `tips.updated.<ward>` for every later change,
 # `tips.escalated.<ward>` when an urgent case waits too long. Ward = ASCII slug or `unknown`.
