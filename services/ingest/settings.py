@@ -1,0 +1,32 @@
+"""Ingest's settings (environment variables, upper-case field names)."""
+
+from pydantic import Field, model_validator
+
+from shared.settings import ServiceSettings, ZaloSettings
+
+
+class IngestSettings(ServiceSettings, ZaloSettings):
+    http_port: int = 8010
+    max_body_bytes: int = Field(default=256 * 1024, gt=0)
+    # Zalo's retries span hours; older or far-future timestamps are refused as replays.
+    max_event_age_s: float = Field(default=24 * 3600, gt=0)
+    max_future_skew_s: float = Field(default=300, ge=0)
+    # JetStream's Nats-Msg-Id window catches fast duplicates; the ledger covers the rest.
+    dedup_window_s: float = Field(default=120, gt=0)
+    publish_timeout_s: float = Field(default=1.0, gt=0)
+    spool_dir: str = "var/ingest-spool"
+    events_stream: str = "ZALO_EVENTS"
+    quarantine_stream: str = "ZALO_QUARANTINE"
+    ledger_bucket: str = "ingest_event_ids"
+
+    @model_validator(mode="after")
+    def _deadline_fits(self) -> "IngestSettings":
+        # Zalo gives a webhook 2 s; a publish that has not been acknowledged by then is spooled.
+        if self.publish_timeout_s >= 1.8:
+            raise ValueError("PUBLISH_TIMEOUT_S must leave time to spool within Zalo's 2 s")
+        return self
+
+    @property
+    def ledger_ttl_s(self) -> float:
+        """How long an accepted id is remembered: every id that could still be accepted."""
+        return self.max_event_age_s + self.max_future_skew_s + 60

@@ -1,0 +1,1 @@
+"""A Zalo webhook simulator: realistic, correctly signed events of every documented kind."""
