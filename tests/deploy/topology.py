@@ -140,7 +140,8 @@ def nats_topology(root: Path, size: int) -> Iterator[Topology]:
         Node(name, free_port(), free_port(), free_port(), _node_folder(root, name, size > 1))
         for name in names
     ]
-    topology = Topology(nodes, {v: secrets.token_urlsafe(16) for v in secret_variables()})
+    # nats-server parses an environment value as configuration: a letter first, then hex.
+    topology = Topology(nodes, {v: "p" + secrets.token_hex(16) for v in secret_variables()})
     try:
         for node in nodes:
             topology.start(node)

@@ -1,0 +1,296 @@
+"""The compose topology as processes: 3 NATS nodes (deploy/nats), R3 streams, two ingest replicas.
+
+One NATS node is killed (SIGKILL) while signed webhooks flow: every event answered 200 must
+reach the stream exactly once, and events keep flowing to a consumer during the outage.
+"""
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import nats
+import pytest
+from nats.aio.client import Client as NatsClient
+from nats.js.api import ConsumerConfig
+from nats.js.errors import NotFoundError, ServiceUnavailableError
+
+from shared.jetstream import ensure_consumer
+from shared.subjects import ANALYTICS_ZALO_DURABLE, ZALO_EVENTS_STREAM
+from shared.zalo.signature import SIGNATURE_HEADER, sign
+from tests.deploy.topology import Topology, nats_topology
+from tools.localstack.servers import LOOPBACK, free_port
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+APP_ID = "360846524940903967"
+OA_SECRET = "cluster-test-oa-secret"
+STREAM = ZALO_EVENTS_STREAM.name
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Topology]:
+    with (
+        tempfile.TemporaryDirectory(prefix="binhyen-cluster-") as tmp,
+        nats_topology(Path(tmp), size=3) as running,
+    ):
+        yield running
+
+
+@dataclass
+class Replica:
+    """`python -m services.ingest` as compose runs it: configuration from the environment."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+
+def start_ingest(cluster: Topology, node: int, folder: Path) -> Replica:
+    folder.mkdir(parents=True)
+    port = free_port()
+    env = os.environ | {
+        "PYTHONPATH": str(REPO),
+        "HTTP_HOST": LOOPBACK,
+        "HTTP_PORT": str(port),
+        "NATS_URL": cluster.url("ingest", node),
+        "NATS_STREAM_REPLICAS": "3",
+        "SPOOL_DIR": str(folder / "spool"),
+        "ZALO_APP_ID": APP_ID,
+        "ZALO_OA_SECRET_KEY": OA_SECRET,
+        "PSEUDONYM_KEY": "cluster-test-pseudonym-key",
+        "LOG_LEVEL": "WARNING",
+    }
+    log = folder / "ingest.log"
+    with open(log, "ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "services.ingest"],
+            cwd=folder,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    return Replica(f"http://{LOOPBACK}:{port}", process, log)
+
+
+async def wait_ready(client: httpx.AsyncClient, replica: Replica, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if replica.process.poll() is not None:
+            raise RuntimeError(f"ingest exited:\n{replica.log.read_text()[-2000:]}")
+        try:
+            if (await client.get(f"{replica.url}/readyz")).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        await asyncio.sleep(0.2)  # polling a health endpoint, bounded by the deadline
+    raise TimeoutError(f"ingest not ready:\n{replica.log.read_text()[-2000:]}")
+
+
+@pytest.fixture(scope="module")
+def replicas(cluster: Topology) -> Iterator[list[Replica]]:
+    with tempfile.TemporaryDirectory(prefix="binhyen-ingest-") as tmp:
+        started = [start_ingest(cluster, node, Path(tmp) / f"ingest-{node}") for node in (0, 1)]
+        try:
+            yield started
+        finally:
+            for replica in started:
+                replica.stop()
+
+
+def webhook(template: dict[str, object], number: int) -> tuple[bytes, dict[str, str]]:
+    body = json.loads(json.dumps(template))
+    body["app_id"] = APP_ID
+    body["timestamp"] = str(int(time.time() * 1000))
+    body["message"]["msg_id"] = f"cluster-{number:06d}"
+    raw = json.dumps(body, ensure_ascii=False).encode()
+    signature = sign(APP_ID, raw, body["timestamp"], OA_SECRET)
+    return raw, {SIGNATURE_HEADER: signature, "content-type": "application/json"}
+
+
+@dataclass
+class Flow:
+    """What the webhook senders were told (200s) and what the consumer saw."""
+
+    acknowledged: dict[str, str] = field(default_factory=dict)  # event id -> ingest status
+    outage_statuses: Counter[str] = field(default_factory=Counter)
+    consumed: list[str] = field(default_factory=list)
+    consumed_during_outage: int = 0
+    outage: bool = False
+    all_sent: bool = False
+    caught_up: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def check_caught_up(self) -> None:
+        if self.all_sent and set(self.acknowledged) <= set(self.consumed):
+            self.caught_up.set()
+
+
+async def send(
+    client: httpx.AsyncClient,
+    replicas: list[Replica],
+    template: dict[str, object],
+    numbers: range,
+    flow: Flow,
+) -> None:
+    async def one(number: int) -> None:
+        raw, headers = webhook(template, number)
+        replica = replicas[number % len(replicas)]
+        response = await client.post(f"{replica.url}/webhooks/zalo", content=raw, headers=headers)
+        if response.status_code == 200:
+            answer = response.json()
+            flow.acknowledged[answer["event_id"]] = answer["status"]
+            if flow.outage:
+                flow.outage_statuses[answer["status"]] += 1
+
+    for start in range(numbers.start, numbers.stop, 8):
+        await asyncio.gather(*(one(n) for n in range(start, min(start + 8, numbers.stop))))
+
+
+async def consume(js: object, flow: Flow, stop: asyncio.Event) -> None:
+    sub = await js.pull_subscribe_bind(ANALYTICS_ZALO_DURABLE, stream=STREAM)  # type: ignore[attr-defined]
+    while not stop.is_set():
+        flow.check_caught_up()
+        try:
+            messages = await sub.fetch(64, timeout=0.5)
+        except (
+            *TRANSIENT,
+            nats.errors.ConnectionClosedError,
+            nats.errors.ConnectionReconnectingError,
+        ):
+            continue
+        for message in messages:
+            flow.consumed.append((message.headers or {}).get("Nats-Msg-Id", ""))
+            if flow.outage:
+                flow.consumed_during_outage += 1
+            await message.ack()
+
+
+@pytest.fixture
+async def consumer_js(cluster: Topology) -> AsyncIterator[object]:
+    # Every node's URL carries the credentials, so this client fails over to any live node.
+    nc: NatsClient = await nats.connect(
+        [cluster.url("analytics", node) for node in range(3)],
+        max_reconnect_attempts=300,
+        reconnect_time_wait=0.2,
+    )
+    try:
+        yield nc.jetstream(timeout=5)
+    finally:
+        await nc.close()
+
+
+# What the JetStream API answers while a cluster elects leaders or a node is missing.
+TRANSIENT = (
+    NotFoundError,
+    ServiceUnavailableError,
+    TimeoutError,
+    nats.errors.TimeoutError,
+    nats.errors.NoRespondersError,
+)
+
+
+async def stream_info(js: object, timeout: float = 30) -> object:
+    """The stream's info, asked again while the cluster cannot answer yet (bounded)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return await js.stream_info(STREAM)  # type: ignore[attr-defined]
+        except TRANSIENT:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)  # polling the JetStream API, bounded by the deadline
+
+
+def test_nodes_run_the_deploy_durability_settings(cluster: Topology) -> None:
+    varz = [node.varz() for node in cluster.nodes]
+    assert len({v["server_name"] for v in varz}) == 3
+    assert {v["cluster"]["name"] for v in varz} == {"binhyen"}  # type: ignore[index]
+    for v, node in zip(varz, cluster.nodes, strict=True):
+        config = v["jetstream"]["config"]  # type: ignore[index]
+        assert config["sync_always"] is True, "sync_interval: always (fsync before the ack)"
+        assert config["store_dir"].startswith(str(node.folder))
+    assert len({node.port for node in cluster.nodes} | {n.cluster_port for n in cluster.nodes}) == 6
+
+
+async def test_killing_a_nats_node_loses_no_acknowledged_event(
+    cluster: Topology, replicas: list[Replica], consumer_js: object, reference_dir: Path
+) -> None:
+    template = json.loads((reference_dir / "data/zalo-webhooks/user_send_text.json").read_text())
+    flow, stop = Flow(), asyncio.Event()
+    async with httpx.AsyncClient(timeout=10) as client:
+        for replica in replicas:
+            await wait_ready(client, replica)
+        info = await stream_info(consumer_js)
+        assert info.config.num_replicas == 3  # type: ignore[attr-defined]
+        await ensure_consumer(
+            consumer_js,  # type: ignore[arg-type]
+            STREAM,
+            ConsumerConfig(durable_name=ANALYTICS_ZALO_DURABLE, ack_wait=5),
+        )
+        consumer = asyncio.create_task(consume(consumer_js, flow, stop))
+
+        await send(client, replicas, template, range(0, 100), flow)
+        killed = cluster.nodes[0]  # the node ingest replica 0 is connected to
+        killed.kill()
+        flow.outage = True
+        killed_at, sent = time.monotonic(), 100
+        # Until the survivors have elected leaders and publish again (< 20 s, Raft on 2 of 3).
+        while flow.outage_statuses["published"] < 20:
+            assert time.monotonic() - killed_at < 20, f"no publish resumed: {flow.outage_statuses}"
+            await send(client, replicas, template, range(sent, sent + 8), flow)
+            sent += 8
+        await asyncio.to_thread(cluster.start, killed)
+        await asyncio.to_thread(cluster.wait_healthy)
+        flow.outage = False
+        await send(client, replicas, template, range(sent, sent + 50), flow)
+        sent += 50
+
+        flow.all_sent = True
+        try:
+            await asyncio.wait_for(flow.caught_up.wait(), timeout=60)
+        finally:
+            stop.set()
+            await consumer
+
+    missing = set(flow.acknowledged) - set(flow.consumed)
+    assert not missing, f"{len(missing)} acknowledged events lost"
+    assert len(flow.acknowledged) == sent, "every signed webhook is answered 200"
+    assert flow.outage_statuses["published"] > 0, "the surviving replica kept publishing"
+    assert flow.outage_statuses["spooled"] > 0, "the cut-off replica spooled, then drained"
+    assert flow.consumed_during_outage > 0, "the consumer kept receiving during the outage"
+    info = await stream_info(consumer_js)
+    assert info.state.messages == len(flow.acknowledged), "no event stored twice"
+    assert len(flow.consumed) == len(set(flow.consumed)) or info.state.messages == len(
+        set(flow.consumed)
+    )
+    await replicas_current(consumer_js, expected=3)
+
+
+async def replicas_current(js: object, expected: int, timeout: float = 30) -> None:
+    """After the restart the killed node catches up: leader plus current followers = R3."""
+    deadline = time.monotonic() + timeout
+    while True:
+        cluster = (await stream_info(js)).cluster  # type: ignore[attr-defined]
+        current = [peer for peer in cluster.replicas or [] if peer.current and not peer.offline]
+        if cluster.leader and len(current) + 1 == expected:
+            return
+        assert time.monotonic() < deadline, f"replicas not current: {cluster}"
+        await asyncio.sleep(0.2)  # polling the stream's cluster state, bounded above
