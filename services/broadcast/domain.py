@@ -79,7 +79,6 @@ class Channel(StrEnum):
 
 class DeliveryState(StrEnum):
     PENDING = "pending"
-    SENDING = "sending"  # claimed by a worker; its result is not recorded yet
     SENT = "sent"
     AWAITING_CONFIRMATION = "awaiting_confirmation"
     FAILED = "failed"

@@ -130,16 +130,17 @@ _GONE = {"delete_group", "disperse_group", "disband_group"}
 _INFO = {"create_group", "update_group_info"}
 
 
-def group_event_update(
-    event_name: str, group_id: str, payload: dict[str, object] | None
-) -> tuple[dict[str, object], bool] | None:
-    """The registry change a group lifecycle event implies: (update, upsert), or None.
+def membership_change(event_name: str) -> int | None:
+    """+1 when a member joined, -1 when one left, None for other events."""
+    if event_name in _JOINED:
+        return 1
+    return -1 if event_name in _LEFT else None
 
-    Groups first seen through an event are OA-owned (only those send events), unassigned to a
-    ward and active; staff assign the ward later (CSV import or the API).
-    """
-    body = payload or {}
-    on_insert: dict[str, object] = {
+
+def new_group_defaults(group_id: str) -> dict[str, object]:
+    """A group first seen through an event: OA-owned (only those send events), active, not yet
+    assigned to a ward (staff assign it by CSV import or the API)."""
+    return {
         "name": f"Nhóm {group_id}",
         "ward": None,
         "hamlet": None,
@@ -148,18 +149,25 @@ def group_event_update(
         "officer_name": None,
         "channel": Channel.OA.value,
         "is_test": False,
+        "active": True,
+        "member_count": 0,
     }
-    name = body.get("group_name") or body.get("name")
-    if event_name in _INFO:
-        fields: dict[str, object] = {"active": True}
-        if isinstance(name, str) and name.strip():
-            fields["name"] = name.strip()[:200]
-            on_insert.pop("name")
-        on_insert["member_count"] = 0
-        return {"$set": fields, "$setOnInsert": on_insert}, True
-    if event_name in _JOINED or event_name in _LEFT:
-        step = 1 if event_name in _JOINED else -1
-        return {"$inc": {"member_count": step}, "$setOnInsert": {**on_insert, "active": True}}, True
+
+
+def group_event_update(
+    event_name: str, group_id: str, payload: dict[str, object] | None
+) -> tuple[dict[str, object], bool] | None:
+    """The registry change a lifecycle event implies: (update, upsert), or None."""
     if event_name in _GONE:
         return {"$set": {"active": False}}, False
-    return None
+    if event_name not in _INFO:
+        return None
+    body = payload or {}
+    on_insert = new_group_defaults(group_id)
+    fields: dict[str, object] = {"active": True}
+    on_insert.pop("active")
+    name = body.get("group_name") or body.get("name")
+    if isinstance(name, str) and name.strip():
+        fields["name"] = name.strip()[:200]
+        on_insert.pop("name")
+    return {"$set": fields, "$setOnInsert": on_insert}, True

@@ -1,14 +1,17 @@
 """NATS subscribers of the broadcast service: thin adapters over the components."""
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING
 
 from faststream import AckPolicy
+from faststream.exceptions import NackMessage
 from faststream.nats import JStream, NatsRouter, PullSub
 from pydantic import BaseModel
 
 from services.broadcast.domain import find_verification_code
-from services.broadcast.groups import group_event_update
+from services.broadcast.groups import group_event_update, membership_change, new_group_defaults
+from services.broadcast.planner import PlanLater
 from shared.events.zalo import ZaloEventKind, ZaloEventReceived
 from shared.subjects import (
     BROADCAST_PLAN,
@@ -34,6 +37,7 @@ def build_router(rt: "Runtime") -> NatsRouter:
     zalo = JStream(ZALO_EVENTS_STREAM.name, declare=False)
     pull = PullSub(batch_size=20, timeout=1.0)
     names = rt.durables
+    membership_lock = asyncio.Lock()
 
     @router.subscriber(
         BROADCAST_PLAN,
@@ -43,7 +47,11 @@ def build_router(rt: "Runtime") -> NatsRouter:
         ack_policy=AckPolicy.NACK_ON_ERROR,
     )
     async def on_plan(cmd: PlanCommand) -> None:
-        await rt.planner.plan(cmd.notice_id)
+        try:
+            await rt.planner.plan(cmd.notice_id)
+        except PlanLater as exc:
+            log.info("plan deferred", extra={"notice_id": cmd.notice_id, "reason": str(exc)})
+            raise NackMessage(delay=1.0) from exc
 
     @router.subscriber(
         zalo_event_subject(ZaloEventKind.GROUP),
@@ -56,10 +64,18 @@ def build_router(rt: "Runtime") -> NatsRouter:
         if not event.group_id:
             log.warning("group event without group id ignored", extra={"event_id": event.event_id})
             return
+        step = membership_change(event.event_name)
         change = group_event_update(event.event_name, event.group_id, event.payload)
-        if change is None or not await rt.groups.mark_event(event.event_id):
+        if (step is None or not event.user_id) and change is None:
             return
-        await rt.groups.apply(event.group_id, *change)
+        if not await rt.groups.mark_event(event.event_id):
+            return
+        async with membership_lock:  # recounts of one process must not overtake each other
+            if step is not None and event.user_id:
+                defaults = new_group_defaults(event.group_id)
+                await rt.groups.change_membership(event.group_id, event.user_id, step, defaults)
+            elif change is not None:
+                await rt.groups.apply(event.group_id, *change)
 
     @router.subscriber(
         zalo_event_subject(ZaloEventKind.USER_MESSAGE),

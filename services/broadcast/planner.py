@@ -34,7 +34,7 @@ def _base(notice: Notice, target: str, now: datetime) -> dict[str, Any]:
         "category": notice.category.value,
         "test_mode": notice.test_mode,
         "state": DeliveryState.PENDING.value,
-        "attempts": 0,
+        "claims": 0,
         "failures": 0,
         "not_before": now,
         "created_at": now,
@@ -61,6 +61,10 @@ def follower_delivery(notice: Notice, now: datetime) -> dict[str, Any]:
         "ward": None,
         "channel": "broadcast",
     }
+
+
+class PlanLater(Exception):
+    """The plan cannot be made yet; the command is retried after a short delay."""
 
 
 class Planner:
@@ -116,12 +120,12 @@ class Planner:
         return docs
 
     async def _follow_up(self, notice: Notice, now: datetime) -> list[dict[str, Any]]:
-        """An update goes to exactly the targets the original reached; a cancel also to the
-        ones in flight when it was issued (they may have been reached)."""
-        states = [DeliveryState.SENT]
-        if notice.msg_type == MsgType.CANCEL:
-            states.append(DeliveryState.SENDING)
-        reached = await self.deliveries.of_notice(notice.references or "", states)
+        """An update or a cancel goes to exactly the targets the original reached. A cancel
+        waits until the original's sends in flight have finished, so it sees all of them."""
+        original = notice.references or ""
+        if notice.msg_type == MsgType.CANCEL and await self.deliveries.live_claims(original, now):
+            raise PlanLater(f"sends of {original} still in flight")
+        reached = await self.deliveries.of_notice(original, [DeliveryState.SENT])
         docs: list[dict[str, Any]] = []
         for old in reached:
             if old["target_kind"] == "followers":

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from services.broadcast.domain import (
     DeliveryState,
+    Notice,
     escalation_text,
     find_verification_code,
     is_posted_confirmation,
@@ -82,33 +83,37 @@ class Replies:
         return reply
 
     async def chase_unconfirmed(self, now: datetime) -> int:
-        """Re-send to officers who did not confirm, then escalate; one replica per delivery."""
+        """Re-send to officers who did not confirm, then escalate (once each, any replica)."""
         handled = 0
-        while True:
-            doc = await self.deliveries.next_manual_due(now, now + FAR_FUTURE)
-            if doc is None:
-                return handled
-            handled += 1
+        for doc in await self.deliveries.manual_due(now):
             notice = await self.notices.get(str(doc["notice_id"]))
             if notice is None:
                 continue
             notified = _aware(doc.get("notified_at") or now)
             if int(doc.get("reminders", 0)) < 1:
-                await self.zalo.send_text(
-                    str(doc["officer_id"]), officer_text(notice, str(doc.get("group_name")), True)
-                )
+                if not await self.deliveries.take_step(str(doc["_id"]), "remind", now):
+                    continue
+                text = officer_text(notice, str(doc.get("group_name")), True)
+                await self.zalo.send_text(str(doc["officer_id"]), text)
                 escalate_at = notified + timedelta(seconds=self.s.manual_escalate_after)
-                await self.deliveries.set_manual(
-                    str(doc["_id"]), reminders=1, next_action_at=escalate_at
-                )
+                fields: dict[str, Any] = {"reminders": 1, "next_action_at": escalate_at}
+                await self.deliveries.set_fields(str(doc["_id"]), fields)
                 log.info("manual reminder sent", extra={"delivery_id": doc["_id"]})
-                continue
-            label = str(doc.get("officer_name") or self._pseudo(str(doc.get("officer_id"))))
-            text = escalation_text(notice, str(doc.get("group_name")), label)
-            for supervisor in self.s.escalation_user_ids:
-                await self.zalo.send_text(supervisor, text)
-            await self.deliveries.set_manual(str(doc["_id"]), escalated_at=now)
-            log.warning("manual delivery escalated", extra={"delivery_id": doc["_id"]})
+            else:
+                if not await self.deliveries.take_step(str(doc["_id"]), "escalate", now):
+                    continue
+                await self._escalate(doc, notice)
+                fields = {"escalated_at": now, "next_action_at": now + FAR_FUTURE}
+                await self.deliveries.set_fields(str(doc["_id"]), fields)
+            handled += 1
+        return handled
+
+    async def _escalate(self, doc: dict[str, Any], notice: Notice) -> None:
+        label = str(doc.get("officer_name") or self._pseudo(str(doc.get("officer_id"))))
+        text = escalation_text(notice, str(doc.get("group_name")), label)
+        for supervisor in self.s.escalation_user_ids:
+            await self.zalo.send_text(supervisor, text)
+        log.warning("manual delivery escalated", extra={"delivery_id": doc["_id"]})
 
     def _pseudo(self, user_id: str) -> str:
         return pseudonymize(user_id, self.s.pseudonym_key)

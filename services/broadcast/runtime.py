@@ -158,6 +158,8 @@ class Runtime:
                 await asyncio.wait_for(self._stop.wait(), self.settings.scheduler_interval)
 
     async def stop(self) -> None:
+        if self._stop.is_set():
+            return
         self._stop.set()
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=self.settings.sender_fetch_timeout + 10)

@@ -17,7 +17,9 @@ Run `python -m services.broadcast.sender` for worker-only replicas.
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,7 +29,6 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 
 from services.broadcast.domain import (
-    FINAL_STATES,
     Channel,
     DeliveryState,
     Notice,
@@ -61,12 +62,23 @@ class Verdict:
     nak_delay: float | None = None  # None = ack
     dead_error: str | None = None
     publish: bool = False  # publish an outcome event
+    finish: bool = True  # False: Zalo may have acted, leave the claim in doubt
+
+
+@dataclass
+class Claimed:
+    """A delivery this worker holds attempt `k` of (claim document `claim_id`)."""
+
+    msg: Msg
+    doc: Doc
+    claim_id: str
+    k: int
 
 
 @dataclass
 class Batch:
     token: str
-    claimed: list[tuple[Msg, Doc]] = field(default_factory=list)
+    claimed: list[Claimed] = field(default_factory=list)
 
 
 class Outcomes:
@@ -78,7 +90,7 @@ class Outcomes:
     async def outcome(self, doc: Doc) -> None:
         state = str(doc["state"])
         event = DeliveryOutcomeRecorded(
-            event_id=f"{doc['_id']}:{state}:{doc.get('attempts', 0)}",
+            event_id=f"{doc['_id']}:{state}:{doc.get('claims', 0)}",
             occurred_at=datetime.now(UTC),
             notice_id=doc["notice_id"],
             delivery_id=doc["_id"],
@@ -89,7 +101,7 @@ class Outcomes:
             ward=doc.get("ward"),
             channel=doc.get("channel") or "oa",
             state=state,
-            attempts=int(doc.get("attempts", 0)),
+            attempts=int(doc.get("claims", 0)),
             error=doc.get("last_error"),
             test_mode=bool(doc.get("test_mode")),
         )
@@ -108,7 +120,7 @@ class Outcomes:
             target_kind=doc["target_kind"],
             target_id=doc["target"],
             ward=doc.get("ward"),
-            attempts=int(doc.get("attempts", 0)),
+            attempts=int(doc.get("claims", 0)),
             last_error=error,
             failed_at=datetime.now(UTC),
         )
@@ -137,7 +149,7 @@ class Sender:
         )
         self.outcomes = Outcomes(js)
         self.worker = uuid.uuid4().hex[:8]
-        self._notices: dict[str, Notice] = {}
+        self._notices: dict[str, tuple[float, Notice]] = {}
         self._slots = asyncio.Semaphore(settings.sender_concurrency)
 
     @property
@@ -165,79 +177,123 @@ class Sender:
         now = datetime.now(UTC)
         batch = Batch(token=f"{self.worker}-{uuid.uuid4().hex[:12]}")
         ids = [m.data.decode() for m in msgs]
-        docs = {
-            d["_id"]: d
-            for d in await self.deliveries.claim(ids, batch.token, now, self._lease(now))
-        }
-        settle: list[asyncio.Future[None]] = []
+        docs = await self.deliveries.get_many(ids)
+        settle: list[Awaitable[None]] = []
+        wanted: list[tuple[Msg, Doc, int]] = []
         for msg, did in zip(msgs, ids, strict=True):
             doc = docs.get(did)
             if doc is None:
                 log.warning("unknown delivery, dropped", extra={"delivery_id": did})
-                settle.append(asyncio.ensure_future(msg.term()))
-            elif doc["state"] == DeliveryState.SENDING and doc.get("claim") == batch.token:
-                batch.claimed.append((msg, doc))
+                settle.append(msg.term())
+            elif doc["state"] != DeliveryState.PENDING:
+                settle.append(self._finished(msg, doc))
+            elif _aware(doc["not_before"]) > now:
+                settle.append(msg.nak(delay=_seconds_until(doc["not_before"], now, 0.2)))
             else:
-                settle.append(asyncio.ensure_future(self._not_ours(msg, doc, batch, now)))
+                wanted.append((msg, doc, int(doc.get("claims", 0)) + 1))
+        claims = [self._claim_doc(doc, k, batch, now) for _, doc, k in wanted]
+        taken = await self.deliveries.insert_claims(claims)
+        for (msg, doc, k), claim in zip(wanted, claims, strict=True):
+            if claim["_id"] in taken:
+                settle.append(self._contested(msg, doc, k, batch))
+            else:
+                batch.claimed.append(Claimed(msg, doc, claim["_id"], k))
         await asyncio.gather(*settle)
         if batch.claimed:
             await self._send_claimed(batch)
 
-    async def _not_ours(self, msg: Msg, doc: Doc, batch: Batch, now: datetime) -> None:
-        """A delivery this batch did not claim: finished, waiting, or in doubt."""
-        state = doc["state"]
-        if state in FINAL_STATES or state == DeliveryState.AWAITING_CONFIRMATION:
-            await self.outcomes.outcome(doc)  # re-publish in case the first worker died before it
-            await msg.ack()
-        elif state == DeliveryState.PENDING:
-            await msg.nak(delay=_seconds_until(doc["not_before"], now, minimum=0.2))
-        elif _aware(doc["lease_until"]) > now:
-            await msg.nak(delay=_seconds_until(doc["lease_until"], now, minimum=0.5))
-        else:
-            await self._in_doubt(msg, doc, batch, now)
+    def _claim_doc(self, doc: Doc, k: int, batch: Batch, now: datetime) -> Doc:
+        return {
+            "_id": f"{doc['_id']}#{k}",
+            "delivery_id": doc["_id"],
+            "notice_id": doc["notice_id"],
+            "token": batch.token,
+            "lease_until": self._lease(now),
+            "done": False,
+            "created_at": now,
+        }
 
-    async def _in_doubt(self, msg: Msg, doc: Doc, batch: Batch, now: datetime) -> None:
-        """The worker holding this delivery vanished mid-send: look for Zalo's echo first."""
-        old_claim = str(doc.get("claim"))
+    async def _finished(self, msg: Msg, doc: Doc) -> None:
+        """Re-publish the outcome (the first worker may have died before it), then ack."""
+        await self.outcomes.outcome(doc)
+        await msg.ack()
+
+    async def _contested(self, msg: Msg, doc: Doc, k: int, batch: Batch) -> None:
+        """Attempt `k` is claimed by someone else: wait for it, follow it, or take over."""
+        for _ in range(20):
+            now = datetime.now(UTC)
+            claim = await self.deliveries.get_claim(f"{doc['_id']}#{k}")
+            fresh = await self.deliveries.get(doc["_id"])
+            if fresh is None or fresh["state"] != DeliveryState.PENDING:
+                await (msg.term() if fresh is None else self._finished(msg, fresh))
+                return
+            if claim is not None and claim.get("done"):
+                k += 1  # that attempt ended (a retry was scheduled): try the next one
+            elif claim is not None and _aware(claim["lease_until"]) > now:
+                await msg.nak(delay=_seconds_until(claim["lease_until"], now, 0.5))
+                return
+            elif claim is not None and not await self._in_doubt_may_resend(msg, fresh, claim, k):
+                return
+            else:
+                k += 1  # in doubt, no echo after the grace period: send again
+            mine = self._claim_doc(fresh, k, batch, now)
+            if not await self.deliveries.insert_claims([mine]):
+                if claim is not None and not claim.get("done"):
+                    log.warning("in-doubt delivery sent again", extra={"delivery_id": doc["_id"]})
+                batch.claimed.append(Claimed(msg, fresh, mine["_id"], k))
+                return
+        await msg.nak(delay=1.0)
+
+    async def _in_doubt_may_resend(self, msg: Msg, doc: Doc, claim: Doc, k: int) -> bool:
+        """The holder of attempt `k` vanished mid-send (lease over, not finished). Zalo's echo
+        of the post proves it went out; without one, wait `echo_grace`, then send again."""
+        now = datetime.now(UTC)
         if doc["target_kind"] == "group" and doc.get("channel") == Channel.OA:
             echo = await self.deliveries.echo_seen(doc["target"], doc["code"])
             if echo is not None:
-                fields = {"state": DeliveryState.SENT.value, "sent_at": now, "resolved_by": "echo"}
-                fields["zalo_message_id"] = echo.get("message_id")
-                await self.deliveries.record([(doc["_id"], old_claim, fields)])
+                fields: Doc = {
+                    "state": DeliveryState.SENT.value,
+                    "sent_at": now,
+                    "resolved_by": "echo",
+                    "zalo_message_id": echo.get("message_id"),
+                    "claims": k,
+                }
+                await self.deliveries.record([(doc["_id"], fields)])
+                await self.deliveries.finish_claims([claim["_id"]], now)
                 await self.outcomes.outcome({**doc, **fields})
                 await msg.ack()
-                return
-        waited = (now - _aware(doc["lease_until"])).total_seconds()
+                return False
+        waited = (now - _aware(claim["lease_until"])).total_seconds()
         if waited < self.s.echo_grace:
             await msg.nak(delay=max(0.5, self.s.echo_grace - waited))
-            return
-        if await self.deliveries.take_over(doc["_id"], old_claim, batch.token, self._lease(now)):
-            log.warning("in-doubt delivery sent again", extra={"delivery_id": doc["_id"]})
-            doc = {**doc, "claim": batch.token, "attempts": int(doc.get("attempts", 0)) + 1}
-            batch.claimed.append((msg, doc))
-        else:
-            await msg.nak(delay=0.5)
+            return False
+        return True
 
     async def _send_claimed(self, batch: Batch) -> None:
         beat = asyncio.create_task(self._heartbeat(batch))
         try:
-            verdicts = await asyncio.gather(*(self._send_one(doc) for _, doc in batch.claimed))
+            verdicts = await asyncio.gather(*(self._send_one(c.doc) for c in batch.claimed))
         finally:
             beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beat
+        for c, v in zip(batch.claimed, verdicts, strict=True):
+            # The hint of the next attempt number never passes an attempt left in doubt, so
+            # the next worker meets that claim and goes through the echo check.
+            v.fields["claims"] = c.k if v.finish else c.k - 1
         await self.deliveries.record(
-            [
-                (doc["_id"], batch.token, v.fields)
-                for (_, doc), v in zip(batch.claimed, verdicts, strict=True)
-            ]
+            [(c.doc["_id"], v.fields) for c, v in zip(batch.claimed, verdicts, strict=True)]
         )
+        now = datetime.now(UTC)
+        finished = [c.claim_id for c, v in zip(batch.claimed, verdicts, strict=True) if v.finish]
+        in_doubt = [
+            c.claim_id for c, v in zip(batch.claimed, verdicts, strict=True) if not v.finish
+        ]
+        await self.deliveries.finish_claims(finished, now)
+        if in_doubt:  # end the lease now: the next delivery attempt goes through the echo check
+            await self.deliveries.extend_claims(in_doubt, now)
         await asyncio.gather(
-            *(
-                self._settle(msg, doc, v)
-                for (msg, doc), v in zip(batch.claimed, verdicts, strict=True)
-            )
+            *(self._settle(c.msg, c.doc, v) for c, v in zip(batch.claimed, verdicts, strict=True))
         )
 
     async def _settle(self, msg: Msg, doc: Doc, verdict: Verdict) -> None:
@@ -254,10 +310,11 @@ class Sender:
     async def _heartbeat(self, batch: Batch) -> None:
         """Keep the claims and the JetStream deliveries alive while sends are in flight."""
         period = max(0.2, min(self.s.claim_lease, self.s.sender_ack_wait) / 3)
+        claim_ids = [c.claim_id for c in batch.claimed]
         while True:
             await asyncio.sleep(period)
-            await self.deliveries.extend(batch.token, self._lease(datetime.now(UTC)))
-            await asyncio.gather(*(m.in_progress() for m, _ in batch.claimed))
+            await self.deliveries.extend_claims(claim_ids, self._lease(datetime.now(UTC)))
+            await asyncio.gather(*(c.msg.in_progress() for c in batch.claimed))
 
     async def _send_one(self, doc: Doc) -> Verdict:
         async with self._slots:
@@ -311,9 +368,7 @@ class Sender:
                 cover_url=notice.image_url,
             )
             article_id = await self.zalo.article_id_for(created.token)
-            await self.deliveries.set_fields(
-                doc["_id"], str(doc["claim"]), {"article_id": article_id}
-            )
+            await self.deliveries.set_fields(doc["_id"], {"article_id": article_id})
         targeting = notice.targets.follower_targeting
         target = BroadcastTarget.model_validate(targeting.model_dump()) if targeting else None
         sent = await self.zalo.broadcast_article(str(article_id), target)
@@ -333,8 +388,8 @@ class Sender:
         in_doubt = isinstance(exc, ZaloHttpError) and exc.maybe_delivered
         if in_doubt and failures < self.s.max_attempts:
             # Zalo may have posted: leave it in doubt (lease ended) for the echo check.
-            fields = {"lease_until": now, "last_error": error, "failures": failures}
-            return Verdict(fields, nak_delay=self.s.echo_grace)
+            fields = {"last_error": error, "failures": failures}
+            return Verdict(fields, nak_delay=self.s.echo_grace, finish=False)
         if isinstance(exc, RateLimited):
             delay = exc.retry_after or self.s.retry_base_delay
             later = now + timedelta(seconds=delay)
@@ -359,15 +414,17 @@ class Sender:
         return Verdict(fields, nak_delay=delay)
 
     async def _notice(self, notice_id: str) -> Notice | None:
+        """The notice, cached for a second (a cancel must be seen quickly)."""
+        now = time.monotonic()
         cached = self._notices.get(notice_id)
-        if cached is None or cached.status != NoticeStatus.DISPATCHED:
+        if cached is None or now - cached[0] > 1.0:
             fresh = await self.notices.get(notice_id)
             if fresh is None:
                 return None
             if len(self._notices) > 1000:
                 self._notices.clear()
-            self._notices[notice_id] = cached = fresh
-        return cached
+            self._notices[notice_id] = cached = (now, fresh)
+        return cached[1]
 
     def _lease(self, now: datetime) -> datetime:
         return now + timedelta(seconds=self.s.claim_lease)

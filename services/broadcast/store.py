@@ -4,7 +4,7 @@ from collections import Counter, defaultdict
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument, UpdateOne
+from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
@@ -18,11 +18,11 @@ class GroupStore:
     def __init__(self, db: AsyncDatabase[Doc]) -> None:
         self.groups = db["broadcast_groups"]
         self.applied = db["broadcast_group_events"]
+        self.members = db["broadcast_group_members"]
 
     async def ensure_indexes(self) -> None:
-        await self.groups.create_indexes(
-            [IndexModel([("ward", ASCENDING)]), IndexModel([("officer_id", ASCENDING)])]
-        )
+        await _ensure(self.groups, [("ward", ASCENDING)], [("officer_id", ASCENDING)])
+        await _ensure(self.members, [("group_id", ASCENDING)])
 
     async def upsert_many(self, groups: list[Group], now: datetime) -> int:
         ops = [
@@ -78,6 +78,23 @@ class GroupStore:
     async def apply(self, group_id: str, update: Doc, upsert: bool) -> None:
         await self.groups.update_one({"_id": group_id}, update, upsert=upsert)
 
+    async def change_membership(self, group_id: str, user_id: str, step: int, defaults: Doc) -> int:
+        """Record a join (+1) or leave (-1) and recount: members are documents, not a
+        counter, because FerretDB v1 loses concurrent `$inc`s."""
+        key = {"_id": f"{group_id}:{user_id}"}
+        if step > 0:
+            await self.members.update_one(key, {"$set": {"group_id": group_id}}, upsert=True)
+        else:
+            await self.members.delete_one(key)
+        count = await self.members.count_documents({"group_id": group_id})
+        defaults = {k: v for k, v in defaults.items() if k != "member_count"}
+        await self.groups.update_one(
+            {"_id": group_id},
+            {"$set": {"member_count": count}, "$setOnInsert": defaults},
+            upsert=True,
+        )
+        return count
+
 
 def _group(doc: Doc) -> Group:
     return Group.model_validate({**doc, "group_id": doc["_id"]})
@@ -89,13 +106,12 @@ class NoticeStore:
         self.keys = db["broadcast_notice_keys"]
 
     async def ensure_indexes(self) -> None:
-        await self.notices.create_indexes(
-            [
-                IndexModel([("verification_code", ASCENDING)], unique=True),
-                IndexModel([("status", ASCENDING), ("release_at", ASCENDING)]),
-                IndexModel([("created_at", DESCENDING)]),
-                IndexModel([("cap_key", ASCENDING)]),
-            ]
+        await self.notices.create_index([("verification_code", ASCENDING)], unique=True)
+        await _ensure(
+            self.notices,
+            [("status", ASCENDING), ("release_at", ASCENDING)],
+            [("created_at", DESCENDING)],
+            [("cap_key", ASCENDING)],
         )
 
     async def claim_key(self, key: str, notice_id: str) -> str:
@@ -179,75 +195,70 @@ def _notice(doc: Doc) -> Notice:
 
 
 class DeliveryStore:
+    """Deliveries, their send claims and Zalo's echoes.
+
+    FerretDB v1 does not make a conditional update atomic (two concurrent `update_one` with the
+    same filter can both match), so every "only one may do this" decision is an insert of a
+    document with a deterministic `_id`: the unique index lets exactly one insert win, on
+    MongoDB and on FerretDB alike. Updates are only ever made by the holder of such a claim.
+    """
+
     def __init__(self, db: AsyncDatabase[Doc]) -> None:
         self.deliveries = db["broadcast_deliveries"]
+        self.claims = db["broadcast_claims"]
         self.echoes = db["broadcast_echoes"]
 
     async def ensure_indexes(self) -> None:
-        await self.deliveries.create_indexes(
-            [
-                IndexModel([("notice_id", ASCENDING), ("state", ASCENDING)]),
-                IndexModel([("claim", ASCENDING)]),
-                IndexModel([("state", ASCENDING), ("next_action_at", ASCENDING)]),
-                IndexModel([("officer_id", ASCENDING), ("state", ASCENDING)]),
-            ]
+        await _ensure(
+            self.deliveries,
+            [("notice_id", ASCENDING), ("state", ASCENDING)],
+            [("state", ASCENDING), ("next_action_at", ASCENDING)],
+            [("officer_id", ASCENDING), ("state", ASCENDING)],
         )
+        await _ensure(self.claims, [("notice_id", ASCENDING)])
 
     async def insert_many(self, docs: list[Doc]) -> None:
         """Create deliveries; ones that exist already (a re-run plan) are left as they are."""
-        if not docs:
-            return
-        try:
-            await self.deliveries.insert_many(docs, ordered=False)
-        except BulkWriteError as exc:
-            if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
-                raise
+        await _insert_new(self.deliveries, docs)
 
-    async def claim(self, ids: list[str], token: str, now: datetime, lease: datetime) -> list[Doc]:
-        """Claim the pending ones among `ids` for `token`; returns every delivery asked for."""
-        await self.deliveries.update_many(
-            {
-                "_id": {"$in": ids},
-                "state": DeliveryState.PENDING.value,
-                "not_before": {"$lte": now},
-            },
-            {
-                "$set": {
-                    "state": DeliveryState.SENDING.value,
-                    "claim": token,
-                    "lease_until": lease,
-                },
-                "$inc": {"attempts": 1},
-            },
-        )
-        return [d async for d in self.deliveries.find({"_id": {"$in": ids}})]
+    async def get_many(self, ids: list[str]) -> dict[str, Doc]:
+        return {d["_id"]: d async for d in self.deliveries.find({"_id": {"$in": ids}})}
 
-    async def take_over(
-        self, delivery_id: str, old_claim: str, token: str, lease: datetime
-    ) -> bool:
-        """Re-claim a delivery whose worker died (compare-and-set on the old claim)."""
-        result = await self.deliveries.update_one(
-            {"_id": delivery_id, "state": DeliveryState.SENDING.value, "claim": old_claim},
-            {"$set": {"claim": token, "lease_until": lease}, "$inc": {"attempts": 1}},
-        )
-        return result.modified_count == 1
+    async def insert_claims(self, claims: list[Doc]) -> set[str]:
+        """Insert send claims; returns the ids that someone else holds already."""
+        return await _insert_new(self.claims, claims)
 
-    async def extend(self, token: str, lease: datetime) -> None:
-        await self.deliveries.update_many(
-            {"claim": token, "state": DeliveryState.SENDING.value}, {"$set": {"lease_until": lease}}
+    async def get_claim(self, claim_id: str) -> Doc | None:
+        return await self.claims.find_one({"_id": claim_id})
+
+    async def extend_claims(self, claim_ids: list[str], lease: datetime) -> None:
+        await self.claims.update_many({"_id": {"$in": claim_ids}}, {"$set": {"lease_until": lease}})
+
+    async def finish_claims(self, claim_ids: list[str], now: datetime) -> None:
+        if claim_ids:
+            await self.claims.update_many(
+                {"_id": {"$in": claim_ids}}, {"$set": {"done": True, "lease_until": now}}
+            )
+
+    async def live_claims(self, notice_id: str, now: datetime) -> int:
+        """Sends of a notice in flight right now (claimed, not finished, lease running)."""
+        return await self.claims.count_documents(
+            {"notice_id": notice_id, "done": False, "lease_until": {"$gt": now}}
         )
 
-    async def record(self, results: list[tuple[str, str, Doc]]) -> None:
-        """Write each (delivery id, claim, fields) only if the claim is still ours."""
-        ops = [
-            UpdateOne({"_id": d, "claim": claim, "state": DeliveryState.SENDING.value}, {"$set": f})
-            for d, claim, f in results
-        ]
+    async def record(self, results: list[tuple[str, Doc]]) -> None:
+        """Write what the claim holders learned. A retry never revives a cancelled delivery."""
+        ops = []
+        for delivery, fields in results:
+            query: Doc = {"_id": delivery}
+            if fields.get("state") == DeliveryState.PENDING.value:
+                query["state"] = {"$ne": DeliveryState.CANCELLED.value}
+            ops.append(UpdateOne(query, {"$set": fields}))
         if ops:
             await self.deliveries.bulk_write(ops, ordered=False)
 
-    async def set_fields(self, delivery_id: str, claim: str, fields: Doc) -> None:
-        await self.deliveries.update_one({"_id": delivery_id, "claim": claim}, {"$set": fields})
+    async def set_fields(self, delivery_id: str, fields: Doc) -> None:
+        await self.deliveries.update_one({"_id": delivery_id}, {"$set": fields})
 
     async def get(self, delivery_id: str) -> Doc | None:
         return await self.deliveries.find_one({"_id": delivery_id})
@@ -257,20 +268,33 @@ class DeliveryStore:
         return [d async for d in self.deliveries.find(query)]
 
     async def cancel_open(self, notice_id: str, now: datetime) -> int:
-        """Drop every delivery of a notice that has not gone out yet."""
-        result = await self.deliveries.update_many(
+        """Drop every delivery of a notice that has not gone out yet.
+
+        A pending delivery is cancelled by claiming its next attempt (the same insert a sender
+        makes), so a sender either loses that race and never sends, or wins it and its send
+        counts as in flight (the withdrawal waits for it)."""
+        awaiting = {"notice_id": notice_id, "state": DeliveryState.AWAITING_CONFIRMATION.value}
+        cancelled = {"$set": {"state": DeliveryState.CANCELLED.value, "finished_at": now}}
+        result = await self.deliveries.update_many(awaiting, cancelled)
+        query = {"notice_id": notice_id, "state": DeliveryState.PENDING.value}
+        pending = [d async for d in self.deliveries.find(query, {"claims": 1})]
+        claims = [
             {
+                "_id": f"{d['_id']}#{int(d.get('claims', 0)) + 1}",
+                "delivery_id": d["_id"],
                 "notice_id": notice_id,
-                "state": {
-                    "$in": [
-                        DeliveryState.PENDING.value,
-                        DeliveryState.AWAITING_CONFIRMATION.value,
-                    ]
-                },
-            },
-            {"$set": {"state": DeliveryState.CANCELLED.value, "finished_at": now}},
-        )
-        return result.modified_count
+                "token": "cancel",
+                "lease_until": now,
+                "done": True,
+                "created_at": now,
+            }
+            for d in pending
+        ]
+        taken = await _insert_new(self.claims, claims)
+        won = [c["delivery_id"] for c in claims if c["_id"] not in taken]
+        if won:
+            await self.deliveries.update_many({"_id": {"$in": won}}, cancelled)
+        return result.modified_count + len(won)
 
     async def progress(self, notice_id: str) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
         """Counts by state, and by ward then state (computed in Python: FerretDB-safe)."""
@@ -282,13 +306,18 @@ class DeliveryStore:
             by_ward[doc.get("ward") or "-"][doc["state"]] += 1
         return dict(by_state), {w: dict(c) for w, c in sorted(by_ward.items())}
 
-    async def next_manual_due(self, now: datetime, push_to: datetime) -> Doc | None:
-        """Take one unconfirmed manual delivery whose reminder or escalation is due."""
-        return await self.deliveries.find_one_and_update(
-            {"state": DeliveryState.AWAITING_CONFIRMATION.value, "next_action_at": {"$lte": now}},
-            {"$set": {"next_action_at": push_to}},
-            return_document=ReturnDocument.BEFORE,
-        )
+    async def manual_due(self, now: datetime, limit: int = 100) -> list[Doc]:
+        """Unconfirmed manual deliveries whose reminder or escalation is due."""
+        query = {
+            "state": DeliveryState.AWAITING_CONFIRMATION.value,
+            "next_action_at": {"$lte": now},
+        }
+        return [d async for d in self.deliveries.find(query).limit(limit)]
+
+    async def take_step(self, delivery_id: str, step: str, now: datetime) -> bool:
+        """True for the one replica that may do `step` (remind, escalate) for a delivery."""
+        taken = await _insert_new(self.claims, [{"_id": f"{delivery_id}#{step}", "at": now}])
+        return not taken
 
     async def awaiting_for_officer(self, officer_id: str) -> list[Doc]:
         query = {"officer_id": officer_id, "state": DeliveryState.AWAITING_CONFIRMATION.value}
@@ -301,18 +330,29 @@ class DeliveryStore:
         )
         return result.modified_count == 1
 
-    async def set_manual(self, delivery_id: str, **fields: Any) -> None:
-        await self.deliveries.update_one(
-            {"_id": delivery_id, "state": DeliveryState.AWAITING_CONFIRMATION.value},
-            {"$set": fields},
-        )
-
     async def record_echo(self, group_id: str, code: str, message_id: str | None) -> None:
-        await self.echoes.update_one(
-            {"_id": f"{group_id}:{code}"},
-            {"$setOnInsert": {"message_id": message_id}},
-            upsert=True,
-        )
+        await _insert_new(self.echoes, [{"_id": f"{group_id}:{code}", "message_id": message_id}])
 
     async def echo_seen(self, group_id: str, code: str) -> Doc | None:
         return await self.echoes.find_one({"_id": f"{group_id}:{code}"})
+
+
+async def _ensure(collection: Any, *keys: list[tuple[str, int]]) -> None:
+    """One `create_index` per index: FerretDB v1 drops the connection when `create_indexes`
+    is repeated for several indexes that exist already."""
+    for key in keys:
+        await collection.create_index(key)
+
+
+async def _insert_new(collection: Any, docs: list[Doc]) -> set[str]:
+    """Insert documents; returns the ids that existed already (duplicate keys)."""
+    if not docs:
+        return set()
+    try:
+        await collection.insert_many(docs, ordered=False)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if any(e.get("code") != 11000 for e in errors):
+            raise
+        return {str(docs[e["index"]]["_id"]) for e in errors}
+    return set()

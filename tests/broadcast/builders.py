@@ -24,7 +24,10 @@ def staff_tokens_json() -> str:
 
 
 def groups_csv(rows: list[dict[str, Any]]) -> str:
-    header = "group_id,name,ward,hamlet,member_count,households,officer_id,officer_name,channel,active,is_test"
+    header = (
+        "group_id,name,ward,hamlet,member_count,households,officer_id,officer_name,"
+        "channel,active,is_test"
+    )
     lines = [header]
     for r in rows:
         lines.append(",".join(str(r.get(k, "")) for k in header.split(",")))
@@ -68,3 +71,73 @@ async def wait_for(
             return last
         await asyncio.sleep(interval)
     raise AssertionError(f"condition not met within {timeout} s (last value: {last!r})")
+
+
+async def add_groups(
+    h: Any, count: int, ward: str = "dong-hai", prefix: str = "7", **row: Any
+) -> list[str]:
+    """Groups known to the fake Zalo server and imported into the registry."""
+    from services.broadcast.groups import WARDS
+
+    ward_no = list(WARDS).index(ward)
+    ids = [f"{prefix}{ward_no:02d}{i:06d}" for i in range(count)]
+    h.fake.admin.seed(groups=[{"group_id": g, "name": f"Tổ {g[-4:]}"} for g in ids])
+    csv = groups_csv([group_row(g, ward=ward, **row) for g in ids])
+    response = await h.http.post("/groups/import", content=csv, headers=EDITOR)
+    assert response.status_code == 200, response.text
+    return ids
+
+
+async def progress(h: Any, notice_id: str) -> dict[str, Any]:
+    response = await h.http.get(f"/notices/{notice_id}", headers=EDITOR)
+    assert response.status_code == 200, response.text
+    view: dict[str, Any] = response.json()
+    return view
+
+
+async def wait_settled(h: Any, notice_id: str, total: int, timeout: float = 30.0) -> dict[str, int]:
+    """Wait until `total` deliveries of a notice are in a final state; returns the counts."""
+
+    last: dict[str, int] = {}
+
+    async def settled() -> dict[str, int] | None:
+        nonlocal last
+        last = (await progress(h, notice_id))["progress"]["counts"]
+        final = sum(last.get(s, 0) for s in ("sent", "failed", "cancelled"))
+        return last if final == total else None
+
+    try:
+        result: dict[str, int] = await wait_for(settled, timeout=timeout)
+    except AssertionError as exc:
+        raise AssertionError(f"notice {notice_id} not settled: {last}, want {total}") from exc
+    return result
+
+
+def group_texts(h: Any) -> list[tuple[str, str]]:
+    return [(m["group_id"], m.get("text", "")) for m in h.fake.admin.messages("group")]
+
+
+async def publish_zalo_event(js: Any, kind: str, event_name: str, **fields: Any) -> str:
+    """Publish a normalized Zalo event as ingest would (`Nats-Msg-Id` = event id)."""
+    import uuid
+    from datetime import UTC, datetime
+
+    from shared.events.zalo import ZaloEventReceived
+    from shared.subjects import zalo_event_subject
+
+    now = datetime.now(UTC)
+    event = ZaloEventReceived(
+        event_id=uuid.uuid4().hex,
+        occurred_at=now,
+        received_at=now,
+        app_id="360846524940903967",
+        kind=kind,
+        event_name=event_name,
+        **fields,
+    )
+    await js.publish(
+        zalo_event_subject(kind),
+        event.model_dump_json().encode(),
+        headers={"Nats-Msg-Id": event.event_id},
+    )
+    return event.event_id

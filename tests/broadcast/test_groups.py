@@ -1,7 +1,7 @@
 import pytest
 
 from services.broadcast.domain import Channel
-from services.broadcast.groups import group_event_update, parse_groups_csv
+from services.broadcast.groups import group_event_update, membership_change, parse_groups_csv
 from tests.broadcast.builders import EDITOR, OFFICER, group_row, groups_csv
 
 
@@ -21,7 +21,7 @@ class TestCsv:
             group_row("g1"),
             group_row("g5", member_count="nhiều"),
         ]
-        groups, errors = parse_groups_csv(groups_csv(rows))
+        _, errors = parse_groups_csv(groups_csv(rows))
         assert [e.row for e in errors] == [3, 4, 5, 6]
         assert "ha-noi" in errors[0].errors[0]
         assert "officer_id" in errors[1].errors[0]
@@ -34,17 +34,21 @@ class TestCsv:
 
 
 class TestGroupEvents:
-    def test_join_and_leave_count_members(self) -> None:
-        joined = group_event_update("user_join_group", "g1", None)
-        left = group_event_update("user_out_group", "g1", None)
-        assert joined is not None and joined[0]["$inc"] == {"member_count": 1}
-        assert left is not None and left[0]["$inc"] == {"member_count": -1}
+    def test_join_and_leave(self) -> None:
+        assert membership_change("user_join_group") == 1
+        assert membership_change("user_out_group") == -1
+        assert membership_change("user_send_group_text") is None
 
     def test_disbanded_group_becomes_inactive(self) -> None:
         assert group_event_update("disperse_group", "g1", None) == (
             {"$set": {"active": False}},
             False,
         )
+
+    def test_created_group_takes_its_name(self) -> None:
+        change = group_event_update("create_group", "g1", {"group_name": "Tổ 5"})
+        assert change is not None
+        assert change[0]["$set"] == {"active": True, "name": "Tổ 5"}
 
     def test_unrelated_event(self) -> None:
         assert group_event_update("user_send_group_text", "g1", None) is None

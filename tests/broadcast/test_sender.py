@@ -1,0 +1,140 @@
+"""The sender under failures: dead letters, rate limits, server errors and restarts."""
+
+import asyncio
+import contextlib
+import json
+from collections import Counter
+
+import pytest
+
+from shared.subjects import BROADCAST_DEAD_LETTER
+from tests.broadcast.builders import (
+    EDITOR,
+    add_groups,
+    group_texts,
+    notice_body,
+    publish_zalo_event,
+    wait_for,
+    wait_settled,
+)
+
+pytestmark = pytest.mark.integration
+GROUP_PATH = "/v3.0/oa/group/message"
+
+
+class TestDeadLetter:
+    async def test_dead_letter_after_the_attempt_bound(self, broadcast, nats_client) -> None:
+        h = await broadcast(max_attempts=3)
+        [group] = await add_groups(h, 1)
+        dead: asyncio.Queue[dict] = asyncio.Queue()
+
+        async def on_dead(msg) -> None:
+            await dead.put(json.loads(msg.data))
+
+        sub = await nats_client.subscribe(BROADCAST_DEAD_LETTER, cb=on_dead)
+        h.fake.admin.inject_http_status(503, count=3, path_prefix=GROUP_PATH)
+        created = (await h.http.post("/notices", json=notice_body(), headers=EDITOR)).json()
+        try:
+            letter = await asyncio.wait_for(dead.get(), 20)
+        finally:
+            await sub.unsubscribe()
+        assert letter["type"] == "delivery.dead_lettered"
+        assert letter["target_id"] == group
+        assert letter["attempts"] == 3
+        assert "HTTP 503" in letter["last_error"]
+        assert await wait_settled(h, created["id"], 1) == {"failed": 1}
+        assert len(h.fake.admin.calls(GROUP_PATH)) == 3
+        assert group_texts(h) == []
+
+    async def test_permanent_error_is_not_retried(self, broadcast) -> None:
+        h = await broadcast(max_attempts=5)
+        await add_groups(h, 1)
+        h.fake.admin.inject_error(-403, count=1, path_prefix=GROUP_PATH)
+        created = (await h.http.post("/notices", json=notice_body(), headers=EDITOR)).json()
+        assert await wait_settled(h, created["id"], 1) == {"failed": 1}
+        assert len(h.fake.admin.calls(GROUP_PATH)) == 1
+
+
+class TestGroupEvents:
+    async def test_registry_follows_group_events(self, broadcast) -> None:
+        h = await broadcast(workers=False)
+        js = h.runtime.js
+        payload = {"group_name": "Tổ dân phố 5 Đồng Hải"}
+        await publish_zalo_event(
+            js, "group", "create_group", group_id="555", payload=payload, oa_id="1"
+        )
+        for user in ("1001", "1002", "1003"):
+            await publish_zalo_event(js, "group", "user_join_group", group_id="555", user_id=user)
+        await publish_zalo_event(js, "group", "user_out_group", group_id="555", user_id="1002")
+
+        async def counted():
+            group = await h.runtime.groups.get("555")
+            return group if group and group.member_count == 2 else None
+
+        group = await wait_for(counted)
+        assert group.name == "Tổ dân phố 5 Đồng Hải"
+        assert group.channel == "oa"
+        await publish_zalo_event(js, "group", "disperse_group", group_id="555")
+
+        async def inactive():
+            found = await h.runtime.groups.get("555")
+            return found is not None and not found.active
+
+        await wait_for(inactive)
+
+
+async def _chaos(admin, stop: asyncio.Event) -> None:
+    """Keep about 10 % of group sends failing with a server error, plus rate-limit bursts."""
+    injected = 0
+    while not stop.is_set():
+        calls = admin.stats()["calls_by_path"].get(GROUP_PATH, 0)
+        due = calls // 10 + 1 - injected
+        if due > 0:
+            status = 500 if injected % 2 else 503  # 500: maybe delivered, 503: surely not
+            admin.inject_http_status(status, count=due, path_prefix=GROUP_PATH)
+            admin.inject_error(-32, count=1, path_prefix=GROUP_PATH)
+            injected += due
+        await asyncio.sleep(0.05)
+
+
+class TestFailuresAndRestarts:
+    async def test_exactly_once_with_errors_and_worker_restarts(self, broadcast) -> None:
+        h = await broadcast(workers=False, max_attempts=50)
+        groups = await add_groups(h, 4) + await add_groups(h, 2, ward="bac-ly")
+        workers = [await broadcast(max_attempts=50, sender_batch=5) for _ in range(2)]
+        stop = asyncio.Event()
+        chaos = asyncio.create_task(_chaos(h.fake.admin, stop))
+        notices = []
+        try:
+            for i in range(20):
+                body = notice_body(
+                    title=f"Cảnh báo số {i}", targets={"wards": ["dong-hai", "bac-ly"]}
+                )
+                notices.append((await h.http.post("/notices", json=body, headers=EDITOR)).json())
+                if i % 7 == 6:  # restart one worker replica while work is in flight
+                    old = workers.pop(0)
+                    await old.runtime.stop()
+                    workers.append(await broadcast(max_attempts=50, sender_batch=5))
+            for notice in notices:
+                assert await wait_settled(h, notice["id"], 6, timeout=90) == {"sent": 6}
+        finally:
+            stop.set()
+            await chaos
+        per_pair = Counter(
+            (group, notice["verification_code"])
+            for group, text in group_texts(h)
+            for notice in notices
+            if notice["verification_code"] in text
+        )
+        assert len(per_pair) == 20 * len(groups)
+        assert set(per_pair.values()) == {1}
+        errors = [
+            c for c in h.fake.admin.calls(GROUP_PATH) if c.get("http_status") or c.get("error")
+        ]
+        assert len(errors) >= 20
+
+
+@pytest.fixture
+def nats_sub_cleanup():
+    with contextlib.suppress(Exception):
+        yield
