@@ -5,6 +5,7 @@ Least privilege by construction: a service may publish only the subjects of the 
 create and update only the streams declared in those sections (or whose subjects it publishes),
 manage any consumer on those streams, use on other streams only the durables whose names start
 with `<svc>-`, and only the key-value buckets whose names start with `<svc>_`.
+A service may also subscribe to its own subjects (live views) and to `_INBOX.>` (replies).
 Dispatchers get a read-only user limited to `tips.>`. Passwords are never rendered: each user's
 password is the server's environment variable `NATS_<SERVICE>_PASSWORD`.
 
@@ -24,7 +25,11 @@ ACCOUNTS_FILE = Path(__file__).resolve().parent / "accounts.conf"
 SERVICES = ("ingest", "reports", "broadcast", "analytics")
 DISPATCHER_SUBJECTS = ("tips.>",)
 _CONSTANT = re.compile(r"^(?P<name>[A-Z][A-Z0-9_]*)\s*(?::[^=]+)?=")
-_SECTION = re.compile(r"^# --- (?P<family>.+?)(?: \(producer: (?P<producer>[a-z_]+)\))? -+\s*$")
+_SECTION = re.compile(
+    r"^# --- (?P<family>[^(]+?)(?: \(producer: (?P<producer>[\w.]+)[^)]*\))? -+\s*$"
+)
+# Sections produced by shared code rather than one service: who uses their buckets.
+SHARED_PRODUCERS = {"shared.zalo.client": ("broadcast", "reports")}
 
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
@@ -105,7 +110,8 @@ def _grant(grants: dict[str, Grants], name: str, value: object, producer: str | 
     elif name.endswith("_DURABLE"):
         grants[value.split("-", 1)[0]].durables.add(value)
     elif name.endswith("_BUCKET"):
-        grants[value.split("_", 1)[0]].buckets.add(value)
+        for user in SHARED_PRODUCERS.get(producer or "", (value.split("_", 1)[0],)):
+            grants[user].buckets.add(value)
     elif producer and name.endswith("_PREFIX"):
         grants[producer].subjects.add(f"{value}.>")
     elif producer and re.fullmatch(r"[a-z0-9_-]+(\.([a-z0-9_-]+|\*|>))+", value):
@@ -158,7 +164,11 @@ def _user(service: str, grants: Grants) -> str:
 {_quoted(publish_allow(grants), " " * 14)}
             ]
           }}
-          subscribe: {{ allow: ["_INBOX.>"] }}
+          subscribe: {{
+            allow: [
+{_quoted(["_INBOX.>", *sorted(grants.subjects)], " " * 14)}
+            ]
+          }}
         }}
       }}"""
 
