@@ -214,12 +214,15 @@ class Desk:
         updated = await self.store.update(case.id, changes, history, expect)
         if updated is None:
             raise CaseError("Tin báo vừa được người khác cập nhật; hãy tải lại và thử lại.")
+        if "acknowledged_at" in changes:
+            await self.store.unwatch_sla(case.id)
         return updated
 
     async def _acknowledged(self, case: Case, at: datetime) -> Case:
         if case.acknowledged_at is not None:
             return case
         history = HistoryEntry(at=at, actor=SYSTEM_ACK, change="acknowledged")
+        await self.store.unwatch_sla(case.id)
         return await self.store.update(case.id, {"acknowledged_at": at}, history) or case
 
     def _update(self, case: Case, change: str, user: StaffUser, detail: str | None = None) -> Any:

@@ -1,53 +1,99 @@
 """Is a new report the same incident as an open case? Text, place and time together."""
 
 from collections.abc import Iterable
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
 from services.reports.cases import Case
+from shared.places import UNKNOWN_WARD
 from shared.places.text import words
 
 PLACE_BONUS = 0.2
 CATEGORY_BONUS = 0.15
 
 
+@dataclass(frozen=True)
+class Fingerprint:
+    """What duplicate detection compares, small enough to keep in a ward's recent list."""
+
+    case_id: str
+    tipster: str
+    ward: str
+    category: str
+    places: frozenset[str]
+    words: frozenset[str]
+    at: datetime
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "case_id": self.case_id,
+            "tipster": self.tipster,
+            "ward": self.ward,
+            "category": str(self.category),
+            "places": sorted(self.places),
+            "words": sorted(self.words),
+            "at": self.at,
+        }
+
+    @classmethod
+    def from_document(cls, doc: dict[str, Any]) -> "Fingerprint":
+        return cls(
+            case_id=doc["case_id"],
+            tipster=doc["tipster"],
+            ward=doc["ward"],
+            category=doc["category"],
+            places=frozenset(doc.get("places", ())),
+            words=frozenset(doc.get("words", ())),
+            at=doc["at"],
+        )
+
+
+def fingerprint(case: Case, stopwords: frozenset[str]) -> Fingerprint:
+    return Fingerprint(
+        case_id=case.id,
+        tipster=case.tipster,
+        ward=case.ward,
+        category=str(case.category),
+        places=frozenset(case.places),
+        words=frozenset(content_words(case.text, stopwords)),
+        at=case.last_message_at,
+    )
+
+
 def content_words(text: str, stopwords: frozenset[str]) -> set[str]:
     return {w for w in words(text) if w not in stopwords and len(w) > 1}
 
 
-def jaccard(left: set[str], right: set[str]) -> float:
+def jaccard(left: frozenset[str], right: frozenset[str]) -> float:
     if not left or not right:
         return 0.0
     return len(left & right) / len(left | right)
 
 
-def duplicate_score(new: Case, other: Case, stopwords: frozenset[str]) -> float:
+def duplicate_score(new: Fingerprint, other: Fingerprint) -> float:
     """0..1: word overlap of the two narratives plus bonuses for the same place and category."""
-    score = jaccard(content_words(new.text, stopwords), content_words(other.text, stopwords))
-    if set(new.places) & set(other.places):
+    score = jaccard(new.words, other.words)
+    if new.places & other.places:
         score += PLACE_BONUS
     if new.category == other.category and new.category != "other":
         score += CATEGORY_BONUS
     return min(score, 1.0)
 
 
-def best_duplicate(
-    new: Case,
-    candidates: Iterable[Case],
-    *,
-    threshold: float,
-    window: timedelta,
-    stopwords: frozenset[str],
-) -> tuple[Case, float] | None:
-    """The most similar open case of another tipster within the window, if it is similar enough."""
-    best: tuple[Case, float] | None = None
+def ranked_duplicates(
+    new: Fingerprint, candidates: Iterable[Fingerprint], *, threshold: float, window: timedelta
+) -> list[tuple[Fingerprint, float]]:
+    """Cases of other tipsters within the window that look like the same incident, best first."""
+    found = []
     for other in candidates:
-        if other.id == new.id or other.tipster == new.tipster or not other.is_open:
+        if other.case_id == new.case_id or other.tipster == new.tipster:
             continue
-        if abs(new.created_at - other.last_message_at) > window:
+        if abs(new.at - other.at) > window:
             continue
-        if new.ward != other.ward and "unknown" not in (new.ward, other.ward):
+        if new.ward != other.ward and UNKNOWN_WARD not in (new.ward, other.ward):
             continue
-        score = duplicate_score(new, other, stopwords)
-        if score >= threshold and (best is None or score > best[1]):
-            best = (other, score)
-    return best
+        score = duplicate_score(new, other)
+        if score >= threshold:
+            found.append((other, score))
+    return sorted(found, key=lambda pair: pair[1], reverse=True)

@@ -20,7 +20,7 @@ from services.reports.cases import (
     higher_priority,
     reference_code,
 )
-from services.reports.duplicates import best_duplicate
+from services.reports.duplicates import fingerprint, ranked_duplicates
 from services.reports.knowledge import KnowledgeBase
 from services.reports.outgoing import stage_item, triaged_event, updated_event
 from services.reports.roster import Roster
@@ -122,6 +122,9 @@ class Intake:
             return IntakeResult(outcome=f"ignored_{triage.kind}")
         case = self._new_case(event, tipster, message, triage)
         case = await self._insert(case)
+        await self.store.remember_open_case(tipster, case.id, case.last_message_at)
+        if case.priority == TipPriority.URGENT:
+            await self.store.watch_sla(case.id, case.created_at)
         duplicate = await self._suggest_duplicate(case)
         staged = [stage_item(self._triaged(case, case.ward), self._triaged_subject(case))]
         staged += [
@@ -189,29 +192,34 @@ class Intake:
         return existing
 
     async def _suggest_duplicate(self, case: Case) -> Case | None:
+        """Suggest the open case of another tipster that looks like the same incident."""
+        mark = fingerprint(case, self._stopwords)
+        await self.store.remember_recent(mark)
         if case.kind != TipKind.TIP:
             return None
         since = case.created_at - self.config.duplicate_window
-        candidates = await self.store.find_open_since(since)
-        found = best_duplicate(
-            case,
+        wards = None if case.ward == UNKNOWN_WARD else [case.ward, UNKNOWN_WARD]
+        candidates = await self.store.recent_fingerprints(wards, since)
+        ranked = ranked_duplicates(
+            mark,
             candidates,
             threshold=self.config.duplicate_threshold,
             window=self.config.duplicate_window,
-            stopwords=self._stopwords,
         )
-        if found is None:
-            return None
-        original, score = found
-        history = HistoryEntry(
-            at=case.created_at,
-            actor=SYSTEM,
-            change="duplicate_suggested",
-            detail=f"{original.ref} ({score:.2f})",
-        )
-        await self.store.update(case.id, {"duplicate_of": original.id}, history)
-        case.duplicate_of = original.id
-        return original
+        for candidate, score in ranked:
+            original = await self.store.get(candidate.case_id)
+            if original is None or not original.is_open:
+                continue
+            history = HistoryEntry(
+                at=case.created_at,
+                actor=SYSTEM,
+                change="duplicate_suggested",
+                detail=f"{original.ref} ({score:.2f})",
+            )
+            await self.store.update(case.id, {"duplicate_of": original.id}, history)
+            case.duplicate_of = original.id
+            return original
+        return None
 
     # --- a message joins an open case ---------------------------------------------------------
 
@@ -245,9 +253,14 @@ class Intake:
         joined = await self.store.add_message(case.id, message, changes)
         if not joined:
             return IntakeResult(outcome="already_joined", case_id=case.id)
+        await self.store.remember_open_case(case.tipster, case.id, event.received_at)
+        if priority == TipPriority.URGENT and case.priority != TipPriority.URGENT:
+            await self.store.watch_sla(case.id, event.received_at)
         updated = await self.store.get(case.id)
         if updated is None:
             raise RuntimeError(f"case {case.id} vanished during intake")
+        if ward_change is not None:
+            await self.store.remember_recent(fingerprint(updated, self._stopwords))
         staged = [
             stage_item(
                 self._updated(updated, "message_added", f"{event.event_id}:msg"),

@@ -17,8 +17,13 @@ async def escalate_overdue(
 ) -> int:
     """Escalate every overdue urgent case once; returns how many were escalated."""
     escalated = 0
-    for case in await store.find_unacknowledged_urgent(now - ack_within):
+    for case_id, since in await store.sla_due(now - ack_within):
+        case = await store.get(case_id)
+        if case is None or not case.is_open or case.acknowledged_at is not None:
+            await store.unwatch_sla(case_id)
+            continue
         if not await store.mark_escalated(case.id, now):
+            await store.unwatch_sla(case_id)
             continue  # another replica got there first, or staff acknowledged it meanwhile
         event = TipEscalated(
             event_id=f"te-{case.id}",
@@ -28,11 +33,12 @@ async def escalate_overdue(
             ward=case.ward,
             priority=case.priority,
             created_at=case.created_at,
-            waited_seconds=(now - case.created_at).total_seconds(),
+            waited_seconds=(now - since).total_seconds(),
             assignee=case.assignee,
         )
         await store.stage(case.id, [stage_item(event, tips_escalated_subject(case.ward))])
         await publisher.flush(case.id)
+        await store.unwatch_sla(case.id)
         log.warning("urgent case escalated", extra={"case_id": case.id, "ward": case.ward})
         escalated += 1
     return escalated

@@ -8,10 +8,12 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from services.reports.cases import OPEN_STATUSES, Case, CaseMessage, HistoryEntry, Note
+from services.reports.cases import Case, CaseMessage, HistoryEntry, Note
+from services.reports.duplicates import Fingerprint
 from shared.events.tips import CaseStatus, TipKind, TipPriority
 
 Document = dict[str, Any]
+RECENT_LIMIT = 100  # duplicate candidates per ward
 
 
 class CaseFilter(dict[str, Any]):
@@ -60,6 +62,8 @@ class ReportsStore:
         self.tipsters = db["tipsters"]
         self.audit = db["audit"]
         self.sent = db["sent_replies"]
+        self.recent = db["recent_cases"]
+        self.sla = db["sla_pending"]
 
     async def ensure_indexes(self) -> None:
         await self.cases.create_indexes(
@@ -90,32 +94,41 @@ class ReportsStore:
         return True
 
     async def find_open_for_tipster(self, tipster: str, since: datetime) -> Case | None:
-        cursor = (
-            self.cases.find(
-                {
-                    "tipster": tipster,
-                    "status": {"$in": [str(s) for s in OPEN_STATUSES]},
-                    "last_message_at": {"$gte": since},
-                }
-            )
-            .sort("last_message_at", DESCENDING)
-            .limit(1)
-        )
-        docs = await cursor.to_list(1)
-        return Case.model_validate(docs[0]) if docs else None
+        """The tipster's open case if their last message was at or after `since`.
 
-    async def find_open_since(self, since: datetime, limit: int = 200) -> list[Case]:
-        cursor = (
-            self.cases.find(
-                {
-                    "status": {"$in": [str(s) for s in OPEN_STATUSES]},
-                    "last_message_at": {"$gte": since},
-                }
-            )
-            .sort("last_message_at", DESCENDING)
-            .limit(limit)
+        Kept on the tipster's document, so this is two `_id` lookups however many cases exist.
+        """
+        doc = await self.tipsters.find_one({"_id": tipster})
+        if not doc or not doc.get("open_case_id") or doc["last_message_at"] < since:
+            return None
+        case = await self.get(str(doc["open_case_id"]))
+        return case if case is not None and case.is_open else None
+
+    async def remember_open_case(self, tipster: str, case_id: str, at: datetime) -> None:
+        await self.tipsters.update_one(
+            {"_id": tipster}, {"$set": {"open_case_id": case_id, "last_message_at": at}}
         )
-        return [Case.model_validate(doc) for doc in await cursor.to_list(limit)]
+
+    async def remember_recent(self, fingerprint: Fingerprint) -> None:
+        """Note a new case in its ward's short list of recent cases (duplicate candidates)."""
+        await self.recent.update_one(
+            {"_id": fingerprint.ward},
+            {"$push": {"items": fingerprint.to_document()}},
+            upsert=True,
+        )
+
+    async def recent_fingerprints(
+        self, wards: list[str] | None, since: datetime
+    ) -> list[Fingerprint]:
+        """Cases noted since `since` in `wards` (all wards if None), pruning older notes."""
+        query: dict[str, Any] = {} if wards is None else {"_id": {"$in": wards}}
+        found: list[Fingerprint] = []
+        for doc in await self.recent.find(query).to_list(None):
+            items = [item for item in doc.get("items", []) if item["at"] >= since]
+            if len(items) < len(doc.get("items", [])):
+                await self.recent.update_one({"_id": doc["_id"]}, {"$set": {"items": items}})
+            found += [Fingerprint.from_document(item) for item in items[-RECENT_LIMIT:]]
+        return found
 
     async def add_message(
         self, case_id: str, message: CaseMessage, changes: Mapping[str, Any]
@@ -171,17 +184,17 @@ class ReportsStore:
         docs = await cursor.limit(limit).to_list(limit)
         return [Case.model_validate(doc) for doc in docs], total
 
-    async def find_unacknowledged_urgent(self, created_before: datetime) -> list[Case]:
-        cursor = self.cases.find(
-            {
-                "priority": str(TipPriority.URGENT),
-                "status": {"$in": [str(s) for s in OPEN_STATUSES]},
-                "acknowledged_at": None,
-                "escalated_at": None,
-                "created_at": {"$lt": created_before},
-            }
-        ).limit(100)
-        return [Case.model_validate(doc) for doc in await cursor.to_list(100)]
+    async def watch_sla(self, case_id: str, since: datetime) -> None:
+        """Start the acknowledgement clock of an urgent case (once)."""
+        await self.sla.update_one({"_id": case_id}, {"$setOnInsert": {"since": since}}, upsert=True)
+
+    async def unwatch_sla(self, case_id: str) -> None:
+        await self.sla.delete_one({"_id": case_id})
+
+    async def sla_due(self, before: datetime) -> list[tuple[str, datetime]]:
+        """Urgent cases whose clock started before `before` (a short list: acked ones leave it)."""
+        docs = await self.sla.find({}).to_list(None)
+        return [(str(d["_id"]), d["since"]) for d in docs if d["since"] < before]
 
     async def mark_escalated(self, case_id: str, at: datetime) -> bool:
         result = await self.cases.update_one(

@@ -2,15 +2,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.reports.cases import CaseMessage
-from services.reports.duplicates import best_duplicate
+from services.reports.cases import Case, CaseMessage
+from services.reports.duplicates import Fingerprint, fingerprint, ranked_duplicates
 from services.reports.knowledge import KnowledgeBase
 from services.reports.replies import received
 from services.reports.roster import Roster
 from services.reports.settings import ReportsSettings
 from services.reports.triage import Triager
 from services.reports.vault import Sealer
-from shared.events.tips import CaseStatus, TipCategory, TipKind, TipPriority
+from shared.events.tips import TipCategory, TipKind, TipPriority
 from tests.reports.test_cases import NOW, make_case
 
 
@@ -76,18 +76,13 @@ class TestDuplicates:
             category=TipCategory.FIRE,
             messages=[_msg("chay nha gan cho, khoi den lam")],
         )
-        found = best_duplicate(
-            new, [original], threshold=0.35, window=timedelta(hours=2), stopwords=frozenset()
-        )
-        assert found is not None
-        assert found[0].id == "a"
+        [(found, score)] = _rank(new, [original])
+        assert found.case_id == "a"
+        assert score >= 0.35
 
-    def test_own_closed_old_or_unrelated_cases_are_not_duplicates(self) -> None:
+    def test_own_old_other_ward_or_unrelated_cases_are_not_duplicates(self) -> None:
         new = make_case(id="n", messages=[_msg("trộm xe máy ở chợ")])
         same_tipster = make_case(id="s", messages=[_msg("trộm xe máy ở chợ")])
-        closed = make_case(
-            id="c", tipster="p-x", status=CaseStatus.RESOLVED, messages=[_msg("trộm xe máy ở chợ")]
-        )
         old = make_case(
             id="o",
             tipster="p-y",
@@ -98,14 +93,27 @@ class TestDuplicates:
             id="w", tipster="p-z", ward="bac-ly", messages=[_msg("trộm xe máy ở chợ")]
         )
         unrelated = make_case(id="u", tipster="p-u", messages=[_msg("karaoke hát to quá")])
-        found = best_duplicate(
-            new,
-            [same_tipster, closed, old, other_ward, unrelated],
-            threshold=0.35,
-            window=timedelta(hours=2),
-            stopwords=frozenset(),
+        assert _rank(new, [same_tipster, old, other_ward, unrelated]) == []
+
+    def test_unknown_ward_is_compared_with_every_ward(self) -> None:
+        new = make_case(id="n", ward="unknown", messages=[_msg("trộm xe máy ở chợ")])
+        known = make_case(id="k", tipster="p-k", messages=[_msg("trộm xe máy ở chợ")])
+        assert [f.case_id for f, _ in _rank(new, [known])] == ["k"]
+
+    def test_fingerprint_round_trips_through_a_document(self) -> None:
+        mark = fingerprint(
+            make_case(places=["quang-phu"], messages=[_msg("trộm chó")]), frozenset()
         )
-        assert found is None
+        assert Fingerprint.from_document(mark.to_document()) == mark
+
+
+def _rank(new: Case, others: list[Case]) -> list[tuple[Fingerprint, float]]:
+    return ranked_duplicates(
+        fingerprint(new, frozenset()),
+        [fingerprint(o, frozenset()) for o in others],
+        threshold=0.35,
+        window=timedelta(hours=2),
+    )
 
 
 class TestVault:
