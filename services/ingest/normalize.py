@@ -25,7 +25,7 @@ class InvalidEvent(ValueError):
 
 
 class _Raw(BaseModel):
-    model_config = ConfigDict(extra="allow", strict=True)
+    model_config = ConfigDict(extra="ignore", strict=True)
 
 
 class _Party(_Raw):

@@ -1,10 +1,11 @@
 """Publishes every accepted event to JetStream exactly once, or spools it when NATS is away.
 
-Exactly once across Zalo's whole retry horizon takes two layers:
-- JetStream drops a repeated `Nats-Msg-Id` within the stream's duplicate window (fast retries,
-  concurrent deliveries of the same body);
-- a key-value ledger of accepted event ids, kept as long as an event can still be accepted
-  (`max_event_age_s` + skew), answers the retries that come after that window.
+Exactly once across Zalo's whole retry horizon: the event id is the `Nats-Msg-Id`, and the
+stream's duplicate window is as long as ingest's acceptance horizon (`max_event_age_s` plus the
+allowed clock skew; older repeats are refused as stale before they get here). So the server
+drops every repeat ingest could accept, atomically with the publish, across restarts (it
+rebuilds its id table from the stored messages) and on every replica of a clustered stream.
+One round trip per event; docs/benchmarks.md compares this with a separate id ledger.
 While the spool holds anything, new events queue behind it so that order is kept.
 """
 
@@ -16,13 +17,10 @@ from enum import StrEnum
 import nats.errors
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
-from nats.js.api import KeyValueConfig, StorageType
-from nats.js.errors import KeyNotFoundError
-from nats.js.kv import KeyValue
 
 from services.ingest.settings import IngestSettings
 from services.ingest.spool import Spool
-from shared.jetstream import connect, ensure_key_value, ensure_stream
+from shared.jetstream import connect, ensure_stream
 from shared.subjects import ZALO_EVENTS_STREAM, ZALO_QUARANTINE_STREAM
 
 log = logging.getLogger(__name__)
@@ -43,9 +41,7 @@ class EventPublisher:
         self._spool = spool
         self._nc: NatsClient | None = None
         self._js: JetStreamContext | None = None
-        self._ledger: KeyValue | None = None
         self._wake = asyncio.Event()
-        self._tasks: set[asyncio.Task[None]] = set()
         self._background: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -61,8 +57,6 @@ class EventPublisher:
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._nc is not None:
             await self._nc.close()
         await self._spool.close()
@@ -72,7 +66,7 @@ class EventPublisher:
         return self._spool.size
 
     def is_ready(self) -> bool:
-        return self._ledger is not None and self._nc is not None and self._nc.is_connected
+        return self._js is not None and self._nc is not None and self._nc.is_connected
 
     async def check_ready(self) -> None:
         """Readiness probe: JetStream answers."""
@@ -94,35 +88,8 @@ class EventPublisher:
 
     async def _publish_once(self, event_id: str, subject: str, data: bytes) -> Outcome:
         assert self._js is not None
-        assert self._ledger is not None
-        if await self._in_ledger(self._ledger, event_id):
-            return Outcome.DUPLICATE
         ack = await self._js.publish(subject, data, headers={"Nats-Msg-Id": event_id})
-        self._remember(self._ledger, event_id, ack.seq)
         return Outcome.DUPLICATE if ack.duplicate else Outcome.PUBLISHED
-
-    @staticmethod
-    async def _in_ledger(ledger: KeyValue, event_id: str) -> bool:
-        try:
-            await ledger.get(event_id)
-        except KeyNotFoundError:
-            return False
-        return True
-
-    def _remember(self, ledger: KeyValue, event_id: str, seq: int) -> None:
-        # Not awaited by the webhook: until it lands, the stream's duplicate window covers it.
-        task = asyncio.create_task(self._put_ledger(ledger, event_id, seq))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    @staticmethod
-    async def _put_ledger(ledger: KeyValue, event_id: str, seq: int) -> None:
-        try:
-            await ledger.put(event_id, str(seq).encode())
-        except UNAVAILABLE as exc:
-            log.warning(
-                "ledger write failed", extra={"event_id": event_id, "error": type(exc).__name__}
-            )
 
     async def _keep_connected(self) -> None:
         while self._nc is None:
@@ -139,7 +106,7 @@ class EventPublisher:
         await self._declare()
 
     async def _declare(self) -> None:
-        """Streams and the ledger, declared idempotently; retried until NATS answers."""
+        """Streams declared idempotently; retried until NATS answers."""
         assert self._nc is not None
         js = self._nc.jetstream(timeout=5)
         settings = self._settings
@@ -157,26 +124,13 @@ class EventPublisher:
                 await ensure_stream(
                     js, ZALO_QUARANTINE_STREAM.to_config(replicas, name=settings.quarantine_stream)
                 )
-                await ensure_key_value(js, self._ledger_config())
                 break
             except UNAVAILABLE as exc:
                 log.warning("declaring streams failed", extra={"error": type(exc).__name__})
                 await asyncio.sleep(1.0)
         self._js = self._nc.jetstream(timeout=self._settings.publish_timeout_s)
-        self._ledger = await self._js.key_value(settings.ledger_bucket)
         self._wake.set()
         log.info("ingest connected to JetStream", extra={"stream": settings.events_stream})
-
-    def _ledger_config(self) -> KeyValueConfig:
-        return KeyValueConfig(
-            bucket=self._settings.ledger_bucket,
-            description="Ids of accepted Zalo events, for dedup beyond the stream window.",
-            history=1,
-            ttl=self._settings.ledger_ttl_s,
-            storage=StorageType.FILE,
-            replicas=self._settings.nats_stream_replicas,
-            direct=True,
-        )
 
     async def _on_reconnected(self) -> None:
         log.info("NATS reconnected")

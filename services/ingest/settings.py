@@ -11,13 +11,10 @@ class IngestSettings(ServiceSettings, ZaloSettings):
     # Zalo's retries span hours; older or far-future timestamps are refused as replays.
     max_event_age_s: float = Field(default=24 * 3600, gt=0)
     max_future_skew_s: float = Field(default=300, ge=0)
-    # JetStream's Nats-Msg-Id window catches fast duplicates; the ledger covers the rest.
-    dedup_window_s: float = Field(default=120, gt=0)
     publish_timeout_s: float = Field(default=1.0, gt=0)
     spool_dir: str = "var/ingest-spool"
     events_stream: str = "ZALO_EVENTS"
     quarantine_stream: str = "ZALO_QUARANTINE"
-    ledger_bucket: str = "ingest_event_ids"
 
     @model_validator(mode="after")
     def _deadline_fits(self) -> "IngestSettings":
@@ -27,6 +24,11 @@ class IngestSettings(ServiceSettings, ZaloSettings):
         return self
 
     @property
-    def ledger_ttl_s(self) -> float:
-        """How long an accepted id is remembered: every id that could still be accepted."""
-        return self.max_event_age_s + self.max_future_skew_s + 60
+    def dedup_window_s(self) -> float:
+        """JetStream's `Nats-Msg-Id` window: as long as an event can still be accepted.
+
+        A repeat is accepted only while its timestamp is at most `max_event_age_s` old, and
+        the first copy was published at most `max_future_skew_s` before that timestamp, so a
+        window of their sum (plus a second of slack) catches every repeat ingest would accept.
+        """
+        return self.max_event_age_s + self.max_future_skew_s + 1.0

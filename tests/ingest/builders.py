@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 from nats.js import JetStreamContext
-from nats.js.errors import BucketNotFoundError, NotFoundError
+from nats.js.errors import NotFoundError
 
 from services.ingest.app import create_app
 from services.ingest.publisher import EventPublisher
@@ -53,8 +53,6 @@ async def reset_streams(js: JetStreamContext, settings: IngestSettings) -> None:
     for stream in (settings.events_stream, settings.quarantine_stream):
         with suppress(NotFoundError):
             await js.delete_stream(stream)
-    with suppress(BucketNotFoundError, NotFoundError):
-        await js.delete_key_value(settings.ledger_bucket)
 
 
 async def wait_until(predicate: Any, timeout: float = 15.0) -> None:

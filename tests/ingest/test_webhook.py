@@ -172,19 +172,38 @@ class TestExactlyOnce:
         assert [r.json()["status"] for r in responses].count("published") == 1
         assert len(await published(nats_client, settings)) == 1
 
+    async def test_window_covers_the_acceptance_horizon(
+        self, ingest, nats_client, settings
+    ) -> None:
+        info = await nats_client.jetstream().stream_info(settings.events_stream)
+        horizon = settings.max_event_age_s + settings.max_future_skew_s
+        assert info.config.duplicate_window >= horizon
+
+    async def test_repeat_after_an_ingest_restart_is_a_duplicate(
+        self, nats_client, settings
+    ) -> None:
+        body = fixture_body("user_send_video")
+        async with running_ingest(settings) as ingest:
+            assert (await post(ingest, body)).json()["status"] == "published"
+        async with running_ingest(settings) as ingest:
+            assert (await post(ingest, body)).json()["status"] == "duplicate"
+        assert len(await published(nats_client, settings)) == 1
+
     async def test_again_after_the_duplicate_window(self, nats_client, nats_url, tmp_path) -> None:
-        settings = ingest_settings(nats_url, tmp_path / "spool", dedup_window_s=1.0)
+        settings = ingest_settings(
+            nats_url, tmp_path / "spool", max_event_age_s=1.0, max_future_skew_s=0.0
+        )
         await reset_streams(nats_client.jetstream(), settings)
         body = fixture_body("user_send_link")
         async with running_ingest(settings) as ingest:
             assert (await post(ingest, body)).json()["status"] == "published"
             info = await nats_client.jetstream().stream_info(settings.events_stream)
-            assert info.config.duplicate_window == 1.0
-            await asyncio.sleep(1.5)  # let the server's duplicate window pass: that is the point
-            assert (await post(ingest, body)).json()["status"] == "duplicate"
-        # A restarted ingest (new process state) still remembers through the ledger.
-        async with running_ingest(settings) as ingest:
-            assert (await post(ingest, body)).json()["status"] == "duplicate"
+            assert info.config.duplicate_window == 2.0
+            await asyncio.sleep(2.5)  # let the server's duplicate window pass: that is the point
+            again = await post(ingest, body)
+            # Past the window the repeat is also past the acceptance horizon: refused, not
+            # published a second time.
+            assert (again.status_code, again.json()["error"]) == (401, "stale")
         assert len(await published(nats_client, settings)) == 1
 
 
@@ -203,11 +222,11 @@ class TestStreamsDeclaredIdempotently:
         again = await js.stream_info(settings.events_stream)
         assert again.config == first.config
         assert again.created == first.created
-        changed = settings.model_copy(update={"dedup_window_s": 300.0})
+        changed = settings.model_copy(update={"max_event_age_s": 3600.0})
         async with running_ingest(changed):
             pass
         updated = await js.stream_info(settings.events_stream)
-        assert updated.config.duplicate_window == 300.0
+        assert updated.config.duplicate_window == changed.dedup_window_s
         assert updated.created == first.created
 
 

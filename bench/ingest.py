@@ -1,0 +1,157 @@
+"""Ingest throughput and latency against a real nats-server, next to a bare FastAPI endpoint.
+
+`python -m bench.ingest` (part of `make bench`). One nats-server (JetStream, file storage,
+default sync) and two single-process uvicorn servers are started on loopback: ingest
+(`python -m services.ingest`) and `bench/bare_endpoint.py`, which only parses the same JSON.
+A load generator in its own process sends unique, correctly signed Zalo events:
+1. closed loop, 32 keep-alive connections, 8 s, alternating bare/ingest, 3 rounds → throughput;
+2. open loop at half of ingest's median throughput, 10 s → p50/p99 latency (measured from each
+   request's scheduled send time).
+Target (issue 2): ingest ≥ 70% of the bare throughput; p99 < 50 ms at half load.
+"""
+
+import asyncio
+import json
+import multiprocessing
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.loadgen import closed_loop, http_request, open_loop
+from shared.settings import ZaloSettings
+from tools.localstack.servers import free_port, start_nats, wait_for_port
+from tools.zalo_sim.events import EventFactory, encode, signed_request
+
+ROUNDS = 3
+CLOSED_SECONDS = 8.0
+OPEN_SECONDS = 10.0
+CONNECTIONS = 32
+MIX = ("user_send_text",) * 6 + (
+    "user_send_image",
+    "user_send_group_text",
+    "follow",
+    "user_seen_message",
+)
+
+
+def _requests(port: int, seed: int, count: int) -> list[bytes]:
+    settings = ZaloSettings()
+    factory = EventFactory(settings.zalo_app_id, seed=seed, users=5000)
+    out = []
+    for n in range(count):
+        body = factory.make(MIX[n % len(MIX)])
+        raw = encode(body)
+        headers = signed_request(
+            raw, settings.zalo_app_id, settings.zalo_oa_secret_key, body["timestamp"]
+        )
+        out.append(http_request("127.0.0.1", port, "/webhooks/zalo", raw, headers))
+    return out
+
+
+def _load(mode: str, port: int, seed: int, value: float, seconds: float, conn: Any) -> None:
+    """Child process: build unique requests first, then run the load and send back a summary."""
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    count = 60_000 if mode == "closed" else int(value * seconds) + 10
+    requests = iter(_requests(port, seed, count))
+    if mode == "closed":
+        result = asyncio.run(closed_loop("127.0.0.1", port, requests, int(value), seconds))
+    else:
+        result = asyncio.run(open_loop("127.0.0.1", port, requests, value, seconds, CONNECTIONS))
+    conn.send(result.summary())
+
+
+def run_load(mode: str, port: int, seed: int, value: float, seconds: float) -> dict[str, float]:
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    process = ctx.Process(target=_load, args=(mode, port, seed, value, seconds, child))
+    process.start()
+    summary: dict[str, float] = parent.recv()
+    process.join()
+    return summary
+
+
+def _serve(args: list[str], env: dict[str, str], port: int, path: str) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        args, env=os.environ | env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    wait_for_port(port, process=process)
+    deadline = time.monotonic() + 20
+    while httpx.get(f"http://127.0.0.1:{port}{path}").status_code != 200:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{args} not ready")
+        time.sleep(0.1)
+    return process
+
+
+def main() -> None:
+    results: dict[str, Any] = {"rounds": []}
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+        nats = start_nats(Path(tmp) / "nats")
+        ingest_port, bare_port = free_port(), free_port()
+        env = {
+            "NATS_URL": nats.url,
+            "HTTP_PORT": str(ingest_port),
+            "SPOOL_DIR": f"{tmp}/spool",
+            "LOG_LEVEL": "WARNING",
+        }
+        ingest = _serve([sys.executable, "-m", "services.ingest"], env, ingest_port, "/readyz")
+        bare = _serve(
+            [sys.executable, "-m", "bench.bare_endpoint"],
+            {"HTTP_PORT": str(bare_port)},
+            bare_port,
+            "/docs",
+        )
+        try:
+            for n in range(ROUNDS):
+                round_ = {
+                    "bare": run_load("closed", bare_port, 1000 + n, CONNECTIONS, CLOSED_SECONDS),
+                    "ingest": run_load(
+                        "closed", ingest_port, 2000 + n, CONNECTIONS, CLOSED_SECONDS
+                    ),
+                }
+                round_["ratio"] = (
+                    round_["ingest"]["throughput_rps"] / round_["bare"]["throughput_rps"]
+                )
+                results["rounds"].append(round_)
+                print(json.dumps(round_), flush=True)
+            ingest_rps = statistics.median(r["ingest"]["throughput_rps"] for r in results["rounds"])
+            half = ingest_rps / 2
+            results["half_load_rps"] = half
+            results["ingest_half_load"] = run_load("open", ingest_port, 3000, half, OPEN_SECONDS)
+            results["bare_half_load"] = run_load("open", bare_port, 3001, half, OPEN_SECONDS)
+        finally:
+            for process in (ingest, bare):
+                process.terminate()
+                process.wait(10)
+            nats.stop()
+    results["median_ratio"] = statistics.median(r["ratio"] for r in results["rounds"])
+    results["median_bare_rps"] = statistics.median(
+        r["bare"]["throughput_rps"] for r in results["rounds"]
+    )
+    results["median_ingest_rps"] = statistics.median(
+        r["ingest"]["throughput_rps"] for r in results["rounds"]
+    )
+    print(json.dumps({k: v for k, v in results.items() if k != "rounds"}, indent=2))
+    Path("var").mkdir(exist_ok=True)
+    Path("var/bench-ingest.json").write_text(json.dumps(results, indent=2))
+    ok = results["median_ratio"] >= 0.7 and results["ingest_half_load"]["p99_ms"] < 50
+    print(
+        f"target {'met' if ok else 'NOT met'}: ratio {results['median_ratio']:.2f} (≥ 0.70), "
+        f"p99 at half load {results['ingest_half_load']['p99_ms']} ms (< 50)"
+    )
+
+
+if __name__ == "__main__":
+    main()
