@@ -1,0 +1,180 @@
+"""`make run`: the whole system on loopback, as processes, until Ctrl-C.
+
+NATS (JetStream) and a MongoDB-wire server are started unless `NATS_URL` / `MONGODB_URL` point
+at running ones; then the fake Zalo server and every service. Data lives in `var/run/` so a
+second `make run` finds the streams and collections of the first.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from types import FrameType
+
+import httpx
+
+from shared.auth import token_digest
+from tools.localstack.servers import REPO_ROOT, ManagedProcess, free_port, start_mongo, start_nats
+
+VAR = REPO_ROOT / "var" / "run"
+
+# Demo staff, loopback only. Each token is printed at start so a person can try the APIs.
+DEMO_STAFF = {
+    "demo-admin": {"id": "u-admin", "name": "Quản trị viên", "roles": ["admin"]},
+    "demo-dispatcher": {
+        "id": "u-disp",
+        "name": "Trực ban Quang Phú",
+        "roles": ["dispatcher"],
+        "wards": ["quang-phu"],
+    },
+    "demo-analyst": {"id": "u-analyst", "name": "Lãnh đạo", "roles": ["analyst"]},
+    "demo-editor": {"id": "u-editor", "name": "Biên tập viên", "roles": ["editor"]},
+    "demo-approver": {"id": "u-approver", "name": "Người duyệt", "roles": ["approver"]},
+}
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    module: str
+    port: int | None  # None: a worker without HTTP
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+SERVICES = (
+    Service("fake-zalo", "tools.fake_zalo", 8090),
+    Service("ingest", "services.ingest", 8010),
+    Service("reports", "services.reports", 8020),
+    Service("broadcast", "services.broadcast", 8030),
+    Service("analytics", "services.analytics", 8040),
+)
+
+
+def _port_or_free(preferred: int) -> int:
+    import socket
+
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", preferred))
+        except OSError:
+            return free_port()
+    return preferred
+
+
+def start_servers() -> tuple[str, str, list[ManagedProcess]]:
+    started: list[ManagedProcess] = []
+    nats_url = os.environ.get("NATS_URL")
+    if not nats_url:
+        nats = start_nats(VAR / "nats", port=_port_or_free(4222), log_file=VAR / "nats.log")
+        started.append(nats)
+        nats_url = nats.url
+    mongodb_url = os.environ.get("MONGODB_URL")
+    if not mongodb_url:
+        mongo = start_mongo(VAR / "mongo", port=_port_or_free(27017), log_file=VAR / "mongo.log")
+        started.append(mongo)
+        mongodb_url = mongo.url
+    return nats_url, mongodb_url, started
+
+
+def service_env(nats_url: str, mongodb_url: str, service: Service) -> dict[str, str]:
+    staff = {token_digest(token): user for token, user in DEMO_STAFF.items()}
+    fake = "http://127.0.0.1:8090"
+    env = {
+        "NATS_URL": nats_url,
+        "MONGODB_URL": mongodb_url,
+        "ZALO_API_BASE": os.environ.get("ZALO_API_BASE", fake),
+        "ZALO_OAUTH_BASE": os.environ.get("ZALO_OAUTH_BASE", fake),
+        "STAFF_TOKENS": json.dumps(staff),
+        "SPOOL_DIR": str(VAR / "ingest-spool"),
+        "FAKE_WEBHOOK_URL": "http://127.0.0.1:8010/webhooks/zalo",
+        "PYTHONPATH": str(REPO_ROOT),
+    }
+    if service.port is not None:
+        env["HTTP_PORT"] = str(service.port)
+    return os.environ | env
+
+
+def start_service(service: Service, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    log = open(VAR / f"{service.name}.log", "ab")  # noqa: SIM115 - lives as long as the child
+    return subprocess.Popen(
+        [sys.executable, "-m", service.module], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+
+
+def wait_healthy(service: Service, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{service.name} exited; see {VAR / service.name}.log")
+        try:
+            if httpx.get(f"{service.url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{service.name} not healthy after {timeout} s")
+
+
+def main() -> None:
+    VAR.mkdir(parents=True, exist_ok=True)
+    stopping = False
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    nats_url, mongodb_url, servers = start_servers()
+    children: list[tuple[Service, subprocess.Popen[bytes]]] = []
+    try:
+        for service in SERVICES:
+            process = start_service(service, service_env(nats_url, mongodb_url, service))
+            children.append((service, process))
+            wait_healthy(service, process)
+        print_banner(nats_url, mongodb_url)
+        while not stopping:
+            for service, process in children:
+                if process.poll() is not None:
+                    print(f"{service.name} exited with {process.returncode}; stopping everything")
+                    stopping = True
+            time.sleep(0.5)
+    finally:
+        print("stopping…", flush=True)
+        for _, process in reversed(children):
+            process.send_signal(signal.SIGTERM)
+        for _, process in reversed(children):
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        for server in reversed(servers):
+            server.stop()
+        print("stopped.", flush=True)
+
+
+def print_banner(nats_url: str, mongodb_url: str) -> None:
+    lines = [
+        "binhyen is running (Ctrl-C stops everything):",
+        f"  NATS JetStream      {nats_url}",
+        f"  MongoDB-wire        {mongodb_url}",
+    ]
+    lines += [f"  {s.name:<19} {s.url}  (docs: {s.url}/docs)" for s in SERVICES]
+    lines += [
+        "  Zalo webhook        http://127.0.0.1:8010/webhooks/zalo",
+        "  dashboard           http://127.0.0.1:8040/dashboard",
+        "Demo staff tokens (Authorization: Bearer <token>): " + ", ".join(DEMO_STAFF),
+        "Send simulated citizens' events: .venv/bin/python -m tools.zalo_sim --rate 5 --count 50",
+        f"Logs: {VAR}/*.log",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+if __name__ == "__main__":
+    main()
