@@ -95,6 +95,47 @@ def _serve(args: list[str], env: dict[str, str], port: int, path: str) -> subpro
     return process
 
 
+def _rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS")
+
+
+async def _fill_window(url: str, window_s: float, count: int, with_ids: bool) -> None:
+    from nats.js.api import StreamConfig
+
+    from shared.jetstream import connect
+
+    nc = await connect(url, name="bench-dedup")
+    js = nc.jetstream()
+    await js.add_stream(StreamConfig(name="DEDUP", subjects=["dedup.>"], duplicate_window=window_s))
+    payload = b"x" * 200
+    for start in range(0, count, 500):
+        await asyncio.gather(
+            *(
+                js.publish(
+                    "dedup.e", payload, headers={"Nats-Msg-Id": f"{n:032x}"} if with_ids else None
+                )
+                for n in range(start, min(count, start + 500))
+            )
+        )
+    await nc.close()
+
+
+def dedup_window_memory(count: int = 100_000) -> dict[str, float]:
+    """nats-server memory per stored event, without and with a remembered 32-char msg id."""
+    out: dict[str, float] = {}
+    for label, with_ids in (("no_msg_id", False), ("msg_id_in_24h_window", True)):
+        with tempfile.TemporaryDirectory(prefix="bench-dedup-") as tmp:
+            nats = start_nats(Path(tmp))
+            before = _rss_bytes(nats.process.pid)
+            asyncio.run(_fill_window(nats.url, 24 * 3600.0 + 301, count, with_ids))
+            out[label] = (_rss_bytes(nats.process.pid) - before) / count
+            nats.stop()
+    return out
+
+
 def main() -> None:
     results: dict[str, Any] = {"rounds": []}
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
@@ -136,6 +177,7 @@ def main() -> None:
                 process.terminate()
                 process.wait(10)
             nats.stop()
+    results["dedup_bytes_per_event"] = dedup_window_memory()
     results["median_ratio"] = statistics.median(r["ratio"] for r in results["rounds"])
     results["median_bare_rps"] = statistics.median(
         r["bare"]["throughput_rps"] for r in results["rounds"]
