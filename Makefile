@@ -45,3 +45,14 @@ bench: install
 
 clean:
 	rm -rf $(VENV) .local/uv var
+
+# Analytics dashboard: the chart library from the npm registry into a git-ignored folder
+# (served by the analytics service; never a CDN), and headless Chromium for its browser test.
+.PHONY: dashboard-assets browser
+CHART_JS_VERSION := 4.6.1
+dashboard-assets: .local/npm/node_modules/chart.js/dist/chart.umd.min.js
+.local/npm/node_modules/chart.js/dist/chart.umd.min.js:
+	mkdir -p .local/npm
+	npm install --prefix .local/npm --no-audit --no-fund --ignore-scripts --no-save "chart.js@$(CHART_JS_VERSION)"
+browser:
+	deploy/local/install-chromium.sh

@@ -161,3 +161,10 @@ TIPS_STREAM = StreamSpec(
 # The OA token pair (one entry, compare-and-set refresh) and the shared rate-limit state.
 ZALO_TOKEN_BUCKET = "zalo_oa_token"
 ZALO_RATE_BUCKET = "zalo_rate"
+
+
+# --- Analytics (producer: analytics; consumes zalo, tips and broadcast events) ---------------
+ANALYTICS_ZALO_DURABLE = "analytics-zalo-events"
+ANALYTICS_BROADCAST_DURABLE = "analytics-broadcast-outcomes"
+ANALYTICS_TIPS_DURABLE = "analytics-tips"
+ANALYTICS_SNAPSHOTS_DURABLE = "analytics-snapshots"

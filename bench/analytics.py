@@ -1,0 +1,237 @@
+"""Analytics throughput: JetStream → analytics → MongoDB-wire server, batched vs naive.
+
+Run: `python -m bench.analytics` (part of `make bench`). Uses NATS_URL / MONGODB_URL when set,
+else starts a nats-server and the project's FerretDB in temporary folders. The same backlog
+of Zalo events is consumed twice, from the same stream, by two durables:
+- batched: the service's own pipeline (FastStream batch pull subscriber, ledger claims in one
+  `insert_many`, counters folded per bucket and written with `bulk_write`, then acks);
+- naive: one event at a time: `insert_one` into the ledger, one `$inc` upsert per counter
+  document, then the ack (what a straightforward subscriber does).
+Both are timed from the start of consumption until every event is counted, and the stored
+counts are checked to equal the number of events sent.
+"""
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from faststream.nats import NatsBroker
+from nats.js.api import ConsumerConfig, StreamConfig
+
+from services.analytics.buckets import GRAINS, Grain, bucket_label
+from services.analytics.consumer import BatchPipeline
+from services.analytics.handlers import build_router, decode_zalo, zalo_consumer
+from services.analytics.increments import ZALO_EVENTS
+from services.analytics.ledger import CounterLedger
+from services.analytics.settings import AnalyticsSettings
+from services.analytics.store import MetricsStore
+from shared.events.zalo import ZaloEventKind, ZaloEventReceived
+from shared.jetstream import connect, ensure_consumer
+from shared.mongo import connect_mongo
+from tools.localstack.servers import start_mongo, start_nats
+
+KINDS = (
+    [ZaloEventKind.FOLLOW] * 3
+    + [ZaloEventKind.UNFOLLOW]
+    + [ZaloEventKind.USER_MESSAGE] * 3
+    + [ZaloEventKind.GROUP_MESSAGE] * 2
+    + [ZaloEventKind.OA_MESSAGE]
+)
+
+
+def make_events(count: int, seed: int) -> list[bytes]:
+    """Live-like traffic: events of the last four hours, 20 groups."""
+    rng = random.Random(seed)
+    now = datetime.now(UTC)
+    out = []
+    for _ in range(count):
+        at = now - timedelta(seconds=rng.randrange(4 * 3600))
+        kind = rng.choice(KINDS)
+        out.append(
+            ZaloEventReceived(
+                event_id=uuid.uuid4().hex,
+                occurred_at=at,
+                received_at=at,
+                kind=kind,
+                event_name=str(kind),
+                app_id="360846524940903967",
+                user_id=str(rng.randrange(10**9)),
+                group_id=f"g{rng.randrange(20)}" if kind is ZaloEventKind.GROUP_MESSAGE else None,
+            )
+            .model_dump_json()
+            .encode()
+        )
+    return out
+
+
+@asynccontextmanager
+async def servers() -> AsyncIterator[tuple[str, str]]:
+    if os.environ.get("NATS_URL") and os.environ.get("MONGODB_URL"):
+        yield os.environ["NATS_URL"], os.environ["MONGODB_URL"]
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-analytics-") as tmp:
+        nats_server = start_nats(Path(tmp) / "nats")
+        mongo_server = start_mongo(Path(tmp) / "mongo")
+        try:
+            yield nats_server.url, mongo_server.url
+        finally:
+            nats_server.stop()
+            mongo_server.stop()
+
+
+async def publish(nats_url: str, stream: str, prefix: str, events: list[bytes]) -> None:
+    nc = await connect(nats_url, name="bench-publisher")
+    try:
+        js = nc.jetstream()
+        await js.add_stream(StreamConfig(name=stream, subjects=[f"{prefix}.>"]))
+        for start in range(0, len(events), 1000):
+            await asyncio.gather(
+                *(
+                    js.publish(f"{prefix}.zalo.event.x", body)
+                    for body in events[start : start + 1000]
+                )
+            )
+    finally:
+        await nc.close()
+
+
+async def total_events(db: Any, settings: AnalyticsSettings) -> int:
+    store = MetricsStore(db, settings)
+    rows = await store.counters(ZALO_EVENTS, Grain.DAY)
+    return sum(int(r["n"].get("n", 0)) for r in rows)
+
+
+async def run_batched(settings: AnalyticsSettings, expected: int) -> float:
+    mongo: Any = connect_mongo(settings.mongodb_url)
+    db = mongo[settings.mongodb_database]
+    nc = await connect(settings.nats_url, name="bench-setup")
+    stream, config = zalo_consumer(settings)
+    await ensure_consumer(nc.jetstream(), stream, config)
+    await nc.close()
+    ledger = CounterLedger(db)
+    await ledger.load()
+    pipeline = BatchPipeline(ledger, settings.max_write_batch, settings.retry_delay)
+    broker = NatsBroker(settings.nats_url, logger=None)
+    broker.include_router(build_router(settings, pipeline))
+    try:
+        started = time.perf_counter()
+        await broker.start()
+        await pipeline.wait_until(lambda s: s.counted >= expected, timeout=600)
+        elapsed = time.perf_counter() - started
+        await pipeline.close()
+        assert pipeline.stats.counted == expected, pipeline.stats
+        stored = await total_events(db, settings)
+        assert stored == expected, f"stored {stored} != sent {expected}"
+        return expected / elapsed
+    finally:
+        await broker.stop()
+        await mongo.drop_database(settings.mongodb_database)
+        await mongo.close()
+
+
+async def run_naive(settings: AnalyticsSettings, expected: int) -> float:
+    """One event at a time: ledger insert, one `$inc` upsert per counter document, ack."""
+    mongo: Any = connect_mongo(settings.mongodb_url)
+    db = mongo[settings.mongodb_database]
+    nc = await connect(settings.nats_url, name="bench-naive")
+    js = nc.jetstream()
+    durable = f"naive-{uuid.uuid4().hex[:6]}"
+    await js.add_consumer(
+        settings.zalo_events_stream,
+        ConsumerConfig(
+            durable_name=durable, filter_subject=settings.zalo_subject_filter, max_ack_pending=1000
+        ),
+    )
+    sub = await js.pull_subscribe(
+        settings.zalo_subject_filter, durable=durable, stream=settings.zalo_events_stream
+    )
+    counters = db["naive_counters"]
+    done = 0
+    started = time.perf_counter()
+    try:
+        while done < expected:
+            for msg in await sub.fetch(100, timeout=5):
+                event_id, increments = decode_zalo(msg.data)
+                await db["naive_ledger"].insert_one({"_id": event_id})
+                for item in increments:
+                    for grain in GRAINS:
+                        key = f"{item.metric}|{grain}|{bucket_label(item.at, grain)}|{item.dims}"
+                        await counters.update_one(
+                            {"_id": key}, {"$inc": {item.field: item.amount}}, upsert=True
+                        )
+                await msg.ack()
+                done += 1
+        elapsed = time.perf_counter() - started
+        rows = await counters.find({"_id": {"$regex": f"^{ZALO_EVENTS}\\|{Grain.DAY}"}}).to_list(
+            None
+        )
+        stored = sum(int(r.get("n", 0)) for r in rows)
+        assert stored == expected, f"naive stored {stored} != sent {expected}"
+        return expected / elapsed
+    finally:
+        await sub.unsubscribe()
+        await nc.close()
+        await mongo.drop_database(settings.mongodb_database)
+        await mongo.close()
+
+
+async def main(events: int, naive_events: int, runs: int, batch_size: int) -> None:
+    batched, naive = [], []
+    async with servers() as (nats_url, mongodb_url):
+        for run in range(runs):
+            tag = uuid.uuid4().hex[:8]
+            settings = AnalyticsSettings(
+                nats_url=nats_url,
+                mongodb_url=mongodb_url,
+                mongodb_database=f"bench_{tag}",
+                zalo_events_stream=f"BENCH_{tag}",
+                zalo_subject_filter=f"b{tag}.zalo.event.>",
+                batch_size=batch_size,
+                batch_timeout=0.5,
+            )
+            await publish(
+                nats_url, settings.zalo_events_stream, f"b{tag}", make_events(events, run)
+            )
+            batched.append(await run_batched(settings, events))
+            naive_settings = settings.model_copy(update={"mongodb_database": f"naive_{tag}"})
+            naive_rate = await run_naive_on_prefix(naive_settings, tag, naive_events, run)
+            naive.append(naive_rate)
+            rates = f"batched {batched[-1]:,.0f} events/s, naive {naive_rate:,.0f} events/s"
+            print(f"run {run + 1}: {rates}")
+    b, n = statistics.median(batched), statistics.median(naive)
+    print(
+        f"median of {runs}: batched {b:,.0f} events/s ({events:,} events, batch {batch_size}); "
+        f"naive {n:,.0f} events/s ({naive_events:,} events); ratio {b / n:.1f}x; counts exact"
+    )
+
+
+async def run_naive_on_prefix(
+    settings: AnalyticsSettings, tag: str, count: int, seed: int
+) -> float:
+    """The naive consumer reads its own backlog of `count` events (a shorter run: it is slow)."""
+    stream, prefix = f"NAIVE_{tag}", f"n{tag}"
+    await publish(settings.nats_url, stream, prefix, make_events(count, seed + 100))
+    naive_settings = settings.model_copy(
+        update={"zalo_events_stream": stream, "zalo_subject_filter": f"{prefix}.zalo.event.>"}
+    )
+    return await run_naive(naive_settings, count)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--naive-events", type=int, default=3_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=1_000)
+    args = parser.parse_args()
+    asyncio.run(main(args.events, args.naive_events, args.runs, args.batch_size))

@@ -1,0 +1,84 @@
+"""Composition root: FastAPI app whose lifespan runs the broker, MongoDB and the consumers."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from faststream.nats import NatsBroker
+from pymongo.asynchronous.database import AsyncDatabase
+
+from services.analytics.api import router as api_router
+from services.analytics.consumer import BatchPipeline
+from services.analytics.dashboard import router as dashboard_router
+from services.analytics.handlers import build_router, zalo_consumer
+from services.analytics.ledger import CounterLedger
+from services.analytics.settings import AnalyticsSettings
+from services.analytics.store import MetricsStore
+from shared.auth import StaffDirectory
+from shared.health import health_router
+from shared.jetstream import connect, ensure_consumer, ensure_stream
+from shared.mongo import connect_mongo
+from shared.subjects import ZALO_EVENTS_STREAM
+
+log = logging.getLogger(__name__)
+
+
+async def declare_consumers(settings: AnalyticsSettings) -> None:
+    """Streams (same spec as their producers declare) and this service's durables."""
+    nc = await connect(settings.nats_url, name="analytics-setup")
+    try:
+        js = nc.jetstream()
+        spec = ZALO_EVENTS_STREAM.to_config(
+            settings.nats_stream_replicas,
+            name=settings.zalo_events_stream,
+            subjects=[settings.zalo_subject_filter],
+        )
+        await ensure_stream(js, spec)
+        stream, config = zalo_consumer(settings)
+        await ensure_consumer(js, stream, config)
+    finally:
+        await nc.close()
+
+
+def create_app(settings: AnalyticsSettings) -> FastAPI:
+    """The analytics service: consumers, metrics API and dashboard."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        mongo: Any = connect_mongo(settings.mongodb_url)
+        db: AsyncDatabase[Any] = mongo[settings.mongodb_database]
+        ledger = CounterLedger(db)
+        pipeline = BatchPipeline(ledger, settings.max_write_batch, settings.retry_delay)
+        store = MetricsStore(db, settings)
+        await ledger.load()
+        await store.load_registry_files()
+        await declare_consumers(settings)
+        broker = NatsBroker(settings.nats_url, logger=None)
+        broker.include_router(build_router(settings, pipeline))
+        app.state.store, app.state.pipeline, app.state.ledger = store, pipeline, ledger
+        try:
+            await broker.start()
+            yield
+        finally:
+            await broker.stop()
+            await pipeline.close()
+            await mongo.close()
+
+    app = FastAPI(title="binhyen analytics", lifespan=lifespan)
+    app.state.settings = settings
+    chart_js = Path(settings.chart_js_file)
+    app.state.chart_js = chart_js if chart_js.is_file() else None
+    app.state.staff = StaffDirectory.from_settings(
+        settings.staff_tokens_file, settings.staff_tokens
+    )
+
+    async def mongo_ready() -> None:
+        await app.state.store.ping()
+
+    app.include_router(health_router({"mongodb": mongo_ready}))
+    app.include_router(api_router)
+    app.include_router(dashboard_router)
+    return app

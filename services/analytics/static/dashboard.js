@@ -1,0 +1,172 @@
+"use strict";
+// The dashboard reads the metrics endpoints with the staff token (sessionStorage, or
+// #token=... in the address for kiosks and tests) and draws them with the local Chart.js.
+(function () {
+  const KEY = "binhyen-staff-token";
+  const KIND_LABELS = { user_message: "Người dân nhắn OA", group_message: "Tin trong nhóm", oa_message: "OA gửi" };
+  const COLORS = ["#b3261e", "#1f6feb", "#2da44e", "#bf8700", "#8250df", "#57606a"];
+  const charts = {};
+  const fmt = new Intl.NumberFormat("vi-VN");
+  const $ = (id) => document.getElementById(id);
+
+  function token() {
+    const match = location.hash.match(/token=([^&]+)/);
+    if (match) {
+      sessionStorage.setItem(KEY, decodeURIComponent(match[1]));
+      history.replaceState(null, "", location.pathname + location.search);
+    }
+    return sessionStorage.getItem(KEY);
+  }
+
+  function query() {
+    const params = new URLSearchParams();
+    for (const id of ["from", "to", "interval"]) if ($(id).value) params.set(id, $(id).value);
+    return params;
+  }
+
+  async function get(path, params) {
+    const response = await fetch(path + "?" + params.toString(), {
+      headers: { Authorization: "Bearer " + token() },
+    });
+    const body = await response.json().catch(() => ({}));
+    if (response.status === 401 || response.status === 403) {
+      const error = new Error(body.detail || "Không có quyền xem số liệu.");
+      error.auth = true;
+      throw error;
+    }
+    if (!response.ok) throw new Error(body.detail ? JSON.stringify(body.detail) : "Lỗi " + response.status);
+    return body;
+  }
+
+  function draw(id, config, total) {
+    if (charts[id]) charts[id].destroy();
+    const canvas = $(id);
+    config.options = Object.assign({ animation: false, responsive: true, maintainAspectRatio: true }, config.options || {});
+    charts[id] = new Chart(canvas, config);
+    canvas.dataset.total = String(total);
+    canvas.dataset.points = String(config.data.labels.length);
+    canvas.dataset.rendered = "1";
+  }
+
+  function table(id, header, rows) {
+    const head = "<tr>" + header.map((h) => "<th>" + h + "</th>").join("") + "</tr>";
+    const body = rows.map((r) => "<tr>" + r.map((c) => "<td>" + c + "</td>").join("") + "</tr>").join("");
+    $(id).innerHTML = head + body;
+  }
+
+  function cards(overview) {
+    const items = [
+      ["Người quan tâm (theo sự kiện)", overview.followers],
+      ["Lượt quan tâm mới", overview.follows],
+      ["Lượt bỏ quan tâm", overview.unfollows],
+      ["Tin nhắn", overview.messages],
+      ["Nhóm Zalo", overview.groups],
+      ["Độ phủ hộ gia đình", overview.coverage_percent === null ? "—" : overview.coverage_percent + "%"],
+    ];
+    $("cards").innerHTML = items.map(([label, value]) =>
+      '<div class="card"><div class="label">' + label + '</div><div class="value" data-metric="' + label + '">' +
+      (typeof value === "number" ? fmt.format(value) : value) + "</div></div>").join("");
+    $("demo-note").hidden = !overview.demo_registry;
+  }
+
+  function followers(data) {
+    const labels = data.series.map((r) => r.bucket);
+    let running = data.current_from_events - data.totals.net;
+    const cumulative = data.series.map((r) => (running += r.net));
+    draw("chart-followers", {
+      type: "bar",
+      data: { labels, datasets: [
+        { type: "line", label: "Tổng người quan tâm", data: cumulative, borderColor: COLORS[1], yAxisID: "total" },
+        { label: "Quan tâm mới", data: data.series.map((r) => r.follows), backgroundColor: COLORS[2] },
+        { label: "Bỏ quan tâm", data: data.series.map((r) => -r.unfollows), backgroundColor: COLORS[0] },
+      ] },
+      options: { scales: { total: { position: "right" } } },
+    }, data.totals.follows);
+    table("table-followers", ["Thời gian", "Quan tâm", "Bỏ", "Tăng ròng"],
+      data.series.filter((r) => r.follows || r.unfollows).map((r) => [r.bucket, r.follows, r.unfollows, r.net]));
+  }
+
+  function messages(data) {
+    const kinds = Object.keys(KIND_LABELS);
+    draw("chart-messages", {
+      type: "bar",
+      data: { labels: data.series.map((r) => r.bucket), datasets: kinds.map((k, i) => ({
+        label: KIND_LABELS[k], data: data.series.map((r) => r[k]), backgroundColor: COLORS[i + 1] })) },
+      options: { scales: { x: { stacked: true }, y: { stacked: true } } },
+    }, data.series.reduce((sum, r) => sum + r.total, 0));
+    table("table-messages", ["Thời gian"].concat(kinds.map((k) => KIND_LABELS[k]), ["Tổng"]),
+      data.series.filter((r) => r.total).map((r) => [r.bucket].concat(kinds.map((k) => r[k]), [r.total])));
+  }
+
+  function coverage(data) {
+    const select = $("ward");
+    if (select.options.length === 1) {
+      for (const w of data.wards) select.add(new Option(w.name, w.ward));
+    }
+    const ward = select.value;
+    const rows = data.wards.filter((w) => !ward || w.ward === ward);
+    draw("chart-coverage", {
+      type: "bar",
+      data: { labels: rows.map((w) => w.name), datasets: [
+        { label: "% hộ được phủ", data: rows.map((w) => w.percent === null ? 0 : w.percent), backgroundColor: COLORS[1] },
+      ] },
+      options: { indexAxis: "y", scales: { x: { min: 0, max: 100 } } },
+    }, rows.reduce((sum, w) => sum + w.households_covered, 0));
+    table("table-coverage", ["Phường/xã", "Nhóm", "Thành viên", "Hộ được phủ", "Tổng số hộ", "%"],
+      rows.map((w) => [w.name, w.groups, fmt.format(w.members), fmt.format(w.households_covered),
+        w.households_total === null ? "chưa có" : fmt.format(w.households_total),
+        w.percent === null ? "—" : w.percent + "%"]));
+  }
+
+  async function load() {
+    $("status").className = "";
+    $("status").textContent = "Đang tải số liệu…";
+    const params = query();
+    try {
+      const [overview, follow, message, cover] = await Promise.all([
+        get("/metrics/overview", params), get("/metrics/followers", params),
+        get("/metrics/messages", params), get("/metrics/coverage", params),
+      ]);
+      if (!$("from").value) { $("from").value = overview.from; $("to").value = overview.to; }
+      cards(overview);
+      followers(follow);
+      messages(message);
+      coverage(cover);
+      $("status").textContent = "Số liệu từ " + overview.from + " đến " + overview.to + ".";
+      document.body.dataset.loaded = "1";
+    } catch (error) {
+      $("status").className = "error";
+      $("status").textContent = error.message;
+      if (error.auth) showLogin();
+    }
+  }
+
+  async function download(name) {
+    const params = query();
+    params.set("format", "csv");
+    const response = await fetch("/metrics/" + name + "?" + params, { headers: { Authorization: "Bearer " + token() } });
+    const link = document.createElement("a");
+    link.href = URL.createObjectURL(await response.blob());
+    link.download = name + ".csv";
+    link.click();
+  }
+
+  function showLogin() { $("login").hidden = false; $("app").hidden = true; }
+  function showApp() { $("login").hidden = true; $("app").hidden = false; load(); }
+
+  $("login-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    sessionStorage.setItem(KEY, $("token").value);
+    showApp();
+  });
+  $("filters").addEventListener("submit", (e) => { e.preventDefault(); load(); });
+  $("logout").addEventListener("click", () => { sessionStorage.removeItem(KEY); showLogin(); });
+  for (const link of document.querySelectorAll("[data-csv]")) {
+    link.addEventListener("click", (e) => { e.preventDefault(); download(link.dataset.csv); });
+  }
+  if (typeof Chart === "undefined") {
+    document.body.insertAdjacentHTML("afterbegin",
+      '<p class="demo">Chưa cài thư viện biểu đồ (chạy <code>make dashboard-assets</code>).</p>');
+  }
+  if (token()) showApp(); else showLogin();
+})();

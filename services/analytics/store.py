@@ -1,0 +1,107 @@
+"""Every MongoDB read of the analytics service, and the registry writes.
+
+Only operators FerretDB v1 has are used (find with `$in`/`$gte`/`$lte`); sums, medians and
+percentiles are computed in Python from the counter documents.
+"""
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from services.analytics.buckets import Grain
+from services.analytics.increments import counters_collection, parse_dims_key
+from services.analytics.ledger import APPLIED, JOURNAL
+from services.analytics.registry import Group, Registry, Ward, load_registry, registry_documents
+from services.analytics.settings import AnalyticsSettings
+
+log = logging.getLogger(__name__)
+
+WARDS = "registry_wards"
+GROUPS = "registry_groups"
+PREFIX = "counters_"
+
+
+class MetricsStore:
+    """Reads counters and the registry."""
+
+    def __init__(self, db: AsyncDatabase[Any], settings: AnalyticsSettings) -> None:
+        self.db = db
+        self.settings = settings
+
+    async def ping(self) -> None:
+        await self.db.command("ping")
+
+    async def load_registry_files(self) -> None:
+        if self.settings.registry_file:
+            registry = load_registry(Path(self.settings.registry_file))
+            await self.replace_registry(registry)
+            log.info(
+                "registry loaded",
+                extra={
+                    "wards": len(registry.wards),
+                    "groups": len(registry.groups),
+                    "demo": registry.demo,
+                },
+            )
+
+    async def replace_registry(self, registry: Registry) -> None:
+        """Make the stored registry equal to `registry` (operator data, not event-derived)."""
+        wards, groups = registry_documents(registry)
+        for name, docs in ((WARDS, wards), (GROUPS, groups)):
+            await self.db[name].delete_many({})
+            if docs:
+                await self.db[name].insert_many(docs)
+
+    async def wards(self) -> list[Ward]:
+        docs = await self.db[WARDS].find({}).sort("_id", 1).to_list(None)
+        return [Ward.model_validate(doc) for doc in docs]
+
+    async def groups(self) -> list[Group]:
+        docs = await self.db[GROUPS].find({}).sort("_id", 1).to_list(None)
+        return [Group.model_validate(doc) for doc in docs]
+
+    async def registry_is_demo(self) -> bool:
+        return await self.db[WARDS].find_one({"demo": True}) is not None
+
+    async def counter_collections(
+        self, first: str | None = None, last: str | None = None
+    ) -> list[str]:
+        """The monthly counter collections that may hold buckets in [first, last]."""
+        low = counters_collection(first) if first else ""
+        high = counters_collection(last) if last else "~"
+        names = await self.db.list_collection_names()
+        return sorted(n for n in names if n.startswith(PREFIX) and low <= n <= high)
+
+    async def counters(
+        self, metric: str, grain: Grain, first: str | None = None, last: str | None = None
+    ) -> list[dict[str, Any]]:
+        """One row per bucket and dimension combination: `{b, d: dims, n: fields}`."""
+        query: dict[str, Any] = {"g": str(grain)}
+        labels: dict[str, str] = {}
+        if first:
+            labels["$gte"] = first
+        if last:
+            labels["$lte"] = last + "~"  # "~" sorts after every hour suffix of the last day
+        if labels:
+            query["b"] = labels
+        rows = []
+        for name in await self.counter_collections(first, last):
+            async for doc in self.db[name].find(query, {"_id": 0, "b": 1, f"c.{metric}": 1}):
+                for key, fields in doc.get("c", {}).get(metric, {}).items():
+                    rows.append({"b": doc["b"], "d": parse_dims_key(key), "n": fields})
+        return rows
+
+    async def counter_snapshot(self) -> dict[str, dict[str, Any]]:
+        """Every counter document without its transient guards (for comparisons)."""
+        snapshot = {}
+        for name in await self.counter_collections():
+            async for doc in self.db[name].find({}, {"applied": 0}):
+                snapshot[f"{name}/{doc['_id']}"] = doc
+        return snapshot
+
+    async def drop_aggregates(self) -> None:
+        """Drop everything derived from the streams (not the operator's registry)."""
+        for name in [*await self.counter_collections(), JOURNAL, APPLIED]:
+            await self.db.drop_collection(name)

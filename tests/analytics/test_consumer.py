@@ -1,0 +1,81 @@
+"""Every event counts exactly once, however often it is delivered."""
+
+import random
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.analytics.buckets import Grain
+from services.analytics.increments import FOLLOWERS, GROUP_MESSAGES, ZALO_EVENTS
+from services.analytics.settings import AnalyticsSettings
+from shared.events.zalo import ZaloEventKind, ZaloEventReceived
+from tests.analytics.builders import zalo_event
+from tests.analytics.conftest import publish_events, running
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("stream_cleanup")]
+
+KINDS = (
+    [ZaloEventKind.FOLLOW] * 5
+    + [ZaloEventKind.UNFOLLOW] * 2
+    + [ZaloEventKind.USER_MESSAGE, ZaloEventKind.GROUP_MESSAGE, ZaloEventKind.OA_MESSAGE]
+)
+
+
+def mixed_events(count: int, seed: int = 7) -> list[ZaloEventReceived]:
+    rng = random.Random(seed)
+    start = datetime(2026, 11, 18, 15, 0, tzinfo=UTC)
+    return [
+        zalo_event(
+            rng.choice(KINDS),
+            start + timedelta(minutes=rng.randrange(6 * 60)),
+            group_id=f"g{rng.randrange(3)}",
+        )
+        for _ in range(count)
+    ]
+
+
+def expected_day_counts(events: list[ZaloEventReceived]) -> Counter[tuple[str, str]]:
+    expected: Counter[tuple[str, str]] = Counter()
+    for event in events:
+        day = (event.occurred_at + timedelta(hours=7)).date().isoformat()
+        expected[(day, str(event.kind))] += 1
+    return expected
+
+
+async def stored_day_counts(app, metric: str, field: str, dim: str) -> Counter[tuple[str, str]]:
+    docs = await app.state.store.counters(metric, Grain.DAY)
+    return Counter(
+        {(d["b"], d["d"].get(dim, "")): d["n"].get(field, 0) for d in docs if d["n"].get(field, 0)}
+    )
+
+
+async def test_every_event_delivered_twice_counts_once(settings: AnalyticsSettings) -> None:
+    events = mixed_events(600)
+    async with running(settings) as app:
+        await publish_events(settings, events)
+        again = events[:]
+        random.Random(1).shuffle(again)
+        await publish_events(settings, again, dedup=False)  # past the stream's dedup window
+        pipeline = app.state.pipeline
+        await pipeline.wait_until(lambda s: s.counted + s.duplicates >= 1200, timeout=30)
+
+        assert pipeline.stats.counted == 600
+        assert pipeline.stats.duplicates == 600
+        assert await stored_day_counts(app, ZALO_EVENTS, "n", "kind") == expected_day_counts(events)
+        follows = sum(e.kind is ZaloEventKind.FOLLOW for e in events)
+        docs = await app.state.store.counters(FOLLOWERS, Grain.HOUR)
+        assert sum(d["n"].get("follow", 0) for d in docs) == follows
+        group_docs = await app.state.store.counters(GROUP_MESSAGES, Grain.DAY)
+        assert sum(d["n"]["n"] for d in group_docs) == sum(
+            e.kind is ZaloEventKind.GROUP_MESSAGE for e in events
+        )
+
+
+async def test_duplicates_within_one_batch_count_once(settings: AnalyticsSettings) -> None:
+    event = zalo_event(ZaloEventKind.FOLLOW)
+    async with running(settings) as app:
+        await publish_events(settings, [event, event, event], dedup=False)
+        await app.state.pipeline.wait_until(lambda s: s.counted + s.duplicates >= 3, timeout=10)
+        docs = await app.state.store.counters(FOLLOWERS, Grain.DAY)
+        assert [d["n"] for d in docs] == [{"follow": 1}]
