@@ -13,7 +13,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from services.analytics.api import router as api_router
 from services.analytics.consumer import BatchPipeline
 from services.analytics.dashboard import router as dashboard_router
-from services.analytics.handlers import build_router, zalo_consumer
+from services.analytics.handlers import build_router, consumers
 from services.analytics.ledger import CounterLedger
 from services.analytics.settings import AnalyticsSettings
 from services.analytics.store import MetricsStore
@@ -37,8 +37,8 @@ async def declare_consumers(settings: AnalyticsSettings) -> None:
             subjects=[settings.zalo_subject_filter],
         )
         await ensure_stream(js, spec)
-        stream, config = zalo_consumer(settings)
-        await ensure_consumer(js, stream, config)
+        for stream, config in consumers(settings):
+            await ensure_consumer(js, stream, config)
     finally:
         await nc.close()
 

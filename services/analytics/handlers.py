@@ -40,6 +40,11 @@ def zalo_consumer(settings: AnalyticsSettings) -> tuple[str, ConsumerConfig]:
     )
 
 
+def consumers(settings: AnalyticsSettings) -> list[tuple[str, ConsumerConfig]]:
+    """Every durable this service reads through: (stream, consumer config)."""
+    return [zalo_consumer(settings)]
+
+
 def _raw_bodies(message: StreamMessage[Any]) -> Any:
     return message.body  # decoded by the pipeline, one message at a time
 

@@ -13,6 +13,7 @@ from services.analytics.settings import AnalyticsSettings
 from shared.auth import token_digest
 from shared.events.zalo import ZaloEventReceived
 from shared.jetstream import connect
+from shared.mongo import connect_mongo
 from shared.subjects import zalo_event_subject
 
 ANALYST_TOKEN = "analyst-token-for-tests"
@@ -44,18 +45,22 @@ def subject_for(settings: AnalyticsSettings, kind: str) -> str:
 
 
 @asynccontextmanager
-async def running(settings: AnalyticsSettings) -> AsyncIterator[FastAPI]:
-    """The app with its lifespan running (consumers started); the database is dropped after."""
+async def running(settings: AnalyticsSettings, keep: bool = False) -> AsyncIterator[FastAPI]:
+    """The app with its lifespan running (consumers started); the database is dropped after
+    unless `keep`."""
     app = create_app(settings)
     try:
         async with app.router.lifespan_context(app):
             yield app
     finally:
-        from shared.mongo import connect_mongo
+        if not keep:
+            await drop_database(settings)
 
-        client: Any = connect_mongo(settings.mongodb_url)
-        await client.drop_database(settings.mongodb_database)
-        await client.close()
+
+async def drop_database(settings: AnalyticsSettings) -> None:
+    client: Any = connect_mongo(settings.mongodb_url)
+    await client.drop_database(settings.mongodb_database)
+    await client.close()
 
 
 async def publish_events(

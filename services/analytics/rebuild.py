@@ -1,0 +1,105 @@
+"""`python -m services.analytics.rebuild`: drop the aggregates and replay the streams.
+
+Everything the counters hold is derived from the streams, so dropping them (counters, batch
+journal, applied marks) and consuming every stream again from its first message yields the
+same numbers. The durable consumers are recreated from the start; when the replay has caught
+up, the service continues from there. Stop the analytics service while this runs: counters
+have one writer at a time (see `ledger`).
+"""
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from faststream.nats import NatsBroker
+from nats.js.errors import NotFoundError
+
+from services.analytics.app import declare_consumers
+from services.analytics.consumer import BatchPipeline, PipelineStats
+from services.analytics.handlers import build_router, consumers
+from services.analytics.ledger import CounterLedger
+from services.analytics.settings import AnalyticsSettings
+from services.analytics.store import MetricsStore
+from shared.jetstream import connect
+from shared.logging import configure_logging
+from shared.mongo import connect_mongo
+
+log = logging.getLogger(__name__)
+
+
+async def reset_consumers(settings: AnalyticsSettings) -> None:
+    nc = await connect(settings.nats_url, name="analytics-rebuild")
+    try:
+        js = nc.jetstream()
+        for stream, config in consumers(settings):
+            with contextlib.suppress(NotFoundError):
+                await js.delete_consumer(stream, config.durable_name or "")
+    finally:
+        await nc.close()
+    await declare_consumers(settings)
+
+
+async def caught_up(settings: AnalyticsSettings) -> bool:
+    nc = await connect(settings.nats_url, name="analytics-rebuild-check")
+    try:
+        js = nc.jetstream()
+        for stream, config in consumers(settings):
+            info = await js.consumer_info(stream, config.durable_name or "")
+            if info.num_pending or info.num_ack_pending:
+                return False
+        return True
+    finally:
+        await nc.close()
+
+
+async def rebuild(settings: AnalyticsSettings, timeout: float = 3600.0) -> PipelineStats:
+    """Drop every aggregate, replay the streams from the start, return what was counted."""
+    mongo: Any = connect_mongo(settings.mongodb_url)
+    db = mongo[settings.mongodb_database]
+    try:
+        await MetricsStore(db, settings).drop_aggregates()
+        await reset_consumers(settings)
+        ledger = CounterLedger(db)
+        pipeline = BatchPipeline(ledger, settings.max_write_batch, settings.retry_delay)
+        broker = NatsBroker(settings.nats_url, logger=None)
+        broker.include_router(build_router(settings, pipeline))
+        deadline = time.monotonic() + timeout
+        await broker.start()
+        try:
+            while not await caught_up(settings):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"replay not finished after {timeout} s: {pipeline.stats}")
+                await _next_batch(pipeline)
+        finally:
+            await pipeline.close()
+            await broker.stop()
+        return pipeline.stats
+    finally:
+        await mongo.close()
+
+
+async def _next_batch(pipeline: BatchPipeline) -> None:
+    """Wait for the next batch, or one second (then the server is asked again)."""
+    seen = pipeline.stats.batches + pipeline.stats.failed_batches
+    with contextlib.suppress(TimeoutError):
+        await pipeline.wait_until(lambda s: s.batches + s.failed_batches > seen, timeout=1.0)
+
+
+def main() -> None:
+    settings = AnalyticsSettings()
+    configure_logging(settings.log_level, service="analytics-rebuild")
+    stats = asyncio.run(rebuild(settings))
+    log.info(
+        "rebuild finished",
+        extra={
+            "counted": stats.counted,
+            "duplicates": stats.duplicates,
+            "rejected": stats.rejected,
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()

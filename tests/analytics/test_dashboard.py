@@ -1,0 +1,105 @@
+"""The dashboard in headless Chromium, against the running service with seeded events."""
+
+import asyncio
+import re
+import shutil
+import tempfile
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import uvicorn
+
+from services.analytics.app import create_app
+from services.analytics.settings import AnalyticsSettings
+from shared.events.zalo import ZaloEventKind
+from tests.analytics.builders import zalo_event
+from tests.analytics.conftest import ANALYST_TOKEN, drop_database, publish_events
+from tests.analytics.test_api import REGISTRY
+from tools.localstack.servers import REPO_ROOT, free_port
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.usefixtures("stream_cleanup")]
+
+CHART_JS = REPO_ROOT / ".local/npm/node_modules/chart.js/dist/chart.umd.min.js"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--virtual-time-budget=10000",
+]
+
+
+def canvas_attributes(dom: str, chart: str) -> dict[str, str]:
+    tag = re.search(rf'<canvas[^>]*id="{chart}"[^>]*>', dom)
+    assert tag, f"no canvas {chart} in the page"
+    return dict(re.findall(r'data-([a-z]+)="([^"]*)"', tag.group(0)))
+
+
+async def dump_dom(url: str) -> str:
+    assert CHROMIUM
+    with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
+        process = await asyncio.create_subprocess_exec(
+            CHROMIUM,
+            *FLAGS,
+            f"--user-data-dir={profile}",
+            "--dump-dom",
+            url,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        try:
+            out, _ = await asyncio.wait_for(process.communicate(), timeout=60)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+            raise
+    return out.decode()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium: run `make browser`")
+@pytest.mark.skipif(not CHART_JS.exists(), reason="no chart.js: run `make dashboard-assets`")
+async def test_dashboard_renders_real_numbers(settings: AnalyticsSettings) -> None:
+    settings = settings.model_copy(
+        update={"chart_js_file": str(CHART_JS), "http_port": free_port()}
+    )
+    yesterday = datetime.now(UTC) - timedelta(days=1)
+    events = [zalo_event(ZaloEventKind.FOLLOW, yesterday + timedelta(minutes=i)) for i in range(7)]
+    events += [zalo_event(ZaloEventKind.UNFOLLOW, yesterday) for _ in range(2)]
+    events += [zalo_event(ZaloEventKind.GROUP_MESSAGE, yesterday, group_id="g1") for _ in range(4)]
+    app = create_app(settings)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host="127.0.0.1", port=settings.http_port, log_config=None, access_log=False
+        )
+    )
+    serving = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            await asyncio.wait([serving], timeout=0.05)
+            assert not serving.done(), "the server did not start"
+        await app.state.store.replace_registry(REGISTRY)
+        await publish_events(settings, events)
+        await app.state.pipeline.wait_until(lambda s: s.counted >= len(events), timeout=20)
+
+        url = f"http://127.0.0.1:{settings.http_port}/dashboard#token={ANALYST_TOKEN}"
+        dom = await dump_dom(url)
+    finally:
+        server.should_exit = True
+        await serving
+        await drop_database(settings)
+
+    assert 'data-loaded="1"' in dom, "the page did not finish loading its data"
+    assert "Người quan tâm theo thời gian" in dom
+    followers = canvas_attributes(dom, "chart-followers")
+    assert (followers["rendered"], followers["total"], followers["points"]) == ("1", "7", "30")
+    messages = canvas_attributes(dom, "chart-messages")
+    assert (messages["rendered"], messages["total"]) == ("1", "4")
+    coverage = canvas_attributes(dom, "chart-coverage")
+    assert (coverage["rendered"], coverage["total"]) == ("1", "910")  # 450 + 400 + 60
+    assert "45%" in dom  # the coverage table under the chart
+    assert "100%" in dom
+    assert "dữ liệu minh hoạ (DEMO)" in dom
