@@ -95,7 +95,6 @@ class Intake:
         if event.user_id is None:
             raise ValueError("message event without a user id")
         tipster = self.sealer.pseudonym(event.user_id)
-        await self.store.keep_tipster(tipster, self.sealer.seal(event.user_id), event.received_at)
         message = _case_message(event)
         since = event.received_at - self.config.group_window
         open_case = await self.store.find_open_for_tipster(tipster, since)
@@ -121,11 +120,13 @@ class Intake:
         ):
             return IntakeResult(outcome=f"ignored_{triage.kind}")
         case = self._new_case(event, tipster, message, triage)
+        duplicate = await self._find_duplicate(case)
         case = await self._insert(case)
-        await self.store.remember_open_case(tipster, case.id, case.last_message_at)
+        sealed = self.sealer.seal(event.user_id or "")
+        await self.store.keep_tipster(tipster, sealed, case.id, case.last_message_at)
+        await self.store.remember_recent(fingerprint(case, self._stopwords))
         if case.priority == TipPriority.URGENT:
             await self.store.watch_sla(case.id, case.created_at)
-        duplicate = await self._suggest_duplicate(case)
         staged = [stage_item(self._triaged(case, case.ward), self._triaged_subject(case))]
         staged += [
             stage_item(self._triaged(case, ward, info_only=True), self._triaged_subject(case, ward))
@@ -191,12 +192,11 @@ class Intake:
             raise RuntimeError(f"case {case.id} vanished during intake")
         return existing
 
-    async def _suggest_duplicate(self, case: Case) -> Case | None:
-        """Suggest the open case of another tipster that looks like the same incident."""
-        mark = fingerprint(case, self._stopwords)
-        await self.store.remember_recent(mark)
+    async def _find_duplicate(self, case: Case) -> Case | None:
+        """The open case of another tipster that looks like the same incident; noted on `case`."""
         if case.kind != TipKind.TIP:
             return None
+        mark = fingerprint(case, self._stopwords)
         since = case.created_at - self.config.duplicate_window
         wards = None if case.ward == UNKNOWN_WARD else [case.ward, UNKNOWN_WARD]
         candidates = await self.store.recent_fingerprints(wards, since)
@@ -210,14 +210,15 @@ class Intake:
             original = await self.store.get(candidate.case_id)
             if original is None or not original.is_open:
                 continue
-            history = HistoryEntry(
-                at=case.created_at,
-                actor=SYSTEM,
-                change="duplicate_suggested",
-                detail=f"{original.ref} ({score:.2f})",
-            )
-            await self.store.update(case.id, {"duplicate_of": original.id}, history)
             case.duplicate_of = original.id
+            case.history.append(
+                HistoryEntry(
+                    at=case.created_at,
+                    actor=SYSTEM,
+                    change="duplicate_suggested",
+                    detail=f"{original.ref} ({score:.2f})",
+                )
+            )
             return original
         return None
 

@@ -18,12 +18,15 @@ class TipPublisher:
 
     async def flush(self, case_id: str | None = None) -> int:
         """Publish what is staged (for one case, or all); returns how many were published."""
-        published = 0
-        for item in await self.store.staged(case_id):
-            await self.publish(item["_id"], item["subject"], item["payload"])
-            await self.store.unstage(item["_id"])
-            published += 1
-        return published
+        done: list[str] = []
+        try:
+            for item in await self.store.staged(case_id):
+                await self.publish(item["_id"], item["subject"], item["payload"])
+                done.append(item["_id"])
+        finally:
+            # What was published leaves the outbox; a republish after a crash is deduplicated.
+            await self.store.unstage(done)
+        return len(done)
 
     async def publish(self, event_id: str, subject: str, payload: dict[str, Any]) -> None:
         await self.broker.publish(

@@ -6,14 +6,15 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.reports.cases import Case, CaseMessage, HistoryEntry, Note
 from services.reports.duplicates import Fingerprint
 from shared.events.tips import CaseStatus, TipKind, TipPriority
 
 Document = dict[str, Any]
-RECENT_LIMIT = 100  # duplicate candidates per ward
+DUPLICATE_KEY = 11000
+RECENT_LIMIT = 50  # duplicate candidates per ward (the most recent ones)
 
 
 class CaseFilter(dict[str, Any]):
@@ -124,10 +125,11 @@ class ReportsStore:
         query: dict[str, Any] = {} if wards is None else {"_id": {"$in": wards}}
         found: list[Fingerprint] = []
         for doc in await self.recent.find(query).to_list(None):
-            items = [item for item in doc.get("items", []) if item["at"] >= since]
-            if len(items) < len(doc.get("items", [])):
+            stored = doc.get("items", [])
+            items = [item for item in stored if item["at"] >= since][-RECENT_LIMIT:]
+            if len(stored) > 2 * RECENT_LIMIT or (stored and stored[0]["at"] < since):
                 await self.recent.update_one({"_id": doc["_id"]}, {"$set": {"items": items}})
-            found += [Fingerprint.from_document(item) for item in items[-RECENT_LIMIT:]]
+            found += [Fingerprint.from_document(item) for item in items]
         return found
 
     async def add_message(
@@ -220,26 +222,36 @@ class ReportsStore:
 
     async def stage(self, case_id: str | None, items: list[tuple[str, str, Document]]) -> None:
         """Keep (event id, subject, payload) until published; staging twice is harmless."""
-        for event_id, subject, payload in items:
-            await self.outbox.update_one(
-                {"_id": event_id},
-                {"$setOnInsert": {"case_id": case_id, "subject": subject, "payload": payload}},
-                upsert=True,
-            )
+        docs = [
+            {"_id": event_id, "case_id": case_id, "subject": subject, "payload": payload}
+            for event_id, subject, payload in items
+        ]
+        if not docs:
+            return
+        try:
+            await self.outbox.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            if any(error.get("code") != DUPLICATE_KEY for error in exc.details["writeErrors"]):
+                raise
 
     async def staged(self, case_id: str | None = None, limit: int = 100) -> list[Document]:
         query = {} if case_id is None else {"case_id": case_id}
         return await self.outbox.find(query).sort("_id", ASCENDING).limit(limit).to_list(limit)
 
-    async def unstage(self, event_id: str) -> None:
-        await self.outbox.delete_one({"_id": event_id})
+    async def unstage(self, event_ids: list[str]) -> None:
+        if event_ids:
+            await self.outbox.delete_many({"_id": {"$in": event_ids}})
 
     # --- tipsters, audit, replies -------------------------------------------------------------
 
-    async def keep_tipster(self, pseudonym: str, sealed: str, at: datetime) -> None:
+    async def keep_tipster(self, pseudonym: str, sealed: str, case_id: str, at: datetime) -> None:
+        """Keep the sealed id of a tipster (once) and remember their newest open case."""
         await self.tipsters.update_one(
             {"_id": pseudonym},
-            {"$setOnInsert": {"sealed": sealed, "first_seen": at}},
+            {
+                "$setOnInsert": {"sealed": sealed, "first_seen": at},
+                "$set": {"open_case_id": case_id, "last_message_at": at},
+            },
             upsert=True,
         )
 
