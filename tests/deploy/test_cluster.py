@@ -355,6 +355,49 @@ async def collect_triaged(sub: Any, marker: str, expected: int) -> list[dict[str
     return triaged
 
 
+@pytest.mark.parametrize("service", ["broadcast"])
+async def test_two_replicas_start_with_their_own_nats_user(
+    cluster: Topology, replicas: list[Replica], mongodb_url: str, unique: str, service: str
+) -> None:
+    started: list[Replica] = []
+    with tempfile.TemporaryDirectory(prefix=f"binhyen-{service}-") as tmp:
+        try:
+            async with httpx.AsyncClient(timeout=5) as client:
+                for replica in replicas:
+                    await wait_ready(client, replica)  # ingest owns ZALO_EVENTS: it goes first
+                for node in (1, 2):
+                    env = {
+                        "NATS_URL": cluster.url(service, node),
+                        "MONGODB_URL": mongodb_url,
+                        # One database each: see reports_replicas (FerretDB createIndexes).
+                        "MONGODB_DATABASE": f"deploy_{unique}_{service}_{node}",
+                        "ZALO_KV_REPLICAS": "3",
+                    }
+                    folder = Path(tmp) / f"{service}-{node}"
+                    started.append(start_service(f"services.{service}", env, folder))
+                    await wait_ready(client, started[-1])
+        finally:
+            for replica in started:
+                replica.stop()
+    assert not violations(cluster, service), violations(cluster, service)
+
+
+def violations(cluster: Topology, user: str) -> list[str]:
+    """Permission violations the nodes logged for `user`."""
+    return [
+        line
+        for node in cluster.nodes
+        for line in (node.folder / "server.log").read_text().splitlines()
+        if f"user:{user}" in line and "Violation" in line
+    ]
+
+
+def test_no_service_was_refused_anything(cluster: Topology) -> None:
+    """Least privilege did not get in the way of real work (the checks above ran every user)."""
+    for user in ("ingest", "reports", "broadcast", "analytics"):
+        assert not violations(cluster, user), violations(cluster, user)
+
+
 async def test_killing_a_nats_node_loses_no_acknowledged_event(
     cluster: Topology, replicas: list[Replica], consumer_js: object, reference_dir: Path
 ) -> None:
