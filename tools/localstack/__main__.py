@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from types import FrameType
 
 import httpx
@@ -19,7 +20,7 @@ import httpx
 from shared.auth import token_digest
 from tools.localstack.servers import REPO_ROOT, ManagedProcess, free_port, start_mongo, start_nats
 
-VAR = REPO_ROOT / "var" / "run"
+VAR = Path(os.environ.get("BINHYEN_RUN_DIR", str(REPO_ROOT / "var" / "run")))
 
 # Demo staff, loopback only. Each token is printed at start so a person can try the APIs.
 DEMO_STAFF = {
@@ -36,11 +37,19 @@ DEMO_STAFF = {
 }
 
 
+# Ports are BASE_PORT + offset (8010, 8020, ... by default); BINHYEN_BASE_PORT moves them all.
+BASE_PORT = int(os.environ.get("BINHYEN_BASE_PORT", "8000"))
+
+
 @dataclass(frozen=True)
 class Service:
     name: str
     module: str
-    port: int | None  # None: a worker without HTTP
+    port_offset: int
+
+    @property
+    def port(self) -> int:
+        return BASE_PORT + self.port_offset
 
     @property
     def url(self) -> str:
@@ -48,12 +57,13 @@ class Service:
 
 
 SERVICES = (
-    Service("fake-zalo", "tools.fake_zalo", 8090),
-    Service("ingest", "services.ingest", 8010),
-    Service("reports", "services.reports", 8020),
-    Service("broadcast", "services.broadcast", 8030),
-    Service("analytics", "services.analytics", 8040),
+    Service("fake-zalo", "tools.fake_zalo", 90),
+    Service("ingest", "services.ingest", 10),
+    Service("reports", "services.reports", 20),
+    Service("broadcast", "services.broadcast", 30),
+    Service("analytics", "services.analytics", 40),
 )
+FAKE_ZALO, INGEST = SERVICES[0], SERVICES[1]
 
 
 def _port_or_free(preferred: int) -> int:
@@ -84,7 +94,7 @@ def start_servers() -> tuple[str, str, list[ManagedProcess]]:
 
 def service_env(nats_url: str, mongodb_url: str, service: Service) -> dict[str, str]:
     staff = {token_digest(token): user for token, user in DEMO_STAFF.items()}
-    fake = "http://127.0.0.1:8090"
+    fake = FAKE_ZALO.url
     env = {
         "NATS_URL": nats_url,
         "MONGODB_URL": mongodb_url,
@@ -92,11 +102,10 @@ def service_env(nats_url: str, mongodb_url: str, service: Service) -> dict[str, 
         "ZALO_OAUTH_BASE": os.environ.get("ZALO_OAUTH_BASE", fake),
         "STAFF_TOKENS": json.dumps(staff),
         "SPOOL_DIR": str(VAR / "ingest-spool"),
-        "FAKE_WEBHOOK_URL": "http://127.0.0.1:8010/webhooks/zalo",
+        "FAKE_WEBHOOK_URL": f"{INGEST.url}/webhooks/zalo",
         "PYTHONPATH": str(REPO_ROOT),
+        "HTTP_PORT": str(service.port),
     }
-    if service.port is not None:
-        env["HTTP_PORT"] = str(service.port)
     return os.environ | env
 
 
@@ -123,7 +132,7 @@ def wait_healthy(service: Service, process: subprocess.Popen[bytes], timeout: fl
 
 def main() -> None:
     VAR.mkdir(parents=True, exist_ok=True)
-    stopping = False
+    stopping = failed = False
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         nonlocal stopping
@@ -143,7 +152,7 @@ def main() -> None:
             for service, process in children:
                 if process.poll() is not None:
                     print(f"{service.name} exited with {process.returncode}; stopping everything")
-                    stopping = True
+                    stopping = failed = True
             time.sleep(0.5)
     finally:
         print("stopping…", flush=True)
@@ -157,6 +166,8 @@ def main() -> None:
         for server in reversed(servers):
             server.stop()
         print("stopped.", flush=True)
+    if failed:
+        sys.exit(1)
 
 
 def print_banner(nats_url: str, mongodb_url: str) -> None:
@@ -167,10 +178,11 @@ def print_banner(nats_url: str, mongodb_url: str) -> None:
     ]
     lines += [f"  {s.name:<19} {s.url}  (docs: {s.url}/docs)" for s in SERVICES]
     lines += [
-        "  Zalo webhook        http://127.0.0.1:8010/webhooks/zalo",
-        "  dashboard           http://127.0.0.1:8040/dashboard",
+        f"  Zalo webhook        {INGEST.url}/webhooks/zalo",
+        f"  dashboard           {SERVICES[4].url}/dashboard",
         "Demo staff tokens (Authorization: Bearer <token>): " + ", ".join(DEMO_STAFF),
-        "Send simulated citizens' events: .venv/bin/python -m tools.zalo_sim --rate 5 --count 50",
+        "Send simulated citizens' events: .venv/bin/python -m tools.zalo_sim"
+        f" --url {INGEST.url}/webhooks/zalo --rate 5 --count 50",
         f"Logs: {VAR}/*.log",
     ]
     print("\n".join(lines), flush=True)
