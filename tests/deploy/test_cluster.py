@@ -7,6 +7,7 @@ reach the stream exactly once, and events keep flowing to a consumer during the 
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -452,3 +453,28 @@ async def test_killing_a_nats_node_loses_no_acknowledged_event(
         set(flow.consumed)
     )
     await replicas_current(consumer_js, expected=3)
+
+
+async def test_stopping_a_node_puts_it_in_lame_duck_mode_first(cluster: Topology) -> None:
+    """compose stops NATS with SIGUSR2: clients are told to move before the node goes away."""
+    node = cluster.nodes[2]
+    told = asyncio.Event()
+
+    async def on_lame_duck() -> None:
+        told.set()
+
+    nc = await nats.connect(
+        [cluster.url("analytics", 2), cluster.url("analytics", 1)],
+        dont_randomize=True,
+        lame_duck_mode_cb=on_lame_duck,
+        max_reconnect_attempts=30,
+    )
+    try:
+        assert nc.connected_url is not None
+        assert nc.connected_url.port == node.port
+        assert node.process is not None
+        node.process.send_signal(signal.SIGUSR2)
+        await asyncio.wait_for(told.wait(), timeout=10)
+    finally:
+        await nc.close()
+        node.kill()  # do not wait the whole lame-duck duration (30 s) in a test
