@@ -30,13 +30,13 @@ from nats.js.api import ConsumerConfig, StreamConfig
 
 from services.analytics.buckets import GRAINS, Grain, bucket_label
 from services.analytics.consumer import BatchPipeline
-from services.analytics.handlers import build_router, decode_zalo, zalo_consumer
+from services.analytics.handlers import build_router, decode_zalo
 from services.analytics.increments import ZALO_EVENTS
 from services.analytics.ledger import CounterLedger
 from services.analytics.settings import AnalyticsSettings
 from services.analytics.store import MetricsStore
 from shared.events.zalo import ZaloEventKind, ZaloEventReceived
-from shared.jetstream import connect, ensure_consumer
+from shared.jetstream import connect
 from shared.mongo import connect_mongo
 from tools.localstack.servers import start_mongo, start_nats
 
@@ -89,11 +89,13 @@ async def servers() -> AsyncIterator[tuple[str, str]]:
             mongo_server.stop()
 
 
-async def publish(nats_url: str, stream: str, prefix: str, events: list[bytes]) -> None:
+async def publish(nats_url: str, stream: str | None, prefix: str, events: list[bytes]) -> None:
+    """Publish the backlog (creating `stream` first unless the service declared it)."""
     nc = await connect(nats_url, name="bench-publisher")
     try:
         js = nc.jetstream()
-        await js.add_stream(StreamConfig(name=stream, subjects=[f"{prefix}.>"]))
+        if stream:
+            await js.add_stream(StreamConfig(name=stream, subjects=[f"{prefix}.>"]))
         for start in range(0, len(events), 1000):
             await asyncio.gather(
                 *(
@@ -114,10 +116,6 @@ async def total_events(db: Any, settings: AnalyticsSettings) -> int:
 async def run_batched(settings: AnalyticsSettings, expected: int) -> float:
     mongo: Any = connect_mongo(settings.mongodb_url)
     db = mongo[settings.mongodb_database]
-    nc = await connect(settings.nats_url, name="bench-setup")
-    stream, config = zalo_consumer(settings)
-    await ensure_consumer(nc.jetstream(), stream, config)
-    await nc.close()
     ledger = CounterLedger(db)
     await ledger.load()
     pipeline = BatchPipeline(ledger, settings.max_write_batch, settings.retry_delay)
@@ -161,9 +159,9 @@ async def run_naive(settings: AnalyticsSettings, expected: int) -> float:
     try:
         while done < expected:
             for msg in await sub.fetch(100, timeout=5):
-                event_id, increments = decode_zalo(msg.data)
-                await db["naive_ledger"].insert_one({"_id": event_id})
-                for item in increments:
+                decoded = decode_zalo(msg.data)
+                await db["naive_ledger"].insert_one({"_id": decoded.event_id})
+                for item in decoded.increments:
                     for grain in GRAINS:
                         key = f"{item.metric}|{grain}|{bucket_label(item.at, grain)}|{item.dims}"
                         await counters.update_one(

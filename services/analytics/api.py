@@ -9,9 +9,12 @@ from fastapi.responses import JSONResponse, Response
 from services.analytics import metrics
 from services.analytics.buckets import Grain, day_labels, local
 from services.analytics.increments import FOLLOWERS, GROUP_MEMBERS, ZALO_EVENTS
+from services.analytics.reach import DELIVERIES, EFFECT_DAYS, STATES, notice_effect, notice_reach
 from services.analytics.registry import coverage
 from services.analytics.store import MetricsStore
+from services.analytics.tips import OUTCOMES, TIPS, response_times
 from shared.auth import Role, StaffUser, require_roles
+from shared.places import UNKNOWN_WARD, Gazetteer
 
 router = APIRouter(prefix="/metrics", tags=["metrics"])
 
@@ -147,3 +150,147 @@ async def overview(user: Analyst, store: StoreDep, period: PeriodDep) -> dict[st
         "coverage_percent": round(100.0 * covered / total, 1) if total else None,
         "demo_registry": await store.registry_is_demo(),
     }
+
+
+def get_gazetteer(request: Request) -> Gazetteer:
+    gazetteer: Gazetteer = request.app.state.gazetteer
+    return gazetteer
+
+
+GazetteerDep = Annotated[Gazetteer, Depends(get_gazetteer)]
+UnitSet = Annotated[
+    Literal["2020", "2025"] | None,
+    Query(description="Report wards in the pre-2025 unit set (2020) or the current one (2025)."),
+]
+
+
+def in_unit_set(gazetteer: Gazetteer, ward: str, unit_set: str | None) -> str:
+    if unit_set is None:
+        return ward
+    return gazetteer.in_set(ward, unit_set) or UNKNOWN_WARD
+
+
+@router.get("/tips")
+async def tips(
+    user: Analyst,
+    store: StoreDep,
+    period: PeriodDep,
+    gazetteer: GazetteerDep,
+    fmt: Format = "json",
+    unit_set: UnitSet = None,
+    ward: str | None = None,
+) -> Response:
+    """Tips per bucket, and per ward, category and priority over the period."""
+    docs = await store.counters(
+        TIPS, period.grain, period.first.isoformat(), period.last.isoformat()
+    )
+    docs = [d for d in docs if user.can_see_ward(d["d"].get("ward", ""))]
+    totals: dict[tuple[str, str, str], int] = {}
+    per_bucket: dict[str, int] = {}
+    for doc in docs:
+        place = in_unit_set(gazetteer, doc["d"].get("ward", UNKNOWN_WARD), unit_set)
+        if ward and place != ward:
+            continue
+        key = (place, doc["d"].get("category", ""), doc["d"].get("priority", ""))
+        totals[key] = totals.get(key, 0) + int(doc["n"].get("n", 0))
+        per_bucket[doc["b"]] = per_bucket.get(doc["b"], 0) + int(doc["n"].get("n", 0))
+    rows = [
+        {"ward": w, "category": c, "priority": p, "tips": n}
+        for (w, c, p), n in sorted(totals.items())
+    ]
+    body = {
+        **period.describe(),
+        "unit_set": unit_set,
+        "rows": rows,
+        "series": [{"bucket": b, "tips": per_bucket.get(b, 0)} for b in period.labels],
+    }
+    return respond(body, rows, fmt, "tips")
+
+
+@router.get("/response-times")
+async def response_time(
+    user: Analyst,
+    store: StoreDep,
+    period: PeriodDep,
+    gazetteer: GazetteerDep,
+    fmt: Format = "json",
+    unit_set: UnitSet = None,
+) -> Response:
+    """Minutes to first response and to closure per ward: median and 90th percentile."""
+    cases = [
+        {**case, "ward": in_unit_set(gazetteer, case.get("ward", UNKNOWN_WARD), unit_set)}
+        for case in await store.cases(period.first.isoformat(), period.last.isoformat())
+        if user.can_see_ward(case.get("ward", ""))
+    ]
+    rows = response_times(cases)
+    return respond(
+        {**period.describe(), "unit_set": unit_set, "wards": rows}, rows, fmt, "response-times"
+    )
+
+
+@router.get("/outcomes")
+async def outcomes(
+    user: Analyst,
+    store: StoreDep,
+    period: PeriodDep,
+    gazetteer: GazetteerDep,
+    fmt: Format = "json",
+    unit_set: UnitSet = None,
+) -> Response:
+    """Closed cases per ward and category by outcome (referred, false report, duplicate...)."""
+    docs = await store.counters(
+        OUTCOMES, Grain.DAY, period.first.isoformat(), period.last.isoformat()
+    )
+    totals: dict[tuple[str, str, str], int] = {}
+    for doc in docs:
+        if not user.can_see_ward(doc["d"].get("ward", "")):
+            continue
+        place = in_unit_set(gazetteer, doc["d"].get("ward", UNKNOWN_WARD), unit_set)
+        for outcome, n in doc["n"].items():
+            key = (place, doc["d"].get("category", ""), outcome)
+            totals[key] = totals.get(key, 0) + int(n)
+    rows = [
+        {"ward": w, "category": c, "outcome": o, "cases": n}
+        for (w, c, o), n in sorted(totals.items())
+    ]
+    return respond({**period.describe(), "unit_set": unit_set, "rows": rows}, rows, fmt, "outcomes")
+
+
+@router.get("/broadcasts")
+async def broadcasts(
+    _: Analyst, store: StoreDep, period: PeriodDep, fmt: Format = "json"
+) -> Response:
+    """Reach per notice (targets, sent, failed, awaiting confirmation, members reached) and
+    delivery outcomes per bucket."""
+    members = {g.id: g.members for g in await store.groups()}
+    first, last = period.first.isoformat(), period.last.isoformat()
+    notices = [
+        n
+        for n in notice_reach(await store.deliveries(), members)
+        if n["first_at"] and first <= n["first_at"][:10] <= last + "~"
+    ]
+    docs = await store.counters(DELIVERIES, period.grain, first, last)
+    per_bucket: dict[str, dict[str, int]] = {}
+    for doc in docs:
+        row = per_bucket.setdefault(doc["b"], {})
+        state = doc["d"].get("state", "")
+        row[state] = row.get(state, 0) + int(doc["n"].get("n", 0))
+    series = [
+        {"bucket": b, **{s: per_bucket.get(b, {}).get(s, 0) for s in STATES}} for b in period.labels
+    ]
+    rows = [{k: v for k, v in n.items() if k != "wards"} for n in notices]
+    return respond(
+        {**period.describe(), "notices": notices, "series": series}, rows, fmt, "broadcasts"
+    )
+
+
+@router.get("/notice-effect")
+async def notice_effects(_: Analyst, store: StoreDep, fmt: Format = "json") -> Response:
+    """For each notice: tips of the warned categories in its wards, 14 days before and after."""
+    notices = [n for n in notice_reach(await store.deliveries(), {}) if n["first_at"]]
+    per_day: dict[tuple[str, str, str], int] = {}
+    for doc in await store.counters(TIPS, Grain.DAY):
+        key = (doc["b"], doc["d"].get("ward", ""), doc["d"].get("category", ""))
+        per_day[key] = per_day.get(key, 0) + int(doc["n"].get("n", 0))
+    rows = [notice_effect(n, per_day) for n in notices]
+    return respond({"days": EFFECT_DAYS, "notices": rows}, rows, fmt, "notice-effect")

@@ -21,7 +21,8 @@ from shared.auth import StaffDirectory
 from shared.health import health_router
 from shared.jetstream import connect, ensure_consumer, ensure_stream
 from shared.mongo import connect_mongo
-from shared.subjects import ZALO_EVENTS_STREAM
+from shared.places import Gazetteer
+from shared.subjects import BROADCAST_EVENTS_STREAM, TIPS_STREAM, ZALO_EVENTS_STREAM
 
 log = logging.getLogger(__name__)
 
@@ -31,14 +32,24 @@ async def declare_consumers(settings: AnalyticsSettings) -> None:
     nc = await connect(settings.nats_url, name="analytics-setup")
     try:
         js = nc.jetstream()
-        spec = ZALO_EVENTS_STREAM.to_config(
-            settings.nats_stream_replicas,
-            name=settings.zalo_events_stream,
-            subjects=[settings.zalo_subject_filter],
+        specs = (
+            (ZALO_EVENTS_STREAM, settings.zalo_events_stream, [settings.zalo_subject_filter]),
+            (TIPS_STREAM, settings.tips_stream, [settings.tips_subject_filter]),
+            (
+                BROADCAST_EVENTS_STREAM,
+                settings.broadcast_stream,
+                [settings.broadcast_subject_filter],
+            ),
         )
-        await ensure_stream(js, spec)
-        for stream, config in consumers(settings):
-            await ensure_consumer(js, stream, config)
+        for spec, name, subjects in specs:
+            if name == spec.name:  # the producer's own stream: declare it exactly as it does
+                subjects = list(spec.subjects)
+            stream_config = spec.to_config(
+                settings.nats_stream_replicas, name=name, subjects=subjects
+            )
+            await ensure_stream(js, stream_config)
+        for stream, consumer_config in consumers(settings):
+            await ensure_consumer(js, stream, consumer_config)
     finally:
         await nc.close()
 
@@ -69,6 +80,7 @@ def create_app(settings: AnalyticsSettings) -> FastAPI:
 
     app = FastAPI(title="binhyen analytics", lifespan=lifespan)
     app.state.settings = settings
+    app.state.gazetteer = Gazetteer.load(settings.places_units_file, settings.places_crosswalk_file)
     chart_js = Path(settings.chart_js_file)
     app.state.chart_js = chart_js if chart_js.is_file() else None
     app.state.staff = StaffDirectory.from_settings(

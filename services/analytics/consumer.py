@@ -16,13 +16,13 @@ from typing import Any
 from nats.aio.msg import Msg
 from pydantic import ValidationError
 
-from services.analytics.increments import Increment
+from services.analytics.increments import Decoded
 from services.analytics.ledger import CounterLedger
 
 log = logging.getLogger(__name__)
 
-Decoder = Callable[[bytes], tuple[str, list[Increment]]]
-_Buffered = tuple[str, list[Increment], Msg]
+Decoder = Callable[[bytes], Decoded]
+_Buffered = tuple[Decoded, Msg]
 
 
 @dataclass
@@ -54,7 +54,7 @@ class BatchPipeline:
         for message in messages:
             decoded = await self._decode(message, decode)
             if decoded is not None:
-                self._buffer.append((*decoded, message))
+                self._buffer.append((decoded, message))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_loop())
         async with self._room:
@@ -87,23 +87,25 @@ class BatchPipeline:
 
     async def _write(self, batch: list[_Buffered]) -> None:
         try:
-            result = await self.ledger.apply([(event_id, incs) for event_id, incs, _ in batch])
+            # Facts first: idempotent by themselves, so a redelivery may write them again.
+            await self.ledger.write_facts(f for decoded, _ in batch for f in decoded.facts)
+            result = await self.ledger.apply([(d.event_id, d.increments) for d, _ in batch])
         except Exception as exc:  # Mongo down or slow: deliver the batch again later
             self.stats.failed_batches += 1
             log.warning(
                 "batch failed, will be redelivered",
                 extra={"error": type(exc).__name__, "events": len(batch)},
             )
-            for *_, message in batch:
+            for _, message in batch:
                 await message.nak(delay=self.retry_delay)
             return
         self.stats.batches += 1
         self.stats.counted += result.counted
         self.stats.duplicates += result.duplicates
-        for *_, message in batch:
+        for _, message in batch:
             await message.ack()
 
-    async def _decode(self, message: Msg, decode: Decoder) -> tuple[str, list[Increment]] | None:
+    async def _decode(self, message: Msg, decode: Decoder) -> Decoded | None:
         try:
             return decode(message.data)
         except (ValidationError, ValueError) as exc:

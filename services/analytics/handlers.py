@@ -8,21 +8,40 @@ from faststream.nats import ConsumerConfig, DeliverPolicy, JStream, NatsRouter, 
 from faststream.nats.message import NatsBatchMessage
 from nats.js.api import AckPolicy as ConsumerAckPolicy
 
-from services.analytics.consumer import BatchPipeline
-from services.analytics.increments import CountedZaloEvent, Increment, zalo_increments
+from services.analytics.consumer import BatchPipeline, Decoder
+from services.analytics.increments import CountedZaloEvent, Decoded, zalo_increments
+from services.analytics.reach import delivery_effects
 from services.analytics.settings import AnalyticsSettings
-from shared.subjects import ANALYTICS_ZALO_DURABLE
+from services.analytics.tips import TIP_EVENT, tip_effects
+from shared.events.broadcast import DeliveryOutcomeRecorded
+from shared.subjects import (
+    ANALYTICS_BROADCAST_DURABLE,
+    ANALYTICS_TIPS_DURABLE,
+    ANALYTICS_ZALO_DURABLE,
+)
 
 BatchMessage = Annotated[NatsBatchMessage, Context("message")]
 
 
-def decode_zalo(data: bytes) -> tuple[str, list[Increment]]:
+def decode_zalo(data: bytes) -> Decoded:
     event = CountedZaloEvent.model_validate_json(data)
-    return event.event_id, zalo_increments(event)
+    return Decoded(event.event_id, zalo_increments(event))
+
+
+def decode_tip(data: bytes) -> Decoded:
+    event = TIP_EVENT.validate_json(data)
+    increments, facts = tip_effects(event)
+    return Decoded(event.event_id, increments, facts)
+
+
+def decode_delivery(data: bytes) -> Decoded:
+    event = DeliveryOutcomeRecorded.model_validate_json(data)
+    increments, facts = delivery_effects(event)
+    return Decoded(event.event_id, increments, facts)
 
 
 def consumer_config(settings: AnalyticsSettings, durable: str, subject: str) -> ConsumerConfig:
-    """The durable pull consumer, declared at start-up with `ensure_consumer`."""
+    """A durable pull consumer, declared at start-up with `ensure_consumer`."""
     return ConsumerConfig(
         durable_name=durable,
         filter_subject=subject,
@@ -34,15 +53,31 @@ def consumer_config(settings: AnalyticsSettings, durable: str, subject: str) -> 
     )
 
 
-def zalo_consumer(settings: AnalyticsSettings) -> tuple[str, ConsumerConfig]:
-    return settings.zalo_events_stream, consumer_config(
-        settings, ANALYTICS_ZALO_DURABLE, settings.zalo_subject_filter
-    )
+def subscriptions(settings: AnalyticsSettings) -> list[tuple[str, str, str, Decoder]]:
+    """(stream, subject filter, durable, decoder) of every stream this service counts."""
+    return [
+        (
+            settings.zalo_events_stream,
+            settings.zalo_subject_filter,
+            ANALYTICS_ZALO_DURABLE,
+            decode_zalo,
+        ),
+        (settings.tips_stream, settings.tips_subject_filter, ANALYTICS_TIPS_DURABLE, decode_tip),
+        (
+            settings.broadcast_stream,
+            settings.broadcast_subject_filter,
+            ANALYTICS_BROADCAST_DURABLE,
+            decode_delivery,
+        ),
+    ]
 
 
 def consumers(settings: AnalyticsSettings) -> list[tuple[str, ConsumerConfig]]:
     """Every durable this service reads through: (stream, consumer config)."""
-    return [zalo_consumer(settings)]
+    return [
+        (stream, consumer_config(settings, durable, subject))
+        for stream, subject, durable, _ in subscriptions(settings)
+    ]
 
 
 def _raw_bodies(message: StreamMessage[Any]) -> Any:
@@ -52,18 +87,29 @@ def _raw_bodies(message: StreamMessage[Any]) -> Any:
 def build_router(settings: AnalyticsSettings, pipeline: BatchPipeline) -> NatsRouter:
     """Subscribers bound to durables that `ensure_consumer` declared; acks are manual."""
     router = NatsRouter()
-    pull = PullSub(batch_size=settings.batch_size, timeout=settings.batch_timeout, batch=True)
+    for stream, subject, durable, decoder in subscriptions(settings):
+        _subscribe(router, settings, pipeline, (stream, subject, durable, decoder))
+    return router
+
+
+def _subscribe(
+    router: NatsRouter,
+    settings: AnalyticsSettings,
+    pipeline: BatchPipeline,
+    subscription: tuple[str, str, str, Decoder],
+) -> None:
+    stream, subject, durable, decoder = subscription
 
     @router.subscriber(
-        settings.zalo_subject_filter,
-        stream=JStream(settings.zalo_events_stream, declare=False),
-        durable=ANALYTICS_ZALO_DURABLE,
-        pull_sub=pull,
+        subject,
+        stream=JStream(stream, declare=False),
+        durable=durable,
+        pull_sub=PullSub(
+            batch_size=settings.batch_size, timeout=settings.batch_timeout, batch=True
+        ),
         ack_policy=AckPolicy.MANUAL,
         decoder=_raw_bodies,
-        title="analytics: Zalo events",
+        title=f"analytics: {durable}",
     )
-    async def on_zalo_events(body: list[bytes], message: BatchMessage) -> None:
-        await pipeline.submit(message.raw_message, decode_zalo)
-
-    return router
+    async def on_batch(body: list[bytes], message: BatchMessage) -> None:
+        await pipeline.submit(message.raw_message, decoder)

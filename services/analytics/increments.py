@@ -5,7 +5,7 @@ is a pure function of the event and a replay of the same events yields the same 
 """
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
@@ -37,6 +37,26 @@ class Increment:
     at: datetime
     dims: tuple[tuple[str, str], ...] = ()
     amount: int = 1
+
+
+@dataclass(frozen=True)
+class Fact:
+    """Timestamps of one entity (a case, a delivery) kept as the earliest seen: `$min` is
+    idempotent and order-free, so facts need no ledger and replay to the same values."""
+
+    collection: str
+    key: str
+    on_insert: Mapping[str, Any]
+    earliest: Mapping[str, datetime]
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """What one event does: counter increments and entity facts."""
+
+    event_id: str
+    increments: list[Increment]
+    facts: list[Fact] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

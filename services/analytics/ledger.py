@@ -32,15 +32,16 @@ import itertools
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from services.analytics.increments import CounterOp, Increment, combine
+from services.analytics.increments import CounterOp, Fact, Increment, combine
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +185,26 @@ class CounterLedger:
         if stale:
             update["$unset"] = {f"applied.{old}": "" for old in sorted(stale)}
         return UpdateOne({"_id": op.key, f"applied.{batch}": {"$exists": False}}, update)
+
+    async def write_facts(self, facts: Iterable[Fact]) -> None:
+        """Keep the earliest timestamps of entities (`$min` upserts: idempotent, order-free)."""
+        merged: dict[tuple[str, str], tuple[dict[str, Any], dict[str, datetime]]] = {}
+        for fact in facts:
+            on_insert, earliest = merged.setdefault((fact.collection, fact.key), ({}, {}))
+            on_insert.update(fact.on_insert)
+            for name, at in fact.earliest.items():
+                earliest[name] = min(at, earliest.get(name, at))
+        by_collection: dict[str, list[UpdateOne]] = {}
+        for (collection, key), (on_insert, earliest) in sorted(merged.items()):
+            by_collection.setdefault(collection, []).append(
+                UpdateOne({"_id": key}, {"$setOnInsert": on_insert, "$min": earliest}, upsert=True)
+            )
+        async with self._counter_writes:
+            for collection, writes in by_collection.items():
+                for start in range(0, len(writes), _BULK_CHUNK):
+                    await self.db[collection].bulk_write(
+                        writes[start : start + _BULK_CHUNK], ordered=False
+                    )
 
     async def _create_missing(self, collection: str, ops: list[CounterOp]) -> None:
         """Insert empty counter documents first: FerretDB cannot upsert behind a guard."""

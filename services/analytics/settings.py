@@ -1,9 +1,19 @@
 """Settings of the analytics service."""
 
+from pathlib import Path
+
 from pydantic import Field
 
+from shared.places import DEFAULT_UNITS_FILE
 from shared.settings import ServiceSettings, StaffAuthSettings
-from shared.subjects import ZALO_EVENTS_ALL, ZALO_EVENTS_STREAM
+from shared.subjects import (
+    BROADCAST_EVENTS_STREAM,
+    BROADCAST_OUTCOME_PREFIX,
+    TIPS_ALL,
+    TIPS_STREAM,
+    ZALO_EVENTS_ALL,
+    ZALO_EVENTS_STREAM,
+)
 
 
 class AnalyticsSettings(ServiceSettings, StaffAuthSettings):
@@ -12,6 +22,10 @@ class AnalyticsSettings(ServiceSettings, StaffAuthSettings):
     http_port: int = 8040
     zalo_events_stream: str = ZALO_EVENTS_STREAM.name
     zalo_subject_filter: str = ZALO_EVENTS_ALL  # tests use their own subject space
+    tips_stream: str = TIPS_STREAM.name
+    tips_subject_filter: str = TIPS_ALL
+    broadcast_stream: str = BROADCAST_EVENTS_STREAM.name
+    broadcast_subject_filter: str = f"{BROADCAST_OUTCOME_PREFIX}.>"
     # Fetch up to `batch_size` messages per pull (waiting at most `batch_timeout` s); while a
     # batch is written the next one grows, up to `max_write_batch` events per ledger batch.
     batch_size: int = Field(default=1000, ge=1, le=10_000)
@@ -23,5 +37,8 @@ class AnalyticsSettings(ServiceSettings, StaffAuthSettings):
     # Ward and group registry (households, members): operator data, loaded at start-up when
     # set; `services/analytics/data/registry.DEMO.json` is demo data and says so.
     registry_file: str | None = None
+    # Gazetteer for per-ward figures in either unit set (pre-2025 units or the current wards).
+    places_units_file: Path = DEFAULT_UNITS_FILE
+    places_crosswalk_file: Path | None = None  # e.g. shared/places/data/...DEMO.json
     # The chart library, installed by `make dashboard-assets` (never fetched from a CDN).
     chart_js_file: str = ".local/npm/node_modules/chart.js/dist/chart.umd.min.js"

@@ -5,16 +5,19 @@ percentiles are computed in Python from the counter documents.
 """
 
 import logging
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.analytics.buckets import Grain
+from services.analytics.buckets import Grain, label_start
 from services.analytics.increments import counters_collection, parse_dims_key
 from services.analytics.ledger import APPLIED, JOURNAL
+from services.analytics.reach import DELIVERIES
 from services.analytics.registry import Group, Registry, Ward, load_registry, registry_documents
 from services.analytics.settings import AnalyticsSettings
+from services.analytics.tips import CASES
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +104,16 @@ class MetricsStore:
                 snapshot[f"{name}/{doc['_id']}"] = doc
         return snapshot
 
+    async def cases(self, first: str, last: str) -> list[dict[str, Any]]:
+        """Tip cases triaged within the Vietnam days [first, last]."""
+        start, end = label_start(first), label_start(last) + timedelta(days=1)
+        query = {"triaged_at": {"$gte": start, "$lt": end}}
+        return await self.db[CASES].find(query, {"_id": 0}).to_list(None)
+
+    async def deliveries(self) -> list[dict[str, Any]]:
+        return await self.db[DELIVERIES].find({}).to_list(None)
+
     async def drop_aggregates(self) -> None:
         """Drop everything derived from the streams (not the operator's registry)."""
-        for name in [*await self.counter_collections(), JOURNAL, APPLIED]:
+        for name in [*await self.counter_collections(), JOURNAL, APPLIED, CASES, DELIVERIES]:
             await self.db.drop_collection(name)

@@ -1,5 +1,6 @@
 """Fixtures for analytics: settings with their own stream, subjects and database per test."""
 
+import contextlib
 import json
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -7,6 +8,7 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
+from nats.js.errors import NotFoundError
 
 from services.analytics.app import create_app
 from services.analytics.settings import AnalyticsSettings
@@ -32,6 +34,10 @@ def settings(unique: str, nats_url: str, mongodb_url: str) -> AnalyticsSettings:
         mongodb_database=f"analytics_{unique}",
         zalo_events_stream=f"ZE_{unique}",
         zalo_subject_filter=f"t{unique}.zalo.event.>",
+        tips_stream=f"TT_{unique}",
+        tips_subject_filter=f"t{unique}.tips.>",
+        broadcast_stream=f"TB_{unique}",
+        broadcast_subject_filter=f"t{unique}.broadcast.outcome.>",
         batch_size=200,
         batch_timeout=0.1,
         ack_wait=4.0,
@@ -85,7 +91,9 @@ async def publish_events(
 async def delete_stream(settings: AnalyticsSettings) -> None:
     nc = await connect(settings.nats_url, name="tests-cleanup")
     try:
-        await nc.jetstream().delete_stream(settings.zalo_events_stream)
+        for name in (settings.zalo_events_stream, settings.tips_stream, settings.broadcast_stream):
+            with contextlib.suppress(NotFoundError):
+                await nc.jetstream().delete_stream(name)
     finally:
         await nc.close()
 
