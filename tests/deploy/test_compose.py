@@ -218,3 +218,27 @@ class TestDockerfile:
         assert "**/.env" in ignored
         assert "ENV NATS_" not in self.text
         assert "PASSWORD" not in self.text
+
+
+class TestSecrets:
+    def test_every_required_variable_is_listed_in_env_example(self) -> None:
+        required = set(re.findall(r"\$\{(\w+):\?", (DEPLOY / "compose.yaml").read_text()))
+        example = (DEPLOY / "env.example").read_text()
+        listed = set(re.findall(r"^(\w+)=", example, re.MULTILINE))
+        assert required <= listed, f"missing from deploy/env.example: {required - listed}"
+
+    def test_every_nats_password_reaches_every_node(self) -> None:
+        text = (DEPLOY / "nats" / "nats.conf").read_text()
+        text += (DEPLOY / "nats" / "accounts.conf").read_text()
+        wanted = set(re.findall(r"\$(NATS_\w+)", text))
+        for name, spec in SERVICES.items():
+            if spec["image"].startswith("nats:"):
+                assert wanted <= set(spec["environment"]), (
+                    f"{name}: {wanted - set(spec['environment'])}"
+                )
+
+    def test_example_holds_no_real_secret(self) -> None:
+        for line in (DEPLOY / "env.example").read_text().splitlines():
+            name, _, value = line.partition("=")
+            if name.endswith(("PASSWORD", "KEY")):
+                assert value == "", f"{name} has a value in deploy/env.example"
