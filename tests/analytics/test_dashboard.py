@@ -11,10 +11,12 @@ import uvicorn
 
 from services.analytics.app import create_app
 from services.analytics.settings import AnalyticsSettings
+from shared.events.tips import CaseStatus, TipCategory
 from shared.events.zalo import ZaloEventKind
 from tests.analytics.builders import zalo_event
 from tests.analytics.conftest import ANALYST_TOKEN, drop_database, publish_events
 from tests.analytics.test_api import REGISTRY
+from tests.analytics.test_tips_and_reach import delivery, publish, triaged, updated
 from tools.localstack.servers import REPO_ROOT, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.usefixtures("stream_cleanup")]
@@ -83,7 +85,29 @@ async def test_dashboard_renders_real_numbers(settings: AnalyticsSettings) -> No
             assert not serving.done(), "the server did not start"
         await app.state.store.replace_registry(REGISTRY)
         await publish_events(settings, events)
-        await app.state.pipeline.wait_until(lambda s: s.counted >= len(events), timeout=20)
+        tips = [
+            ("triaged.bac-ly.normal", triaged(f"c{i}", "bac-ly", TipCategory.FRAUD, yesterday))
+            for i in range(3)
+        ]
+        tips += [
+            (
+                "updated.bac-ly",
+                updated(
+                    "c0",
+                    "bac-ly",
+                    "replied",
+                    yesterday + timedelta(minutes=12),
+                    CaseStatus.ASSIGNED,
+                ),
+            )
+        ]
+        await publish(settings, settings.tips_subject_filter.removesuffix(".>"), tips)
+        sent = [
+            ("sent", delivery("notice-1", g, "sent", yesterday, "bac-ly")) for g in ("g1", "g2")
+        ]
+        await publish(settings, settings.broadcast_subject_filter.removesuffix(".>"), sent)
+        total = len(events) + len(tips) + len(sent)
+        await app.state.pipeline.wait_until(lambda s: s.counted >= total, timeout=20)
 
         url = f"http://127.0.0.1:{settings.http_port}/dashboard#token={ANALYST_TOKEN}"
         dom = await dump_dom(url)
@@ -103,3 +127,10 @@ async def test_dashboard_renders_real_numbers(settings: AnalyticsSettings) -> No
     assert "45%" in dom  # the coverage table under the chart
     assert "100%" in dom
     assert "dữ liệu minh hoạ (DEMO)" in dom
+    tips = canvas_attributes(dom, "chart-tips")
+    assert (tips["rendered"], tips["total"]) == ("1", "3")
+    response = canvas_attributes(dom, "chart-response")
+    assert (response["rendered"], response["total"]) == ("1", "3")  # cases
+    assert "<td>12</td>" in dom  # the one response, 12 minutes after triage
+    reach = canvas_attributes(dom, "chart-reach")
+    assert (reach["rendered"], reach["total"]) == ("1", "750")  # members of g1 and g2

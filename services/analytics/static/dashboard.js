@@ -118,20 +118,88 @@
         w.percent === null ? "—" : w.percent + "%"]));
   }
 
+  const CATEGORY_LABELS = { theft: "Trộm cắp", robbery: "Cướp", drugs: "Ma tuý", gambling: "Cờ bạc",
+    fraud: "Lừa đảo", violence: "Bạo lực", domestic_violence: "Bạo lực gia đình",
+    public_disorder: "Gây rối", traffic: "Giao thông", suspicious: "Khả nghi", fire: "Cháy nổ", other: "Khác" };
+
+  function wardName(slug) {
+    const option = Array.from($("ward").options).find((o) => o.value === slug);
+    return option ? option.text : slug;
+  }
+
+  function tips(data) {
+    const ward = $("ward").value;
+    const rows = data.rows.filter((r) => !ward || r.ward === ward);
+    const wards = Array.from(new Set(rows.map((r) => r.ward))).sort();
+    const categories = Array.from(new Set(rows.map((r) => r.category))).sort();
+    const count = (w, c) => rows.filter((r) => r.ward === w && r.category === c).reduce((s, r) => s + r.tips, 0);
+    draw("chart-tips", {
+      type: "bar",
+      data: { labels: wards.map(wardName), datasets: categories.map((c, i) => ({
+        label: CATEGORY_LABELS[c] || c, data: wards.map((w) => count(w, c)), backgroundColor: COLORS[i % COLORS.length] })) },
+      options: { scales: { x: { stacked: true }, y: { stacked: true } } },
+    }, rows.reduce((s, r) => s + r.tips, 0));
+    table("table-tips", ["Phường/xã", "Loại", "Mức ưu tiên", "Số tin"],
+      rows.map((r) => [wardName(r.ward), CATEGORY_LABELS[r.category] || r.category, r.priority, r.tips]));
+  }
+
+  function responses(data) {
+    const ward = $("ward").value;
+    const rows = data.wards.filter((r) => !ward || r.ward === ward);
+    const value = (v) => (v === null ? 0 : v);
+    draw("chart-response", {
+      type: "bar",
+      data: { labels: rows.map((r) => wardName(r.ward)), datasets: [
+        { label: "Phản hồi đầu tiên — trung vị", data: rows.map((r) => value(r.response_median_min)), backgroundColor: COLORS[1] },
+        { label: "Phản hồi đầu tiên — 90%", data: rows.map((r) => value(r.response_p90_min)), backgroundColor: COLORS[4] },
+        { label: "Kết thúc — trung vị", data: rows.map((r) => value(r.closure_median_min)), backgroundColor: COLORS[2] },
+      ] },
+    }, rows.reduce((s, r) => s + r.cases, 0));
+    const show = (v) => (v === null ? "—" : fmt.format(v));
+    table("table-response", ["Phường/xã", "Vụ", "Đã phản hồi", "Trung vị", "90%", "Đã kết thúc", "Trung vị", "90%"],
+      rows.map((r) => [wardName(r.ward), r.cases, r.responded, show(r.response_median_min), show(r.response_p90_min),
+        r.closed, show(r.closure_median_min), show(r.closure_p90_min)]));
+  }
+
+  function reach(data, effect) {
+    const notices = data.notices.slice(0, 12);
+    const effects = Object.fromEntries(effect.notices.map((e) => [e.notice, e]));
+    draw("chart-reach", {
+      type: "bar",
+      data: { labels: notices.map((n) => n.notice), datasets: [
+        { label: "Đã gửi", data: notices.map((n) => n.sent), backgroundColor: COLORS[2] },
+        { label: "Chờ cán bộ xác nhận", data: notices.map((n) => n.awaiting_confirmation), backgroundColor: COLORS[3] },
+        { label: "Thất bại", data: notices.map((n) => n.failed), backgroundColor: COLORS[0] },
+      ] },
+      options: { scales: { x: { stacked: true }, y: { stacked: true } } },
+    }, notices.reduce((s, n) => s + n.members_reached, 0));
+    table("table-reach", ["Thông báo", "Ngày", "Đích", "Đã gửi", "Thất bại", "Chờ", "Thành viên nhận", "Tin báo 14 ngày trước → sau"],
+      notices.map((n) => {
+        const e = effects[n.notice];
+        return [n.notice, (n.first_at || "").slice(0, 10), n.targets, n.sent, n.failed, n.awaiting_confirmation,
+          fmt.format(n.members_reached), e ? e.tips_before + " → " + e.tips_after : "—"];
+      }));
+  }
+
   async function load() {
     $("status").className = "";
     $("status").textContent = "Đang tải số liệu…";
     const params = query();
     try {
-      const [overview, follow, message, cover] = await Promise.all([
+      const [overview, follow, message, cover, tip, response, broadcast, effect] = await Promise.all([
         get("/metrics/overview", params), get("/metrics/followers", params),
         get("/metrics/messages", params), get("/metrics/coverage", params),
+        get("/metrics/tips", params), get("/metrics/response-times", params),
+        get("/metrics/broadcasts", params), get("/metrics/notice-effect", new URLSearchParams()),
       ]);
       if (!$("from").value) { $("from").value = overview.from; $("to").value = overview.to; }
       cards(overview);
       followers(follow);
       messages(message);
       coverage(cover);
+      tips(tip);
+      responses(response);
+      reach(broadcast, effect);
       $("status").textContent = "Số liệu từ " + overview.from + " đến " + overview.to + ".";
       document.body.dataset.loaded = "1";
     } catch (error) {
