@@ -11,7 +11,9 @@
    `python -m services.ingest`: verify the signature, parse, normalize (`services.ingest.normalize`)
    and publish to JetStream with `Nats-Msg-Id` (file storage, `sync_interval: always`), with
    `IN_FLIGHT` publishes outstanding, over a sample drawn from the simulated mix. Median of
-   `ROUNDS` rounds. The HTTP server is not included: `bench.ingest` measures it separately.
+   `ROUNDS` rounds, against a 3-node cluster with an R3 stream (as deployed; this is the figure
+   the replica count uses) and against one server (R1). All processes share this machine's
+   cores. The HTTP server is not included: `bench.ingest` measures it separately.
 3. **Replicas needed** = ceil(peak events/s ÷ (capacity × `TARGET_UTILIZATION`)), at least 2
    for availability, per province, for the country and for a nationwide emergency (every
    province surging at once); outbound Zalo calls against the 4,000 requests/minute app quota.
@@ -141,31 +143,48 @@ def sample_requests(peak: PeakHour, count: int) -> list[tuple[bytes, str, str]]:
     return out
 
 
-def start_nats(folder: Path) -> tuple[subprocess.Popen[bytes], int]:
-    """A nats-server with the production durability setting (`sync_interval: always`)."""
-    port = free_port()
-    config = folder / "nats.conf"
-    config.write_text(
-        f'listen: "127.0.0.1:{port}"\n'
-        f'jetstream {{ store_dir: "{folder / "js"}", sync_interval: always }}\n'
-    )
-    process = subprocess.Popen(
-        [nats_server_binary(), "-c", str(config)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
-    wait_for_port(port, process=process)
-    return process, port
+def start_nats(folder: Path, nodes: int) -> tuple[list[subprocess.Popen[bytes]], str]:
+    """`nodes` nats-servers (a cluster when > 1) with `sync_interval: always`, as deployed."""
+    ports = [(free_port(), free_port()) for _ in range(nodes)]
+    routes = ", ".join(f'"nats://127.0.0.1:{cluster}"' for _, cluster in ports)
+    processes = []
+    for index, (port, cluster) in enumerate(ports):
+        config = folder / f"nats-{index}.conf"
+        text = f'server_name: "bench-{index}"\nlisten: "127.0.0.1:{port}"\n'
+        text += f'jetstream {{ store_dir: "{folder / f"js-{index}"}", sync_interval: always }}\n'
+        if nodes > 1:
+            text += (
+                f'cluster {{ name: "bench", listen: "127.0.0.1:{cluster}", routes: [{routes}] }}\n'
+            )
+        config.write_text(text)
+        processes.append(
+            subprocess.Popen(
+                [nats_server_binary(), "-c", str(config)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.STDOUT,
+            )
+        )
+    for process, (port, _) in zip(processes, ports, strict=True):
+        wait_for_port(port, process=process)
+    return processes, f"nats://127.0.0.1:{ports[0][0]}"
 
 
-async def one_round(url: str, requests: list[tuple[bytes, str, str]], stream: str) -> float:
+async def one_round(
+    url: str, requests: list[tuple[bytes, str, str]], stream: str, replicas: int
+) -> float:
     """Events per second through verify + parse + normalize + publish, `IN_FLIGHT` at once."""
     nc = await nats.connect(url)
     try:
         js = nc.jetstream(timeout=10)
-        await js.add_stream(
-            ZALO_EVENTS_STREAM.to_config(1, name=stream, subjects=[f"{stream.lower()}.>"])
+        config = ZALO_EVENTS_STREAM.to_config(
+            replicas, name=stream, subjects=[f"{stream.lower()}.>"]
         )
+        for _ in range(50):  # a new cluster answers once its meta leader is elected
+            try:
+                await js.add_stream(config)
+                break
+            except (nats.errors.TimeoutError, nats.js.errors.ServiceUnavailableError):
+                await asyncio.sleep(0.2)
         gate = asyncio.Semaphore(IN_FLIGHT)
 
         async def accept(raw: bytes, timestamp: str, signature: str) -> None:
@@ -196,20 +215,22 @@ def event_bytes(requests: list[tuple[bytes, str, str]]) -> float:
     return statistics.mean(sizes)
 
 
-def measure_capacity(requests: list[tuple[bytes, str, str]]) -> list[float]:
+def measure_capacity(requests: list[tuple[bytes, str, str]], nodes: int) -> list[float]:
+    """Median-able rounds against one server (R1) or a 3-node cluster (R3)."""
     with tempfile.TemporaryDirectory(prefix="binhyen-country-") as tmp:
-        process, port = start_nats(Path(tmp))
+        processes, url = start_nats(Path(tmp), nodes)
         try:
             return [
-                asyncio.run(one_round(f"nats://127.0.0.1:{port}", requests, f"BENCH_{n}"))
+                asyncio.run(one_round(url, requests, f"BENCH_{n}", replicas=nodes))
                 for n in range(ROUNDS)
             ]
         finally:
-            process.terminate()
-            process.wait(10)
+            for process in processes:
+                process.terminate()
+                process.wait(10)
 
 
-def report(peak: PeakHour, rates: list[float], size: float) -> dict[str, Any]:
+def report(peak: PeakHour, rates: list[float], r1: list[float], size: float) -> dict[str, Any]:
     capacity = statistics.median(rates)
     usable = capacity * TARGET_UTILIZATION
     peak_eps = peak.total / 3600
@@ -229,8 +250,10 @@ def report(peak: PeakHour, rates: list[float], size: float) -> dict[str, Any]:
         "events_per_second_peak_country": round(peak_eps, 1),
         "events_per_second_peak_busiest_province": round(busiest, 1),
         "events_per_second_peak_median_province": round(quiet, 2),
-        "replica_capacity_events_per_second_median": round(capacity),
-        "replica_capacity_rounds": [round(r) for r in rates],
+        "replica_capacity_events_per_second_median_r3": round(capacity),
+        "replica_capacity_rounds_r3": [round(r) for r in rates],
+        "replica_capacity_events_per_second_median_r1": round(statistics.median(r1)),
+        "replica_capacity_rounds_r1": [round(r) for r in r1],
         "replicas_by_load_country": math.ceil(peak_eps / usable),
         "replicas_needed_country": max(2, math.ceil(peak_eps / usable)),
         "events_per_second_national_emergency": round(emergency),
@@ -253,8 +276,9 @@ def main() -> None:
     peak = simulate_peak_hour(random.Random(SEED))
     requests = sample_requests(peak, SAMPLE_EVENTS)
     size = event_bytes(requests)
-    rates = measure_capacity(requests)
-    json.dump(report(peak, rates, size), sys.stdout, indent=2, ensure_ascii=False)
+    r3 = measure_capacity(requests, nodes=3)
+    r1 = measure_capacity(requests, nodes=1)
+    json.dump(report(peak, r3, r1, size), sys.stdout, indent=2, ensure_ascii=False)
     print()
 
 
