@@ -28,8 +28,7 @@ _CONSTANT = re.compile(r"^(?P<name>[A-Z][A-Z0-9_]*)\s*(?::[^=]+)?=")
 _SECTION = re.compile(
     r"^# --- (?P<family>[^(]+?)(?: \(producer: (?P<producer>[\w.]+)[^)]*\))? -+\s*$"
 )
-# Sections produced by shared code rather than one service: who uses their buckets.
-SHARED_PRODUCERS = {"shared.zalo.client": ("broadcast", "reports")}
+SERVICES_DIR = REPO_ROOT / "services"
 
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
@@ -110,12 +109,27 @@ def _grant(grants: dict[str, Grants], name: str, value: object, producer: str | 
     elif name.endswith("_DURABLE"):
         grants[value.split("-", 1)[0]].durables.add(value)
     elif name.endswith("_BUCKET"):
-        for user in SHARED_PRODUCERS.get(producer or "", (value.split("_", 1)[0],)):
+        for user in _bucket_users(value, producer):
             grants[user].buckets.add(value)
     elif producer and name.endswith("_PREFIX"):
         grants[producer].subjects.add(f"{value}.>")
     elif producer and re.fullmatch(r"[a-z0-9_-]+(\.([a-z0-9_-]+|\*|>))+", value):
         grants[producer].subjects.add(value)
+
+
+def _bucket_users(bucket: str, producer: str | None) -> list[str]:
+    """A bucket's users: the service its section or name says, or, for a section produced by
+    shared code (`producer: shared.zalo.client`), every service that imports that module."""
+    if producer in SERVICES:
+        return [producer]
+    if producer and producer.startswith("shared."):
+        statement = f"from {producer} import"
+        return [
+            service
+            for service in SERVICES
+            if any(statement in f.read_text() for f in (SERVICES_DIR / service).rglob("*.py"))
+        ]
+    return [bucket.split("_", 1)[0]]
 
 
 def publish_allow(grants: Grants) -> list[str]:

@@ -244,3 +244,31 @@ async def test_jetstream_publish_outside_own_subjects_gets_no_ack(as_user: objec
             subjects.zalo_event_subject("user_message"), b"{}"
         )
     assert any("zalo.event.user_message" in v for v in broadcast.violations)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "subject", "expected"),
+    [
+        ("tips.>", "tips.triaged.quang-phu.urgent", True),
+        ("tips.>", "tips", False),
+        ("zalo.event.>", "zalo.event.>", True),
+        ("zalo.event.*", "zalo.event.>", False),
+        ("zalo.event.*", "zalo.event.follow", True),
+        ("zalo.quarantine", "zalo.quarantine", True),
+        ("zalo.quarantine", "zalo.quarantine.x", False),
+        ("broadcast.cmd.plan", "broadcast.cmd.deliver", False),
+    ],
+)
+def test_subject_coverage_follows_nats_wildcards(
+    pattern: str, subject: str, expected: bool
+) -> None:
+    assert render_accounts.covers(pattern, subject) is expected
+
+
+def test_a_stream_belongs_to_whoever_publishes_its_subjects() -> None:
+    grants = render_accounts.collect_grants()
+    owners = {stream: user for user, g in grants.items() for stream in g.streams}
+    assert owners[subjects.ZALO_EVENTS_STREAM.name] == "ingest"
+    assert owners[subjects.ZALO_QUARANTINE_STREAM.name] == "ingest"
+    assert owners[subjects.TIPS_STREAM.name] == "reports"
+    assert subjects.INGEST_LEDGER_BUCKET in grants["ingest"].buckets
