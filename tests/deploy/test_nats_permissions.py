@@ -2,6 +2,9 @@
 
 import asyncio
 import importlib.util
+import os
+import secrets
+import subprocess
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -15,7 +18,8 @@ from nats.js.errors import NoStreamResponseError
 
 from shared import subjects
 from shared.jetstream import ensure_consumer, ensure_key_value, ensure_stream
-from tests.deploy.topology import NATS_DIR, Topology, nats_topology
+from tests.deploy.topology import NATS_DIR, Topology, nats_topology, secret_variables
+from tools.localstack.servers import nats_server_binary
 
 pytestmark = pytest.mark.integration
 
@@ -272,3 +276,31 @@ def test_a_stream_belongs_to_whoever_publishes_its_subjects() -> None:
     assert owners[subjects.ZALO_QUARANTINE_STREAM.name] == "ingest"
     assert owners[subjects.TIPS_STREAM.name] == "reports"
     assert subjects.INGEST_LEDGER_BUCKET in grants["ingest"].buckets
+
+
+def _check_config(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [nats_server_binary(), "-t", "-c", str(NATS_DIR / "nats.conf")],
+        env={"PATH": os.environ.get("PATH", "")} | env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def test_the_compose_configuration_file_itself_is_valid() -> None:
+    """The unmodified nats.conf (compose's store_dir and routes), with compose's environment."""
+    env = {name: "p" + secrets.token_hex(8) for name in secret_variables()}
+    routes = ", ".join(
+        f'"nats://route:{env["NATS_ROUTE_PASSWORD"]}@nats-{n}:6222"' for n in (1, 2, 3)
+    )
+    result = _check_config(env | {"NATS_SERVER_NAME": "nats-1", "NATS_ROUTES": f"[{routes}]"})
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_missing_secret_stops_the_server() -> None:
+    env = {name: "p" + secrets.token_hex(8) for name in secret_variables()}
+    del env["NATS_INGEST_PASSWORD"]
+    result = _check_config(env | {"NATS_SERVER_NAME": "nats-1", "NATS_ROUTES": "[]"})
+    assert result.returncode != 0
+    assert "NATS_INGEST_PASSWORD" in result.stdout + result.stderr
