@@ -28,6 +28,7 @@ from typing import Any
 from faststream.nats import NatsBroker
 from nats.js.api import ConsumerConfig, StreamConfig
 
+from services.analytics.app import declare_consumers
 from services.analytics.buckets import GRAINS, Grain, bucket_label
 from services.analytics.consumer import BatchPipeline
 from services.analytics.handlers import build_router, decode_zalo
@@ -194,12 +195,17 @@ async def main(events: int, naive_events: int, runs: int, batch_size: int) -> No
                 mongodb_database=f"bench_{tag}",
                 zalo_events_stream=f"BENCH_{tag}",
                 zalo_subject_filter=f"b{tag}.zalo.event.>",
+                tips_stream=f"BENCH_TIPS_{tag}",
+                tips_subject_filter=f"b{tag}.tips.>",
+                broadcast_stream=f"BENCH_BC_{tag}",
+                broadcast_subject_filter=f"b{tag}.broadcast.>",
+                snapshots_stream=f"BENCH_SN_{tag}",
+                snapshots_subject_filter=f"b{tag}.snapshot.>",
                 batch_size=batch_size,
                 batch_timeout=0.5,
             )
-            await publish(
-                nats_url, settings.zalo_events_stream, f"b{tag}", make_events(events, run)
-            )
+            await declare_consumers(settings)
+            await publish(nats_url, None, f"b{tag}", make_events(events, run))
             batched.append(await run_batched(settings, events))
             naive_settings = settings.model_copy(update={"mongodb_database": f"naive_{tag}"})
             naive_rate = await run_naive_on_prefix(naive_settings, tag, naive_events, run)

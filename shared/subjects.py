@@ -168,3 +168,10 @@ ANALYTICS_ZALO_DURABLE = "analytics-zalo-events"
 ANALYTICS_BROADCAST_DURABLE = "analytics-broadcast-outcomes"
 ANALYTICS_TIPS_DURABLE = "analytics-tips"
 ANALYTICS_SNAPSHOTS_DURABLE = "analytics-snapshots"
+# Snapshots of the OA's follower total and article statistics, polled from the Zalo API.
+ANALYTICS_SNAPSHOTS_STREAM = StreamSpec(
+    name="ANALYTICS_SNAPSHOTS",
+    subjects=("analytics.snapshot.>",),
+    description="Polled Zalo OA statistics (follower total, article views and shares).",
+    max_age=400 * DAY,
+)

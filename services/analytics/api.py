@@ -11,6 +11,7 @@ from services.analytics.buckets import Grain, day_labels, local
 from services.analytics.increments import FOLLOWERS, GROUP_MEMBERS, ZALO_EVENTS
 from services.analytics.reach import DELIVERIES, EFFECT_DAYS, STATES, notice_effect, notice_reach
 from services.analytics.registry import coverage
+from services.analytics.snapshots import article_series, follower_series
 from services.analytics.store import MetricsStore
 from services.analytics.tips import OUTCOMES, TIPS, response_times
 from shared.auth import Role, StaffUser, require_roles
@@ -76,11 +77,19 @@ async def followers(
     )
     rows = metrics.followers_series(docs, period.labels)
     current = metrics.net_total(await store.counters(FOLLOWERS, Grain.DAY))
+    latest = await store.latest_snapshot()
+    from_api = None if latest is None else int(latest["followers"])
+    first, last = period.first.isoformat(), period.last.isoformat()
     body = {
         **period.describe(),
         "current_from_events": current,
         "series": rows,
         "totals": {k: sum(r[k] for r in rows) for k in ("follows", "unfollows", "net")},
+        # The API's total also counts followers from before the webhook was connected, and
+        # misses nothing the webhook missed: the difference is shown as it is, not hidden.
+        "current_from_snapshots": from_api,
+        "difference": None if from_api is None else from_api - current,
+        "snapshots": follower_series(await store.snapshots(first, last)),
     }
     return respond(body, rows, fmt, "followers")
 
@@ -294,3 +303,16 @@ async def notice_effects(_: Analyst, store: StoreDep, fmt: Format = "json") -> R
         per_day[key] = per_day.get(key, 0) + int(doc["n"].get("n", 0))
     rows = [notice_effect(n, per_day) for n in notices]
     return respond({"days": EFFECT_DAYS, "notices": rows}, rows, fmt, "notice-effect")
+
+
+@router.get("/articles")
+async def articles(
+    _: Analyst, store: StoreDep, period: PeriodDep, fmt: Format = "json"
+) -> Response:
+    """Views and shares per article and day (from snapshots), and the top articles."""
+    rows = article_series(await store.snapshots(period.first.isoformat(), period.last.isoformat()))
+    latest: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        latest[row["article_id"]] = row
+    top = sorted(latest.values(), key=lambda r: r["views"] or 0, reverse=True)[:10]
+    return respond({**period.describe(), "top": top, "series": rows}, rows, fmt, "articles")

@@ -1,8 +1,10 @@
 """Composition root: FastAPI app whose lifespan runs the broker, MongoDB and the consumers."""
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +18,20 @@ from services.analytics.dashboard import router as dashboard_router
 from services.analytics.handlers import build_router, consumers
 from services.analytics.ledger import CounterLedger
 from services.analytics.settings import AnalyticsSettings
+from services.analytics.snapshots import SnapshotPoller, ZaloStatsSnapshotted
 from services.analytics.store import MetricsStore
 from shared.auth import StaffDirectory
 from shared.health import health_router
 from shared.jetstream import connect, ensure_consumer, ensure_stream
 from shared.mongo import connect_mongo
 from shared.places import Gazetteer
-from shared.subjects import BROADCAST_EVENTS_STREAM, TIPS_STREAM, ZALO_EVENTS_STREAM
+from shared.subjects import (
+    ANALYTICS_SNAPSHOTS_STREAM,
+    BROADCAST_EVENTS_STREAM,
+    TIPS_STREAM,
+    ZALO_EVENTS_STREAM,
+)
+from shared.zalo.client import ZaloClient
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +44,11 @@ async def declare_consumers(settings: AnalyticsSettings) -> None:
         specs = (
             (ZALO_EVENTS_STREAM, settings.zalo_events_stream, [settings.zalo_subject_filter]),
             (TIPS_STREAM, settings.tips_stream, [settings.tips_subject_filter]),
+            (
+                ANALYTICS_SNAPSHOTS_STREAM,
+                settings.snapshots_stream,
+                [settings.snapshots_subject_filter],
+            ),
             (
                 BROADCAST_EVENTS_STREAM,
                 settings.broadcast_stream,
@@ -50,6 +64,32 @@ async def declare_consumers(settings: AnalyticsSettings) -> None:
             await ensure_stream(js, stream_config)
         for stream, consumer_config in consumers(settings):
             await ensure_consumer(js, stream, consumer_config)
+    finally:
+        await nc.close()
+
+
+@asynccontextmanager
+async def snapshot_poller(settings: AnalyticsSettings) -> AsyncIterator[SnapshotPoller]:
+    """Poll the Zalo API on a schedule and publish snapshots (deduplicated per slot)."""
+    nc = await connect(settings.nats_url, name="analytics-snapshots")
+    js = nc.jetstream()
+
+    async def publish(snapshot: ZaloStatsSnapshotted) -> None:
+        headers = {"Nats-Msg-Id": snapshot.event_id}
+        await js.publish(
+            settings.snapshot_subject, snapshot.model_dump_json().encode(), headers=headers
+        )
+
+    try:
+        async with ZaloClient(settings, nats=nc) as zalo:
+            poller = SnapshotPoller(zalo, publish, settings.snapshot_interval)
+            task = asyncio.create_task(poller.run())
+            try:
+                yield poller
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
     finally:
         await nc.close()
 
@@ -71,11 +111,15 @@ def create_app(settings: AnalyticsSettings) -> FastAPI:
         broker.include_router(build_router(settings, pipeline))
         app.state.store, app.state.pipeline, app.state.ledger = store, pipeline, ledger
         try:
-            await broker.start()
-            yield
+            async with AsyncExitStack() as stack:
+                stack.push_async_callback(pipeline.close)  # runs last: buffered acks are sent
+                await broker.start()
+                stack.push_async_callback(broker.stop)
+                stack.push_async_callback(pipeline.close)  # runs first: finish writing
+                if settings.snapshot_interval > 0:
+                    await stack.enter_async_context(snapshot_poller(settings))
+                yield
         finally:
-            await broker.stop()
-            await pipeline.close()
             await mongo.close()
 
     app = FastAPI(title="binhyen analytics", lifespan=lifespan)

@@ -12,10 +12,12 @@ from services.analytics.consumer import BatchPipeline, Decoder
 from services.analytics.increments import CountedZaloEvent, Decoded, zalo_increments
 from services.analytics.reach import delivery_effects
 from services.analytics.settings import AnalyticsSettings
+from services.analytics.snapshots import ZaloStatsSnapshotted, snapshot_fact
 from services.analytics.tips import TIP_EVENT, tip_effects
 from shared.events.broadcast import DeliveryOutcomeRecorded
 from shared.subjects import (
     ANALYTICS_BROADCAST_DURABLE,
+    ANALYTICS_SNAPSHOTS_DURABLE,
     ANALYTICS_TIPS_DURABLE,
     ANALYTICS_ZALO_DURABLE,
 )
@@ -38,6 +40,11 @@ def decode_delivery(data: bytes) -> Decoded:
     event = DeliveryOutcomeRecorded.model_validate_json(data)
     increments, facts = delivery_effects(event)
     return Decoded(event.event_id, increments, facts)
+
+
+def decode_snapshot(data: bytes) -> Decoded:
+    event = ZaloStatsSnapshotted.model_validate_json(data)
+    return Decoded(event.event_id, [], [snapshot_fact(event)])
 
 
 def consumer_config(settings: AnalyticsSettings, durable: str, subject: str) -> ConsumerConfig:
@@ -68,6 +75,12 @@ def subscriptions(settings: AnalyticsSettings) -> list[tuple[str, str, str, Deco
             settings.broadcast_subject_filter,
             ANALYTICS_BROADCAST_DURABLE,
             decode_delivery,
+        ),
+        (
+            settings.snapshots_stream,
+            settings.snapshots_subject_filter,
+            ANALYTICS_SNAPSHOTS_DURABLE,
+            decode_snapshot,
         ),
     ]
 

@@ -5,8 +5,9 @@ from pathlib import Path
 from pydantic import Field
 
 from shared.places import DEFAULT_UNITS_FILE
-from shared.settings import ServiceSettings, StaffAuthSettings
+from shared.settings import ServiceSettings, StaffAuthSettings, ZaloSettings
 from shared.subjects import (
+    ANALYTICS_SNAPSHOTS_STREAM,
     BROADCAST_EVENTS_STREAM,
     BROADCAST_OUTCOME_PREFIX,
     TIPS_ALL,
@@ -16,7 +17,7 @@ from shared.subjects import (
 )
 
 
-class AnalyticsSettings(ServiceSettings, StaffAuthSettings):
+class AnalyticsSettings(ServiceSettings, StaffAuthSettings, ZaloSettings):
     """Where the events come from, how they are batched, and where the registry lives."""
 
     http_port: int = 8040
@@ -26,6 +27,10 @@ class AnalyticsSettings(ServiceSettings, StaffAuthSettings):
     tips_subject_filter: str = TIPS_ALL
     broadcast_stream: str = BROADCAST_EVENTS_STREAM.name
     broadcast_subject_filter: str = f"{BROADCAST_OUTCOME_PREFIX}.>"
+    snapshots_stream: str = ANALYTICS_SNAPSHOTS_STREAM.name
+    snapshots_subject_filter: str = ANALYTICS_SNAPSHOTS_STREAM.subjects[0]
+    # Seconds between snapshots of the OA's follower total and articles (0: no poller).
+    snapshot_interval: float = Field(default=3600.0, ge=0)
     # Fetch up to `batch_size` messages per pull (waiting at most `batch_timeout` s); while a
     # batch is written the next one grows, up to `max_write_batch` events per ledger batch.
     batch_size: int = Field(default=1000, ge=1, le=10_000)
@@ -42,3 +47,8 @@ class AnalyticsSettings(ServiceSettings, StaffAuthSettings):
     places_crosswalk_file: Path | None = None  # e.g. shared/places/data/...DEMO.json
     # The chart library, installed by `make dashboard-assets` (never fetched from a CDN).
     chart_js_file: str = ".local/npm/node_modules/chart.js/dist/chart.umd.min.js"
+
+    @property
+    def snapshot_subject(self) -> str:
+        """Where the poller publishes (`analytics.snapshot.zalo` by default)."""
+        return self.snapshots_subject_filter.removesuffix(">") + "zalo"

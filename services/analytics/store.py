@@ -17,6 +17,7 @@ from services.analytics.ledger import APPLIED, JOURNAL
 from services.analytics.reach import DELIVERIES
 from services.analytics.registry import Group, Registry, Ward, load_registry, registry_documents
 from services.analytics.settings import AnalyticsSettings
+from services.analytics.snapshots import SNAPSHOTS
 from services.analytics.tips import CASES
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,30 @@ class MetricsStore:
     async def deliveries(self) -> list[dict[str, Any]]:
         return await self.db[DELIVERIES].find({}).to_list(None)
 
+    async def snapshots(
+        self, first: str | None = None, last: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Zalo statistics snapshots of the Vietnam days [first, last] (all when unbounded)."""
+        days: dict[str, str] = {}
+        if first:
+            days["$gte"] = first
+        if last:
+            days["$lte"] = last
+        query = {"day": days} if days else {}
+        return await self.db[SNAPSHOTS].find(query, {"_id": 0}).to_list(None)
+
+    async def latest_snapshot(self) -> dict[str, Any] | None:
+        docs = await self.db[SNAPSHOTS].find({}, {"_id": 0}).sort("at", -1).limit(1).to_list(None)
+        return docs[0] if docs else None
+
     async def drop_aggregates(self) -> None:
         """Drop everything derived from the streams (not the operator's registry)."""
-        for name in [*await self.counter_collections(), JOURNAL, APPLIED, CASES, DELIVERIES]:
+        for name in [
+            *await self.counter_collections(),
+            JOURNAL,
+            APPLIED,
+            CASES,
+            DELIVERIES,
+            SNAPSHOTS,
+        ]:
             await self.db.drop_collection(name)

@@ -43,6 +43,9 @@ def settings(unique: str, nats_url: str, mongodb_url: str) -> AnalyticsSettings:
         ack_wait=4.0,
         retry_delay=0.05,
         staff_tokens=json.dumps(STAFF),
+        snapshots_stream=f"TS_{unique}",
+        snapshots_subject_filter=f"t{unique}.analytics.snapshot.>",
+        snapshot_interval=0,
     )
 
 
@@ -91,7 +94,13 @@ async def publish_events(
 async def delete_stream(settings: AnalyticsSettings) -> None:
     nc = await connect(settings.nats_url, name="tests-cleanup")
     try:
-        for name in (settings.zalo_events_stream, settings.tips_stream, settings.broadcast_stream):
+        streams = (
+            settings.zalo_events_stream,
+            settings.tips_stream,
+            settings.broadcast_stream,
+            settings.snapshots_stream,
+        )
+        for name in streams:
             with contextlib.suppress(NotFoundError):
                 await nc.jetstream().delete_stream(name)
     finally:

@@ -5,6 +5,7 @@ import re
 import shutil
 import tempfile
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import uvicorn
@@ -64,9 +65,15 @@ async def dump_dom(url: str) -> str:
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium: run `make browser`")
 @pytest.mark.skipif(not CHART_JS.exists(), reason="no chart.js: run `make dashboard-assets`")
-async def test_dashboard_renders_real_numbers(settings: AnalyticsSettings) -> None:
+async def test_dashboard_renders_real_numbers(settings: AnalyticsSettings, fake_zalo: Any) -> None:
+    fake_zalo.admin.add_article(title="Cảnh giác lừa đảo qua mạng", views=4321, shares=17)
     settings = settings.model_copy(
-        update={"chart_js_file": str(CHART_JS), "http_port": free_port()}
+        update={
+            "chart_js_file": str(CHART_JS),
+            "http_port": free_port(),
+            "snapshot_interval": 3600.0,
+            **fake_zalo.settings().model_dump(),
+        }
     )
     yesterday = datetime.now(UTC) - timedelta(days=1)
     events = [zalo_event(ZaloEventKind.FOLLOW, yesterday + timedelta(minutes=i)) for i in range(7)]
@@ -106,7 +113,7 @@ async def test_dashboard_renders_real_numbers(settings: AnalyticsSettings) -> No
             ("sent", delivery("notice-1", g, "sent", yesterday, "bac-ly")) for g in ("g1", "g2")
         ]
         await publish(settings, settings.broadcast_subject_filter.removesuffix(".>"), sent)
-        total = len(events) + len(tips) + len(sent)
+        total = len(events) + len(tips) + len(sent) + 1  # and the poller's first snapshot
         await app.state.pipeline.wait_until(lambda s: s.counted >= total, timeout=20)
 
         url = f"http://127.0.0.1:{settings.http_port}/dashboard#token={ANALYST_TOKEN}"
@@ -134,3 +141,7 @@ async def test_dashboard_renders_real_numbers(settings: AnalyticsSettings) -> No
     assert "<td>12</td>" in dom  # the one response, 12 minutes after triage
     reach = canvas_attributes(dom, "chart-reach")
     assert (reach["rendered"], reach["total"]) == ("1", "750")  # members of g1 and g2
+    articles = canvas_attributes(dom, "chart-articles")
+    assert articles["rendered"] == "1"
+    assert int(articles["total"]) >= 4321  # every article's views, ours included
+    assert "Cảnh giác lừa đảo qua mạng" in dom

@@ -181,6 +181,21 @@
       }));
   }
 
+  function articles(data) {
+    const top = data.top;
+    const show = (v) => (v === null || v === undefined ? "—" : fmt.format(v));
+    draw("chart-articles", {
+      type: "bar",
+      data: { labels: top.map((a) => (a.title || a.article_id).slice(0, 40)), datasets: [
+        { label: "Lượt xem", data: top.map((a) => a.views || 0), backgroundColor: COLORS[1] },
+        { label: "Lượt chia sẻ", data: top.map((a) => a.shares || 0), backgroundColor: COLORS[2] },
+      ] },
+      options: { indexAxis: "y" },
+    }, top.reduce((s, a) => s + (a.views || 0), 0));
+    table("table-articles", ["Bài viết", "Ngày", "Lượt xem", "Tăng", "Chia sẻ", "Tăng"],
+      top.map((a) => [a.title || a.article_id, a.day, show(a.views), show(a.views_increase), show(a.shares), show(a.shares_increase)]));
+  }
+
   async function load() {
     $("status").className = "";
     $("status").textContent = "Đang tải số liệu…";
@@ -192,6 +207,7 @@
         get("/metrics/tips", params), get("/metrics/response-times", params),
         get("/metrics/broadcasts", params), get("/metrics/notice-effect", new URLSearchParams()),
       ]);
+      const article = await get("/metrics/articles", params);
       if (!$("from").value) { $("from").value = overview.from; $("to").value = overview.to; }
       cards(overview);
       followers(follow);
@@ -200,6 +216,13 @@
       tips(tip);
       responses(response);
       reach(broadcast, effect);
+      articles(article);
+      if (follow.current_from_snapshots !== null) {
+        $("cards").insertAdjacentHTML("beforeend",
+          '<div class="card"><div class="label">Người quan tâm theo Zalo (chênh lệch so với sự kiện)</div>' +
+          '<div class="value">' + fmt.format(follow.current_from_snapshots) + " (" +
+          (follow.difference >= 0 ? "+" : "") + fmt.format(follow.difference) + ")</div></div>");
+      }
       $("status").textContent = "Số liệu từ " + overview.from + " đến " + overview.to + ".";
       document.body.dataset.loaded = "1";
     } catch (error) {
