@@ -6,6 +6,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import httpx
+
 from services.reports import replies
 from services.reports.cases import (
     Case,
@@ -22,6 +24,7 @@ from shared.auth import StaffUser
 from shared.events.tips import CaseStatus, Outcome, TipCategory, TipPriority
 from shared.places import UNKNOWN_WARD, Gazetteer
 from shared.subjects import tips_triaged_subject, tips_updated_subject
+from shared.zalo.errors import ZaloError
 
 log = logging.getLogger(__name__)
 
@@ -157,9 +160,18 @@ class Desk:
         sealed = await self.store.sealed_tipster(case.tipster)
         if sealed is None:
             raise CaseError("Không tìm thấy kênh liên lạc của người báo.", 409)
-        await self.messenger.send_text(
-            self.sealer.open(sealed), replies.staff_reply(text, case.ref)
-        )
+        try:
+            await self.messenger.send_text(
+                self.sealer.open(sealed), replies.staff_reply(text, case.ref)
+            )
+        except (ZaloError, httpx.HTTPError) as exc:
+            log.warning(
+                "staff reply failed", extra={"case_id": case.id, "error": type(exc).__name__}
+            )
+            code = f" (mã lỗi {exc.code})" if isinstance(exc, ZaloError) else ""
+            raise CaseError(
+                f"Không gửi được tin nhắn qua Zalo{code}. Hãy thử lại sau.", 502
+            ) from exc
         at = self.clock()
         note = Note(at=at, author=user.id, text=f"Trả lời người báo: {text}")
         updated = await self.store.add_note(

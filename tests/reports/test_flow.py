@@ -391,3 +391,25 @@ class TestLocationRouting:
             await harness.processed(event.event_id)
         [case] = await harness.cases()
         assert (case["ward"], case["ward_source"]) == ("quang-phu", "location")
+
+
+class TestStaffReply:
+    async def test_reply_reaches_the_tipster_and_a_zalo_failure_is_a_clear_502(
+        self, reports: Start
+    ) -> None:
+        harness = await reports()
+        event = message(text="Có trộm ở xã Quang Phú")
+        await harness.publish(event)
+        case_id = (await harness.processed(event.event_id))["case_id"]
+        url = f"/cases/{case_id}/reply"
+        sent = await harness.http.post(
+            url, json={"text": "Đã nhận, cảm ơn bạn."}, headers=auth("t-qp")
+        )
+        assert sent.status_code == 200
+        last = _cs_messages_now(harness)[-1]
+        assert last["user_id"] == CITIZEN
+        assert "Đã nhận, cảm ơn bạn." in str(last["text"])
+        harness.fake.admin.inject_error(-230, count=5)
+        failed = await harness.http.post(url, json={"text": "Lần hai"}, headers=auth("t-qp"))
+        assert failed.status_code == 502
+        assert "Không gửi được tin nhắn qua Zalo" in failed.json()["detail"]
