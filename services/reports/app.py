@@ -62,6 +62,7 @@ def create_broker(settings: ReportsSettings) -> NatsBroker:
     return NatsBroker(
         settings.nats_url,
         middlewares=[poison],
+        logger=logging.getLogger("services.reports.broker"),  # JSON lines through the root handler
         log_level=logging.DEBUG,
         max_reconnect_attempts=-1,
     )
