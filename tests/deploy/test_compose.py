@@ -242,3 +242,13 @@ class TestSecrets:
             name, _, value = line.partition("=")
             if name.endswith(("PASSWORD", "KEY")):
                 assert value == "", f"{name} has a value in deploy/env.example"
+
+
+def test_writable_volumes_belong_to_the_service_user() -> None:
+    """read_only containers write only to volumes the image prepared for uid 10001."""
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    for name, spec in APP_SERVICES.items():
+        assert spec.get("read_only") is True, name
+        for volume in spec.get("volumes", []):
+            target = volume.split(":")[-1] if ":" in volume else volume
+            assert f"chown 10001:10001 {target}" in dockerfile, f"{name}: {target} not writable"
