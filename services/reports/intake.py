@@ -120,22 +120,14 @@ class Intake:
         ):
             return IntakeResult(outcome=f"ignored_{triage.kind}")
         case = self._new_case(event, tipster, message, triage)
-        duplicate = await self._find_duplicate(case)
+        await self._find_duplicate(case)
         case = await self._insert(case)
         sealed = self.sealer.seal(event.user_id or "")
         await self.store.keep_tipster(tipster, sealed, case.id, case.last_message_at)
         await self.store.remember_recent(fingerprint(case, self._stopwords))
         if case.priority == TipPriority.URGENT:
             await self.store.watch_sla(case.id, case.created_at)
-        staged = [stage_item(self._triaged(case, case.ward), self._triaged_subject(case))]
-        staged += [
-            stage_item(self._triaged(case, ward, info_only=True), self._triaged_subject(case, ward))
-            for ward in case.info_wards
-        ]
-        if duplicate is not None:
-            update = self._updated(case, "duplicate_suggested", f"{event.event_id}:dup")
-            staged.append(stage_item(update, tips_updated_subject(case.ward)))
-        await self.store.stage(case.id, staged)
+        await self._stage_opened(case, event)
         log.info(
             "case opened",
             extra={"case_id": case.id, "tipster": tipster, "ward": case.ward, "kind": case.kind},
@@ -176,6 +168,18 @@ class Intake:
             info_wards=self._other_wards(ward, message.text or ""),
             history=history,
         )
+
+    async def _stage_opened(self, case: Case, event: ZaloEventReceived) -> None:
+        """The new case's card for its ward, info copies, and the duplicate suggestion."""
+        staged = [stage_item(self._triaged(case, case.ward), self._triaged_subject(case))]
+        staged += [
+            stage_item(self._triaged(case, ward, info_only=True), self._triaged_subject(case, ward))
+            for ward in case.info_wards
+        ]
+        if case.duplicate_of is not None:
+            update = self._updated(case, "duplicate_suggested", f"{event.event_id}:dup")
+            staged.append(stage_item(update, tips_updated_subject(case.ward)))
+        await self.store.stage(case.id, staged)
 
     async def _insert(self, case: Case) -> Case:
         try:
@@ -231,6 +235,8 @@ class Intake:
         triage = self.triager.classify(text)
         changes: dict[str, object] = {"last_message_at": event.received_at}
         retriaged = False
+        ward_reasons = [r for r in case.reasons if r.rule.startswith("ward.")]
+        other_reasons = [r for r in case.reasons if not r.rule.startswith("ward.")]
         if case.kind == TipKind.TIP or triage.kind == TipKind.TIP:
             kind = TipKind.TIP
             category = triage.category if triage.kind == TipKind.TIP else case.category
@@ -239,20 +245,23 @@ class Intake:
         priority = higher_priority(case.priority, triage.priority)
         if (kind, category, priority) != (case.kind, case.category, case.priority):
             retriaged = True
-            changes |= {
-                "kind": kind,
-                "category": category,
-                "priority": priority,
-                "reasons": [r.model_dump() for r in triage.reasons],
-            }
+            changes |= {"kind": kind, "category": category, "priority": priority}
+            other_reasons = list(triage.reasons)
         ward_change = None
         if case.ward == UNKNOWN_WARD:
-            ward, source, places, _ = self._ward(event, text, message)
+            ward, source, places, place_reasons = self._ward(event, text, message)
             if ward != UNKNOWN_WARD:
                 ward_change = ward
+                ward_reasons = place_reasons
                 changes |= {"ward": ward, "ward_source": source, "places": places}
+        if retriaged or ward_change is not None:
+            changes["reasons"] = [r.model_dump() for r in other_reasons + ward_reasons]
         joined = await self.store.add_message(case.id, message, changes)
         if not joined:
+            if case.message_ids[:1] == [event.event_id]:
+                # This event opened the case and its processing stopped half-way: finish it.
+                await self._stage_opened(case, event)
+                return self._opened_result(case, event)
             return IntakeResult(outcome="already_joined", case_id=case.id)
         await self.store.remember_open_case(case.tipster, case.id, event.received_at)
         if priority == TipPriority.URGENT and case.priority != TipPriority.URGENT:

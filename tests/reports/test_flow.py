@@ -413,3 +413,38 @@ class TestStaffReply:
         failed = await harness.http.post(url, json={"text": "Lần hai"}, headers=auth("t-qp"))
         assert failed.status_code == 502
         assert "Không gửi được tin nhắn qua Zalo" in failed.json()["detail"]
+
+
+class TestRecovery:
+    async def test_an_opening_interrupted_after_the_insert_is_finished_on_redelivery(
+        self, reports: Start
+    ) -> None:
+        harness = await reports()
+        store, intake = harness.reports.store, harness.reports.intake
+        event = message(text="Có trộm ở xã Quang Phú")
+        first = await intake.handle(event)
+        # As if the process died before the ledger entry and the outbox were written:
+        await store.intake.delete_one({"_id": event.event_id})
+        await store.outbox.delete_many({})
+        again = await intake.handle(event)
+        assert (again.outcome, again.case_id) == ("opened", first.case_id)
+        assert again.reply_key == first.reply_key  # the reply is still sent at most once
+        assert [item["_id"] for item in await store.staged(first.case_id)] == [
+            f"tt-{first.case_id}-quang-phu"
+        ]
+        assert len(await harness.cases()) == 1
+
+    async def test_retriage_on_a_later_message_keeps_the_ward_reason(self, reports: Start) -> None:
+        harness = await reports()
+        events = [
+            message(text="Có trộm ở xã Quang Phú"),
+            message(text="nó đang cầm dao dọa chủ nhà"),
+        ]
+        for event in events:
+            await harness.publish(event)
+            await harness.processed(event.event_id)
+        [case] = await harness.cases()
+        assert case["priority"] == "urgent"
+        rules = {reason["rule"] for reason in case["reasons"]}
+        assert "ward.unit" in rules
+        assert any(rule.startswith("priority.") for rule in rules)
