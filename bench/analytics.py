@@ -234,8 +234,8 @@ async def run_naive_on_prefix(
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000)
-    parser.add_argument("--naive-events", type=int, default=3_000)
+    parser.add_argument("--naive-events", type=int, default=2_000)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=1_000)
+    parser.add_argument("--batch-size", type=int, default=5_000)
     args = parser.parse_args()
     asyncio.run(main(args.events, args.naive_events, args.runs, args.batch_size))
