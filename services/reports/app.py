@@ -40,6 +40,7 @@ from shared.subjects import TIPS_ALL, TIPS_STREAM, ZALO_EVENTS_STREAM
 from shared.zalo.client import ZaloClient
 
 log = logging.getLogger(__name__)
+PURGE_EVERY = timedelta(hours=1)
 
 
 def load_gazetteer(settings: ReportsSettings) -> Gazetteer:
@@ -168,12 +169,20 @@ def _build(
 
 
 async def _sla_loop(reports: Reports) -> None:
-    """Escalate overdue urgent cases and publish anything left in the outbox, periodically."""
-    ack_within = timedelta(seconds=reports.settings.urgent_ack_seconds)
+    """Escalate overdue urgent cases, publish what is left in the outbox, apply retention."""
+    settings = reports.settings
+    ack_within = timedelta(seconds=settings.urgent_ack_seconds)
+    retention = timedelta(days=settings.tipster_retention_days)
+    last_purge: datetime | None = None
     while True:
-        await asyncio.sleep(reports.settings.sla_check_seconds)
+        await asyncio.sleep(settings.sla_check_seconds)
+        now = datetime.now(UTC)
         try:
-            await escalate_overdue(reports.store, reports.publisher, datetime.now(UTC), ack_within)
+            await escalate_overdue(reports.store, reports.publisher, now, ack_within)
             await reports.publisher.flush()
+            if last_purge is None or now - last_purge > PURGE_EVERY:
+                forgotten = await reports.store.forget_tipsters(now - retention)
+                last_purge = now
+                log.info("tipster retention applied", extra={"forgotten": forgotten})
         except (PyMongoError, NatsError, TimeoutError) as exc:  # the next round retries
             log.warning("sla round failed", extra={"error": type(exc).__name__})

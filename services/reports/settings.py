@@ -51,6 +51,9 @@ class ReportsSettings(ServiceSettings, ZaloSettings, StaffAuthSettings):
     # with this secret (any string; a Fernet key is derived from it).
     tipster_vault_key: str = "change-me-tipster-vault-key"
     send_replies: bool = True
+    # The sealed Zalo id is deleted this long after the tipster's last message (no reveal or
+    # reply after that).
+    tipster_retention_days: float = Field(default=180.0, gt=0)
 
     def group_ward_map(self) -> dict[str, str]:
         return dict(json.loads(self.group_wards or "{}"))

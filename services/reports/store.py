@@ -255,6 +255,11 @@ class ReportsStore:
             upsert=True,
         )
 
+    async def forget_tipsters(self, last_message_before: datetime) -> int:
+        """Retention: drop the sealed ids of tipsters silent since before the cut-off."""
+        result = await self.tipsters.delete_many({"last_message_at": {"$lt": last_message_before}})
+        return result.deleted_count
+
     async def sealed_tipster(self, pseudonym: str) -> str | None:
         doc = await self.tipsters.find_one({"_id": pseudonym})
         return str(doc["sealed"]) if doc else None

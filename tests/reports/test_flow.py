@@ -448,3 +448,21 @@ class TestRecovery:
         rules = {reason["rule"] for reason in case["reasons"]}
         assert "ward.unit" in rules
         assert any(rule.startswith("priority.") for rule in rules)
+
+
+class TestRetention:
+    async def test_retention_forgets_silent_tipsters(self, reports: Start) -> None:
+        harness = await reports()
+        event = message(text="Có trộm ở xã Quang Phú")
+        await harness.publish(event)
+        case_id = (await harness.processed(event.event_id))["case_id"]
+        store = harness.reports.store
+        assert await store.forget_tipsters(event.received_at - timedelta(days=1)) == 0
+        assert await store.forget_tipsters(event.received_at + timedelta(seconds=1)) == 1
+        case = (await harness.http.get(f"/cases/{case_id}", headers=auth("t-qp"))).json()
+        reveal = await harness.http.post(
+            f"/tipsters/{case['tipster']}/reveal",
+            json={"reason": "Yêu cầu điều tra"},
+            headers=auth("t-admin"),
+        )
+        assert reveal.status_code == 404
