@@ -52,6 +52,7 @@ def create_router(settings: ReportsSettings, reports: Callable[[], Reports]) -> 
     )
     async def on_zalo_message(event: ZaloEventReceived, msg: NatsMessage) -> None:
         if event.kind not in MESSAGE_KINDS:
+            log.debug("event kind not triaged", extra={"event_id": event.event_id})
             return
         if not event.user_id:
             log.warning("message without sender rejected", extra={"event_id": event.event_id})
