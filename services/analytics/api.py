@@ -10,7 +10,7 @@ from services.analytics import metrics
 from services.analytics.buckets import Grain, day_labels, local
 from services.analytics.increments import FOLLOWERS, GROUP_MEMBERS, ZALO_EVENTS
 from services.analytics.reach import DELIVERIES, EFFECT_DAYS, STATES, notice_effect, notice_reach
-from services.analytics.registry import coverage
+from services.analytics.registry import coverage, regroup
 from services.analytics.snapshots import article_series, follower_series
 from services.analytics.store import MetricsStore
 from services.analytics.tips import OUTCOMES, TIPS, response_times
@@ -67,6 +67,29 @@ def respond(body: dict[str, Any], rows: list[dict[str, Any]], fmt: str, name: st
     return JSONResponse(body)
 
 
+def get_gazetteer(request: Request) -> Gazetteer:
+    gazetteer: Gazetteer = request.app.state.gazetteer
+    return gazetteer
+
+
+GazetteerDep = Annotated[Gazetteer, Depends(get_gazetteer)]
+UnitSet = Annotated[
+    Literal["2020", "2025"] | None,
+    Query(description="Report wards in the pre-2025 unit set (2020) or the current one (2025)."),
+]
+
+
+def unit_name(gazetteer: Gazetteer, slug: str) -> str:
+    unit = gazetteer.units.get(slug)
+    return unit.name if unit else slug
+
+
+def in_unit_set(gazetteer: Gazetteer, ward: str, unit_set: str | None) -> str:
+    if unit_set is None:
+        return ward
+    return gazetteer.in_set(ward, unit_set) or UNKNOWN_WARD
+
+
 @router.get("/followers")
 async def followers(
     _: Analyst, store: StoreDep, period: PeriodDep, fmt: Format = "json"
@@ -111,8 +134,10 @@ async def coverage_by_ward(
     user: Analyst,
     store: StoreDep,
     period: PeriodDep,
+    gazetteer: GazetteerDep,
     fmt: Format = "json",
     ward: str | None = None,
+    unit_set: UnitSet = None,
 ) -> Response:
     """Groups, members and households covered per ward against the ward's households."""
     member_docs = await store.counters(
@@ -121,12 +146,26 @@ async def coverage_by_ward(
     joined = metrics.per_dim(member_docs, "group", "joined")
     left = metrics.per_dim(member_docs, "group", "left")
     changes = {g: joined.get(g, 0) - left.get(g, 0) for g in joined.keys() | left.keys()}
+    wards = [w for w in await store.wards() if user.can_see_ward(w.slug)]
+    groups = await store.groups()
+    if unit_set is not None:
+        wards, groups = regroup(
+            wards,
+            groups,
+            lambda w: in_unit_set(gazetteer, w, unit_set),
+            lambda w: unit_name(gazetteer, w),
+        )
     rows = [
         row.model_dump()
-        for row in coverage(await store.wards(), await store.groups(), changes)
-        if user.can_see_ward(row.ward) and (ward is None or row.ward == ward)
+        for row in coverage(wards, groups, changes)
+        if ward is None or row.ward == ward
     ]
-    body = {**period.describe(), "demo_registry": await store.registry_is_demo(), "wards": rows}
+    body = {
+        **period.describe(),
+        "unit_set": unit_set,
+        "demo_registry": await store.registry_is_demo(),
+        "wards": rows,
+    }
     return respond(body, rows, fmt, "coverage")
 
 
@@ -156,27 +195,21 @@ async def overview(user: Analyst, store: StoreDep, period: PeriodDep) -> dict[st
         "unfollows": sum(r["unfollows"] for r in follow_rows),
         "messages": sum(r["total"] for r in message_rows),
         "groups": sum(r.groups for r in cover),
+        "tips": sum(
+            int(d["n"].get("n", 0))
+            for d in await store.counters(TIPS, Grain.DAY, first, last)
+            if user.can_see_ward(d["d"].get("ward", ""))
+        ),
+        "notices": len(
+            [
+                n
+                for n in notice_reach(await store.deliveries(), {})
+                if n["day"] and first <= n["day"] <= last
+            ]
+        ),
         "coverage_percent": round(100.0 * covered / total, 1) if total else None,
         "demo_registry": await store.registry_is_demo(),
     }
-
-
-def get_gazetteer(request: Request) -> Gazetteer:
-    gazetteer: Gazetteer = request.app.state.gazetteer
-    return gazetteer
-
-
-GazetteerDep = Annotated[Gazetteer, Depends(get_gazetteer)]
-UnitSet = Annotated[
-    Literal["2020", "2025"] | None,
-    Query(description="Report wards in the pre-2025 unit set (2020) or the current one (2025)."),
-]
-
-
-def in_unit_set(gazetteer: Gazetteer, ward: str, unit_set: str | None) -> str:
-    if unit_set is None:
-        return ward
-    return gazetteer.in_set(ward, unit_set) or UNKNOWN_WARD
 
 
 @router.get("/tips")
@@ -276,7 +309,7 @@ async def broadcasts(
     notices = [
         n
         for n in notice_reach(await store.deliveries(), members)
-        if n["first_at"] and first <= n["first_at"][:10] <= last + "~"
+        if n["day"] and first <= n["day"] <= last
     ]
     docs = await store.counters(DELIVERIES, period.grain, first, last)
     per_bucket: dict[str, dict[str, int]] = {}

@@ -86,6 +86,7 @@ def notice_reach(
             **r,
             "wards": sorted(r["wards"]),
             "first_at": r["first_at"].isoformat() if r["first_at"] else None,
+            "day": local(r["first_at"]).date().isoformat() if r["first_at"] else None,
         }
         for r in rows
     ]

@@ -1,7 +1,7 @@
 """The ward and group registry (operator data) and coverage computed from it."""
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +83,31 @@ def coverage(
             )
         )
     return rows
+
+
+def regroup(
+    wards: Iterable[Ward],
+    groups: Iterable[Group],
+    unit_of: Callable[[str], str],
+    name_of: Callable[[str], str],
+) -> tuple[list[Ward], list[Group]]:
+    """The registry re-keyed to another unit set (e.g. the 2025 wards through the crosswalk):
+    households add up; a total stays unknown if any part of it is."""
+    merged: dict[str, list[Ward]] = {}
+    for ward in wards:
+        merged.setdefault(unit_of(ward.slug), []).append(ward)
+    new_wards = [
+        Ward(
+            slug=slug,
+            name=name_of(slug),
+            households=None
+            if any(p.households is None for p in parts)
+            else sum(p.households or 0 for p in parts),
+        )
+        for slug, parts in sorted(merged.items())
+    ]
+    new_groups = [g.model_copy(update={"ward": unit_of(g.ward)}) for g in groups]
+    return new_wards, new_groups
 
 
 def registry_documents(registry: Registry) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

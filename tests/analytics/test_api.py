@@ -5,9 +5,10 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from services.analytics.registry import Group, Registry, Ward, coverage
+from services.analytics.registry import Group, Registry, Ward, coverage, regroup
 from services.analytics.settings import AnalyticsSettings
 from shared.events.zalo import ZaloEventKind
+from shared.places import DEMO_CROSSWALK_FILE
 from tests.analytics.builders import zalo_event
 from tests.analytics.conftest import ANALYST_TOKEN, OFFICER_TOKEN, publish_events, running
 
@@ -29,6 +30,13 @@ AUTH = {"Authorization": f"Bearer {ANALYST_TOKEN}"}
 
 
 class TestCoverageDomain:
+    def test_regroup_into_the_new_wards_adds_households(self) -> None:
+        wards, groups = regroup(
+            REGISTRY.wards[:2], REGISTRY.groups, lambda _: "dong-hoi", lambda _: "Đồng Hới"
+        )
+        (row,) = coverage(wards, [g for g in groups if g.id != "g4"], {})
+        assert (row.households_total, row.households_covered, row.percent) == (1400, 950, 67.9)
+
     def test_percentages_against_the_ward_households(self) -> None:
         rows = {r.ward: r for r in coverage(REGISTRY.wards, REGISTRY.groups, {"g1": 5, "g2": -2})}
         assert (rows["bac-ly"].groups, rows["bac-ly"].members) == (2, 750)
@@ -46,6 +54,7 @@ def client(app) -> httpx.AsyncClient:
 @pytest.mark.usefixtures("stream_cleanup")
 class TestEndpoints:
     async def test_coverage_from_the_seeded_registry(self, settings: AnalyticsSettings) -> None:
+        settings = settings.model_copy(update={"places_crosswalk_file": DEMO_CROSSWALK_FILE})
         async with running(settings) as app, client(app) as http:
             await app.state.store.replace_registry(REGISTRY)
             response = await http.get("/metrics/coverage", headers=AUTH)
@@ -57,6 +66,15 @@ class TestEndpoints:
                 "bao-ninh": None,
                 "nam-ly": 100.0,
             }
+            settings_set = await http.get(
+                "/metrics/coverage", headers=AUTH, params={"unit_set": "2025"}
+            )
+            (merged,) = settings_set.json()["wards"]  # the demo crosswalk: all into Đồng Hới
+            assert (merged["ward"], merged["groups"], merged["households_total"]) == (
+                "dong-hoi",
+                4,
+                None,
+            )  # Bảo Ninh's total is unknown, so the sum is too
             csv = await http.get(
                 "/metrics/coverage", params={"format": "csv", "ward": "bac-ly"}, headers=AUTH
             )

@@ -20,7 +20,7 @@
 
   function query() {
     const params = new URLSearchParams();
-    for (const id of ["from", "to", "interval"]) if ($(id).value) params.set(id, $(id).value);
+    for (const id of ["from", "to", "interval", "unit_set"]) if ($(id).value) params.set(id, $(id).value);
     return params;
   }
 
@@ -62,6 +62,8 @@
       ["Tin nhắn", overview.messages],
       ["Nhóm Zalo", overview.groups],
       ["Độ phủ hộ gia đình", overview.coverage_percent === null ? "—" : overview.coverage_percent + "%"],
+      ["Tin báo", overview.tips],
+      ["Thông báo đã phát", overview.notices],
     ];
     $("cards").innerHTML = items.map(([label, value]) =>
       '<div class="card"><div class="label">' + label + '</div><div class="value" data-metric="' + label + '">' +
@@ -251,6 +253,10 @@
     showApp();
   });
   $("filters").addEventListener("submit", (e) => { e.preventDefault(); load(); });
+  $("unit_set").addEventListener("change", () => {
+    while ($("ward").options.length > 1) $("ward").remove(1);  // other units, other names
+    load();
+  });
   $("logout").addEventListener("click", () => { sessionStorage.removeItem(KEY); showLogin(); });
   for (const link of document.querySelectorAll("[data-csv]")) {
     link.addEventListener("click", (e) => { e.preventDefault(); download(link.dataset.csv); });
