@@ -10,6 +10,9 @@ from typing import Any
 
 from fastapi import FastAPI
 from faststream.nats import NatsBroker
+from nats.js import JetStreamContext
+from nats.js.api import StreamConfig
+from nats.js.errors import NotFoundError
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.analytics.api import router as api_router
@@ -37,35 +40,37 @@ log = logging.getLogger(__name__)
 
 
 async def declare_consumers(settings: AnalyticsSettings) -> None:
-    """Streams (same spec as their producers declare) and this service's durables."""
+    """This service's stream and durables; the producers' streams are created only when they
+    do not exist yet (as their producers declare them), never updated from here."""
     nc = await connect(settings.nats_url, name="analytics-setup")
     try:
         js = nc.jetstream()
-        specs = (
-            (ZALO_EVENTS_STREAM, settings.zalo_events_stream, [settings.zalo_subject_filter]),
-            (TIPS_STREAM, settings.tips_stream, [settings.tips_subject_filter]),
-            (
-                ANALYTICS_SNAPSHOTS_STREAM,
-                settings.snapshots_stream,
-                [settings.snapshots_subject_filter],
-            ),
-            (
-                BROADCAST_EVENTS_STREAM,
-                settings.broadcast_stream,
-                [settings.broadcast_subject_filter],
-            ),
+        own = ANALYTICS_SNAPSHOTS_STREAM.to_config(
+            settings.nats_stream_replicas,
+            name=settings.snapshots_stream,
+            subjects=[settings.snapshots_subject_filter],
         )
-        for spec, name, subjects in specs:
-            if name == spec.name:  # the producer's own stream: declare it exactly as it does
-                subjects = list(spec.subjects)
-            stream_config = spec.to_config(
-                settings.nats_stream_replicas, name=name, subjects=subjects
-            )
-            await ensure_stream(js, stream_config)
+        await ensure_stream(js, own)
+        foreign = (
+            (ZALO_EVENTS_STREAM, settings.zalo_events_stream, settings.zalo_subject_filter),
+            (TIPS_STREAM, settings.tips_stream, settings.tips_subject_filter),
+            (BROADCAST_EVENTS_STREAM, settings.broadcast_stream, settings.broadcast_subject_filter),
+        )
+        for spec, name, subject in foreign:
+            subjects = list(spec.subjects) if name == spec.name else [subject]
+            config = spec.to_config(settings.nats_stream_replicas, name=name, subjects=subjects)
+            await create_stream_if_missing(js, config)
         for stream, consumer_config in consumers(settings):
             await ensure_consumer(js, stream, consumer_config)
     finally:
         await nc.close()
+
+
+async def create_stream_if_missing(js: JetStreamContext, config: StreamConfig) -> None:
+    try:
+        await js.stream_info(config.name or "")
+    except NotFoundError:
+        await ensure_stream(js, config)
 
 
 @asynccontextmanager
