@@ -105,6 +105,8 @@ def service_env(nats_url: str, mongodb_url: str, service: Service) -> dict[str, 
         "FAKE_WEBHOOK_URL": f"{INGEST.url}/webhooks/zalo",
         "PYTHONPATH": str(REPO_ROOT),
         "HTTP_PORT": str(service.port),
+        # Demo villages and residential groups (labelled DEMO in the file name).
+        "PLACES_EXTRA_FILE": str(REPO_ROOT / "shared/places/data/places-dong-hoi.DEMO.json"),
     }
     return os.environ | env
 
