@@ -356,7 +356,7 @@ async def collect_triaged(sub: Any, marker: str, expected: int) -> list[dict[str
     return triaged
 
 
-@pytest.mark.parametrize("service", ["broadcast"])
+@pytest.mark.parametrize("service", ["broadcast", "analytics"])  # analytics reads both
 async def test_two_replicas_start_with_their_own_nats_user(
     cluster: Topology, replicas: list[Replica], mongodb_url: str, unique: str, service: str
 ) -> None:
