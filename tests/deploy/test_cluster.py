@@ -370,8 +370,7 @@ async def test_two_replicas_start_with_their_own_nats_user(
                     env = {
                         "NATS_URL": cluster.url(service, node),
                         "MONGODB_URL": mongodb_url,
-                        # One database each: see reports_replicas (FerretDB createIndexes).
-                        "MONGODB_DATABASE": f"deploy_{unique}_{service}_{node}",
+                        "MONGODB_DATABASE": f"deploy_{unique}_{service}",  # shared, as deployed
                         "ZALO_KV_REPLICAS": "3",
                     }
                     folder = Path(tmp) / f"{service}-{node}"
