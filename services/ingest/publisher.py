@@ -77,9 +77,8 @@ class EventPublisher:
     async def accept(self, event_id: str, subject: str, data: bytes) -> Outcome:
         """Publish the event, or spool it durably; returning means it will not be lost."""
         if not self._spool.size and self.is_ready():
-            try:
-                async with asyncio.timeout(self._settings.publish_timeout_s):
-                    return await self._publish_once(event_id, subject, data)
+            try:  # the JetStream context's own timeout is publish_timeout_s
+                return await self._publish_once(event_id, subject, data)
             except UNAVAILABLE as exc:
                 log.warning("publish failed, spooling", extra={"error": type(exc).__name__})
         await self._spool.append(event_id, subject, data)
