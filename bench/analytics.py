@@ -33,7 +33,7 @@ from services.analytics.buckets import GRAINS, Grain, bucket_label
 from services.analytics.consumer import BatchPipeline
 from services.analytics.handlers import build_router, decode_zalo
 from services.analytics.increments import ZALO_EVENTS
-from services.analytics.ledger import CounterLedger
+from services.analytics.ledger import CounterLedger, durable_database
 from services.analytics.settings import AnalyticsSettings
 from services.analytics.store import MetricsStore
 from shared.events.zalo import ZaloEventKind, ZaloEventReceived
@@ -116,7 +116,7 @@ async def total_events(db: Any, settings: AnalyticsSettings) -> int:
 
 async def run_batched(settings: AnalyticsSettings, expected: int) -> float:
     mongo: Any = connect_mongo(settings.mongodb_url)
-    db = mongo[settings.mongodb_database]
+    db = durable_database(mongo, settings.mongodb_database)
     ledger = CounterLedger(db)
     await ledger.load()
     pipeline = BatchPipeline(ledger, settings.max_write_batch, settings.retry_delay)
@@ -141,7 +141,7 @@ async def run_batched(settings: AnalyticsSettings, expected: int) -> float:
 async def run_naive(settings: AnalyticsSettings, expected: int) -> float:
     """One event at a time: ledger insert, one `$inc` upsert per counter document, ack."""
     mongo: Any = connect_mongo(settings.mongodb_url)
-    db = mongo[settings.mongodb_database]
+    db = durable_database(mongo, settings.mongodb_database)
     nc = await connect(settings.nats_url, name="bench-naive")
     js = nc.jetstream()
     durable = f"naive-{uuid.uuid4().hex[:6]}"

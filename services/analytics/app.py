@@ -19,7 +19,7 @@ from services.analytics.api import router as api_router
 from services.analytics.consumer import BatchPipeline
 from services.analytics.dashboard import router as dashboard_router
 from services.analytics.handlers import build_router, consumers
-from services.analytics.ledger import CounterLedger
+from services.analytics.ledger import CounterLedger, durable_database
 from services.analytics.settings import AnalyticsSettings
 from services.analytics.snapshots import SnapshotPoller, ZaloStatsSnapshotted
 from services.analytics.store import MetricsStore
@@ -105,7 +105,7 @@ def create_app(settings: AnalyticsSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         mongo: Any = connect_mongo(settings.mongodb_url)
-        db: AsyncDatabase[Any] = mongo[settings.mongodb_database]
+        db: AsyncDatabase[Any] = durable_database(mongo, settings.mongodb_database)
         ledger = CounterLedger(db)
         pipeline = BatchPipeline(ledger, settings.max_write_batch, settings.retry_delay)
         store = MetricsStore(db, settings)

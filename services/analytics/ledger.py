@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pymongo import UpdateOne
+from pymongo import AsyncMongoClient, UpdateOne, WriteConcern
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -51,6 +51,12 @@ APPLIED = "analytics_applied"
 _BULK_CHUNK = 16
 
 Events = Sequence[tuple[str, Sequence[Increment]]]
+
+
+def durable_database(client: AsyncMongoClient[Any], name: str) -> AsyncDatabase[Any]:
+    """The database with writes acknowledged by a majority and journaled: messages are acked
+    to JetStream after these writes return, so they must survive a failover or a crash."""
+    return client.get_database(name, write_concern=WriteConcern(w="majority", j=True))
 
 
 @dataclass

@@ -19,7 +19,7 @@ from nats.js.errors import NotFoundError
 from services.analytics.app import declare_consumers
 from services.analytics.consumer import BatchPipeline, PipelineStats
 from services.analytics.handlers import build_router, consumers
-from services.analytics.ledger import CounterLedger
+from services.analytics.ledger import CounterLedger, durable_database
 from services.analytics.settings import AnalyticsSettings
 from services.analytics.store import MetricsStore
 from shared.jetstream import connect
@@ -57,7 +57,7 @@ async def caught_up(settings: AnalyticsSettings) -> bool:
 async def rebuild(settings: AnalyticsSettings, timeout: float = 3600.0) -> PipelineStats:
     """Drop every aggregate, replay the streams from the start, return what was counted."""
     mongo: Any = connect_mongo(settings.mongodb_url)
-    db = mongo[settings.mongodb_database]
+    db = durable_database(mongo, settings.mongodb_database)
     try:
         await MetricsStore(db, settings).drop_aggregates()
         await reset_consumers(settings)
