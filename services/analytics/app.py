@@ -5,6 +5,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +110,7 @@ def create_app(settings: AnalyticsSettings) -> FastAPI:
         ledger = CounterLedger(db)
         pipeline = BatchPipeline(ledger, settings.max_write_batch, settings.retry_delay)
         store = MetricsStore(db, settings)
-        await ledger.load()
+        await ledger.load(timedelta(days=settings.journal_retention_days))
         await store.load_registry_files()
         await declare_consumers(settings)
         broker = NatsBroker(settings.nats_url, logger=None)

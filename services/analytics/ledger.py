@@ -34,7 +34,7 @@ import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import AsyncMongoClient, UpdateOne, WriteConcern
@@ -85,16 +85,27 @@ class CounterLedger:
         self._known_keys: set[tuple[str, str]] = set()
         self._counter_writes = asyncio.Lock()  # see the module docstring: one $inc at a time
 
-    async def load(self) -> int:
-        """Rebuild the index of seen ids from the journals; finish unmarked journals."""
+    async def load(self, retention: timedelta | None = None) -> int:
+        """Rebuild the index of seen ids from the journals; finish unmarked journals. Applied
+        journals older than `retention` are deleted: their events are older than the streams
+        keep (and than ingest accepts), so they cannot come again."""
         self._marked = {doc["_id"] async for doc in self.applied.find({}, {"_id": 1})}
-        finished = 0
+        cutoff = None if retention is None else datetime.now(UTC) - retention
+        finished, expired = 0, []
         async for record in self.journal.find({}):
+            if cutoff and record["_id"] in self._marked and record.get("t", cutoff) < cutoff:
+                expired.append(record["_id"])
+                continue
             for event_id in record.get("ids", []):
                 self._owner[event_id] = record["_id"]
             if record["_id"] not in self._marked:
                 await self._finish(record)
                 finished += 1
+        if expired:
+            await self.journal.delete_many({"_id": {"$in": expired}})
+            await self.applied.delete_many({"_id": {"$in": expired}})
+            self._marked.difference_update(expired)
+            log.info("expired journals deleted", extra={"batches": len(expired)})
         return finished
 
     async def apply(self, events: Events) -> BatchResult:
@@ -120,7 +131,12 @@ class CounterLedger:
         earlier = {self._owner[e] for e in unique if e in self._owner}
         if new:
             ops = combine(itertools.chain.from_iterable(unique[e] for e in new))
-            record = {"_id": batch, "ids": new, "ops": [op.to_document() for op in ops]}
+            record = {
+                "_id": batch,
+                "t": datetime.now(UTC),
+                "ids": new,
+                "ops": [op.to_document() for op in ops],
+            }
             await self._insert_journal(record)
             await self._finish(record)
         for owner in sorted(earlier):

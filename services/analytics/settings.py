@@ -38,6 +38,8 @@ class AnalyticsSettings(ServiceSettings, StaffAuthSettings, ZaloSettings):
     max_write_batch: int = Field(default=10_000, ge=1)
     ack_wait: float = Field(default=30.0, gt=0)
     max_deliver: int = Field(default=20, ge=1)
+    # Journals (the ledger of seen event ids) are kept this long: the streams keep 90 days.
+    journal_retention_days: float = Field(default=95.0, gt=0)
     retry_delay: float = Field(default=2.0, ge=0)
     # Ward and group registry (households, members): operator data, loaded at start-up when
     # set; `services/analytics/data/registry.DEMO.json` is demo data and says so.

@@ -93,3 +93,15 @@ async def test_the_guard_of_a_batch_is_removed_once_marked(db: Any) -> None:
     await ledger.apply(follows(3, offset=3))
     docs = await db["counters_2026_11"].find({}).to_list(None)
     assert all(len(doc["applied"]) == 1 for doc in docs)  # only the latest batch's guard
+
+
+async def test_old_applied_journals_expire_at_load(db: Any) -> None:
+    await CounterLedger(db).apply(follows(4))
+    with pytest.raises(Crash):
+        await CrashBeforeMark(db).apply(follows(2, offset=4))  # unmarked: finished, not expired
+    restarted = CounterLedger(db)
+    assert await restarted.load(retention=timedelta(0)) == 1
+    assert await db["analytics_batches"].count_documents({}) == 1
+    assert await total_follows(db) == 6
+    result = await restarted.apply(follows(2, offset=4))
+    assert result.duplicates == 2  # the kept journal still knows its events
