@@ -175,3 +175,5 @@ ANALYTICS_SNAPSHOTS_STREAM = StreamSpec(
     description="Polled Zalo OA statistics (follower total, article views and shares).",
     max_age=400 * DAY,
 )
+# Lease of the one analytics replica that writes counters (the others serve HTTP only).
+ANALYTICS_WRITER_BUCKET = "analytics_writer"

@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
@@ -12,7 +13,7 @@ from typing import Any
 from fastapi import FastAPI
 from faststream.nats import NatsBroker
 from nats.js import JetStreamContext
-from nats.js.api import StreamConfig
+from nats.js.api import KeyValueConfig, StreamConfig
 from nats.js.errors import NotFoundError
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -20,13 +21,14 @@ from services.analytics.api import router as api_router
 from services.analytics.consumer import BatchPipeline
 from services.analytics.dashboard import router as dashboard_router
 from services.analytics.handlers import build_router, consumers
+from services.analytics.lease import WriterLease
 from services.analytics.ledger import CounterLedger, durable_database
 from services.analytics.settings import AnalyticsSettings
 from services.analytics.snapshots import SnapshotPoller, ZaloStatsSnapshotted
 from services.analytics.store import MetricsStore
 from shared.auth import StaffDirectory
 from shared.health import health_router
-from shared.jetstream import connect, ensure_consumer, ensure_stream
+from shared.jetstream import connect, ensure_consumer, ensure_key_value, ensure_stream
 from shared.mongo import connect_mongo
 from shared.places import Gazetteer
 from shared.subjects import (
@@ -100,30 +102,80 @@ async def snapshot_poller(settings: AnalyticsSettings) -> AsyncIterator[Snapshot
         await nc.close()
 
 
+class Counting:
+    """The consumers of the replica that holds the writer lease: ledger, pipeline, broker,
+    snapshot poller. Started when the lease is taken, stopped when it is lost."""
+
+    def __init__(self, app: FastAPI, settings: AnalyticsSettings, db: AsyncDatabase[Any]) -> None:
+        self.app, self.settings, self.db = app, settings, db
+        self.stack: AsyncExitStack | None = None
+
+    async def start(self) -> None:
+        settings = self.settings
+        ledger = CounterLedger(self.db)
+        await ledger.load(timedelta(days=settings.journal_retention_days))
+        pipeline = BatchPipeline(ledger, settings.max_write_batch, settings.retry_delay)
+        broker = NatsBroker(settings.nats_url, logger=None)
+        broker.include_router(build_router(settings, pipeline))
+        self.app.state.pipeline, self.app.state.ledger = pipeline, ledger
+        stack = AsyncExitStack()
+        stack.push_async_callback(pipeline.close)  # runs last: buffered acks are sent
+        await broker.start()
+        stack.push_async_callback(broker.stop)
+        stack.push_async_callback(pipeline.close)  # runs first: finish writing
+        if settings.snapshot_interval > 0:
+            await stack.enter_async_context(snapshot_poller(settings))
+        self.stack = stack
+
+    async def stop(self) -> None:
+        if self.stack is not None:
+            stack, self.stack = self.stack, None
+            await stack.aclose()
+
+
+@asynccontextmanager
+async def writer_lease(
+    settings: AnalyticsSettings, counting: Counting
+) -> AsyncIterator[WriterLease]:
+    """Run `counting` while this replica holds the lease; give the lease up at shutdown."""
+    nc = await connect(settings.nats_url, name="analytics-lease")
+    try:
+        config = KeyValueConfig(
+            bucket=settings.writer_lease_bucket, history=1, ttl=settings.writer_lease_ttl
+        )
+        kv = await ensure_key_value(nc.jetstream(), config)
+        lease = WriterLease(
+            kv, uuid.uuid4().hex[:12], settings.writer_lease_ttl, counting.start, counting.stop
+        )
+        task = asyncio.create_task(lease.run())
+        try:
+            with contextlib.suppress(TimeoutError):  # a follower starts serving HTTP anyway
+                await asyncio.wait_for(lease.leading.wait(), settings.writer_lease_wait)
+            yield lease
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await counting.stop()
+            await lease.release()
+    finally:
+        await nc.close()
+
+
 def create_app(settings: AnalyticsSettings) -> FastAPI:
-    """The analytics service: consumers, metrics API and dashboard."""
+    """The analytics service: consumers (on the lease holder), metrics API and dashboard."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         mongo: Any = connect_mongo(settings.mongodb_url)
         db: AsyncDatabase[Any] = durable_database(mongo, settings.mongodb_database)
-        ledger = CounterLedger(db)
-        pipeline = BatchPipeline(ledger, settings.max_write_batch, settings.retry_delay)
         store = MetricsStore(db, settings)
-        await ledger.load(timedelta(days=settings.journal_retention_days))
-        await store.load_registry_files()
-        await declare_consumers(settings)
-        broker = NatsBroker(settings.nats_url, logger=None)
-        broker.include_router(build_router(settings, pipeline))
-        app.state.store, app.state.pipeline, app.state.ledger = store, pipeline, ledger
+        app.state.store = store
         try:
-            async with AsyncExitStack() as stack:
-                stack.push_async_callback(pipeline.close)  # runs last: buffered acks are sent
-                await broker.start()
-                stack.push_async_callback(broker.stop)
-                stack.push_async_callback(pipeline.close)  # runs first: finish writing
-                if settings.snapshot_interval > 0:
-                    await stack.enter_async_context(snapshot_poller(settings))
+            await store.load_registry_files()
+            await declare_consumers(settings)
+            async with writer_lease(settings, Counting(app, settings, db)) as lease:
+                app.state.lease = lease
                 yield
         finally:
             await mongo.close()

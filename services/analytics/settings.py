@@ -8,6 +8,7 @@ from shared.places import DEFAULT_UNITS_FILE
 from shared.settings import ServiceSettings, StaffAuthSettings, ZaloSettings
 from shared.subjects import (
     ANALYTICS_SNAPSHOTS_STREAM,
+    ANALYTICS_WRITER_BUCKET,
     BROADCAST_EVENTS_STREAM,
     BROADCAST_OUTCOME_PREFIX,
     TIPS_ALL,
@@ -38,6 +39,11 @@ class AnalyticsSettings(ServiceSettings, StaffAuthSettings, ZaloSettings):
     max_write_batch: int = Field(default=10_000, ge=1)
     ack_wait: float = Field(default=30.0, gt=0)
     max_deliver: int = Field(default=20, ge=1)
+    # One replica counts (the lease holder); the others serve HTTP and take over when the
+    # holder stops renewing for `writer_lease_ttl` seconds.
+    writer_lease_bucket: str = ANALYTICS_WRITER_BUCKET
+    writer_lease_ttl: float = Field(default=15.0, ge=1)
+    writer_lease_wait: float = Field(default=2.0, ge=0)  # at start-up, before serving HTTP
     # Journals (the ledger of seen event ids) are kept this long: the streams keep 90 days.
     journal_retention_days: float = Field(default=95.0, gt=0)
     retry_delay: float = Field(default=2.0, ge=0)

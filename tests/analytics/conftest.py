@@ -46,6 +46,8 @@ def settings(unique: str, nats_url: str, mongodb_url: str) -> AnalyticsSettings:
         snapshots_stream=f"TS_{unique}",
         snapshots_subject_filter=f"t{unique}.analytics.snapshot.>",
         snapshot_interval=0,
+        writer_lease_bucket=f"aw_{unique}",
+        writer_lease_ttl=1.0,
     )
 
 
@@ -103,6 +105,8 @@ async def delete_stream(settings: AnalyticsSettings) -> None:
         for name in streams:
             with contextlib.suppress(NotFoundError):
                 await nc.jetstream().delete_stream(name)
+        with contextlib.suppress(NotFoundError):
+            await nc.jetstream().delete_key_value(settings.writer_lease_bucket)
     finally:
         await nc.close()
 
