@@ -3,26 +3,31 @@
 Everything the counters hold is derived from the streams, so dropping them (counters, batch
 journal, applied marks) and consuming every stream again from its first message yields the
 same numbers. The durable consumers are recreated from the start; when the replay has caught
-up, the service continues from there. Stop the analytics service while this runs: counters
-have one writer at a time (see `ledger`).
+up, the service continues from there. Stop the analytics service first: the rebuild takes the
+writer lease (see `lease`) and refuses to run while a replica holds it.
 """
 
 import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from faststream.nats import NatsBroker
-from nats.js.errors import NotFoundError
+from nats.js.api import KeyValueConfig
+from nats.js.errors import KeyWrongLastSequenceError, NotFoundError
+from nats.js.kv import KeyValue
 
 from services.analytics.app import declare_consumers
 from services.analytics.consumer import BatchPipeline, PipelineStats
 from services.analytics.handlers import build_router, consumers
+from services.analytics.lease import KEY
 from services.analytics.ledger import CounterLedger, durable_database
 from services.analytics.settings import AnalyticsSettings
 from services.analytics.store import MetricsStore
-from shared.jetstream import connect
+from shared.jetstream import connect, ensure_key_value
 from shared.logging import configure_logging
 from shared.mongo import connect_mongo
 
@@ -54,8 +59,49 @@ async def caught_up(settings: AnalyticsSettings) -> bool:
         await nc.close()
 
 
+class ServiceRunning(Exception):
+    """A replica of the service holds the writer lease: stop the service first."""
+
+
+@asynccontextmanager
+async def exclusive(settings: AnalyticsSettings) -> AsyncIterator[None]:
+    """Hold the writer lease for the whole rebuild, so no replica counts meanwhile."""
+    nc = await connect(settings.nats_url, name="analytics-rebuild-lease")
+    try:
+        config = KeyValueConfig(
+            bucket=settings.writer_lease_bucket, history=1, ttl=settings.writer_lease_ttl
+        )
+        kv = await ensure_key_value(nc.jetstream(), config)
+        try:
+            revision = await kv.create(KEY, b"rebuild")
+        except KeyWrongLastSequenceError as exc:
+            raise ServiceRunning("the analytics service is running: stop it first") from exc
+        renew = asyncio.create_task(_renew(kv, revision, settings.writer_lease_ttl / 3))
+        try:
+            yield
+        finally:
+            renew.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renew
+            with contextlib.suppress(Exception):
+                await kv.delete(KEY)
+    finally:
+        await nc.close()
+
+
+async def _renew(kv: KeyValue, revision: int, every: float) -> None:
+    while True:
+        await asyncio.sleep(every)
+        revision = await kv.update(KEY, b"rebuild", last=revision)
+
+
 async def rebuild(settings: AnalyticsSettings, timeout: float = 3600.0) -> PipelineStats:
     """Drop every aggregate, replay the streams from the start, return what was counted."""
+    async with exclusive(settings):
+        return await _rebuild(settings, timeout)
+
+
+async def _rebuild(settings: AnalyticsSettings, timeout: float) -> PipelineStats:
     mongo: Any = connect_mongo(settings.mongodb_url)
     db = durable_database(mongo, settings.mongodb_database)
     try:

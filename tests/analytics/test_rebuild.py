@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from services.analytics.rebuild import rebuild
+from services.analytics.rebuild import ServiceRunning, rebuild
 from services.analytics.settings import AnalyticsSettings
 from services.analytics.store import MetricsStore
 from shared.mongo import connect_mongo
@@ -37,6 +37,9 @@ async def test_rebuild_gives_identical_aggregates(settings: AnalyticsSettings) -
         before = await snapshot(settings)
         assert len(before) > 5
 
+        async with running(settings, keep=True):
+            with pytest.raises(ServiceRunning):
+                await rebuild(settings, timeout=60)
         stats = await rebuild(settings, timeout=60)  # the service is stopped, as documented
         assert (stats.counted, stats.duplicates) == (400, 150)
         assert await snapshot(settings) == before
