@@ -22,9 +22,9 @@ One writer per database, the holder of `lease.WriterLease`: FerretDB v1 loses `$
 run concurrently on one document (400 concurrent increments left 102, measured), and the index
 of seen ids lives in this process. Per-event ledger documents were measured at 10–16k
 inserts/s on FerretDB here, below the 20k events/s target; ids inside the journal document
-cost one insert per batch. FerretDB
-also scans the whole collection on each update (about 7 µs per stored document), so counters
-are folded into few documents and collections (see `increments.CounterOp`).
+cost one insert per batch. FerretDB also scans the whole collection on each update (about
+7 µs per stored document), so counters are folded into few documents and collections (see
+`increments.CounterOp`).
 """
 
 import asyncio
