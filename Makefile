@@ -7,9 +7,9 @@ UV := .local/uv/bin/uv
 UV_VERSION := 0.13.9
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install mongo-server run test lint format typecheck bench clean
+.PHONY: install mongo-server run test lint format bench clean
 
-install: $(VENV)/.synced mongo-server
+install: $(VENV)/.synced mongo-server dashboard-assets
 
 $(UV):
 	$(PYTHON) -m venv .local/uv
@@ -37,11 +37,17 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-test: install lint
+test: install browser lint
 	$(PY) -m pytest
 
+# Each benchmark starts its own servers on loopback and prints its figures (docs/benchmarks.md).
 bench: install
 	$(PY) -m bench.ingest
+	$(PY) -m bench.triage
+	$(PY) -m bench.reports
+	$(PY) -m bench.zalo_client
+	$(PY) -m bench.analytics
+	$(PY) -m bench.country_sim
 
 clean:
 	rm -rf $(VENV) .local/uv var

@@ -107,6 +107,8 @@ def service_env(nats_url: str, mongodb_url: str, service: Service) -> dict[str, 
         "HTTP_PORT": str(service.port),
         # Demo villages and residential groups (labelled DEMO in the file name).
         "PLACES_EXTRA_FILE": str(REPO_ROOT / "shared/places/data/places-dong-hoi.DEMO.json"),
+        # Demo ward/group registry with households for the coverage charts (labelled DEMO).
+        "REGISTRY_FILE": str(REPO_ROOT / "services/analytics/data/registry.DEMO.json"),
     }
     return os.environ | env
 
