@@ -123,7 +123,7 @@ class Planner:
         """An update or a cancel goes to exactly the targets the original reached. A cancel
         waits until the original's sends in flight have finished, so it sees all of them."""
         original = notice.references or ""
-        if notice.msg_type == MsgType.CANCEL and await self.deliveries.live_claims(original, now):
+        if notice.msg_type == MsgType.CANCEL and await self.deliveries.in_flight(original, now):
             raise PlanLater(f"sends of {original} still in flight")
         reached = await self.deliveries.of_notice(original, [DeliveryState.SENT])
         docs: list[dict[str, Any]] = []

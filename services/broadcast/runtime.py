@@ -96,6 +96,10 @@ class Runtime:
         self.broker.include_router(build_router(self))
         await self.broker.start()
         if workers:
+            lease = self.sender.lease(datetime.now(UTC))
+            await self.deliveries.beat(self.sender.worker, lease)
+            self.sender.alive_until = lease
+            self._tasks.append(asyncio.create_task(self.sender.keep_alive(self._stop)))
             self._tasks += [
                 asyncio.create_task(self.sender.run(self._stop)) for _ in range(s.sender_loops)
             ]
@@ -124,7 +128,7 @@ class Runtime:
             (d.users, ZaloEventKind.USER_MESSAGE),
             (d.echoes, ZaloEventKind.OA_MESSAGE),
         ):
-            config = self._consumer(durable, zalo_event_subject(kind), 30.0)
+            config = self._consumer(durable, zalo_event_subject(kind), s.event_ack_wait)
             await ensure_consumer(js, ZALO_EVENTS_STREAM.name, config)
 
     @staticmethod
@@ -139,7 +143,6 @@ class Runtime:
             ack_policy=AckPolicy.EXPLICIT,
             ack_wait=ack_wait,
             max_deliver=-1 if unbounded else 20,
-            backoff=None if unbounded else [1.0, 2.0, 5.0, 10.0, 30.0],
             max_ack_pending=20000 if unbounded else 1000,
         )
 

@@ -63,6 +63,7 @@ class Verdict:
     dead_error: str | None = None
     publish: bool = False  # publish an outcome event
     finish: bool = True  # False: Zalo may have acted, leave the claim in doubt
+    message_id: str | None = None  # Zalo's id of the accepted message
 
 
 @dataclass
@@ -77,7 +78,7 @@ class Claimed:
 
 @dataclass
 class Batch:
-    token: str
+    worker: str  # the worker id the claims of this batch carry
     claimed: list[Claimed] = field(default_factory=list)
 
 
@@ -151,6 +152,7 @@ class Sender:
         self.worker = uuid.uuid4().hex[:8]
         self._notices: dict[str, tuple[float, Notice]] = {}
         self._slots = asyncio.Semaphore(settings.sender_concurrency)
+        self.alive_until = datetime.now(UTC)  # set by keep_alive before any claim
 
     @property
     def durable(self) -> str:
@@ -172,10 +174,29 @@ class Sender:
             with contextlib.suppress(Exception):
                 await psub.unsubscribe()
 
+    async def keep_alive(self, stop: asyncio.Event) -> None:
+        """The worker's heartbeat. It only trusts what it wrote: once its own liveness has
+        lapsed it stops renewing (another worker may be taking its attempts over) and sends
+        nothing more until a new worker id starts."""
+        period = max(0.2, self.s.claim_lease / 4)
+        while not stop.is_set():
+            now = datetime.now(UTC)
+            if now >= self.alive_until:
+                log.error("worker liveness lapsed, sending stops", extra={"worker": self.worker})
+                self.worker, self.alive_until = uuid.uuid4().hex[:8], self.lease(now)
+            lease = self.lease(now)
+            try:
+                await self.deliveries.beat(self.worker, lease)
+                self.alive_until = lease if now < self.alive_until else self.alive_until
+            except Exception:  # Mongo hiccup: retry on the next beat; sends check the lease
+                log.warning("worker heartbeat failed", exc_info=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), period)
+
     async def handle(self, msgs: list[Msg]) -> None:
         """Claim, send and record one batch of work-queue messages."""
         now = datetime.now(UTC)
-        batch = Batch(token=f"{self.worker}-{uuid.uuid4().hex[:12]}")
+        batch = Batch(worker=self.worker)
         ids = [m.data.decode() for m in msgs]
         docs = await self.deliveries.get_many(ids)
         settle: list[Awaitable[None]] = []
@@ -189,6 +210,8 @@ class Sender:
                 settle.append(self._finished(msg, doc))
             elif _aware(doc["not_before"]) > now:
                 settle.append(msg.nak(delay=_seconds_until(doc["not_before"], now, 0.2)))
+            elif doc.get("doubt") is not None:
+                settle.append(self._contested(msg, doc, int(doc["doubt"]), batch))
             else:
                 wanted.append((msg, doc, int(doc.get("claims", 0)) + 1))
         claims = [self._claim_doc(doc, k, batch, now) for _, doc, k in wanted]
@@ -198,18 +221,23 @@ class Sender:
                 settle.append(self._contested(msg, doc, k, batch))
             else:
                 batch.claimed.append(Claimed(msg, doc, claim["_id"], k))
-        await asyncio.gather(*settle)
-        if batch.claimed:
-            await self._send_claimed(batch)
+        beat = asyncio.create_task(self._progress(batch))
+        try:
+            await asyncio.gather(*settle)
+            if batch.claimed:
+                await self._send_claimed(batch)
+        finally:
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
 
     def _claim_doc(self, doc: Doc, k: int, batch: Batch, now: datetime) -> Doc:
         return {
             "_id": f"{doc['_id']}#{k}",
             "delivery_id": doc["_id"],
             "notice_id": doc["notice_id"],
-            "token": batch.token,
-            "lease_until": self._lease(now),
-            "done": False,
+            "worker": batch.worker,
+            "k": k,
             "created_at": now,
         }
 
@@ -219,34 +247,51 @@ class Sender:
         await msg.ack()
 
     async def _contested(self, msg: Msg, doc: Doc, k: int, batch: Batch) -> None:
-        """Attempt `k` is claimed by someone else: wait for it, follow it, or take over."""
+        """Attempt `k` is claimed already: follow it, wait for it, or take it over.
+
+        Attempt k is over when the delivery's `claims` reached k; it is in doubt when the
+        delivery says so (`doubt` = k: Zalo may have acted) or its worker stopped beating."""
         for _ in range(20):
             now = datetime.now(UTC)
-            claim = await self.deliveries.get_claim(f"{doc['_id']}#{k}")
             fresh = await self.deliveries.get(doc["_id"])
             if fresh is None or fresh["state"] != DeliveryState.PENDING:
                 await (msg.term() if fresh is None else self._finished(msg, fresh))
                 return
-            if claim is not None and claim.get("done"):
-                k += 1  # that attempt ended (a retry was scheduled): try the next one
-            elif claim is not None and _aware(claim["lease_until"]) > now:
-                await msg.nak(delay=_seconds_until(claim["lease_until"], now, 0.5))
+            claim = await self.deliveries.get_claim(f"{doc['_id']}#{k}")
+            since = await self._doubt_since(fresh, claim, k, now)
+            if claim is None or int(fresh.get("claims", 0)) >= k:
+                k = max(k, int(fresh.get("claims", 0))) + (0 if claim is None else 1)
+            elif since is None:
+                await msg.nak(delay=max(0.5, self.s.claim_lease / 2))
                 return
-            elif claim is not None and not await self._in_doubt_may_resend(msg, fresh, claim, k):
+            elif not await self._in_doubt_may_resend(msg, fresh, k, since):
                 return
             else:
-                k += 1  # in doubt, no echo after the grace period: send again
+                k += 1
             mine = self._claim_doc(fresh, k, batch, now)
             if not await self.deliveries.insert_claims([mine]):
-                if claim is not None and not claim.get("done"):
+                if since is not None:
                     log.warning("in-doubt delivery sent again", extra={"delivery_id": doc["_id"]})
                 batch.claimed.append(Claimed(msg, fresh, mine["_id"], k))
                 return
         await msg.nak(delay=1.0)
 
-    async def _in_doubt_may_resend(self, msg: Msg, doc: Doc, claim: Doc, k: int) -> bool:
-        """The holder of attempt `k` vanished mid-send (lease over, not finished). Zalo's echo
-        of the post proves it went out; without one, wait `echo_grace`, then send again."""
+    async def _doubt_since(
+        self, fresh: Doc, claim: Doc | None, k: int, now: datetime
+    ) -> datetime | None:
+        """Since when attempt k is in doubt, or None while its worker is alive and sending."""
+        if fresh.get("doubt") == k:
+            return _aware(fresh.get("doubt_at") or now)
+        if claim is None or claim.get("worker") == "cancel":
+            return None  # a cancel is being written: its result follows at once
+        until = await self.deliveries.alive_until(str(claim.get("worker")))
+        if until is not None and _aware(until) > now:
+            return None
+        return _aware(until) if until is not None else _aware(claim["created_at"])
+
+    async def _in_doubt_may_resend(self, msg: Msg, doc: Doc, k: int, since: datetime) -> bool:
+        """Zalo's echo of the post proves attempt k went out; without one, wait
+        `echo_grace` after the doubt began, then the caller sends again."""
         now = datetime.now(UTC)
         if doc["target_kind"] == "group" and doc.get("channel") == Channel.OA:
             echo = await self.deliveries.echo_seen(doc["target"], doc["code"])
@@ -257,43 +302,51 @@ class Sender:
                     "resolved_by": "echo",
                     "zalo_message_id": echo.get("message_id"),
                     "claims": k,
+                    "doubt": None,
                 }
                 await self.deliveries.record([(doc["_id"], fields)])
-                await self.deliveries.finish_claims([claim["_id"]], now)
                 await self.outcomes.outcome({**doc, **fields})
                 await msg.ack()
                 return False
-        waited = (now - _aware(claim["lease_until"])).total_seconds()
+        waited = (now - since).total_seconds()
         if waited < self.s.echo_grace:
             await msg.nak(delay=max(0.5, self.s.echo_grace - waited))
             return False
         return True
 
     async def _send_claimed(self, batch: Batch) -> None:
-        beat = asyncio.create_task(self._heartbeat(batch))
-        try:
-            verdicts = await asyncio.gather(*(self._send_one(c.doc) for c in batch.claimed))
-        finally:
-            beat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beat
+        started = time.monotonic()
+        verdicts = await asyncio.gather(*(self._send_one(c.doc, batch) for c in batch.claimed))
+        sent_in = time.monotonic() - started
+        now = datetime.now(UTC)
+        receipts = []
         for c, v in zip(batch.claimed, verdicts, strict=True):
-            # The hint of the next attempt number never passes an attempt left in doubt, so
-            # the next worker meets that claim and goes through the echo check.
-            v.fields["claims"] = c.k if v.finish else c.k - 1
+            # `claims` = k closes attempt k; an attempt in doubt stays open with `doubt` = k,
+            # so the next worker goes through the echo check.
+            if v.finish:
+                v.fields.update(claims=c.k, doubt=None)
+            else:
+                v.fields.update(claims=c.k - 1, doubt=c.k, doubt_at=now)
+            if v.message_id:
+                receipts.append({"delivery_id": c.doc["_id"], "message_id": v.message_id})
+            if "sent_at" in v.fields:
+                v.fields["sent_at"] = now  # one timestamp per batch: one update for all
         await self.deliveries.record(
             [(c.doc["_id"], v.fields) for c, v in zip(batch.claimed, verdicts, strict=True)]
         )
-        now = datetime.now(UTC)
-        finished = [c.claim_id for c, v in zip(batch.claimed, verdicts, strict=True) if v.finish]
-        in_doubt = [
-            c.claim_id for c, v in zip(batch.claimed, verdicts, strict=True) if not v.finish
-        ]
-        await self.deliveries.finish_claims(finished, now)
-        if in_doubt:  # end the lease now: the next delivery attempt goes through the echo check
-            await self.deliveries.extend_claims(in_doubt, now)
+        recorded_in = time.monotonic() - started - sent_in
+        await self.deliveries.record_receipts(f"{batch.worker}-{uuid.uuid4().hex}", receipts)
         await asyncio.gather(
             *(self._settle(c.msg, c.doc, v) for c, v in zip(batch.claimed, verdicts, strict=True))
+        )
+        log.info(
+            "batch done",
+            extra={
+                "claimed": len(batch.claimed),
+                "send_s": round(sent_in, 3),
+                "record_s": round(recorded_in, 3),
+                "total_s": round(time.monotonic() - started, 3),
+            },
         )
 
     async def _settle(self, msg: Msg, doc: Doc, verdict: Verdict) -> None:
@@ -307,19 +360,22 @@ class Sender:
         else:
             await msg.nak(delay=verdict.nak_delay)
 
-    async def _heartbeat(self, batch: Batch) -> None:
-        """Keep the claims and the JetStream deliveries alive while sends are in flight."""
-        period = max(0.2, min(self.s.claim_lease, self.s.sender_ack_wait) / 3)
-        claim_ids = [c.claim_id for c in batch.claimed]
+    async def _progress(self, batch: Batch) -> None:
+        """Tell JetStream the batch's messages are being worked on (no redelivery meanwhile)."""
+        period = max(0.2, self.s.sender_ack_wait / 3)
         while True:
             await asyncio.sleep(period)
-            await self.deliveries.extend_claims(claim_ids, self._lease(datetime.now(UTC)))
-            await asyncio.gather(*(c.msg.in_progress() for c in batch.claimed))
+            with contextlib.suppress(Exception):
+                await asyncio.gather(*(c.msg.in_progress() for c in list(batch.claimed)))
 
-    async def _send_one(self, doc: Doc) -> Verdict:
+    async def _send_one(self, doc: Doc, batch: Batch) -> Verdict:
         async with self._slots:
             notice = await self._notice(doc["notice_id"])
             now = datetime.now(UTC)
+            if batch.worker != self.worker or now >= self.alive_until:
+                # Our lease may have run out (a stalled process): another worker may take this
+                # attempt over after the echo grace, so we must not send. Nothing was sent.
+                return Verdict({"last_error": "claim lease ran out before sending"}, 0.2)
             if notice is None or notice.status == NoticeStatus.CANCELLED:
                 return Verdict(
                     {"state": DeliveryState.CANCELLED.value, "finished_at": now}, publish=True
@@ -350,12 +406,8 @@ class Sender:
             }
             return Verdict(fields, publish=True)
         sent = await self.zalo.send_group_text(str(doc["target"]), group_text(notice))
-        fields = {
-            "state": DeliveryState.SENT.value,
-            "sent_at": now,
-            "zalo_message_id": sent.message_id,
-        }
-        return Verdict(fields, publish=True)
+        fields = {"state": DeliveryState.SENT.value, "sent_at": now}
+        return Verdict(fields, publish=True, message_id=sent.message_id)
 
     async def _broadcast(self, doc: Doc, notice: Notice) -> Verdict:
         """Followers: the broadcast API sends only articles, so publish one, then broadcast it."""
@@ -373,12 +425,8 @@ class Sender:
         target = BroadcastTarget.model_validate(targeting.model_dump()) if targeting else None
         sent = await self.zalo.broadcast_article(str(article_id), target)
         now = datetime.now(UTC)
-        fields = {
-            "state": DeliveryState.SENT.value,
-            "sent_at": now,
-            "zalo_message_id": sent.message_id,
-        }
-        return Verdict(fields, publish=True)
+        fields = {"state": DeliveryState.SENT.value, "sent_at": now}
+        return Verdict(fields, publish=True, message_id=sent.message_id)
 
     def _failure(self, doc: Doc, exc: ZaloError) -> Verdict:
         now = datetime.now(UTC)
@@ -426,7 +474,7 @@ class Sender:
             self._notices[notice_id] = cached = (now, fresh)
         return cached[1]
 
-    def _lease(self, now: datetime) -> datetime:
+    def lease(self, now: datetime) -> datetime:
         return now + timedelta(seconds=self.s.claim_lease)
 
 

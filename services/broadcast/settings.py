@@ -27,7 +27,9 @@ class BroadcastSettings(ServiceSettings, ZaloSettings, StaffAuthSettings):
     # A claim is held this long without a heartbeat; after it the delivery is "in doubt".
     claim_lease: float = 20.0
     # After a lease expires, wait this long for Zalo's echo of the send before sending again.
-    echo_grace: float = 15.0
+    echo_grace: float = 15.0  # keep above event_ack_wait
+    # Redelivery of Zalo events held by a crashed replica (echoes must arrive within echo_grace).
+    event_ack_wait: float = 5.0
     max_attempts: int = Field(default=5, ge=1)
     retry_base_delay: float = 1.0
     retry_max_delay: float = 60.0

@@ -1,7 +1,7 @@
 """Every MongoDB query of the broadcast service (runs on MongoDB and FerretDB v1)."""
 
 from collections import Counter, defaultdict
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
@@ -206,6 +206,8 @@ class DeliveryStore:
     def __init__(self, db: AsyncDatabase[Doc]) -> None:
         self.deliveries = db["broadcast_deliveries"]
         self.claims = db["broadcast_claims"]
+        self.receipts = db["broadcast_receipts"]
+        self.workers = db["broadcast_workers"]
         self.echoes = db["broadcast_echoes"]
 
     async def ensure_indexes(self) -> None:
@@ -231,31 +233,47 @@ class DeliveryStore:
     async def get_claim(self, claim_id: str) -> Doc | None:
         return await self.claims.find_one({"_id": claim_id})
 
-    async def extend_claims(self, claim_ids: list[str], lease: datetime) -> None:
-        await self.claims.update_many({"_id": {"$in": claim_ids}}, {"$set": {"lease_until": lease}})
-
-    async def finish_claims(self, claim_ids: list[str], now: datetime) -> None:
-        if claim_ids:
-            await self.claims.update_many(
-                {"_id": {"$in": claim_ids}}, {"$set": {"done": True, "lease_until": now}}
-            )
-
-    async def live_claims(self, notice_id: str, now: datetime) -> int:
-        """Sends of a notice in flight right now (claimed, not finished, lease running)."""
-        return await self.claims.count_documents(
-            {"notice_id": notice_id, "done": False, "lease_until": {"$gt": now}}
+    async def beat(self, worker: str, alive_until: datetime) -> None:
+        """A worker's liveness: one document per worker, written only by that worker (one
+        update per heartbeat instead of one per claim: FerretDB updates are slow)."""
+        await self.workers.update_one(
+            {"_id": worker}, {"$set": {"alive_until": alive_until}}, upsert=True
         )
 
+    async def alive_until(self, worker: str) -> datetime | None:
+        doc = await self.workers.find_one({"_id": worker})
+        return doc["alive_until"] if doc else None
+
+    async def in_flight(self, notice_id: str, now: datetime) -> int:
+        """Pending deliveries of a notice whose current attempt is held by a live worker."""
+        pending = await self.of_notice(notice_id, [DeliveryState.PENDING])
+        live = 0
+        for doc in pending:
+            claim = await self.get_claim(f"{doc['_id']}#{int(doc.get('claims', 0)) + 1}")
+            if claim is None or claim.get("worker") == "cancel":
+                continue
+            until = await self.alive_until(str(claim.get("worker")))
+            live += until is not None and _utc(until) > now
+        return live
+
     async def record(self, results: list[tuple[str, Doc]]) -> None:
-        """Write what the claim holders learned. A retry never revives a cancelled delivery."""
-        ops = []
+        """Write what the claim holders learned, one `update_many` per distinct change (a
+        batch of sends is mostly one change: FerretDB pays per statement). A retry never
+        revives a cancelled delivery."""
+        groups: dict[str, tuple[Doc, list[str]]] = {}
         for delivery, fields in results:
-            query: Doc = {"_id": delivery}
+            key = repr(sorted(fields.items()))
+            groups.setdefault(key, (fields, []))[1].append(delivery)
+        for fields, ids in groups.values():
+            query: Doc = {"_id": {"$in": ids}}
             if fields.get("state") == DeliveryState.PENDING.value:
                 query["state"] = {"$ne": DeliveryState.CANCELLED.value}
-            ops.append(UpdateOne(query, {"$set": fields}))
-        if ops:
-            await self.deliveries.bulk_write(ops, ordered=False)
+            await self.deliveries.update_many(query, {"$set": fields})
+
+    async def record_receipts(self, batch: str, receipts: list[Doc]) -> None:
+        """Zalo's message ids of one batch of sends, kept in one document."""
+        if receipts:
+            await _insert_new(self.receipts, [{"_id": batch, "receipts": receipts}])
 
     async def set_fields(self, delivery_id: str, fields: Doc) -> None:
         await self.deliveries.update_one({"_id": delivery_id}, {"$set": fields})
@@ -283,17 +301,17 @@ class DeliveryStore:
                 "_id": f"{d['_id']}#{int(d.get('claims', 0)) + 1}",
                 "delivery_id": d["_id"],
                 "notice_id": notice_id,
-                "token": "cancel",
-                "lease_until": now,
-                "done": True,
+                "worker": "cancel",
+                "k": int(d.get("claims", 0)) + 1,
                 "created_at": now,
             }
             for d in pending
         ]
         taken = await _insert_new(self.claims, claims)
-        won = [c["delivery_id"] for c in claims if c["_id"] not in taken]
-        if won:
-            await self.deliveries.update_many({"_id": {"$in": won}}, cancelled)
+        won = [c for c in claims if c["_id"] not in taken]
+        await self.record(
+            [(str(c["delivery_id"]), {**cancelled["$set"], "claims": c["k"]}) for c in won]
+        )
         return result.modified_count + len(won)
 
     async def progress(self, notice_id: str) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
@@ -335,6 +353,10 @@ class DeliveryStore:
 
     async def echo_seen(self, group_id: str, code: str) -> Doc | None:
         return await self.echoes.find_one({"_id": f"{group_id}:{code}"})
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 async def _ensure(collection: Any, *keys: list[tuple[str, int]]) -> None:

@@ -95,7 +95,9 @@ async def progress(h: Any, notice_id: str) -> dict[str, Any]:
     return view
 
 
-async def wait_settled(h: Any, notice_id: str, total: int, timeout: float = 30.0) -> dict[str, int]:
+async def wait_settled(
+    h: Any, notice_id: str, total: int, timeout: float = 30.0, interval: float = 0.1
+) -> dict[str, int]:
     """Wait until `total` deliveries of a notice are in a final state; returns the counts."""
 
     last: dict[str, int] = {}
@@ -107,7 +109,7 @@ async def wait_settled(h: Any, notice_id: str, total: int, timeout: float = 30.0
         return last if final == total else None
 
     try:
-        result: dict[str, int] = await wait_for(settled, timeout=timeout)
+        result: dict[str, int] = await wait_for(settled, timeout=timeout, interval=interval)
     except AssertionError as exc:
         raise AssertionError(f"notice {notice_id} not settled: {last}, want {total}") from exc
     return result
@@ -141,3 +143,41 @@ async def publish_zalo_event(js: Any, kind: str, event_name: str, **fields: Any)
         headers={"Nats-Msg-Id": event.event_id},
     )
     return event.event_id
+
+
+def settings_env(settings: Any) -> dict[str, str]:
+    """Environment variables that rebuild `settings` in a child process."""
+    import json as _json
+    import os
+
+    env = dict(os.environ)
+    for name, value in settings.model_dump(mode="json").items():
+        if value is None:
+            continue
+        env[name.upper()] = value if isinstance(value, str) else _json.dumps(value)
+    return env
+
+
+async def bridge_echoes(h: Any, stop: asyncio.Event, interval: float = 0.2) -> int:
+    """Play Zalo's `oa_send_group_text` echo webhooks (as ingest publishes them) for every
+    group message the fake server accepted, until `stop` is set; returns how many."""
+    seen: set[str] = set()
+    while True:
+        done = stop.is_set()
+        messages = await asyncio.to_thread(h.fake.admin.messages, "group")
+        for message in messages:
+            if message["message_id"] in seen:
+                continue
+            seen.add(message["message_id"])
+            await publish_zalo_event(
+                h.runtime.js,
+                "oa_message",
+                "oa_send_group_text",
+                group_id=message["group_id"],
+                recipient_id=message["group_id"],
+                message_id=message["message_id"],
+                text=message.get("text"),
+            )
+        if done:
+            return len(seen)
+        await asyncio.sleep(interval)

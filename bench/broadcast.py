@@ -1,0 +1,181 @@
+"""Broadcast fan-out: one notice to 10,000 `oa` groups through three sender replicas.
+
+Run: `python -m bench.broadcast` (part of `make bench`). Starts its own nats-server, the
+project's MongoDB-wire server (FerretDB unless MONGODB_URL is set), the fake Zalo server and
+three `python -m services.broadcast.sender` processes, all on 127.0.0.1.
+
+1. Throughput: fake at zero latency and no quota; deliveries/s = groups / (time from the notice
+   being accepted to the last delivery recorded as sent); also the steady rate of accepted sends
+   from the fake's own timestamps, and the check that exactly one message per group was recorded.
+2. Quota: the fake enforces N calls/minute and the client's shared limiter is set to N/min; the
+   highest number of sends in any one-second window (sliding, from the fake's timestamps) is
+   compared with N/60.
+Options: BENCH_GROUPS (10000), BENCH_QUOTA_PER_MIN (600), BENCH_QUOTA_GROUPS (300).
+"""
+
+import asyncio
+import bisect
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from services.broadcast.domain import NoticeDraft
+from services.broadcast.groups import Group
+from services.broadcast.runtime import Runtime
+from services.broadcast.settings import BroadcastSettings
+from shared.auth import Role, StaffUser
+from tools.localstack.servers import free_port, start_mongo, start_nats, wait_for_port
+
+GROUPS = int(os.environ.get("BENCH_GROUPS", "10000"))
+QUOTA = int(os.environ.get("BENCH_QUOTA_PER_MIN", "600"))
+QUOTA_GROUPS = int(os.environ.get("BENCH_QUOTA_GROUPS", "300"))
+EDITOR = StaffUser(id="bench", name="bench", roles=frozenset({Role.EDITOR}))
+
+
+def env_of(settings: BroadcastSettings) -> dict[str, str]:
+    env = dict(os.environ)
+    for name, value in settings.model_dump(mode="json").items():
+        if value is not None:
+            env[name.upper()] = value if isinstance(value, str) else json.dumps(value)
+    return env
+
+
+def max_window(times: list[float], width: float = 1.0) -> int:
+    """Most events in any window [t, t + width) that starts at an event."""
+    times = sorted(times)
+    return max((bisect.bisect_left(times, t + width) - i for i, t in enumerate(times)), default=0)
+
+
+async def fan_out(
+    settings: BroadcastSettings, admin: httpx.Client, groups: int, tag: str, log_dir: Path
+) -> dict[str, Any]:
+    runtime = Runtime(settings)
+    await runtime.start(workers=False, scheduler=False)
+    replicas: list[subprocess.Popen[bytes]] = []
+    try:
+        ids = [f"9{tag}{i:08d}" for i in range(groups)]
+        admin.post(
+            "/_admin/seed", json={"groups": [{"group_id": g} for g in ids]}
+        ).raise_for_status()
+        rows = [Group(group_id=g, name=f"Tổ {g[-5:]}", ward="dong-hai") for g in ids]
+        await runtime.groups.upsert_many(rows, datetime.now(UTC))
+        env = env_of(settings)
+        for n in range(3):
+            with open(log_dir / f"{tag}-replica{n}.log", "ab") as log:
+                replicas.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "services.broadcast.sender"],
+                        env=env,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
+        await asyncio.sleep(5)  # replicas connected and fetching
+        draft = NoticeDraft.model_validate(
+            {
+                "title": "Cảnh báo lừa đảo",
+                "body": "Không chuyển tiền cho người lạ tự xưng công an.",
+                "category": "fraud_warning",
+                "severity": "Severe",
+                "urgency": "Immediate",
+                "certainty": "Likely",
+                "targets": {"wards": ["dong-hai"]},
+            }
+        )
+        started = time.perf_counter()
+        notice, _ = await runtime.service.create(draft, EDITOR)
+        while True:
+            counts, _ = await runtime.deliveries.progress(notice.id)
+            if counts.get("sent", 0) + counts.get("failed", 0) >= groups:
+                break
+            await asyncio.sleep(0.5)
+        elapsed = time.perf_counter() - started
+    finally:
+        for replica in replicas:
+            replica.terminate()
+        for replica in replicas:
+            replica.wait(30)
+        await runtime.stop()
+    messages = admin.get("/_admin/messages", params={"kind": "group"}).json()
+    mine = [m for m in messages if m["group_id"].startswith(f"9{tag}")]
+    times = sorted(float(m["sent_time"]) for m in mine)
+    per_group = Counter(m["group_id"] for m in mine)
+    steady = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
+    return {
+        "groups": groups,
+        "sent": counts.get("sent", 0),
+        "failed": counts.get("failed", 0),
+        "recorded": len(mine),
+        "exactly_once": set(per_group.values()) == {1} and len(per_group) == groups,
+        "seconds": round(elapsed, 2),
+        "deliveries_per_s": round(groups / elapsed, 1),
+        "fake_accept_rate_per_s": round(steady, 1),
+        "max_1s_window": max_window(times),
+    }
+
+
+async def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-broadcast-") as tmp:
+        root = Path(tmp)
+        nats = start_nats(root / "nats") if not os.environ.get("NATS_URL") else None
+        mongo = start_mongo(root / "mongo") if not os.environ.get("MONGODB_URL") else None
+        port = free_port()
+        fake_env = dict(os.environ, HTTP_PORT=str(port), FAKE_RATE_LIMIT_PER_MINUTE="100000000")
+        fake_env["FAKE_SEED_DEMO"] = "false"
+        fake = subprocess.Popen(
+            [sys.executable, "-m", "tools.fake_zalo"],
+            env=fake_env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        admin = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120)
+        try:
+            wait_for_port(port)
+            base = {
+                "nats_url": os.environ.get("NATS_URL") or (nats.url if nats else ""),
+                "mongodb_url": os.environ.get("MONGODB_URL") or (mongo.url if mongo else ""),
+                "zalo_api_base": f"http://127.0.0.1:{port}",
+                "zalo_oauth_base": f"http://127.0.0.1:{port}",
+                "log_level": "WARNING",
+                "zalo_retry_attempts": 1,
+                "sender_batch": 200,
+                "sender_concurrency": 64,
+            }
+            fast = BroadcastSettings(
+                **base, mongodb_database="bench_fast", zalo_rate_limits={}, zalo_rate_bucket="rb1"
+            )
+            result = await fan_out(fast, admin, GROUPS, "1", root)
+            print(json.dumps({"scenario": "no quota, 3 replicas", **result}))
+            admin.post("/_admin/quota", params={"per_minute": QUOTA}).raise_for_status()
+            limited = BroadcastSettings(
+                **base,
+                mongodb_database="bench_quota",
+                zalo_rate_limits={"group": QUOTA / 60},
+                zalo_rate_bucket="rb2",
+            )
+            result = await fan_out(limited, admin, QUOTA_GROUPS, "2", root)
+            ratio = result["max_1s_window"] / (QUOTA / 60)
+            print(
+                json.dumps({"scenario": f"quota {QUOTA}/min", **result, "ratio": round(ratio, 3)})
+            )
+        finally:
+            admin.close()
+            fake.terminate()
+            fake.wait(10)
+            if mongo:
+                mongo.stop()
+            if nats:
+                nats.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,94 @@
+"""Exactly once under a crash: kill -9 a sender replica (a real process) mid fan-out."""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+
+import pytest
+
+from tests.broadcast.builders import (
+    EDITOR,
+    add_groups,
+    bridge_echoes,
+    notice_body,
+    settings_env,
+    wait_for,
+    wait_settled,
+)
+
+# FerretDB v1 pays ~15 ms per updated document, so 2,000 deliveries take minutes here.
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
+GROUPS = int(os.environ.get("BC_KILL_GROUPS", "2000"))
+REPLICAS = 3
+
+
+@pytest.fixture
+def spawn(tmp_path):
+    """Start sender replicas as real processes; every one is ended after the test."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(env: dict[str, str]) -> subprocess.Popen[bytes]:
+        with open(tmp_path / f"replica{len(started)}.log", "ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "services.broadcast.sender"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+
+
+async def test_kill_9_sender_replica_during_2000_group_fan_out(
+    broadcast, make_settings, spawn
+) -> None:
+    overrides = {
+        "sender_ack_wait": 8.0,
+        "claim_lease": 6.0,
+        "echo_grace": 4.0,
+        "event_ack_wait": 2.0,
+    }
+    h = await broadcast(workers=False, **overrides)
+    wards = ["dong-hai", "bac-ly", "nam-ly", "phu-hai"]
+    groups = [g for ward in wards for g in await add_groups(h, GROUPS // 4, ward=ward)]
+    env = settings_env(make_settings(**overrides, sender_loops=2, sender_batch=50))
+    replicas = [spawn(env) for _ in range(REPLICAS)]
+    stop_bridge = asyncio.Event()
+    bridge = asyncio.create_task(bridge_echoes(h, stop_bridge, interval=0.5))
+    h.fake.admin.set_latency(0.004)
+    try:
+        body = notice_body(targets={"wards": wards})
+        notice = (await h.http.post("/notices", json=body, headers=EDITOR)).json()
+
+        async def under_way() -> bool:
+            return len(await asyncio.to_thread(h.fake.admin.messages, "group")) >= GROUPS // 7
+
+        await wait_for(under_way, timeout=60)
+        victim = replicas[0]
+        os.kill(victim.pid, signal.SIGKILL)  # mid-send: claims held, sends in flight
+        victim.wait(10)
+        assert victim.returncode == -signal.SIGKILL
+        counts = await wait_settled(h, notice["id"], GROUPS, timeout=GROUPS * 0.25, interval=2.0)
+        assert counts == {"sent": GROUPS}
+    finally:
+        stop_bridge.set()
+        await bridge
+        for replica in replicas[1:]:
+            replica.send_signal(signal.SIGTERM)
+        for replica in replicas[1:]:
+            await asyncio.to_thread(replica.wait, 20)
+    echoes = await h.runtime.deliveries.echoes.count_documents({})
+    print("ECHOES", echoes, len(h.fake.admin.messages("group")))
+    per_group = Counter(m["group_id"] for m in h.fake.admin.messages("group"))
+    assert set(per_group) == set(groups)
+    assert set(per_group.values()) == {1}
+    assert all(r.returncode == 0 for r in replicas[1:])
