@@ -1,3 +1,4 @@
+# ruff: noqa: ASYNC212, ASYNC220, ASYNC230  (the harness drives processes and the fake synchronously)
 """Broadcast fan-out: one notice to 10,000 `oa` groups through three sender replicas.
 
 Run: `python -m bench.broadcast` (part of `make bench`). Starts its own nats-server, the
