@@ -26,7 +26,7 @@ from nats.js.api import ConsumerConfig
 from nats.js.errors import NotFoundError, ServiceUnavailableError
 
 from shared.jetstream import ensure_consumer
-from shared.subjects import ANALYTICS_ZALO_DURABLE, TIPS_STREAM, ZALO_EVENTS_STREAM
+from shared.subjects import TIPS_STREAM, ZALO_EVENTS_STREAM
 from shared.zalo.signature import SIGNATURE_HEADER, sign
 from tests.deploy.topology import Topology, nats_topology
 from tools.localstack.servers import LOOPBACK, free_port
@@ -180,8 +180,8 @@ async def send(
         await asyncio.gather(*(one(n) for n in range(start, min(start + 8, numbers.stop))))
 
 
-async def consume(js: object, flow: Flow, stop: asyncio.Event) -> None:
-    sub = await js.pull_subscribe_bind(ANALYTICS_ZALO_DURABLE, stream=STREAM)  # type: ignore[attr-defined]
+async def consume(js: object, durable: str, flow: Flow, stop: asyncio.Event) -> None:
+    sub = await js.pull_subscribe_bind(durable, stream=STREAM)  # type: ignore[attr-defined]
     while not stop.is_set():
         flow.check_caught_up()
         try:
@@ -203,7 +203,8 @@ async def consume(js: object, flow: Flow, stop: asyncio.Event) -> None:
 async def consumer_js(cluster: Topology) -> AsyncIterator[object]:
     # Every node's URL carries the credentials, so this client fails over to any live node.
     nc: NatsClient = await nats.connect(
-        [cluster.url("analytics", node) for node in range(3)],
+        # ingest's user: a reader of its own stream, with a durable of the test's own.
+        [cluster.url("ingest", node) for node in range(3)],
         max_reconnect_attempts=300,
         reconnect_time_wait=0.2,
     )
@@ -399,7 +400,11 @@ def test_no_service_was_refused_anything(cluster: Topology) -> None:
 
 
 async def test_killing_a_nats_node_loses_no_acknowledged_event(
-    cluster: Topology, replicas: list[Replica], consumer_js: object, reference_dir: Path
+    cluster: Topology,
+    replicas: list[Replica],
+    consumer_js: object,
+    reference_dir: Path,
+    unique: str,
 ) -> None:
     template = json.loads((reference_dir / "data/zalo-webhooks/user_send_text.json").read_text())
     flow, stop = Flow(), asyncio.Event()
@@ -412,19 +417,22 @@ async def test_killing_a_nats_node_loses_no_acknowledged_event(
         await ensure_consumer(
             consumer_js,  # type: ignore[arg-type]
             STREAM,
-            ConsumerConfig(durable_name=ANALYTICS_ZALO_DURABLE, ack_wait=5),
+            ConsumerConfig(durable_name=f"test-{unique}", ack_wait=5),
         )
-        consumer = asyncio.create_task(consume(consumer_js, flow, stop))
+        consumer = asyncio.create_task(consume(consumer_js, f"test-{unique}", flow, stop))
 
         await send(client, replicas, template, range(0, 100), flow)
         killed = cluster.nodes[0]  # the node ingest replica 0 is connected to
         killed.kill()
         flow.outage = True
         killed_at, sent = time.monotonic(), 100
-        # Until the survivors have elected leaders and publish again (< 20 s, Raft on 2 of 3).
+        # At a fixed rate (~80 events/s), until the survivors have elected leaders and publish
+        # again (Raft on 2 of 3 nodes; bounded at 30 s on this shared machine).
         while flow.outage_statuses["published"] < 20:
-            assert time.monotonic() - killed_at < 20, f"no publish resumed: {flow.outage_statuses}"
-            await send(client, replicas, template, range(sent, sent + 8), flow)
+            assert time.monotonic() - killed_at < 30, f"no publish resumed: {flow.outage_statuses}"
+            await asyncio.gather(
+                send(client, replicas, template, range(sent, sent + 8), flow), asyncio.sleep(0.1)
+            )
             sent += 8
         await asyncio.to_thread(cluster.start, killed)
         await asyncio.to_thread(cluster.wait_healthy)
@@ -448,9 +456,8 @@ async def test_killing_a_nats_node_loses_no_acknowledged_event(
     info = await stream_info(consumer_js)
     stored = info.state.messages - stored_before  # type: ignore[attr-defined]
     assert stored == len(flow.acknowledged), "no event stored twice"
-    assert len(flow.consumed) == len(set(flow.consumed)) or info.state.messages == len(
-        set(flow.consumed)
-    )
+    # Consumers are at-least-once (an ack sent to the killed node can be lost): services dedup
+    # by event id, so repeats in `flow.consumed` are allowed, losses are not.
     await replicas_current(consumer_js, expected=3)
 
 
