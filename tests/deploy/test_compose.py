@@ -212,6 +212,15 @@ class TestDockerfile:
         assert "uv sync --frozen --no-dev" in self.text
         assert "COPY pyproject.toml uv.lock" in self.text
 
+    def test_dashboard_chart_library_matches_the_makefile(self) -> None:
+        pinned = re.search(r"^ARG CHART_JS_VERSION=(\S+)$", self.text, re.MULTILINE)
+        makefile = re.search(
+            r"^CHART_JS_VERSION := (\S+)$", (REPO / "Makefile").read_text(), re.MULTILINE
+        )
+        assert pinned
+        assert makefile
+        assert pinned.group(1) == makefile.group(1)
+
     def test_no_secret_enters_the_build_context(self) -> None:
         ignored = (REPO / ".dockerignore").read_text().splitlines()
         assert ignored[1] == "**"  # everything is excluded, then re-included by name
