@@ -1,22 +1,13 @@
-"""`python -m services.reports`: settings, logging, uvicorn."""
-
-import uvicorn
+"""`python -m services.reports`: citizens' messages triaged into cases for dispatchers."""
 
 from services.reports.app import create_app
 from services.reports.settings import ReportsSettings
-from shared.logging import configure_logging
+from shared.serve import serve
 
 
 def main() -> None:
     settings = ReportsSettings()
-    configure_logging(settings.log_level, service="reports")
-    uvicorn.run(
-        create_app(settings),
-        host=settings.http_host,
-        port=settings.http_port,
-        log_config=None,
-        proxy_headers=False,
-    )
+    serve(create_app, settings, service="reports")
 
 
 if __name__ == "__main__":
