@@ -63,3 +63,15 @@ dashboard-assets: .local/npm/node_modules/chart.js/dist/chart.umd.min.js
 	npm install --prefix .local/npm --no-audit --no-fund --ignore-scripts --no-save "chart.js@$(CHART_JS_VERSION)"
 browser:
 	deploy/local/install-chromium.sh
+
+# Compose (deploy/compose.yaml): a 3-node NATS cluster, a MongoDB replica set, every service.
+COMPOSE := docker compose -f deploy/compose.yaml --env-file deploy/.env
+.PHONY: up down logs
+up:
+	@test -f deploy/.env || { echo "deploy/.env missing: cp deploy/env.example deploy/.env and fill it in" >&2; exit 1; }
+	@test -f deploy/secrets/staff_tokens.json || { echo "deploy/secrets/staff_tokens.json missing (format: shared/auth.py)" >&2; exit 1; }
+	$(COMPOSE) up -d --build --wait
+down:
+	$(COMPOSE) down
+logs:
+	$(COMPOSE) logs -f --tail=200

@@ -11,6 +11,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from services.reports.cases import Case, CaseMessage, HistoryEntry, Note
 from services.reports.duplicates import Fingerprint
 from shared.events.tips import CaseStatus, TipKind, TipPriority
+from shared.mongo import ensure_indexes
 
 Document = dict[str, Any]
 DUPLICATE_KEY = 11000
@@ -67,16 +68,17 @@ class ReportsStore:
         self.sla = db["sla_pending"]
 
     async def ensure_indexes(self) -> None:
-        await self.cases.create_indexes(
+        await ensure_indexes(
+            self.cases,
             [
                 IndexModel([("ref", ASCENDING)], unique=True),
                 IndexModel([("tipster", ASCENDING), ("last_message_at", DESCENDING)]),
                 IndexModel([("ward", ASCENDING), ("created_at", DESCENDING)]),
                 IndexModel([("status", ASCENDING), ("priority", ASCENDING)]),
-            ]
+            ],
         )
-        await self.outbox.create_indexes([IndexModel([("case_id", ASCENDING)])])
-        await self.audit.create_indexes([IndexModel([("at", DESCENDING)])])
+        await ensure_indexes(self.outbox, [IndexModel([("case_id", ASCENDING)])])
+        await ensure_indexes(self.audit, [IndexModel([("at", DESCENDING)])])
 
     # --- cases --------------------------------------------------------------------------------
 
