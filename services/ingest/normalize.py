@@ -111,6 +111,8 @@ _MESSAGE_PREFIXES: tuple[tuple[str, ZaloEventKind], ...] = (
     ("oa_send_", ZaloEventKind.OA_MESSAGE),
 )
 _MESSAGE_TYPES = {member.value: member for member in MessageType}
+# Kinds whose field names vary between sources (reference §2.3): consumers also get the body.
+_UNCERTAIN_SHAPES = {ZaloEventKind.GROUP, ZaloEventKind.TAG, ZaloEventKind.SYSTEM}
 _MESSAGE_KINDS = {
     ZaloEventKind.USER_MESSAGE,
     ZaloEventKind.GROUP_MESSAGE,
@@ -177,6 +179,8 @@ def normalize(body: dict[str, Any], received_at: datetime) -> ZaloEventReceived:
         return ZaloEventReceived(kind=kind, payload=body, **common)
     try:
         specific = _SPECIFIC[kind](raw)
+        if kind in _UNCERTAIN_SHAPES:
+            specific["payload"] = body
         return ZaloEventReceived(kind=kind, message_type=message_type, **(common | specific))
     except ValidationError as exc:
         raise InvalidEvent(_describe(exc)) from None

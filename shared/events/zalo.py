@@ -105,4 +105,6 @@ class ZaloEventReceived(Event):
     reaction: str | None = None
     source: str | None = None
     submitted_info: SubmittedInfo | None = None
-    payload: dict[str, Any] | None = None  # the whole body, for kinds we do not model
+    # The whole body, for unknown kinds and for those whose shapes vary between sources
+    # (group lifecycle, tags, system notices), so consumers can read fields we do not model.
+    payload: dict[str, Any] | None = None

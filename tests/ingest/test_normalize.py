@@ -129,6 +129,15 @@ class TestOtherKinds:
         assert info is not None
         assert (info.phone, info.ward, info.address) == ("84912345678", "Quang Phú", "thôn Cửa Phú")
 
+    def test_group_lifecycle_event_keeps_its_payload(self) -> None:
+        body = fixture_body("user_join_group", group_name="Tổ dân phố 3 Bắc Lý")
+        event = normalize(body, NOW)
+        assert (event.kind, event.group_id, event.user_id) == (ZaloEventKind.GROUP, GROUP, USER)
+        assert event.payload == body
+
+    def test_messages_do_not_repeat_their_body(self) -> None:
+        assert normalize(fixture_body("user_send_text"), NOW).payload is None
+
     def test_unknown_event_keeps_its_payload(self) -> None:
         body = fixture_body("unknown_future_event")
         event = normalize(body, NOW)
