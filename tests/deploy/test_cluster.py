@@ -274,13 +274,9 @@ async def reports_replicas(
         try:
             async with httpx.AsyncClient(timeout=5) as client:
                 for node in range(3):
-                    # One database per replica: FerretDB v1 drops the connection when a
-                    # createIndexes with several indexes meets indexes that already exist
-                    # (a second replica's start-up); MongoDB does not. The replicas still share
-                    # the durable consumer and the TIPS stream, which is what is tested here.
                     node_env = env | {
                         "NATS_URL": cluster.url("reports", node),
-                        "MONGODB_DATABASE": f"deploy_{unique}_{node}",
+                        "MONGODB_DATABASE": f"deploy_{unique}_reports",  # shared, as deployed
                     }
                     folder = Path(tmp) / f"reports-{node}"
                     started.append(start_service("services.reports", node_env, folder))
