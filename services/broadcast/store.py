@@ -4,12 +4,13 @@ from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.broadcast.domain import DeliveryState, Notice, NoticeStatus, Targets
 from services.broadcast.groups import Group
+from shared.mongo import ensure_indexes
 
 Doc = dict[str, Any]
 
@@ -360,10 +361,7 @@ def _utc(value: datetime) -> datetime:
 
 
 async def _ensure(collection: Any, *keys: list[tuple[str, int]]) -> None:
-    """One `create_index` per index: FerretDB v1 drops the connection when `create_indexes`
-    is repeated for several indexes that exist already."""
-    for key in keys:
-        await collection.create_index(key)
+    await ensure_indexes(collection, [IndexModel(key) for key in keys])
 
 
 async def _insert_new(collection: Any, docs: list[Doc]) -> set[str]:
