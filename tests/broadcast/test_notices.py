@@ -125,8 +125,9 @@ class TestUpdateAndCancel:
 
     async def test_cancel_mid_flight(self, broadcast) -> None:
         h = await broadcast(sender_concurrency=2, sender_batch=4)
-        groups = await add_groups(h, 30)
-        h.fake.admin.set_latency(0.05)
+        # Enough slow sends that the cancel always lands mid-flight, even on a fast run.
+        groups = await add_groups(h, 60)
+        h.fake.admin.set_latency(0.1)
         original = (await h.http.post("/notices", json=notice_body(), headers=EDITOR)).json()
 
         async def some_sent() -> bool:
@@ -136,9 +137,9 @@ class TestUpdateAndCancel:
         cancel = await h.http.post(f"/notices/{original['id']}/cancel", headers=EDITOR)
         assert cancel.status_code == 200, cancel.text
         withdrawal = cancel.json()["withdrawal"]
-        counts = await wait_settled(h, original["id"], 30)
+        counts = await wait_settled(h, original["id"], 60)
         assert counts.get("cancelled", 0) > 0
-        assert counts["sent"] + counts["cancelled"] == 30
+        assert counts["sent"] + counts["cancelled"] == 60
         await wait_settled(h, withdrawal["id"], counts["sent"])
         texts = group_texts(h)
         got_original = Counter(g for g, t in texts if not t.startswith("[THU HỒI]"))
