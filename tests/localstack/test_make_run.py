@@ -22,8 +22,11 @@ OFFSETS = (10, 20, 30, 40, 90)
 
 
 def _free_base() -> int:
+    # Below the kernel's ephemeral range, so no outgoing connection takes one of our ports
+    # between this check and the services binding them.
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
     for _ in range(50):
-        base = random.randrange(20_000, 60_000, 100)
+        base = random.randrange(10_000, max(10_100, low - 100), 100)
         if all(_is_free(base + offset) for offset in OFFSETS):
             return base
     raise RuntimeError("no free port range")
