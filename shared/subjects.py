@@ -5,7 +5,7 @@ lowercase ASCII; enum tokens equal their `StrEnum` value, places are kebab-case 
 ids, timestamps, free text or user ids in a subject.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 
@@ -40,7 +40,6 @@ class StreamSpec:
     storage: StorageType = StorageType.FILE
     discard: DiscardPolicy = DiscardPolicy.OLD
     max_msg_size: int = -1
-    extra: dict[str, object] = field(default_factory=dict)
 
     def to_config(self, replicas: int, **overrides: object) -> StreamConfig:
         """The nats-py `StreamConfig` for this stream, with per-deployment overrides."""
@@ -55,7 +54,6 @@ class StreamSpec:
             "duplicate_window": self.duplicate_window,
             "max_msg_size": self.max_msg_size,
             "num_replicas": replicas,
-            **self.extra,
             **overrides,
         }
         return StreamConfig(**values)  # type: ignore[arg-type]
