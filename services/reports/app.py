@@ -161,6 +161,7 @@ def _build(
         ref_prefix=settings.ref_prefix,
         group_wards=settings.group_ward_map(),
         location_max_km=settings.location_max_km,
+        verification_prefix=settings.verification_prefix,
     )
     intake = Intake(store, triager, gazetteer, knowledge, sealer, roster, config)
     publisher = TipPublisher(broker, store, settings.tips_stream)

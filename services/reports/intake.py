@@ -38,6 +38,7 @@ from shared.events.tips import (
 from shared.events.zalo import MessageType, ZaloEventKind, ZaloEventReceived
 from shared.places import UNKNOWN_WARD, Gazetteer
 from shared.subjects import tips_triaged_subject, tips_updated_subject
+from shared.verification import find_verification_code
 
 log = logging.getLogger(__name__)
 SYSTEM = "system"
@@ -51,6 +52,7 @@ class IntakeConfig:
     ref_prefix: str
     group_wards: dict[str, str]
     location_max_km: float = 3.0
+    verification_prefix: str = "CA"
 
 
 @dataclass
@@ -97,8 +99,11 @@ class Intake:
         tipster = self.sealer.pseudonym(event.user_id)
         message = _case_message(event)
         since = event.received_at - self.config.group_window
-        open_case = await self.store.find_open_for_tipster(tipster, since)
-        if open_case is not None:
+        if find_verification_code(message.text or "", self.config.verification_prefix):
+            # A resident checking a notice's code, or a notice forwarded into a group: broadcast
+            # answers it, and the warning words it quotes must not open a tip.
+            result = IntakeResult(outcome="ignored_verification")
+        elif open_case := await self.store.find_open_for_tipster(tipster, since):
             result = await self._join(open_case, message, event)
         else:
             result = await self._open(event, tipster, message)

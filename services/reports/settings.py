@@ -9,9 +9,10 @@ from services.reports.triage import DEFAULT_RULES_FILE, RULES_DIR
 from shared.places import DEFAULT_UNITS_FILE
 from shared.settings import ServiceSettings, StaffAuthSettings, ZaloSettings
 from shared.subjects import REPORTS_INTAKE_DURABLE, TIPS_STREAM, ZALO_EVENTS_STREAM
+from shared.verification import VerificationSettings
 
 
-class ReportsSettings(ServiceSettings, ZaloSettings, StaffAuthSettings):
+class ReportsSettings(ServiceSettings, ZaloSettings, StaffAuthSettings, VerificationSettings):
     """Where the tips come from and go, the rules, the gazetteer, timers and secrets."""
 
     http_port: int = 8020

@@ -345,6 +345,41 @@ class TestQuestions:
         assert case.kind == "question"
 
 
+class TestVerificationCodes:
+    """Code checks belong to broadcast: the warning a resident pastes must not become a tip."""
+
+    WARNING = (
+        "Cảnh báo: đối tượng giả danh công an gọi điện yêu cầu chuyển tiền vào tài khoản để "
+        "xác minh, tuyệt đối không chuyển tiền."
+    )
+
+    @pytest.mark.parametrize(
+        ("text", "group_id"),
+        [
+            (f"Có phải công an gửi không? «{WARNING}» Mã xác thực: CA-7KQ2MX", None),
+            (f"co phai cong an gui khong, ma ca 7kq2mx. {WARNING}", None),
+            (f"{WARNING}\n\nCông an TP Đồng Hới. Mã xác thực: CA-7KQ2MX", "7210493857261940582"),
+        ],
+        ids=["pasted-with-code", "without-diacritics", "forwarded-into-group"],
+    )
+    async def test_a_message_with_a_code_opens_no_case(
+        self, reports: Start, text: str, group_id: str | None
+    ) -> None:
+        harness = await reports()
+        checked = message(text=text, group_id=group_id)
+        await harness.publish(checked)
+        assert (await harness.processed(checked.event_id))["outcome"] == "ignored_verification"
+        assert await harness.cases() == []
+
+    async def test_the_same_warning_without_a_code_is_a_tip(self, reports: Start) -> None:
+        harness = await reports()
+        tip = message(text=f"Có phải công an gửi không? «{self.WARNING}»")
+        await harness.publish(tip)
+        assert (await harness.processed(tip.event_id))["outcome"] == "opened"
+        [case] = await harness.cases()
+        assert case["category"] == "fraud"
+
+
 async def _cs_messages(harness: Harness) -> list[dict[str, object]]:
     return await asyncio.to_thread(harness.fake.admin.messages, "cs")
 
