@@ -17,7 +17,7 @@ from services.broadcast.domain import (
     delivery_id,
 )
 from services.broadcast.groups import Group
-from services.broadcast.store import DeliveryStore, GroupStore, NoticeStore
+from services.broadcast.store import DeliveryStore, GroupStore, NoticeStore, static_fields
 from shared.subjects import BROADCAST_DELIVER, BROADCAST_PLAN
 
 log = logging.getLogger(__name__)
@@ -33,10 +33,6 @@ def _base(notice: Notice, target: str, now: datetime) -> dict[str, Any]:
         "msg_type": notice.msg_type.value,
         "category": notice.category.value,
         "test_mode": notice.test_mode,
-        "state": DeliveryState.PENDING.value,
-        "claims": 0,
-        "failures": 0,
-        "not_before": now,
         "created_at": now,
     }
 
@@ -90,21 +86,26 @@ class Planner:
         now = datetime.now(UTC)
         docs = await self._deliveries_for(notice, now)
         await self.deliveries.insert_many(docs)
-        await self.enqueue([str(d["_id"]) for d in docs])
+        await self.enqueue(docs)
         await self.notices.transition(
             notice_id, [NoticeStatus.READY], NoticeStatus.DISPATCHED, dispatched_at=now
         )
         log.info("notice planned", extra={"notice_id": notice_id, "deliveries": len(docs)})
         return len(docs)
 
-    async def enqueue(self, ids: list[str]) -> None:
-        """Publish one work-queue message per delivery (`Nats-Msg-Id` = delivery id)."""
-        for start in range(0, len(ids), PUBLISH_CHUNK):
-            chunk = ids[start : start + PUBLISH_CHUNK]
+    async def enqueue(self, docs: list[dict[str, Any]]) -> None:
+        """Publish one work-queue message per delivery (`Nats-Msg-Id` = delivery id) carrying
+        its static fields, so a sender needs no read; publishes are pipelined in chunks."""
+        for start in range(0, len(docs), PUBLISH_CHUNK):
+            chunk = docs[start : start + PUBLISH_CHUNK]
             await asyncio.gather(
                 *(
-                    self.js.publish(BROADCAST_DELIVER, i.encode(), headers={"Nats-Msg-Id": i})
-                    for i in chunk
+                    self.js.publish(
+                        BROADCAST_DELIVER,
+                        json.dumps(static_fields(d)).encode(),
+                        headers={"Nats-Msg-Id": str(d["_id"])},
+                    )
+                    for d in chunk
                 )
             )
 

@@ -8,7 +8,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from services.broadcast.domain import (
-    DeliveryState,
     Notice,
     escalation_text,
     find_verification_code,
@@ -74,9 +73,12 @@ class Replies:
         now = datetime.now(UTC)
         confirmed = 0
         for doc in pending:
-            if doc["code"] == code and await self.deliveries.confirm(str(doc["_id"]), now):
+            if doc["code"] != code:
+                continue
+            view = await self.deliveries.confirm(doc, now)
+            if view is not None:
                 confirmed += 1
-                await self.publish_outcome({**doc, "state": DeliveryState.SENT.value})
+                await self.publish_outcome(view)
         reply = f"Đã ghi nhận: {confirmed} nhóm đã đăng thông báo mã {code}. Cảm ơn đồng chí."
         await self.zalo.send_text(officer_id, reply)
         log.info("manual post confirmed", extra={"groups": confirmed, "code": code})
@@ -97,14 +99,14 @@ class Replies:
                 await self.zalo.send_text(str(doc["officer_id"]), text)
                 escalate_at = notified + timedelta(seconds=self.s.manual_escalate_after)
                 fields: dict[str, Any] = {"reminders": 1, "next_action_at": escalate_at}
-                await self.deliveries.set_fields(str(doc["_id"]), fields)
+                await self.deliveries.set_result_fields(str(doc["result_id"]), fields)
                 log.info("manual reminder sent", extra={"delivery_id": doc["_id"]})
             else:
                 if not await self.deliveries.take_step(str(doc["_id"]), "escalate", now):
                     continue
                 await self._escalate(doc, notice)
                 fields = {"escalated_at": now, "next_action_at": now + FAR_FUTURE}
-                await self.deliveries.set_fields(str(doc["_id"]), fields)
+                await self.deliveries.set_result_fields(str(doc["result_id"]), fields)
             handled += 1
         return handled
 

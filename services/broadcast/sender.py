@@ -1,25 +1,30 @@
 """Sender workers: take deliveries from the work queue and call Zalo, exactly once each.
 
-Exactly-once per (notice, target) rests on the delivery document, not on JetStream:
-1. claim   pending -> sending with a fresh claim token and a lease (one `update_many` per batch);
-2. send    through the Zalo client, while a heartbeat extends the lease and the JetStream ack wait;
-3. record  sending -> sent / awaiting_confirmation / pending (retry) / failed, only if the claim is
-           still ours; then ack. A redelivered message for a finished delivery is just acked.
-A worker killed between 1 and 3 leaves a `sending` delivery whose lease runs out: it is *in doubt*
-(Zalo may or may not have posted). The next worker first looks for Zalo's echo of the post
-(`oa_send_group_*` webhook, recorded from `zalo.event.oa_message`); with an echo the delivery is
-recorded as sent, without one it waits `echo_grace` seconds and then sends again. See
-docs/broadcast.md for the residual window.
+Exactly-once per (notice, target) rests on insert-only documents keyed by `_id` (see
+`store.DeliveryStore`), not on JetStream:
+1. claim   attempt k of delivery D by inserting `D#k` (one `insert_many` per batch; exactly one
+           worker wins an attempt);
+2. send    through the Zalo client, while a heartbeat keeps the worker alive and the messages'
+           ack wait extended;
+3. record  the results `D#k` (one `insert_many` per batch), publish the outcome events, ack.
+A first delivery of a message takes the fast path (claim attempt 1, no read). A redelivered
+message, or a lost claim, reads where the delivery stands by `_id` and follows it: finished
+(re-publish the outcome, ack), waiting for a retry time, held by a live worker (wait), or in
+doubt (its worker died mid-send, or Zalo answered "maybe delivered"). An attempt in doubt is
+resolved by Zalo's echo of the post (`oa_send_group_*` webhook, recorded from
+`zalo.event.oa_message`); without one the delivery is sent again only after `echo_grace` *and*
+once the echo consumer has caught up with every echo stored so far. See docs/broadcast.md for
+the residual window.
 
 Run `python -m services.broadcast.sender` for worker-only replicas.
 """
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 import uuid
-from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -38,12 +43,21 @@ from services.broadcast.domain import (
     retry_delay,
 )
 from services.broadcast.settings import BroadcastSettings
-from services.broadcast.store import DeliveryStore, NoticeStore
+from services.broadcast.store import (
+    BOOKKEEPING_CLAIMS,
+    DeliveryStore,
+    NoticeStore,
+    bookkeeping_claim,
+    next_result,
+    result_view,
+)
 from shared.events.broadcast import DeliveryDeadLettered, DeliveryOutcomeRecorded
 from shared.subjects import (
     BROADCAST_DEAD_LETTER,
+    BROADCAST_ECHOES_DURABLE,
     BROADCAST_SENDER_DURABLE,
     BROADCAST_WORK_STREAM,
+    ZALO_EVENTS_STREAM,
     broadcast_outcome_subject,
 )
 from shared.zalo.client import ZaloClient
@@ -52,28 +66,27 @@ from shared.zalo.models import BroadcastTarget
 
 log = logging.getLogger(__name__)
 Doc = dict[str, Any]
+RECORD_TRIES = 5  # inserting a batch's results: tries before the worker gives its id up
 
 
 @dataclass
 class Verdict:
-    """What became of one delivery in this round: fields to store, and how to answer NATS."""
+    """What became of one attempt: the result's fields, and how to answer NATS."""
 
     fields: Doc
     nak_delay: float | None = None  # None = ack
     dead_error: str | None = None
     publish: bool = False  # publish an outcome event
-    finish: bool = True  # False: Zalo may have acted, leave the claim in doubt
-    message_id: str | None = None  # Zalo's id of the accepted message
 
 
 @dataclass
 class Claimed:
-    """A delivery this worker holds attempt `k` of (claim document `claim_id`)."""
+    """A delivery (its static fields) this worker holds attempt `k` of."""
 
     msg: Msg
     doc: Doc
-    claim_id: str
     k: int
+    failures: int = 0  # failed attempts before this one
 
 
 @dataclass
@@ -89,14 +102,15 @@ class Outcomes:
         self.js = js
 
     async def outcome(self, doc: Doc) -> None:
+        """`doc`: a delivery view (`_id` = delivery id, `claims` = attempt, `state`)."""
         state = str(doc["state"])
         event = DeliveryOutcomeRecorded(
             event_id=f"{doc['_id']}:{state}:{doc.get('claims', 0)}",
             occurred_at=datetime.now(UTC),
             notice_id=doc["notice_id"],
             delivery_id=doc["_id"],
-            msg_type=doc.get("msg_type", "Alert"),
-            category=doc.get("category", "other"),
+            msg_type=doc.get("msg_type") or "Alert",
+            category=doc.get("category") or "other",
             target_kind=doc["target_kind"],
             target_id=doc["target"],
             ward=doc.get("ward"),
@@ -140,6 +154,7 @@ class Sender:
         notices: NoticeStore,
         deliveries: DeliveryStore,
         zalo: ZaloClient,
+        echo_durable: str = BROADCAST_ECHOES_DURABLE,
     ) -> None:
         self.s, self.js, self.notices, self.deliveries, self.zalo = (
             settings,
@@ -148,6 +163,7 @@ class Sender:
             deliveries,
             zalo,
         )
+        self.echo_durable = echo_durable
         self.outcomes = Outcomes(js)
         self.worker = uuid.uuid4().hex[:8]
         self._notices: dict[str, tuple[float, Notice]] = {}
@@ -169,7 +185,10 @@ class Sender:
                     )
                 except NatsTimeoutError:
                     continue
-                await self.handle(msgs)
+                try:
+                    await self.handle(msgs)
+                except Exception:  # the messages come back; this loop must go on
+                    log.exception("batch failed", extra={"messages": len(msgs)})
         finally:
             with contextlib.suppress(Exception):
                 await psub.unsubscribe()
@@ -197,30 +216,26 @@ class Sender:
         """Claim, send and record one batch of work-queue messages."""
         now = datetime.now(UTC)
         batch = Batch(worker=self.worker)
-        ids = [m.data.decode() for m in msgs]
-        docs = await self.deliveries.get_many(ids)
-        settle: list[Awaitable[None]] = []
-        wanted: list[tuple[Msg, Doc, int]] = []
-        for msg, did in zip(msgs, ids, strict=True):
-            doc = docs.get(did)
+        docs = await asyncio.gather(*(self._delivery(m) for m in msgs))
+        slow: list[tuple[Msg, Doc]] = []
+        fresh: list[tuple[Msg, Doc]] = []
+        settle = []
+        for msg, doc in zip(msgs, docs, strict=True):
             if doc is None:
-                log.warning("unknown delivery, dropped", extra={"delivery_id": did})
+                log.warning("unknown delivery, dropped", extra={"subject": msg.subject})
                 settle.append(msg.term())
-            elif doc["state"] != DeliveryState.PENDING:
-                settle.append(self._finished(msg, doc))
-            elif _aware(doc["not_before"]) > now:
-                settle.append(msg.nak(delay=_seconds_until(doc["not_before"], now, 0.2)))
-            elif doc.get("doubt") is not None:
-                settle.append(self._contested(msg, doc, int(doc["doubt"]), batch))
+            elif msg.metadata.num_delivered == 1:
+                fresh.append((msg, doc))  # the usual case: nobody has tried it yet
             else:
-                wanted.append((msg, doc, int(doc.get("claims", 0)) + 1))
-        claims = [self._claim_doc(doc, k, batch, now) for _, doc, k in wanted]
+                slow.append((msg, doc))
+        claims = [self._claim_doc(doc, 1, batch, now) for _, doc in fresh]
         taken = await self.deliveries.insert_claims(claims)
-        for (msg, doc, k), claim in zip(wanted, claims, strict=True):
+        for (msg, doc), claim in zip(fresh, claims, strict=True):
             if claim["_id"] in taken:
-                settle.append(self._contested(msg, doc, k, batch))
+                slow.append((msg, doc))
             else:
-                batch.claimed.append(Claimed(msg, doc, claim["_id"], k))
+                batch.claimed.append(Claimed(msg, doc, 1))
+        settle += [self._resume(msg, doc, batch) for msg, doc in slow]
         beat = asyncio.create_task(self._progress(batch))
         try:
             await asyncio.gather(*settle)
@@ -231,113 +246,137 @@ class Sender:
             with contextlib.suppress(asyncio.CancelledError):
                 await beat
 
-    def _claim_doc(self, doc: Doc, k: int, batch: Batch, now: datetime) -> Doc:
-        return {
-            "_id": f"{doc['_id']}#{k}",
-            "delivery_id": doc["_id"],
-            "notice_id": doc["notice_id"],
-            "worker": batch.worker,
-            "k": k,
-            "created_at": now,
-        }
+    async def _delivery(self, msg: Msg) -> Doc | None:
+        """The delivery's static fields: the planner puts them in the message."""
+        if msg.data.startswith(b"{"):
+            doc: Doc = json.loads(msg.data)
+            return doc
+        return await self.deliveries.get(msg.data.decode())
 
-    async def _finished(self, msg: Msg, doc: Doc) -> None:
+    def _claim_doc(self, doc: Doc, k: int, batch: Batch, now: datetime) -> Doc:
+        return bookkeeping_claim(doc, k, batch.worker, now)
+
+    async def _finished(self, msg: Msg, view: Doc) -> None:
         """Re-publish the outcome (the first worker may have died before it), then ack."""
-        await self.outcomes.outcome(doc)
+        await self.outcomes.outcome(view)
         await msg.ack()
 
-    async def _contested(self, msg: Msg, doc: Doc, k: int, batch: Batch) -> None:
-        """Attempt `k` is claimed already: follow it, wait for it, or take it over.
-
-        Attempt k is over when the delivery's `claims` reached k; it is in doubt when the
-        delivery says so (`doubt` = k: Zalo may have acted) or its worker stopped beating."""
+    async def _resume(self, msg: Msg, doc: Doc, batch: Batch) -> None:
+        """Follow a delivery somebody has tried already: finish it, wait, or take it over."""
         for _ in range(20):
             now = datetime.now(UTC)
-            fresh = await self.deliveries.get(doc["_id"])
-            if fresh is None or fresh["state"] != DeliveryState.PENDING:
-                await (msg.term() if fresh is None else self._finished(msg, fresh))
-                return
-            claim = await self.deliveries.get_claim(f"{doc['_id']}#{k}")
-            since = await self._doubt_since(fresh, claim, k, now)
-            if claim is None or int(fresh.get("claims", 0)) >= k:
-                k = max(k, int(fresh.get("claims", 0))) + (0 if claim is None else 1)
-            elif since is None:
-                await msg.nak(delay=max(0.5, self.s.claim_lease / 2))
-                return
-            elif not await self._in_doubt_may_resend(msg, fresh, k, since):
-                return
-            else:
-                k += 1
-            mine = self._claim_doc(fresh, k, batch, now)
+            attempt = await self.deliveries.attempt(doc["_id"])
+            k, claim, result = attempt.k, attempt.claim, attempt.result
+            if result is not None:  # attempt k is over
+                if result["state"] != DeliveryState.PENDING:
+                    await self._finished(msg, result_view(result))
+                    return
+                not_before = result.get("not_before")
+                if not_before is not None and _aware(not_before) > now:
+                    await msg.nak(delay=_seconds_until(not_before, now, 0.2))
+                    return
+                since = _aware(result["doubt_at"]) if result.get("doubt") else None
+                if since is not None and not await self._may_resend(msg, doc, k, since, batch):
+                    return
+            elif claim is not None:  # attempt k is open
+                since = await self._doubt_since(claim, now)
+                if since is None:
+                    await msg.nak(delay=max(0.5, self.s.claim_lease / 2))
+                    return
+                bookkeeping = claim.get("worker") in BOOKKEEPING_CLAIMS
+                if not bookkeeping and not await self._may_resend(msg, doc, k, since, batch):
+                    return
+            mine = self._claim_doc(doc, k + 1, batch, now)
             if not await self.deliveries.insert_claims([mine]):
-                if since is not None:
-                    log.warning("in-doubt delivery sent again", extra={"delivery_id": doc["_id"]})
-                batch.claimed.append(Claimed(msg, fresh, mine["_id"], k))
+                batch.claimed.append(Claimed(msg, doc, k + 1, attempt.failures))
                 return
         await msg.nak(delay=1.0)
 
-    async def _doubt_since(
-        self, fresh: Doc, claim: Doc | None, k: int, now: datetime
-    ) -> datetime | None:
-        """Since when attempt k is in doubt, or None while its worker is alive and sending."""
-        if fresh.get("doubt") == k:
-            return _aware(fresh.get("doubt_at") or now)
-        if claim is None or claim.get("worker") == "cancel":
-            return None  # a cancel is being written: its result follows at once
+    async def _doubt_since(self, claim: Doc, now: datetime) -> datetime | None:
+        """Since when an open attempt is in doubt, or None while its holder is working on it.
+
+        A bookkeeping claim (cancel, confirm, echo) gets its result at once; one left without
+        a result for a whole lease (its writer crashed) sent nothing and is taken over."""
+        created = _aware(claim["created_at"])
+        if claim.get("worker") in BOOKKEEPING_CLAIMS:
+            return created if now - created > timedelta(seconds=self.s.claim_lease) else None
         until = await self.deliveries.alive_until(str(claim.get("worker")))
         if until is not None and _aware(until) > now:
             return None
-        return _aware(until) if until is not None else _aware(claim["created_at"])
+        return _aware(until) if until is not None else created
 
-    async def _in_doubt_may_resend(self, msg: Msg, doc: Doc, k: int, since: datetime) -> bool:
-        """Zalo's echo of the post proves attempt k went out; without one, wait
-        `echo_grace` after the doubt began, then the caller sends again."""
+    async def _may_resend(self, msg: Msg, doc: Doc, k: int, since: datetime, batch: Batch) -> bool:
+        """Attempt k is in doubt since `since`. Zalo's echo of the post proves it went out;
+        without one the caller may send again once `echo_grace` has passed since the doubt
+        began and the echo consumer holds no unrecorded echo (a backlog of echoes is waited
+        out, up to four graces). Otherwise the message is answered here (False)."""
         now = datetime.now(UTC)
-        if doc["target_kind"] == "group" and doc.get("channel") == Channel.OA:
-            echo = await self.deliveries.echo_seen(doc["target"], doc["code"])
-            if echo is not None:
-                fields: Doc = {
-                    "state": DeliveryState.SENT.value,
-                    "sent_at": now,
-                    "resolved_by": "echo",
-                    "zalo_message_id": echo.get("message_id"),
-                    "claims": k,
-                    "doubt": None,
-                }
-                await self.deliveries.record([(doc["_id"], fields)])
-                await self.outcomes.outcome({**doc, **fields})
-                await msg.ack()
-                return False
+        echoed = doc["target_kind"] == "group" and doc.get("channel") == Channel.OA
+        if echoed and await self._resolve_by_echo(msg, doc, k, batch, now):
+            return False
         waited = (now - since).total_seconds()
         if waited < self.s.echo_grace:
             await msg.nak(delay=max(0.5, self.s.echo_grace - waited))
             return False
+        if echoed:
+            if waited < 4 * self.s.echo_grace and not await self._echoes_caught_up():
+                await msg.nak(delay=max(0.5, self.s.echo_grace / 4))
+                return False
+            if await self._resolve_by_echo(msg, doc, k, batch, now):
+                return False
+        log.warning("in-doubt delivery sent again", extra={"delivery_id": doc["_id"], "k": k})
         return True
+
+    async def _resolve_by_echo(
+        self, msg: Msg, doc: Doc, k: int, batch: Batch, now: datetime
+    ) -> bool:
+        """With an echo of the post, attempt k+1 records the delivery sent (nothing is sent)."""
+        echo = await self.deliveries.echo_seen(doc["target"], doc["code"])
+        if echo is None:
+            return False
+        claim = bookkeeping_claim(doc, k + 1, "echo", now)
+        if await self.deliveries.insert_claims([claim]):
+            await msg.nak(delay=0.5)  # someone else moved on: follow them next time
+            return True
+        fields = {
+            "state": DeliveryState.SENT.value,
+            "sent_at": now,
+            "resolved_by": "echo",
+            "zalo_message_id": echo.get("message_id"),
+        }
+        result = next_result(doc, k + 1, fields, now)
+        await self.deliveries.insert_results([result])
+        await self._finished(msg, result_view(result))
+        return True
+
+    async def _echoes_caught_up(self) -> bool:
+        """True when every Zalo echo stored so far has been recorded (none pending or
+        unacknowledged on the echo consumer)."""
+        try:
+            info = await self.js.consumer_info(ZALO_EVENTS_STREAM.name, self.echo_durable)
+        except Exception:
+            log.warning("echo consumer unreadable", exc_info=True)
+            return False
+        return not info.num_pending and not info.num_ack_pending
 
     async def _send_claimed(self, batch: Batch) -> None:
         started = time.monotonic()
-        verdicts = await asyncio.gather(*(self._send_one(c.doc, batch) for c in batch.claimed))
+        verdicts = await asyncio.gather(*(self._send_one(c, batch) for c in batch.claimed))
         sent_in = time.monotonic() - started
         now = datetime.now(UTC)
-        receipts = []
-        for c, v in zip(batch.claimed, verdicts, strict=True):
-            # `claims` = k closes attempt k; an attempt in doubt stays open with `doubt` = k,
-            # so the next worker goes through the echo check.
-            if v.finish:
-                v.fields.update(claims=c.k, doubt=None)
-            else:
-                v.fields.update(claims=c.k - 1, doubt=c.k, doubt_at=now)
-            if v.message_id:
-                receipts.append({"delivery_id": c.doc["_id"], "message_id": v.message_id})
-            if "sent_at" in v.fields:
-                v.fields["sent_at"] = now  # one timestamp per batch: one update for all
-        await self.deliveries.record(
-            [(c.doc["_id"], v.fields) for c, v in zip(batch.claimed, verdicts, strict=True)]
-        )
+        results = [
+            next_result(
+                c.doc, c.k, {"failures": c.failures, **v.fields, "worker": batch.worker}, now
+            )
+            for c, v in zip(batch.claimed, verdicts, strict=True)
+        ]
+        await self._record(results)
         recorded_in = time.monotonic() - started - sent_in
-        await self.deliveries.record_receipts(f"{batch.worker}-{uuid.uuid4().hex}", receipts)
         await asyncio.gather(
-            *(self._settle(c.msg, c.doc, v) for c, v in zip(batch.claimed, verdicts, strict=True))
+            *(
+                self._settle(c.msg, r, v)
+                for c, r, v in zip(batch.claimed, results, verdicts, strict=True)
+            )
         )
         log.info(
             "batch done",
@@ -349,12 +388,26 @@ class Sender:
             },
         )
 
-    async def _settle(self, msg: Msg, doc: Doc, verdict: Verdict) -> None:
-        final = {**doc, **verdict.fields}
+    async def _record(self, results: list[Doc]) -> None:
+        """Insert a batch's results. If MongoDB keeps refusing, this worker gives its id up:
+        its open attempts fall in doubt after the lease and are resolved like a crash."""
+        for attempt in range(RECORD_TRIES):
+            try:
+                await self.deliveries.insert_results(results)
+                return
+            except Exception:
+                if attempt == RECORD_TRIES - 1:
+                    self.alive_until = datetime.now(UTC)
+                    raise
+                log.warning("recording results failed, retrying", exc_info=True)
+                await asyncio.sleep(0.2 * 2**attempt)
+
+    async def _settle(self, msg: Msg, result: Doc, verdict: Verdict) -> None:
+        view = result_view(result)
         if verdict.dead_error is not None:
-            await self.outcomes.dead_letter(final, verdict.dead_error)
+            await self.outcomes.dead_letter(view, verdict.dead_error)
         if verdict.publish:
-            await self.outcomes.outcome(final)
+            await self.outcomes.outcome(view)
         if verdict.nak_delay is None:
             await msg.ack()
         else:
@@ -368,14 +421,16 @@ class Sender:
             with contextlib.suppress(Exception):
                 await asyncio.gather(*(c.msg.in_progress() for c in list(batch.claimed)))
 
-    async def _send_one(self, doc: Doc, batch: Batch) -> Verdict:
+    async def _send_one(self, claimed: Claimed, batch: Batch) -> Verdict:
+        doc = claimed.doc
         async with self._slots:
             notice = await self._notice(doc["notice_id"])
             now = datetime.now(UTC)
             if batch.worker != self.worker or now >= self.alive_until:
                 # Our lease may have run out (a stalled process): another worker may take this
                 # attempt over after the echo grace, so we must not send. Nothing was sent.
-                return Verdict({"last_error": "claim lease ran out before sending"}, 0.2)
+                fields = {"last_error": "claim lease ran out before sending", "not_before": now}
+                return Verdict({"state": DeliveryState.PENDING.value, **fields}, 0.2)
             if notice is None or notice.status == NoticeStatus.CANCELLED:
                 return Verdict(
                     {"state": DeliveryState.CANCELLED.value, "finished_at": now}, publish=True
@@ -386,16 +441,16 @@ class Sender:
             try:
                 return await self._deliver(doc, notice)
             except ZaloError as exc:
-                return self._failure(doc, exc)
+                return self._failure(doc, claimed.failures, exc)
 
     async def _deliver(self, doc: Doc, notice: Notice) -> Verdict:
-        now = datetime.now(UTC)
         if doc["target_kind"] == "followers":
             return await self._broadcast(doc, notice)
         if doc.get("channel") == Channel.MANUAL:
             sent = await self.zalo.send_text(
                 str(doc["officer_id"]), officer_text(notice, doc.get("group_name") or "", False)
             )
+            now = datetime.now(UTC)
             due = now + timedelta(seconds=self.s.manual_reminder_after)
             fields = {
                 "state": DeliveryState.AWAITING_CONFIRMATION.value,
@@ -406,12 +461,18 @@ class Sender:
             }
             return Verdict(fields, publish=True)
         sent = await self.zalo.send_group_text(str(doc["target"]), group_text(notice))
-        fields = {"state": DeliveryState.SENT.value, "sent_at": now}
-        return Verdict(fields, publish=True, message_id=sent.message_id)
+        fields = {
+            "state": DeliveryState.SENT.value,
+            "sent_at": datetime.now(UTC),
+            "zalo_message_id": sent.message_id,
+        }
+        return Verdict(fields, publish=True)
 
     async def _broadcast(self, doc: Doc, notice: Notice) -> Verdict:
-        """Followers: the broadcast API sends only articles, so publish one, then broadcast it."""
-        article_id = doc.get("article_id")
+        """Followers: the broadcast API sends only articles, so publish one, then broadcast it
+        (the article's id is kept on the delivery, so a retry does not publish a second)."""
+        planned = await self.deliveries.get(doc["_id"])
+        article_id = planned.get("article_id") if planned else None
         if not article_id:
             created = await self.zalo.create_article(
                 notice.title,
@@ -424,25 +485,26 @@ class Sender:
         targeting = notice.targets.follower_targeting
         target = BroadcastTarget.model_validate(targeting.model_dump()) if targeting else None
         sent = await self.zalo.broadcast_article(str(article_id), target)
-        now = datetime.now(UTC)
-        fields = {"state": DeliveryState.SENT.value, "sent_at": now}
-        return Verdict(fields, publish=True, message_id=sent.message_id)
+        fields = {
+            "state": DeliveryState.SENT.value,
+            "sent_at": datetime.now(UTC),
+            "zalo_message_id": sent.message_id,
+        }
+        return Verdict(fields, publish=True)
 
-    def _failure(self, doc: Doc, exc: ZaloError) -> Verdict:
+    def _failure(self, doc: Doc, failed_before: int, exc: ZaloError) -> Verdict:
         now = datetime.now(UTC)
-        fields: Doc
         error = f"{type(exc).__name__}: {exc}"
-        failures = int(doc.get("failures", 0)) + 1
+        failures = failed_before + 1
+        pending: Doc = {"state": DeliveryState.PENDING.value, "last_error": error}
         in_doubt = isinstance(exc, ZaloHttpError) and exc.maybe_delivered
         if in_doubt and failures < self.s.max_attempts:
-            # Zalo may have posted: leave it in doubt (lease ended) for the echo check.
-            fields = {"last_error": error, "failures": failures}
-            return Verdict(fields, nak_delay=self.s.echo_grace, finish=False)
+            # Zalo may have posted: the next attempt goes through the echo check first.
+            fields = {**pending, "failures": failures, "not_before": now}
+            return Verdict({**fields, "doubt": True, "doubt_at": now}, self.s.echo_grace)
         if isinstance(exc, RateLimited):
             delay = exc.retry_after or self.s.retry_base_delay
-            later = now + timedelta(seconds=delay)
-            pending: Doc = {"state": DeliveryState.PENDING.value, "last_error": error}
-            return Verdict({**pending, "not_before": later}, nak_delay=delay)
+            return Verdict({**pending, "not_before": now + timedelta(seconds=delay)}, delay)
         if not exc.retryable or failures >= self.s.max_attempts:
             fields = {
                 "state": DeliveryState.FAILED.value,
@@ -453,13 +515,8 @@ class Sender:
             log.warning("delivery dead-lettered", extra={"delivery_id": doc["_id"], "error": error})
             return Verdict(fields, dead_error=error, publish=True)
         delay = retry_delay(failures, self.s.retry_base_delay, self.s.retry_max_delay)
-        fields = {
-            "state": DeliveryState.PENDING.value,
-            "failures": failures,
-            "last_error": error,
-            "not_before": now + timedelta(seconds=delay),
-        }
-        return Verdict(fields, nak_delay=delay)
+        later = now + timedelta(seconds=delay)
+        return Verdict({**pending, "failures": failures, "not_before": later}, delay)
 
     async def _notice(self, notice_id: str) -> Notice | None:
         """The notice, cached for a second (a cancel must be seen quickly)."""

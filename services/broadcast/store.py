@@ -1,6 +1,7 @@
 """Every MongoDB query of the broadcast service (runs on MongoDB and FerretDB v1)."""
 
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -195,48 +196,129 @@ def _notice(doc: Doc) -> Notice:
     return Notice.model_validate({**doc, "id": doc["_id"]})
 
 
+# Fields of a delivery that never change: the planner writes them once, the work-queue message
+# carries them, and every result repeats them (a result alone tells its whole story).
+STATIC_FIELDS = (
+    "notice_id",
+    "target",
+    "target_kind",
+    "ward",
+    "channel",
+    "group_name",
+    "officer_id",
+    "officer_name",
+    "code",
+    "msg_type",
+    "category",
+    "test_mode",
+)
+# Claims that are not a sender's send: their result follows at once, nothing goes to Zalo.
+BOOKKEEPING_CLAIMS = frozenset({"cancel", "confirm", "echo"})
+
+
+def static_fields(doc: Doc) -> Doc:
+    """The delivery's unchanging fields (with `_id`), as the work-queue message carries them."""
+    return {"_id": doc["_id"], **{key: doc.get(key) for key in STATIC_FIELDS}}
+
+
+def result_view(result: Doc) -> Doc:
+    """A delivery as its latest result shows it: `_id` = delivery id, `claims` = attempt."""
+    return {
+        **result,
+        "_id": result["delivery_id"],
+        "claims": int(result["k"]),
+        "result_id": result["_id"],
+    }
+
+
+def pending_view(doc: Doc) -> Doc:
+    """A delivery nobody has finished an attempt of yet."""
+    return {**doc, "state": DeliveryState.PENDING.value, "claims": 0, "failures": 0}
+
+
+@dataclass
+class Attempt:
+    """Where a delivery stands: its highest claimed attempt `k` (0: none), that claim, the
+    result of attempt k (None while it is open) and the latest result written (k or earlier)."""
+
+    k: int
+    claim: Doc | None
+    result: Doc | None
+    latest: Doc | None
+
+    @property
+    def failures(self) -> int:
+        return int(self.latest.get("failures", 0)) if self.latest else 0
+
+
 class DeliveryStore:
-    """Deliveries, their send claims and Zalo's echoes.
+    """Deliveries, their attempts and Zalo's echoes: insert-only on the send path.
 
     FerretDB v1 does not make a conditional update atomic (two concurrent `update_one` with the
     same filter can both match), so every "only one may do this" decision is an insert of a
     document with a deterministic `_id`: the unique index lets exactly one insert win, on
-    MongoDB and on FerretDB alike. Updates are only ever made by the holder of such a claim.
+    MongoDB and on FerretDB alike. FerretDB v1 also scans the whole collection for every update
+    and every query other than `_id` equality (~40 µs per stored document; an `_id` lookup is
+    ~0.8 ms at any size, an insert ~0.05 ms), so the send path only inserts and reads by `_id`:
+
+    - a delivery `D` is written once by the planner (`broadcast_deliveries`);
+    - attempt k is the claim `D#k` (`broadcast_claims`, exactly one holder) and, once the
+      holder knows what happened, the result `D#k` (`broadcast_results`, written only by the
+      holder, repeating D's static fields);
+    - D's state is its latest result; a claimed attempt without a result is in flight while
+      its holder is alive and in doubt once it is not.
     """
 
     def __init__(self, db: AsyncDatabase[Doc]) -> None:
         self.deliveries = db["broadcast_deliveries"]
         self.claims = db["broadcast_claims"]
-        self.receipts = db["broadcast_receipts"]
+        self.results = db["broadcast_results"]
         self.workers = db["broadcast_workers"]
         self.echoes = db["broadcast_echoes"]
 
     async def ensure_indexes(self) -> None:
+        await _ensure(self.deliveries, [("notice_id", ASCENDING)])
+        await _ensure(self.claims, [("notice_id", ASCENDING)])
         await _ensure(
-            self.deliveries,
-            [("notice_id", ASCENDING), ("state", ASCENDING)],
+            self.results,
+            [("notice_id", ASCENDING)],
             [("state", ASCENDING), ("next_action_at", ASCENDING)],
             [("officer_id", ASCENDING), ("state", ASCENDING)],
         )
-        await _ensure(self.claims, [("notice_id", ASCENDING)])
 
     async def insert_many(self, docs: list[Doc]) -> None:
         """Create deliveries; ones that exist already (a re-run plan) are left as they are."""
         await _insert_new(self.deliveries, docs)
 
-    async def get_many(self, ids: list[str]) -> dict[str, Doc]:
-        return {d["_id"]: d async for d in self.deliveries.find({"_id": {"$in": ids}})}
+    async def get(self, delivery_id: str) -> Doc | None:
+        """A delivery's planner document (static fields, a followers' `article_id`)."""
+        return await self.deliveries.find_one({"_id": delivery_id})
 
     async def insert_claims(self, claims: list[Doc]) -> set[str]:
-        """Insert send claims; returns the ids that someone else holds already."""
+        """Insert claims; returns the ids that someone else holds already."""
         return await _insert_new(self.claims, claims)
 
-    async def get_claim(self, claim_id: str) -> Doc | None:
-        return await self.claims.find_one({"_id": claim_id})
+    async def insert_results(self, results: list[Doc]) -> None:
+        """Record the results of attempts (a result written twice by its holder stays one)."""
+        await _insert_new(self.results, results)
+
+    async def attempt(self, delivery_id: str) -> Attempt:
+        """Probe the claims `D#1, D#2, …` by `_id` (the only lookup FerretDB does not scan for)."""
+        k, claim = 0, None
+        while True:
+            found = await self.claims.find_one({"_id": f"{delivery_id}#{k + 1}"})
+            if found is None:
+                break
+            k, claim = k + 1, found
+        result = await self.results.find_one({"_id": f"{delivery_id}#{k}"}) if k else None
+        latest, j = result, k - 1
+        while latest is None and j > 0:
+            latest, j = await self.results.find_one({"_id": f"{delivery_id}#{j}"}), j - 1
+        return Attempt(k, claim, result, latest)
 
     async def beat(self, worker: str, alive_until: datetime) -> None:
         """A worker's liveness: one document per worker, written only by that worker (one
-        update per heartbeat instead of one per claim: FerretDB updates are slow)."""
+        update per heartbeat instead of one per claim)."""
         await self.workers.update_one(
             {"_id": worker}, {"$set": {"alive_until": alive_until}}, upsert=True
         )
@@ -245,85 +327,82 @@ class DeliveryStore:
         doc = await self.workers.find_one({"_id": worker})
         return doc["alive_until"] if doc else None
 
+    async def views(self, notice_id: str, open_claims: bool = False) -> list[Doc]:
+        """Every delivery of a notice as its latest result shows it (scans; not the send
+        path). With `open_claims`, a delivery whose next attempt is claimed without a result
+        carries that claim as `open_claim`."""
+        latest: dict[str, Doc] = {}
+        async for found in self.results.find({"notice_id": notice_id}):
+            known = latest.get(found["delivery_id"])
+            if known is None or int(known["k"]) < int(found["k"]):
+                latest[found["delivery_id"]] = found
+        views = []
+        async for doc in self.deliveries.find({"notice_id": notice_id}):
+            result = latest.get(doc["_id"])
+            views.append(pending_view(doc) if result is None else result_view(result))
+        if open_claims:
+            claims = {c["_id"]: c async for c in self.claims.find({"notice_id": notice_id})}
+            for view in views:
+                claim = claims.get(f"{view['_id']}#{view['claims'] + 1}")
+                if claim is not None:
+                    view["open_claim"] = claim
+        return views
+
+    async def of_notice(self, notice_id: str, states: list[DeliveryState]) -> list[Doc]:
+        wanted = {s.value for s in states}
+        return [v for v in await self.views(notice_id) if v["state"] in wanted]
+
     async def in_flight(self, notice_id: str, now: datetime) -> int:
-        """Pending deliveries of a notice whose current attempt is held by a live worker."""
-        pending = await self.of_notice(notice_id, [DeliveryState.PENDING])
+        """Deliveries of a notice whose current attempt is held by a live sender."""
         live = 0
-        for doc in pending:
-            claim = await self.get_claim(f"{doc['_id']}#{int(doc.get('claims', 0)) + 1}")
-            if claim is None or claim.get("worker") == "cancel":
+        for view in await self.views(notice_id, open_claims=True):
+            claim = view.get("open_claim")
+            if claim is None or claim.get("worker") in BOOKKEEPING_CLAIMS:
                 continue
             until = await self.alive_until(str(claim.get("worker")))
             live += until is not None and _utc(until) > now
         return live
 
-    async def record(self, results: list[tuple[str, Doc]]) -> None:
-        """Write what the claim holders learned, one `update_many` per distinct change (a
-        batch of sends is mostly one change: FerretDB pays per statement). A retry never
-        revives a cancelled delivery."""
-        groups: dict[str, tuple[Doc, list[str]]] = {}
-        for delivery, fields in results:
-            key = repr(sorted(fields.items()))
-            groups.setdefault(key, (fields, []))[1].append(delivery)
-        for fields, ids in groups.values():
-            query: Doc = {"_id": {"$in": ids}}
-            if fields.get("state") == DeliveryState.PENDING.value:
-                query["state"] = {"$ne": DeliveryState.CANCELLED.value}
-            await self.deliveries.update_many(query, {"$set": fields})
-
-    async def record_receipts(self, batch: str, receipts: list[Doc]) -> None:
-        """Zalo's message ids of one batch of sends, kept in one document."""
-        if receipts:
-            await _insert_new(self.receipts, [{"_id": batch, "receipts": receipts}])
-
-    async def set_fields(self, delivery_id: str, fields: Doc) -> None:
-        await self.deliveries.update_one({"_id": delivery_id}, {"$set": fields})
-
-    async def get(self, delivery_id: str) -> Doc | None:
-        return await self.deliveries.find_one({"_id": delivery_id})
-
-    async def of_notice(self, notice_id: str, states: list[DeliveryState]) -> list[Doc]:
-        query = {"notice_id": notice_id, "state": {"$in": [s.value for s in states]}}
-        return [d async for d in self.deliveries.find(query)]
-
     async def cancel_open(self, notice_id: str, now: datetime) -> int:
         """Drop every delivery of a notice that has not gone out yet.
 
-        A pending delivery is cancelled by claiming its next attempt (the same insert a sender
-        makes), so a sender either loses that race and never sends, or wins it and its send
-        counts as in flight (the withdrawal waits for it)."""
-        awaiting = {"notice_id": notice_id, "state": DeliveryState.AWAITING_CONFIRMATION.value}
-        cancelled = {"$set": {"state": DeliveryState.CANCELLED.value, "finished_at": now}}
-        result = await self.deliveries.update_many(awaiting, cancelled)
-        query = {"notice_id": notice_id, "state": DeliveryState.PENDING.value}
-        pending = [d async for d in self.deliveries.find(query, {"claims": 1})]
-        claims = [
-            {
-                "_id": f"{d['_id']}#{int(d.get('claims', 0)) + 1}",
-                "delivery_id": d["_id"],
-                "notice_id": notice_id,
-                "worker": "cancel",
-                "k": int(d.get("claims", 0)) + 1,
-                "created_at": now,
-            }
-            for d in pending
-        ]
+        A delivery is cancelled by claiming its next attempt (the same insert a sender
+        makes), so a sender either loses that race and never sends, or won it first and its
+        send counts as in flight (the withdrawal waits for it)."""
+        open_states = {DeliveryState.PENDING.value, DeliveryState.AWAITING_CONFIRMATION.value}
+        views = [v for v in await self.views(notice_id) if v["state"] in open_states]
+        claims = [bookkeeping_claim(v, v["claims"] + 1, "cancel", now) for v in views]
         taken = await _insert_new(self.claims, claims)
-        won = [c for c in claims if c["_id"] not in taken]
-        await self.record(
-            [(str(c["delivery_id"]), {**cancelled["$set"], "claims": c["k"]}) for c in won]
+        won = [(v, c) for v, c in zip(views, claims, strict=True) if c["_id"] not in taken]
+        await self.insert_results(
+            [
+                next_result(
+                    v, c["k"], {"state": DeliveryState.CANCELLED.value, "finished_at": now}, now
+                )
+                for v, c in won
+            ]
         )
-        return result.modified_count + len(won)
+        return len(won)
 
     async def progress(self, notice_id: str) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
         """Counts by state, and by ward then state (computed in Python: FerretDB-safe)."""
         by_state: Counter[str] = Counter()
         by_ward: dict[str, Counter[str]] = defaultdict(Counter)
-        cursor = self.deliveries.find({"notice_id": notice_id}, {"state": 1, "ward": 1})
-        async for doc in cursor:
-            by_state[doc["state"]] += 1
-            by_ward[doc.get("ward") or "-"][doc["state"]] += 1
+        for view in await self.views(notice_id):
+            by_state[view["state"]] += 1
+            by_ward[view.get("ward") or "-"][view["state"]] += 1
         return dict(by_state), {w: dict(c) for w, c in sorted(by_ward.items())}
+
+    async def _latest_only(self, results: list[Doc]) -> list[Doc]:
+        """The results that are still their delivery's latest (no later attempt claimed)."""
+        views = []
+        for result in results:
+            later = await self.claims.find_one(
+                {"_id": f"{result['delivery_id']}#{result['k'] + 1}"}
+            )
+            if later is None:
+                views.append(result_view(result))
+        return views
 
     async def manual_due(self, now: datetime, limit: int = 100) -> list[Doc]:
         """Unconfirmed manual deliveries whose reminder or escalation is due."""
@@ -331,29 +410,65 @@ class DeliveryStore:
             "state": DeliveryState.AWAITING_CONFIRMATION.value,
             "next_action_at": {"$lte": now},
         }
-        return [d async for d in self.deliveries.find(query).limit(limit)]
+        return await self._latest_only([d async for d in self.results.find(query).limit(limit)])
 
     async def take_step(self, delivery_id: str, step: str, now: datetime) -> bool:
         """True for the one replica that may do `step` (remind, escalate) for a delivery."""
         taken = await _insert_new(self.claims, [{"_id": f"{delivery_id}#{step}", "at": now}])
         return not taken
 
+    async def set_result_fields(self, result_id: str, fields: Doc) -> None:
+        """Bookkeeping on a result (manual reminders), by the holder of that step's claim."""
+        await self.results.update_one({"_id": result_id}, {"$set": fields})
+
+    async def set_fields(self, delivery_id: str, fields: Doc) -> None:
+        await self.deliveries.update_one({"_id": delivery_id}, {"$set": fields})
+
     async def awaiting_for_officer(self, officer_id: str) -> list[Doc]:
         query = {"officer_id": officer_id, "state": DeliveryState.AWAITING_CONFIRMATION.value}
-        return [d async for d in self.deliveries.find(query).sort("created_at", ASCENDING)]
+        found = [d async for d in self.results.find(query).sort("recorded_at", ASCENDING)]
+        return await self._latest_only(found)
 
-    async def confirm(self, delivery_id: str, now: datetime) -> bool:
-        result = await self.deliveries.update_one(
-            {"_id": delivery_id, "state": DeliveryState.AWAITING_CONFIRMATION.value},
-            {"$set": {"state": DeliveryState.SENT.value, "sent_at": now, "confirmed_at": now}},
-        )
-        return result.modified_count == 1
+    async def confirm(self, view: Doc, now: datetime) -> Doc | None:
+        """The officer's «đã đăng»: the delivery's next attempt records it sent (once)."""
+        k = int(view["claims"]) + 1
+        if await _insert_new(self.claims, [bookkeeping_claim(view, k, "confirm", now)]):
+            return None
+        fields = {"state": DeliveryState.SENT.value, "sent_at": now, "confirmed_at": now}
+        result = next_result(view, k, fields, now)
+        await self.insert_results([result])
+        return result_view(result)
 
     async def record_echo(self, group_id: str, code: str, message_id: str | None) -> None:
         await _insert_new(self.echoes, [{"_id": f"{group_id}:{code}", "message_id": message_id}])
 
     async def echo_seen(self, group_id: str, code: str) -> Doc | None:
         return await self.echoes.find_one({"_id": f"{group_id}:{code}"})
+
+
+def bookkeeping_claim(doc: Doc, k: int, worker: str, now: datetime) -> Doc:
+    """A claim that sends nothing (cancel, confirm, echo): its result follows at once."""
+    return {
+        "_id": f"{doc['_id']}#{k}",
+        "delivery_id": doc["_id"],
+        "notice_id": doc["notice_id"],
+        "worker": worker,
+        "k": k,
+        "created_at": now,
+    }
+
+
+def next_result(doc: Doc, k: int, fields: Doc, now: datetime) -> Doc:
+    """The result document of attempt k of a delivery (`doc`: its static fields or a view)."""
+    return {
+        **{key: doc.get(key) for key in STATIC_FIELDS},
+        "failures": int(doc.get("failures", 0)),
+        **fields,
+        "_id": f"{doc['_id']}#{k}",
+        "delivery_id": doc["_id"],
+        "k": k,
+        "recorded_at": now,
+    }
 
 
 def _utc(value: datetime) -> datetime:
