@@ -5,9 +5,12 @@ Run: `python -m bench.broadcast` (part of `make bench`). Starts its own nats-ser
 project's MongoDB-wire server (FerretDB unless MONGODB_URL is set), the fake Zalo server and
 three `python -m services.broadcast.sender` processes, all on 127.0.0.1.
 
-1. Throughput: fake at zero latency and no quota; deliveries/s = groups / (time from the notice
-   being accepted to the last delivery recorded as sent); also the steady rate of accepted sends
-   from the fake's own timestamps, and the check that exactly one message per group was recorded.
+1. Throughput: fake at zero latency and no quota; deliveries/s = groups / (time from the
+   notice's creation call to the outcome event of the last delivery; a sender publishes an
+   outcome only after its result is recorded in MongoDB, and the counts are then read back from
+   MongoDB); also the steady rate of accepted sends from the fake's own timestamps, the check
+   that exactly one message per group was recorded, and the CPU each process spent per delivery
+   (/proc utime + stime over the fan-out).
 2. Quota: the fake enforces N calls/minute and the client's shared limiter is set to 95 % of it
    (headroom for network jitter between the limiter's slot and the call's arrival); the
    highest number of sends in any one-second window (sliding, from the fake's timestamps) is
@@ -18,6 +21,7 @@ Options: BENCH_GROUPS (10000; 0 skips step 1), BENCH_QUOTA_PER_MIN (2400), BENCH
 
 import asyncio
 import bisect
+import contextlib
 import json
 import os
 import subprocess
@@ -36,6 +40,7 @@ from services.broadcast.groups import Group
 from services.broadcast.runtime import Runtime
 from services.broadcast.settings import BroadcastSettings
 from shared.auth import Role, StaffUser
+from shared.subjects import BROADCAST_OUTCOME_PREFIX
 from tools.localstack.servers import free_port, start_mongo, start_nats, wait_for_port
 
 GROUPS = int(os.environ.get("BENCH_GROUPS", "10000"))
@@ -59,12 +64,49 @@ def max_window(times: list[float], width: float = 1.0) -> int:
     return max((bisect.bisect_left(times, t + width) - i for i, t in enumerate(times)), default=0)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (from /proc)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_of(pids: dict[str, int]) -> dict[str, float]:
+    found = {}
+    for name, pid in pids.items():
+        with contextlib.suppress(OSError):
+            found[name] = cpu_seconds(pid)
+    found["bench (API, planner)"] = time.process_time()
+    return found
+
+
 async def fan_out(
-    settings: BroadcastSettings, admin: httpx.Client, groups: int, tag: str, log_dir: Path
+    settings: BroadcastSettings,
+    admin: httpx.Client,
+    groups: int,
+    tag: str,
+    log_dir: Path,
+    servers: dict[str, int],
 ) -> dict[str, Any]:
     runtime = Runtime(settings)
     await runtime.start(workers=False, scheduler=False)
     replicas: list[subprocess.Popen[bytes]] = []
+    finals: dict[str, set[str]] = {}
+    done = asyncio.Event()
+    watched: dict[str, Any] = {"notice": None, "last": 0.0}
+
+    async def on_outcome(msg: Any) -> None:
+        """Completion is seen from the outcome events (published after each result is
+        recorded), so the bench does not poll MongoDB while the workers run."""
+        event = json.loads(msg.data)
+        if event["state"] in ("sent", "failed", "cancelled"):
+            finals.setdefault(event["notice_id"], set()).add(event["delivery_id"])
+            if event["notice_id"] == watched["notice"]:
+                watched["last"] = time.perf_counter()
+                if len(finals[event["notice_id"]]) >= groups:
+                    done.set()
+
+    sub = await runtime.nc.subscribe(f"{BROADCAST_OUTCOME_PREFIX}.>", cb=on_outcome)
     try:
         ids = [f"9{tag}{i:08d}" for i in range(groups)]
         admin.post(
@@ -84,6 +126,7 @@ async def fan_out(
                     )
                 )
         await asyncio.sleep(5)  # replicas connected and fetching
+        pids = servers | {f"replica {n}": r.pid for n, r in enumerate(replicas)}
         draft = NoticeDraft.model_validate(
             {
                 "title": "Cảnh báo lừa đảo",
@@ -95,15 +138,18 @@ async def fan_out(
                 "targets": {"wards": ["dong-hai"]},
             }
         )
+        cpu_before = cpu_of(pids)
         started = time.perf_counter()
         notice, _ = await runtime.service.create(draft, EDITOR)
-        while True:
-            counts, _ = await runtime.deliveries.progress(notice.id)
-            if counts.get("sent", 0) + counts.get("failed", 0) >= groups:
-                break
-            await asyncio.sleep(0.5)
-        elapsed = time.perf_counter() - started
+        watched["notice"] = notice.id
+        if len(finals.get(notice.id, ())) >= groups:
+            done.set()
+        await asyncio.wait_for(done.wait(), timeout=max(600.0, groups / 5))
+        elapsed = watched["last"] - started
+        cpu_after = cpu_of(pids)
+        counts, _ = await runtime.deliveries.progress(notice.id)
     finally:
+        await sub.unsubscribe()
         for replica in replicas:
             replica.terminate()
         for replica in replicas:
@@ -114,6 +160,11 @@ async def fan_out(
     times = sorted(float(m["sent_time"]) for m in mine)
     per_group = Counter(m["group_id"] for m in mine)
     steady = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
+    cpu_ms = {
+        name: round((cpu_after[name] - cpu_before[name]) * 1000 / groups, 3)
+        for name in cpu_after
+        if name in cpu_before
+    }
     return {
         "groups": groups,
         "sent": counts.get("sent", 0),
@@ -124,6 +175,8 @@ async def fan_out(
         "deliveries_per_s": round(groups / elapsed, 1),
         "fake_accept_rate_per_s": round(steady, 1),
         "max_1s_window": max_window(times),
+        "cpu_ms_per_delivery": cpu_ms,
+        "cpu_ms_per_delivery_total": round(sum(cpu_ms.values()), 3),
     }
 
 
@@ -142,6 +195,11 @@ async def main() -> None:
             stderr=subprocess.DEVNULL,
         )
         admin = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120)
+        servers = {"fake zalo": fake.pid}
+        if nats:
+            servers["nats-server"] = nats.process.pid
+        if mongo:
+            servers["mongodb (ferretdb)"] = mongo.process.pid
         try:
             wait_for_port(port)
             base = {
@@ -158,7 +216,7 @@ async def main() -> None:
                 **base, mongodb_database="bench_fast", zalo_rate_limits={}, zalo_rate_bucket="rb1"
             )
             if GROUPS > 0:
-                result = await fan_out(fast, admin, GROUPS, "1", root)
+                result = await fan_out(fast, admin, GROUPS, "1", root, servers)
                 print(json.dumps({"scenario": "no quota, 3 replicas", **result}))
             admin.post("/_admin/quota", params={"per_minute": QUOTA}).raise_for_status()
             limited = BroadcastSettings(
@@ -167,7 +225,7 @@ async def main() -> None:
                 zalo_rate_limits={"group": QUOTA / 60 * HEADROOM},
                 zalo_rate_bucket="rb2",
             )
-            result = await fan_out(limited, admin, QUOTA_GROUPS, "2", root)
+            result = await fan_out(limited, admin, QUOTA_GROUPS, "2", root, servers)
             ratio = result["max_1s_window"] / (QUOTA / 60)
             print(
                 json.dumps({"scenario": f"quota {QUOTA}/min", **result, "ratio": round(ratio, 3)})

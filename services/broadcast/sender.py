@@ -67,6 +67,9 @@ from shared.zalo.models import BroadcastTarget
 log = logging.getLogger(__name__)
 Doc = dict[str, Any]
 RECORD_TRIES = 5  # inserting a batch's results: tries before the worker gives its id up
+# An in-doubt send waits for a backlog of echoes up to this many graces, then goes out anyway
+# (an echo consumer that is down must not hold deliveries forever).
+ECHO_BACKLOG_GRACES = 4
 
 
 @dataclass
@@ -168,6 +171,8 @@ class Sender:
         self.worker = uuid.uuid4().hex[:8]
         self._notices: dict[str, tuple[float, Notice]] = {}
         self._slots = asyncio.Semaphore(settings.sender_concurrency)
+        self._echo_poll = asyncio.Lock()
+        self._echoes_recorded_to = 0  # stream sequence up to which every echo is recorded
         self.alive_until = datetime.now(UTC)  # set by keep_alive before any claim
 
     @property
@@ -309,7 +314,7 @@ class Sender:
         """Attempt k is in doubt since `since`. Zalo's echo of the post proves it went out;
         without one the caller may send again once `echo_grace` has passed since the doubt
         began and the echo consumer holds no unrecorded echo (a backlog of echoes is waited
-        out, up to four graces). Otherwise the message is answered here (False)."""
+        out, up to ECHO_BACKLOG_GRACES graces). Otherwise the message is answered here (False)."""
         now = datetime.now(UTC)
         echoed = doc["target_kind"] == "group" and doc.get("channel") == Channel.OA
         if echoed and await self._resolve_by_echo(msg, doc, k, batch, now):
@@ -319,7 +324,8 @@ class Sender:
             await msg.nak(delay=max(0.5, self.s.echo_grace - waited))
             return False
         if echoed:
-            if waited < 4 * self.s.echo_grace and not await self._echoes_caught_up():
+            backlog_bound = ECHO_BACKLOG_GRACES * self.s.echo_grace
+            if waited < backlog_bound and not await self._echoes_caught_up():
                 await msg.nak(delay=max(0.5, self.s.echo_grace / 4))
                 return False
             if await self._resolve_by_echo(msg, doc, k, batch, now):
@@ -350,14 +356,30 @@ class Sender:
         return True
 
     async def _echoes_caught_up(self) -> bool:
-        """True when every Zalo echo stored so far has been recorded (none pending or
-        unacknowledged on the echo consumer)."""
+        """True once every Zalo event stored so far (any echo of a post older than the grace
+        among them) has been recorded: the echo consumer's ack floor reached the stream's last
+        sequence as it was when we asked, or nothing is pending on it. Waits up to one grace;
+        concurrent callers share one poll."""
         try:
-            info = await self.js.consumer_info(ZALO_EVENTS_STREAM.name, self.echo_durable)
+            stream = await self.js.stream_info(ZALO_EVENTS_STREAM.name)
+            target = stream.state.last_seq
+            deadline = time.monotonic() + self.s.echo_grace
+            async with self._echo_poll:
+                while self._echoes_recorded_to < target:
+                    info = await self.js.consumer_info(ZALO_EVENTS_STREAM.name, self.echo_durable)
+                    floor = info.ack_floor.stream_seq if info.ack_floor else 0
+                    if not info.num_pending and not info.num_ack_pending:
+                        floor = max(floor, target)
+                    self._echoes_recorded_to = max(self._echoes_recorded_to, floor)
+                    if floor >= target:
+                        break
+                    if time.monotonic() > deadline:
+                        return False
+                    await asyncio.sleep(0.1)
         except Exception:
             log.warning("echo consumer unreadable", exc_info=True)
             return False
-        return not info.num_pending and not info.num_ack_pending
+        return True
 
     async def _send_claimed(self, batch: Batch) -> None:
         started = time.monotonic()

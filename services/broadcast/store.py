@@ -27,18 +27,24 @@ class GroupStore:
         await _ensure(self.members, [("group_id", ASCENDING)])
 
     async def upsert_many(self, groups: list[Group], now: datetime) -> int:
-        ops = [
-            UpdateOne(
-                {"_id": g.group_id},
-                {"$set": {**g.model_dump(mode="json", exclude={"group_id"}), "updated_at": now}},
-                upsert=True,
-            )
+        """Insert new groups, update known ones (FerretDB v1 scans the collection for every
+        update, so a first import of thousands of groups must be inserts)."""
+        docs = {
+            g.group_id: {**g.model_dump(mode="json", exclude={"group_id"}), "updated_at": now}
             for g in groups
-        ]
-        if not ops:
+        }
+        if not docs:
             return 0
-        result = await self.groups.bulk_write(ops, ordered=False)
-        return result.upserted_count + result.modified_count
+        query = {"_id": {"$in": list(docs)}}
+        known = {d["_id"] async for d in self.groups.find(query, {"_id": 1})}
+        fresh = [{"_id": i, **doc} for i, doc in docs.items() if i not in known]
+        known |= await _insert_new(self.groups, fresh)  # inserted meanwhile: update those too
+        ops = [UpdateOne({"_id": i}, {"$set": docs[i]}, upsert=True) for i in known]
+        modified = 0
+        if ops:
+            result = await self.groups.bulk_write(ops, ordered=False)
+            modified = result.upserted_count + result.modified_count
+        return len(fresh) - len(known & {d["_id"] for d in fresh}) + modified
 
     async def get(self, group_id: str) -> Group | None:
         doc = await self.groups.find_one({"_id": group_id})
