@@ -18,6 +18,7 @@ import nats.errors
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
+from services.ingest.jetstream import AckedPublisher
 from services.ingest.settings import IngestSettings
 from services.ingest.spool import Spool
 from shared.jetstream import connect, ensure_stream
@@ -41,6 +42,7 @@ class EventPublisher:
         self._spool = spool
         self._nc: NatsClient | None = None
         self._js: JetStreamContext | None = None
+        self._acked: AckedPublisher | None = None
         self._wake = asyncio.Event()
         self._background: list[asyncio.Task[None]] = []
 
@@ -66,7 +68,7 @@ class EventPublisher:
         return self._spool.size
 
     def is_ready(self) -> bool:
-        return self._js is not None and self._nc is not None and self._nc.is_connected
+        return self._acked is not None and self._nc is not None and self._nc.is_connected
 
     async def check_ready(self) -> None:
         """Readiness probe: JetStream answers."""
@@ -77,7 +79,7 @@ class EventPublisher:
     async def accept(self, event_id: str, subject: str, data: bytes) -> Outcome:
         """Publish the event, or spool it durably; returning means it will not be lost."""
         if not self._spool.size and self.is_ready():
-            try:  # the JetStream context's own timeout is publish_timeout_s
+            try:  # the publisher's own timeout is publish_timeout_s
                 return await self._publish_once(event_id, subject, data)
             except UNAVAILABLE as exc:
                 log.warning("publish failed, spooling", extra={"error": type(exc).__name__})
@@ -86,9 +88,9 @@ class EventPublisher:
         return Outcome.SPOOLED
 
     async def _publish_once(self, event_id: str, subject: str, data: bytes) -> Outcome:
-        assert self._js is not None
-        ack = await self._js.publish(subject, data, headers={"Nats-Msg-Id": event_id})
-        return Outcome.DUPLICATE if ack.duplicate else Outcome.PUBLISHED
+        assert self._acked is not None
+        duplicate = await self._acked.publish(subject, data, event_id)
+        return Outcome.DUPLICATE if duplicate else Outcome.PUBLISHED
 
     async def _keep_connected(self) -> None:
         while self._nc is None:
@@ -127,7 +129,10 @@ class EventPublisher:
             except UNAVAILABLE as exc:
                 log.warning("declaring streams failed", extra={"error": type(exc).__name__})
                 await asyncio.sleep(1.0)
-        self._js = self._nc.jetstream(timeout=self._settings.publish_timeout_s)
+        self._js = js
+        acked = AckedPublisher(self._nc, self._settings.publish_timeout_s)
+        await acked.start()
+        self._acked = acked
         self._wake.set()
         log.info("ingest connected to JetStream", extra={"stream": settings.events_stream})
 

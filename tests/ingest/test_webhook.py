@@ -119,6 +119,59 @@ class TestLimits:
         assert await published(nats_client, settings) == []
 
 
+class TestHttp:
+    async def test_body_in_several_chunks_is_joined(self, ingest, nats_client, settings) -> None:
+        raw, headers = signed(fixture_body("user_send_text"))
+
+        async def chunks() -> AsyncIterator[bytes]:
+            for start in range(0, len(raw), 100):
+                yield raw[start : start + 100]
+
+        response = await ingest.post("/webhooks/zalo", content=chunks(), headers=headers)
+        assert (response.status_code, response.json()["status"]) == (200, "published")
+        assert len(await published(nats_client, settings)) == 1
+
+    async def test_other_methods_are_405(self, ingest) -> None:
+        response = await ingest.get("/webhooks/zalo")
+        assert response.status_code == 405
+        assert response.headers["allow"] == "POST"
+        assert response.json() == {"detail": "Method Not Allowed"}
+
+    async def test_client_gone_before_its_body_gets_no_answer(
+        self, ingest, nats_client, settings
+    ) -> None:
+        raw, headers = signed(fixture_body("user_send_text"))
+        sent: list[dict[str, object]] = []
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": "/webhooks/zalo",
+            "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        }
+        messages = iter([{"type": "http.request", "body": raw[:50], "more_body": True}])
+
+        async def receive() -> dict[str, object]:
+            return next(messages, {"type": "http.disconnect"})
+
+        async def send(message: dict[str, object]) -> None:
+            sent.append(message)
+
+        await ingest.app(scope, receive, send)
+        assert sent == []
+        assert await published(nats_client, settings) == []
+
+    async def test_openapi_documents_the_webhook(self, ingest) -> None:
+        operation = (await ingest.get("/openapi.json")).json()["paths"]["/webhooks/zalo"]["post"]
+        assert [p["name"] for p in operation["parameters"]] == [SIGNATURE_HEADER]
+        schema = operation["requestBody"]["content"]["application/json"]["schema"]
+        assert schema["required"] == ["app_id", "event_name", "timestamp"]
+        assert set(operation["responses"]) == {"200", "401", "413"}
+
+    async def test_other_routes_still_go_through_fastapi(self, ingest) -> None:
+        assert (await ingest.get("/healthz")).json() == {"status": "ok"}
+        assert (await ingest.get("/no-such-page")).status_code == 404
+
+
 class TestQuarantine:
     async def test_signed_but_invalid_body_is_kept_whole_and_answered_200(
         self, ingest, nats_client, settings
