@@ -172,6 +172,8 @@ def main() -> None:
             results["half_load_rps"] = half
             results["ingest_half_load"] = run_load("open", ingest_port, 3000, half, OPEN_SECONDS)
             results["bare_half_load"] = run_load("open", bare_port, 3001, half, OPEN_SECONDS)
+            # Every 200 must mean "acknowledged by JetStream": none spooled, none refused.
+            results["ingest_outcomes"] = httpx.get(f"http://127.0.0.1:{ingest_port}/metrics").json()
         finally:
             for process in (ingest, bare):
                 process.terminate()

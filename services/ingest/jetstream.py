@@ -39,10 +39,13 @@ class AckedPublisher:
         self._waiting: dict[str, asyncio.Future[Msg]] = {}
         self._sent = 0
         self._subscription: Subscription | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> None:
         """Subscribe to the replies (nats-py re-subscribes after a reconnect by itself)."""
         self._prefix = self._nc.new_inbox() + "."
+        # Kept: on 3.11 `asyncio.get_running_loop()` costs a getpid() system call per call.
+        self._loop = asyncio.get_running_loop()
         self._subscription = await self._nc.subscribe(self._prefix + "*", cb=self._on_reply)
 
     async def stop(self) -> None:
@@ -57,11 +60,11 @@ class AckedPublisher:
 
     async def publish(self, subject: str, data: bytes, msg_id: str) -> bool:
         """Publish once; True if JetStream reports `msg_id` as a duplicate it did not store."""
-        if self._subscription is None:
+        loop = self._loop
+        if self._subscription is None or loop is None:
             raise nats.errors.ConnectionClosedError
         self._sent += 1
         token = str(self._sent)
-        loop = asyncio.get_running_loop()
         future: asyncio.Future[Msg] = loop.create_future()
         self._waiting[token] = future
         timer = loop.call_later(self._timeout, _expire, future)
