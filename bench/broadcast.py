@@ -1,4 +1,4 @@
-# ruff: noqa: ASYNC212, ASYNC220, ASYNC230  (the harness drives processes and the fake synchronously)
+# ruff: noqa: ASYNC212, ASYNC220, ASYNC230, ASYNC240  (the harness drives processes and the fake synchronously)
 """Broadcast fan-out: one notice to 10,000 `oa` groups through three sender replicas.
 
 Run: `python -m bench.broadcast` (part of `make bench`). Starts its own nats-server, the
@@ -16,7 +16,8 @@ three `python -m services.broadcast.sender` processes, all on 127.0.0.1.
    highest number of sends in any one-second window (sliding, from the fake's timestamps) is
    compared with N/60.
 Options: BENCH_GROUPS (10000; 0 skips step 1), BENCH_QUOTA_PER_MIN (2400), BENCH_QUOTA_GROUPS
-(400).
+(400), BENCH_LOG_LEVEL (WARNING; INFO makes the replicas log each batch's stage times, and
+httpx each request: for diagnosis, not for figures), BENCH_LOG_DIR (keep the replicas' logs).
 """
 
 import asyncio
@@ -183,6 +184,8 @@ async def fan_out(
 async def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-broadcast-") as tmp:
         root = Path(tmp)
+        logs = Path(os.environ.get("BENCH_LOG_DIR") or root)
+        logs.mkdir(parents=True, exist_ok=True)
         nats = start_nats(root / "nats") if not os.environ.get("NATS_URL") else None
         mongo = start_mongo(root / "mongo") if not os.environ.get("MONGODB_URL") else None
         port = free_port()
@@ -207,7 +210,7 @@ async def main() -> None:
                 "mongodb_url": os.environ.get("MONGODB_URL") or (mongo.url if mongo else ""),
                 "zalo_api_base": f"http://127.0.0.1:{port}",
                 "zalo_oauth_base": f"http://127.0.0.1:{port}",
-                "log_level": "WARNING",
+                "log_level": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
                 "zalo_retry_attempts": 1,
                 "sender_batch": 200,
                 "sender_concurrency": 64,
@@ -216,7 +219,7 @@ async def main() -> None:
                 **base, mongodb_database="bench_fast", zalo_rate_limits={}, zalo_rate_bucket="rb1"
             )
             if GROUPS > 0:
-                result = await fan_out(fast, admin, GROUPS, "1", root, servers)
+                result = await fan_out(fast, admin, GROUPS, "1", logs, servers)
                 print(json.dumps({"scenario": "no quota, 3 replicas", **result}))
             admin.post("/_admin/quota", params={"per_minute": QUOTA}).raise_for_status()
             limited = BroadcastSettings(
@@ -225,7 +228,7 @@ async def main() -> None:
                 zalo_rate_limits={"group": QUOTA / 60 * HEADROOM},
                 zalo_rate_bucket="rb2",
             )
-            result = await fan_out(limited, admin, QUOTA_GROUPS, "2", root, servers)
+            result = await fan_out(limited, admin, QUOTA_GROUPS, "2", logs, servers)
             ratio = result["max_1s_window"] / (QUOTA / 60)
             print(
                 json.dumps({"scenario": f"quota {QUOTA}/min", **result, "ratio": round(ratio, 3)})

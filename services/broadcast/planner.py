@@ -85,8 +85,10 @@ class Planner:
             return 0
         now = datetime.now(UTC)
         docs = await self._deliveries_for(notice, now)
-        await self.deliveries.insert_many(docs)
-        await self.enqueue(docs)
+        for start in range(0, len(docs), PUBLISH_CHUNK):  # senders start on the first chunk
+            chunk = docs[start : start + PUBLISH_CHUNK]
+            await self.deliveries.insert_many(chunk)  # a delivery exists before its message
+            await self.enqueue(chunk)
         await self.notices.transition(
             notice_id, [NoticeStatus.READY], NoticeStatus.DISPATCHED, dispatched_at=now
         )

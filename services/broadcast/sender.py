@@ -188,7 +188,11 @@ class Sender:
                     msgs = await psub.fetch(
                         self.s.sender_batch, timeout=self.s.sender_fetch_timeout
                     )
-                except NatsTimeoutError:
+                except (NatsTimeoutError, TimeoutError):  # nats-py raises either when idle
+                    continue
+                except Exception:  # e.g. a pull request refused by the server: try again
+                    log.warning("fetch failed", exc_info=True)
+                    await asyncio.sleep(0.2)
                     continue
                 try:
                     await self.handle(msgs)
@@ -219,7 +223,7 @@ class Sender:
 
     async def handle(self, msgs: list[Msg]) -> None:
         """Claim, send and record one batch of work-queue messages."""
-        now = datetime.now(UTC)
+        started, now = time.monotonic(), datetime.now(UTC)
         batch = Batch(worker=self.worker)
         docs = await asyncio.gather(*(self._delivery(m) for m in msgs))
         slow: list[tuple[Msg, Doc]] = []
@@ -245,7 +249,7 @@ class Sender:
         try:
             await asyncio.gather(*settle)
             if batch.claimed:
-                await self._send_claimed(batch)
+                await self._send_claimed(batch, time.monotonic() - started)
         finally:
             beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -274,7 +278,7 @@ class Sender:
             k, claim, result = attempt.k, attempt.claim, attempt.result
             if result is not None:  # attempt k is over
                 if result["state"] != DeliveryState.PENDING:
-                    await self._finished(msg, result_view(result))
+                    await self._finished(msg, result_view(doc, result))
                     return
                 not_before = result.get("not_before")
                 if not_before is not None and _aware(not_before) > now:
@@ -352,7 +356,7 @@ class Sender:
         }
         result = next_result(doc, k + 1, fields, now)
         await self.deliveries.insert_results([result])
-        await self._finished(msg, result_view(result))
+        await self._finished(msg, result_view(doc, result))
         return True
 
     async def _echoes_caught_up(self) -> bool:
@@ -381,10 +385,10 @@ class Sender:
             return False
         return True
 
-    async def _send_claimed(self, batch: Batch) -> None:
+    async def _send_claimed(self, batch: Batch, claimed_in: float) -> None:
         started = time.monotonic()
         verdicts = await asyncio.gather(*(self._send_one(c, batch) for c in batch.claimed))
-        sent_in = time.monotonic() - started
+        sent = time.monotonic()
         now = datetime.now(UTC)
         results = [
             next_result(
@@ -393,10 +397,10 @@ class Sender:
             for c, v in zip(batch.claimed, verdicts, strict=True)
         ]
         await self._record(results)
-        recorded_in = time.monotonic() - started - sent_in
+        recorded = time.monotonic()
         await asyncio.gather(
             *(
-                self._settle(c.msg, r, v)
+                self._settle(c.msg, result_view(c.doc, r), v)
                 for c, r, v in zip(batch.claimed, results, verdicts, strict=True)
             )
         )
@@ -404,9 +408,10 @@ class Sender:
             "batch done",
             extra={
                 "claimed": len(batch.claimed),
-                "send_s": round(sent_in, 3),
-                "record_s": round(recorded_in, 3),
-                "total_s": round(time.monotonic() - started, 3),
+                "claim_s": round(claimed_in, 4),
+                "send_s": round(sent - started, 4),
+                "record_s": round(recorded - sent, 4),
+                "settle_s": round(time.monotonic() - recorded, 4),
             },
         )
 
@@ -424,8 +429,7 @@ class Sender:
                 log.warning("recording results failed, retrying", exc_info=True)
                 await asyncio.sleep(0.2 * 2**attempt)
 
-    async def _settle(self, msg: Msg, result: Doc, verdict: Verdict) -> None:
-        view = result_view(result)
+    async def _settle(self, msg: Msg, view: Doc, verdict: Verdict) -> None:
         if verdict.dead_error is not None:
             await self.outcomes.dead_letter(view, verdict.dead_error)
         if verdict.publish:

@@ -202,8 +202,9 @@ def _notice(doc: Doc) -> Notice:
     return Notice.model_validate({**doc, "id": doc["_id"]})
 
 
-# Fields of a delivery that never change: the planner writes them once, the work-queue message
-# carries them, and every result repeats them (a result alone tells its whole story).
+# Fields of a delivery that never change: the planner writes them once and the work-queue
+# message carries them. A result keeps only what changes (plus `notice_id`, and the officer of
+# a manual group): FerretDB's cost of an insert grows with the document.
 STATIC_FIELDS = (
     "notice_id",
     "target",
@@ -227,9 +228,11 @@ def static_fields(doc: Doc) -> Doc:
     return {"_id": doc["_id"], **{key: doc.get(key) for key in STATIC_FIELDS}}
 
 
-def result_view(result: Doc) -> Doc:
-    """A delivery as its latest result shows it: `_id` = delivery id, `claims` = attempt."""
+def result_view(static: Doc, result: Doc) -> Doc:
+    """A delivery (`static`: its planner document or message) as its latest result shows it:
+    `_id` = delivery id, `claims` = attempt."""
     return {
+        **static,
         **result,
         "_id": result["delivery_id"],
         "claims": int(result["k"]),
@@ -345,7 +348,7 @@ class DeliveryStore:
         views = []
         async for doc in self.deliveries.find({"notice_id": notice_id}):
             result = latest.get(doc["_id"])
-            views.append(pending_view(doc) if result is None else result_view(result))
+            views.append(pending_view(doc) if result is None else result_view(doc, result))
         if open_claims:
             claims = {c["_id"]: c async for c in self.claims.find({"notice_id": notice_id})}
             for view in views:
@@ -406,8 +409,9 @@ class DeliveryStore:
             later = await self.claims.find_one(
                 {"_id": f"{result['delivery_id']}#{result['k'] + 1}"}
             )
-            if later is None:
-                views.append(result_view(result))
+            static = await self.get(str(result["delivery_id"]))
+            if later is None and static is not None:
+                views.append(result_view(static, result))
         return views
 
     async def manual_due(self, now: datetime, limit: int = 100) -> list[Doc]:
@@ -443,7 +447,7 @@ class DeliveryStore:
         fields = {"state": DeliveryState.SENT.value, "sent_at": now, "confirmed_at": now}
         result = next_result(view, k, fields, now)
         await self.insert_results([result])
-        return result_view(result)
+        return result_view(view, result)
 
     async def record_echo(self, group_id: str, code: str, message_id: str | None) -> None:
         await _insert_new(self.echoes, [{"_id": f"{group_id}:{code}", "message_id": message_id}])
@@ -466,8 +470,10 @@ def bookkeeping_claim(doc: Doc, k: int, worker: str, now: datetime) -> Doc:
 
 def next_result(doc: Doc, k: int, fields: Doc, now: datetime) -> Doc:
     """The result document of attempt k of a delivery (`doc`: its static fields or a view)."""
+    manual = {"officer_id": doc.get("officer_id")} if doc.get("channel") == "manual" else {}
     return {
-        **{key: doc.get(key) for key in STATIC_FIELDS},
+        "notice_id": doc["notice_id"],
+        **manual,
         "failures": int(doc.get("failures", 0)),
         **fields,
         "_id": f"{doc['_id']}#{k}",
