@@ -56,11 +56,14 @@ class ZaloSettings(BaseSettings):
         }
     )
     zalo_rate_burst: dict[str, float] = Field(default_factory=dict)  # default burst: 1 call
+    # Each process reserves this many seconds' worth of slots per compare-and-set (at least one).
+    zalo_rate_block_seconds: float = Field(default=0.05, ge=0.0, le=1.0)
     zalo_retry_attempts: int = Field(default=4, ge=1)  # attempts per call, first one included
     zalo_retry_base_delay: float = 0.5  # full-jitter exponential backoff: U(0, base * 2^n)
     zalo_retry_max_delay: float = 8.0
     zalo_retry_total: float = 30.0  # give up when the next wait would pass this many seconds
-    zalo_http_timeout: float = 10.0
+    zalo_http_timeout: float = 10.0  # per phase: getting a connection, each socket read
+    zalo_http_connections: int = Field(default=100, ge=1)  # keep-alive pool per process
     # Article statistics field names are unconfirmed (reference §7): first one present wins.
     zalo_article_view_fields: list[str] = Field(default_factory=lambda: ["total_view", "view"])
     zalo_article_share_fields: list[str] = Field(default_factory=lambda: ["total_share", "share"])

@@ -2,7 +2,7 @@
 
 import pytest
 
-from shared.zalo.ratelimit import MemoryRateStore, RateLimiter
+from shared.zalo.ratelimit import MemoryRateStore, RateLimiter, SlotBlock
 from tests.fixtures.fake_zalo import FakeZalo
 from tools.fake_zalo.rate_probe import measure
 
@@ -10,18 +10,18 @@ from tools.fake_zalo.rate_probe import measure
 class TestGcra:
     async def test_slots_are_spaced_by_the_interval(self) -> None:
         store = MemoryRateStore()
-        slots = [await store.reserve("read", 0.1, 0.0, now=100.0) for _ in range(4)]
+        slots = [(await store.reserve("read", 0.1, 0.0, now=100.0)).allowed(0) for _ in range(4)]
         assert slots == pytest.approx([100.0, 100.1, 100.2, 100.3])
 
     async def test_burst_lets_the_first_calls_through_at_once(self) -> None:
         store = MemoryRateStore()
-        slots = [await store.reserve("read", 0.1, 0.2, now=100.0) for _ in range(4)]
+        slots = [(await store.reserve("read", 0.1, 0.2, now=100.0)).allowed(0) for _ in range(4)]
         assert slots == pytest.approx([100.0, 100.0, 100.0, 100.1])
 
     async def test_idle_time_does_not_bank_more_than_the_burst(self) -> None:
         store = MemoryRateStore()
         await store.reserve("read", 0.1, 0.0, now=100.0)
-        slots = [await store.reserve("read", 0.1, 0.0, now=200.0) for _ in range(2)]
+        slots = [(await store.reserve("read", 0.1, 0.0, now=200.0)).allowed(0) for _ in range(2)]
         assert slots == pytest.approx([200.0, 200.1])
 
     async def test_families_are_independent_and_unlisted_ones_unlimited(self) -> None:
@@ -41,3 +41,73 @@ async def test_limit_holds_across_two_processes(fake_zalo: FakeZalo, nats_url: s
     assert min(result.per_process) >= 40  # both processes really competed for the budget
     print(f"cross-process rate {result.rate:.2f}/s for limit {limit}: {result}")
     assert result.rate == pytest.approx(limit, rel=0.10)
+
+
+class TestBlocks:
+    def test_block_slots_follow_the_gcra_schedule(self) -> None:
+        block = SlotBlock(arrival=100.0, interval=0.1, tolerance=0.2, reserved_at=100.0, count=4)
+        assert [block.allowed(i) for i in range(4)] == pytest.approx([100.0, 100.0, 100.0, 100.1])
+
+    def test_stale_slots_are_skipped_not_used_late(self) -> None:
+        block = SlotBlock(arrival=100.0, interval=0.01, tolerance=0.0, reserved_at=100.0, count=5)
+        assert block.first_fresh(1, now=100.012) == 1  # 100.01 is within STALE_AFTER of now
+        assert block.first_fresh(1, now=100.025) == 2  # 100.01 is stale, 100.02 is not
+        assert block.first_fresh(1, now=101.0) >= block.count  # all stale: the block is spent
+
+    async def test_one_reservation_serves_a_whole_block(self) -> None:
+        store = CountingStore()
+        now = [100.0]
+        limiter = RateLimiter(store, {"group": 100.0}, clock=lambda: now[0], block=0.05)
+        waits = []
+        for i in range(11):  # each call arrives exactly at its slot: 5 slots per 50 ms block
+            now[0] = 100.0 + i * 0.01
+            waits.append(await limiter.acquire("group"))
+        assert waits == [0.0] * 11
+        assert store.counts == [5, 5, 5]
+        assert store.inner._arrivals["group"] == pytest.approx(100.15)
+
+    async def test_a_skipped_slot_is_lost_not_handed_to_later_callers(self) -> None:
+        store = CountingStore()
+        now = [100.0]
+        limiter = RateLimiter(store, {"group": 100.0}, clock=lambda: now[0], block=0.05)
+        await limiter.acquire("group")  # slot 0 of 100.00-100.04
+        now[0] = 100.03  # slots 1 and 2 are stale by now
+        assert await limiter.acquire("group") == 0.0  # slot 3 (100.03)
+        now[0] = 100.05
+        await limiter.acquire("group")  # slot 4 is stale too: a new block from 100.05
+        assert store.counts == [5, 5]
+
+    @pytest.mark.parametrize("limits", [{}, {"read": 0.0}, {"read": float("inf")}])
+    async def test_unlimited_costs_no_reservation(self, limits: dict[str, float]) -> None:
+        store = CountingStore()
+        limiter = RateLimiter(store, limits, block=0.05)
+        assert [await limiter.acquire("read") for _ in range(3)] == [0.0] * 3
+        assert store.counts == []
+
+
+class CountingStore:
+    """A `MemoryRateStore` that remembers the size of every block reserved."""
+
+    def __init__(self) -> None:
+        self.inner = MemoryRateStore()
+        self.counts: list[int] = []
+
+    async def reserve(
+        self, family: str, interval: float, tolerance: float, now: float, count: int = 1
+    ) -> SlotBlock:
+        self.counts.append(count)
+        return await self.inner.reserve(family, interval, tolerance, now, count)
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+async def test_blocks_hold_the_limit_across_three_processes(
+    fake_zalo: FakeZalo, nats_url: str
+) -> None:
+    limit = 150.0  # 50 ms blocks of 7 slots
+    settings = fake_zalo.settings(zalo_rate_limits={"read": limit}, zalo_rate_block_seconds=0.05)
+    result = await measure(nats_url, settings, processes=3, calls_per_process=120, tasks=4)
+    assert result.calls == 360
+    print(f"3 processes, blocks: {result.rate:.2f}/s, max 1 s window {result.max_in_window()}")
+    assert result.max_in_window(1.0) <= limit * 1.05
+    assert result.rate == pytest.approx(limit, rel=0.10)  # below the limit: skipped slots

@@ -1,43 +1,58 @@
-"""Answers Zalo might really give that the fake does not: odd shapes, non-JSON, no envelope."""
+"""Answers Zalo might really give that the fake does not: odd shapes, non-JSON, no envelope.
 
-from collections.abc import Callable
+Each test serves its canned answer from a throwaway aiohttp server on 127.0.0.1.
+"""
 
-import httpx
+from collections.abc import Awaitable, Callable
+
 import pytest
+from aiohttp import test_utils, web
 
 from shared.settings import ZaloSettings
 from shared.zalo.client import ZaloClient
 from shared.zalo.errors import UnexpectedZaloError, ZaloHttpError
 
-Handler = Callable[[httpx.Request], httpx.Response]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 async def call_getoa(handler: Handler) -> None:
-    settings = ZaloSettings(zalo_api_base="http://zalo.test", zalo_retry_attempts=1)
-    http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    async with http, ZaloClient(settings, http=http) as zalo:
-        await zalo.get_oa_info()
+    app = web.Application()
+    app.router.add_get("/v2.0/oa/getoa", handler)
+    async with test_utils.TestServer(app, host="127.0.0.1") as server:
+        base = str(server.make_url("")).rstrip("/")
+        settings = ZaloSettings(zalo_api_base=base, zalo_retry_attempts=1)
+        async with ZaloClient(settings) as zalo:
+            await zalo.get_oa_info()
+
+
+def answer(body: object) -> Handler:
+    async def handler(_request: web.Request) -> web.StreamResponse:
+        if isinstance(body, str):
+            return web.Response(text=body, content_type="text/html")
+        return web.json_response(body)
+
+    return handler
 
 
 async def test_missing_field_is_an_unexpected_zalo_error() -> None:
-    answer = {"error": 0, "message": "Success", "data": {"oaid": "1", "name": "OA"}}
+    body = {"error": 0, "message": "Success", "data": {"oaid": "1", "name": "OA"}}
     with pytest.raises(UnexpectedZaloError, match="OaInfo"):
-        await call_getoa(lambda _request: httpx.Response(200, json=answer))
+        await call_getoa(answer(body))
 
 
 async def test_non_json_answer_is_an_http_error() -> None:
     with pytest.raises(ZaloHttpError) as caught:
-        await call_getoa(lambda _request: httpx.Response(200, text="<html>maintenance</html>"))
+        await call_getoa(answer("<html>maintenance</html>"))
     assert caught.value.retryable is False
 
 
 async def test_sends_the_bare_access_token_header() -> None:
-    seen: list[httpx.Request] = []
+    seen: list[web.Request] = []
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    async def handler(request: web.Request) -> web.StreamResponse:
         seen.append(request)
         data = {"oaid": 1, "name": "OA", "num_follower": 5}
-        return httpx.Response(200, json={"error": 0, "message": "Success", "data": data})
+        return web.json_response({"error": 0, "message": "Success", "data": data})
 
     await call_getoa(handler)
     assert seen[0].headers["access_token"] == "fake-initial-access-token"

@@ -3,6 +3,7 @@
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 
 import pytest
 from nats.aio.client import Client as NatsClient
@@ -30,8 +31,11 @@ async def five_connections(nats_url: str) -> AsyncIterator[list[NatsClient]]:
 
 
 async def run_replicas(settings: ZaloSettings, connections: list[NatsClient]) -> list[str]:
+    started = asyncio.Barrier(len(connections))
+
     async def replica(nc: NatsClient) -> str:
         async with ZaloClient(settings, nats=nc) as zalo:
+            await started.wait()  # all are up before any calls: they really race for the token
             return (await zalo.send_text(USER, "Xin chào")).message_id
 
     return await asyncio.gather(*(replica(nc) for nc in connections))
@@ -56,9 +60,17 @@ class TestRefreshRace:
     async def test_token_rejected_by_zalo_is_refreshed_once_for_five_clients(
         self, fake_zalo: FakeZalo, five_connections: list[NatsClient]
     ) -> None:
-        fake_zalo.admin.expire_access_tokens()  # the clients still believe it is fresh
-        sent = await run_replicas(fake_zalo.settings(), five_connections)
-        assert len(set(sent)) == 5
+        async with AsyncExitStack() as stack:
+            settings = fake_zalo.settings()
+            replicas = [
+                await stack.enter_async_context(ZaloClient(settings, nats=nc))
+                for nc in five_connections
+            ]
+            for zalo in replicas:
+                await zalo.get_oa_info()  # each replica now holds the live token
+            fake_zalo.admin.expire_access_tokens()  # the clients still believe it is fresh
+            sent = await asyncio.gather(*(zalo.send_text(USER, "Xin chào") for zalo in replicas))
+        assert len({message.message_id for message in sent}) == 5
         assert fake_zalo.admin.refresh_calls() == 1
         assert sum(c.get("error") == -220 for c in fake_zalo.admin.calls()) == 5
 

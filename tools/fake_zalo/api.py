@@ -1,4 +1,9 @@
-"""The OA API endpoints of the fake (reference §5, §7, §8, §9): same paths, checks, envelopes."""
+"""The OA API endpoints of the fake (reference §5, §7, §8, §9): same paths, checks, envelopes.
+
+The two hot send endpoints are plain functions of (state, JSON body) in `FAST_ROUTES`, answered
+by the gate (`tools.fake_zalo.gate`) after it checked the access token; the rest are FastAPI
+routes on `router`.
+"""
 
 import secrets
 from datetime import UTC, datetime, timedelta
@@ -9,6 +14,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from tools.fake_zalo.gate import FastRoute
 from tools.fake_zalo.state import DAY, HOUR, FakeApiError, FakeState, FakeUser
 from tools.fake_zalo.validation import (
     authorize,
@@ -63,10 +69,8 @@ def _charge_reply(state: FakeState, user: FakeUser) -> dict[str, Any]:
     return {"quota_type": "purchase_quota", "remain": 1000, "total": 1000}
 
 
-@router.post("/v3.0/oa/message/cs")
-async def send_cs(request: Request) -> dict[str, Any]:
-    state = authorize(request)
-    body = await json_object(request)
+def send_cs(state: FakeState, body: dict[str, Any]) -> dict[str, Any]:
+    """`POST /v3.0/oa/message/cs`: a consultation message to one follower."""
     user_id = text_id(obj(body, "recipient"), "user_id")
     content = content_of(obj(body, "message"), state)
     user = _follower(state, user_id)
@@ -136,10 +140,8 @@ async def send_template(kind: str, request: Request) -> dict[str, Any]:
     return ok({"message_id": record["message_id"], "user_id": user_id})
 
 
-@router.post("/v3.0/oa/group/message")
-async def send_group(request: Request) -> dict[str, Any]:
-    state = authorize(request)
-    body = await json_object(request)
+def send_group(state: FakeState, body: dict[str, Any]) -> dict[str, Any]:
+    """`POST /v3.0/oa/group/message`: a message to an OA-owned group."""
     group_id = text_id(obj(body, "recipient"), "group_id")
     content = content_of(obj(body, "message"), state)
     group = state.groups.get(group_id)
@@ -149,6 +151,12 @@ async def send_group(request: Request) -> dict[str, Any]:
         raise FakeApiError(-237, "Group is disabled")
     record = state.record_message("group", group_id=group_id, **content)
     return ok({"message_id": record["message_id"]})
+
+
+FAST_ROUTES: dict[tuple[str, str], FastRoute] = {
+    ("POST", "/v3.0/oa/message/cs"): send_cs,
+    ("POST", "/v3.0/oa/group/message"): send_group,
+}
 
 
 def _upload_part(request: Request, raw: bytes) -> Message:

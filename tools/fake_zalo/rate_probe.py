@@ -5,13 +5,15 @@
 is one client process (used by `measure`): it connects, reports ready, waits for the go message
 (a NATS barrier, no clock), makes CALLS `get_oa_info` calls from TASKS concurrent tasks and
 prints how many it made. `measure` starts the processes and reads the fake's call log: the
-achieved rate is (calls - 1) / (last call - first call) as the fake saw them.
+achieved rate is (calls - 1) / (last call - first call) as the fake saw them, and
+`max_in_window(1.0)` the most calls in any one-second window.
 """
 
 import asyncio
+import bisect
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 from nats.aio.msg import Msg
@@ -28,10 +30,18 @@ class RateMeasurement:
     calls: int
     per_process: list[int]
     seconds: float
+    stamps: list[float] = field(default_factory=list, repr=False)  # sorted, as the fake saw them
 
     @property
     def rate(self) -> float:
         return (self.calls - 1) / self.seconds if self.seconds > 0 else float("inf")
+
+    def max_in_window(self, width: float = 1.0) -> int:
+        """The most calls in any window [t, t + width) that starts at a call."""
+        stamps = self.stamps
+        return max(
+            (bisect.bisect_left(stamps, t + width) - i for i, t in enumerate(stamps)), default=0
+        )
 
 
 async def worker(url: str, settings_json: str, go: str, ready: str, calls: int, tasks: int) -> int:
@@ -109,6 +119,7 @@ async def measure(
         calls=len(stamps),
         per_process=[int(out.decode().strip().splitlines()[-1]) for out, _ in outputs],
         seconds=stamps[-1] - stamps[0],
+        stamps=stamps,
     )
 
 

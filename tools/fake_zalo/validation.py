@@ -31,14 +31,19 @@ def authorize(request: Request) -> FakeState:
     return state
 
 
-async def json_object(request: Request) -> dict[str, Any]:
+def parse_object(raw: bytes) -> dict[str, Any]:
+    """A request body that must be a JSON object; otherwise -201 `body is invalid!`."""
     try:
-        body = json.loads(await request.body() or b"null")
+        body = json.loads(raw or b"null")
     except ValueError as exc:
         raise invalid("body") from exc
     if not isinstance(body, dict):
         raise invalid("body")
     return body
+
+
+async def json_object(request: Request) -> dict[str, Any]:
+    return parse_object(await request.body())
 
 
 def data_param(request: Request) -> dict[str, Any]:
