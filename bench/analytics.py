@@ -25,13 +25,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from faststream.nats import NatsBroker
 from nats.js.api import ConsumerConfig, StreamConfig
 
 from services.analytics.app import declare_consumers
 from services.analytics.buckets import GRAINS, Grain, bucket_label
 from services.analytics.consumer import BatchPipeline
-from services.analytics.handlers import build_router, decode_zalo
+from services.analytics.handlers import consuming, decode_zalo
 from services.analytics.increments import ZALO_EVENTS
 from services.analytics.ledger import CounterLedger, durable_database
 from services.analytics.settings import AnalyticsSettings
@@ -120,20 +119,16 @@ async def run_batched(settings: AnalyticsSettings, expected: int) -> float:
     ledger = CounterLedger(db)
     await ledger.load()
     pipeline = BatchPipeline(ledger, settings.max_write_batch, settings.retry_delay)
-    broker = NatsBroker(settings.nats_url, logger=None)
-    broker.include_router(build_router(settings, pipeline))
     try:
         started = time.perf_counter()
-        await broker.start()
-        await pipeline.wait_until(lambda s: s.counted >= expected, timeout=600)
-        elapsed = time.perf_counter() - started
-        await pipeline.close()
+        async with consuming(settings, pipeline):
+            await pipeline.wait_until(lambda s: s.counted >= expected, timeout=600)
+            elapsed = time.perf_counter() - started
         assert pipeline.stats.counted == expected, pipeline.stats
         stored = await total_events(db, settings)
         assert stored == expected, f"stored {stored} != sent {expected}"
         return expected / elapsed
     finally:
-        await broker.stop()
         await mongo.drop_database(settings.mongodb_database)
         await mongo.close()
 

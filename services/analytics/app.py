@@ -1,4 +1,4 @@
-"""Composition root: FastAPI app whose lifespan runs the broker, MongoDB and the consumers."""
+"""Composition root: FastAPI app whose lifespan runs MongoDB, the writer lease and the consumers."""
 
 import asyncio
 import contextlib
@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
-from faststream.nats import NatsBroker
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, StreamConfig
 from nats.js.errors import NotFoundError
@@ -20,7 +19,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from services.analytics.api import router as api_router
 from services.analytics.consumer import BatchPipeline
 from services.analytics.dashboard import router as dashboard_router
-from services.analytics.handlers import build_router, consumers
+from services.analytics.handlers import consumers, consuming
 from services.analytics.lease import WriterLease
 from services.analytics.ledger import CounterLedger, durable_database
 from services.analytics.settings import AnalyticsSettings
@@ -103,7 +102,7 @@ async def snapshot_poller(settings: AnalyticsSettings) -> AsyncIterator[Snapshot
 
 
 class Counting:
-    """The consumers of the replica that holds the writer lease: ledger, pipeline, broker,
+    """The consumers of the replica that holds the writer lease: ledger, pipeline, pullers,
     snapshot poller. Started when the lease is taken, stopped when it is lost."""
 
     def __init__(self, app: FastAPI, settings: AnalyticsSettings, db: AsyncDatabase[Any]) -> None:
@@ -115,14 +114,9 @@ class Counting:
         ledger = CounterLedger(self.db)
         await ledger.load(timedelta(days=settings.journal_retention_days))
         pipeline = BatchPipeline(ledger, settings.max_write_batch, settings.retry_delay)
-        broker = NatsBroker(settings.nats_url, logger=None)
-        broker.include_router(build_router(settings, pipeline))
         self.app.state.pipeline, self.app.state.ledger = pipeline, ledger
         stack = AsyncExitStack()
-        stack.push_async_callback(pipeline.close)  # runs last: buffered acks are sent
-        await broker.start()
-        stack.push_async_callback(broker.stop)
-        stack.push_async_callback(pipeline.close)  # runs first: finish writing
+        await stack.enter_async_context(consuming(settings, pipeline))
         if settings.snapshot_interval > 0:
             await stack.enter_async_context(snapshot_poller(settings))
         self.stack = stack

@@ -67,10 +67,11 @@ def bucket_labels(moment: datetime) -> tuple[str, str]:
     Vietnam hours start with UTC hours and one cache entry serves a whole hour)."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return _labels_of_hour(int(moment.timestamp()) // 3600)
+    return hour_labels_of(int(moment.timestamp()) // 3600)
 
 
 @lru_cache(maxsize=8192)
-def _labels_of_hour(hour_index: int) -> tuple[str, str]:
+def hour_labels_of(hour_index: int) -> tuple[str, str]:
+    """The hour and day labels of the `hour_index`-th UTC hour since the epoch."""
     start = datetime.fromtimestamp(hour_index * 3600, VIETNAM)
     return start.strftime("%Y-%m-%dT%H"), start.strftime("%Y-%m-%d")

@@ -51,10 +51,14 @@ class BatchPipeline:
 
     async def submit(self, messages: Sequence[Msg], decode: Decoder) -> None:
         """Decode and buffer messages; waits while two full batches are already buffered."""
+        rejected: list[tuple[Msg, Exception]] = []
         for message in messages:
-            decoded = await self._decode(message, decode)
-            if decoded is not None:
-                self._buffer.append((decoded, message))
+            try:
+                self._buffer.append((decode(message.data), message))
+            except (ValidationError, ValueError) as exc:
+                rejected.append((message, exc))
+        for message, error in rejected:
+            await self._reject(message, error)
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_loop())
         async with self._room:
@@ -105,17 +109,11 @@ class BatchPipeline:
         for _, message in batch:
             await message.ack()
 
-    async def _decode(self, message: Msg, decode: Decoder) -> Decoded | None:
-        try:
-            return decode(message.data)
-        except (ValidationError, ValueError) as exc:
-            self.stats.rejected += 1
-            log.warning(
-                "event rejected", extra={"subject": message.subject, "reason": _reason(exc)}
-            )
-            await message.term()
-            self._progress.set()
-            return None
+    async def _reject(self, message: Msg, exc: Exception) -> None:
+        self.stats.rejected += 1
+        log.warning("event rejected", extra={"subject": message.subject, "reason": _reason(exc)})
+        await message.term()
+        self._progress.set()
 
 
 def _reason(exc: Exception) -> Any:

@@ -1,28 +1,32 @@
-"""JetStream subscribers: thin batch handlers that hand raw messages to the pipeline."""
+"""JetStream consumers: thin batch handlers that hand raw messages to the pipeline.
 
-from typing import Annotated, Any
+The batches are pulled with `puller.BatchPuller` rather than a FastStream subscriber: the
+per-message cost of nats-py's fetch, under FastStream's batch subscriber, kept the service
+below its throughput target (see `puller`).
+"""
 
-from faststream import AckPolicy, Context
-from faststream.message import StreamMessage
-from faststream.nats import ConsumerConfig, DeliverPolicy, JStream, NatsRouter, PullSub
-from faststream.nats.message import NatsBatchMessage
-from nats.js.api import AckPolicy as ConsumerAckPolicy
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from nats.aio.msg import Msg
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from services.analytics.consumer import BatchPipeline, Decoder
 from services.analytics.increments import CountedZaloEvent, Decoded, zalo_increments
+from services.analytics.puller import BatchPuller, Handler
 from services.analytics.reach import delivery_effects
 from services.analytics.settings import AnalyticsSettings
 from services.analytics.snapshots import ZaloStatsSnapshotted, snapshot_fact
 from services.analytics.tips import TIP_EVENT, tip_effects
 from shared.events.broadcast import DeliveryOutcomeRecorded
+from shared.jetstream import connect
 from shared.subjects import (
     ANALYTICS_BROADCAST_DURABLE,
     ANALYTICS_SNAPSHOTS_DURABLE,
     ANALYTICS_TIPS_DURABLE,
     ANALYTICS_ZALO_DURABLE,
 )
-
-BatchMessage = Annotated[NatsBatchMessage, Context("message")]
 
 
 def decode_zalo(data: bytes) -> Decoded:
@@ -53,7 +57,7 @@ def consumer_config(settings: AnalyticsSettings, durable: str, subject: str) -> 
         durable_name=durable,
         filter_subject=subject,
         deliver_policy=DeliverPolicy.ALL,
-        ack_policy=ConsumerAckPolicy.EXPLICIT,
+        ack_policy=AckPolicy.EXPLICIT,
         ack_wait=settings.ack_wait,
         max_deliver=settings.max_deliver,
         max_ack_pending=3 * settings.max_write_batch + settings.batch_size,
@@ -93,36 +97,37 @@ def consumers(settings: AnalyticsSettings) -> list[tuple[str, ConsumerConfig]]:
     ]
 
 
-def _raw_bodies(message: StreamMessage[Any]) -> Any:
-    return message.body  # decoded by the pipeline, one message at a time
+@asynccontextmanager
+async def consuming(settings: AnalyticsSettings, pipeline: BatchPipeline) -> AsyncIterator[None]:
+    """Pull every durable that `ensure_consumer` declared into the pipeline while open; at
+    exit, stop pulling, let the pipeline write (and ack) what it holds, then disconnect."""
+    nc = await connect(settings.nats_url, name="analytics-consumers")
+    pullers = [
+        BatchPuller(
+            nc,
+            stream,
+            durable,
+            _handler(pipeline, decoder),
+            settings.batch_size,
+            settings.batch_timeout,
+        )
+        for stream, _, durable, decoder in subscriptions(settings)
+    ]
+    try:
+        for puller in pullers:
+            await puller.start()
+        yield
+    finally:
+        for puller in pullers:
+            await puller.stop()
+        await pipeline.close()
+        with contextlib.suppress(Exception):  # NATS may be away: unacked messages come again
+            await nc.flush(timeout=2)  # the acks of the last batch
+        await nc.close()
 
 
-def build_router(settings: AnalyticsSettings, pipeline: BatchPipeline) -> NatsRouter:
-    """Subscribers bound to durables that `ensure_consumer` declared; acks are manual."""
-    router = NatsRouter()
-    for stream, subject, durable, decoder in subscriptions(settings):
-        _subscribe(router, settings, pipeline, (stream, subject, durable, decoder))
-    return router
+def _handler(pipeline: BatchPipeline, decoder: Decoder) -> Handler:
+    async def on_batch(messages: list[Msg]) -> None:
+        await pipeline.submit(messages, decoder)
 
-
-def _subscribe(
-    router: NatsRouter,
-    settings: AnalyticsSettings,
-    pipeline: BatchPipeline,
-    subscription: tuple[str, str, str, Decoder],
-) -> None:
-    stream, subject, durable, decoder = subscription
-
-    @router.subscriber(
-        subject,
-        stream=JStream(stream, declare=False),
-        durable=durable,
-        pull_sub=PullSub(
-            batch_size=settings.batch_size, timeout=settings.batch_timeout, batch=True
-        ),
-        ack_policy=AckPolicy.MANUAL,
-        decoder=_raw_bodies,
-        title=f"analytics: {durable}",
-    )
-    async def on_batch(body: list[bytes], message: BatchMessage) -> None:
-        await pipeline.submit(message.raw_message, decoder)
+    return on_batch

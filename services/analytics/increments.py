@@ -4,14 +4,16 @@ A counter document is keyed by metric, grain, Vietnam-time bucket and dimensions
 is a pure function of the event and a replay of the same events yields the same documents.
 """
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Literal
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
-from services.analytics.buckets import Grain, bucket_labels
+from services.analytics.buckets import Grain, hour_labels_of
 from shared.events.zalo import ZaloEventKind
 
 FOLLOWERS = "followers"
@@ -28,9 +30,10 @@ _JOINED = {"user_join_group", "accept_request_join_group"}
 _LEFT = {"user_leave_group", "user_out_group"}
 
 
-@dataclass(frozen=True)
-class Increment:
-    """Add `amount` to `field` of the counter `metric` with `dims`, in the buckets of `at`."""
+class Increment(NamedTuple):
+    """Add `amount` to `field` of the counter `metric` with `dims`, in the buckets of `at`.
+    (A named tuple: one is made per counted event, and tuples are made several times faster
+    than frozen dataclasses.)"""
 
     metric: str
     field: str
@@ -50,13 +53,12 @@ class Fact:
     earliest: Mapping[str, datetime]
 
 
-@dataclass(frozen=True)
-class Decoded:
+class Decoded(NamedTuple):
     """What one event does: counter increments and entity facts."""
 
     event_id: str
-    increments: list[Increment]
-    facts: list[Fact] = field(default_factory=list)
+    increments: Sequence[Increment]
+    facts: Sequence[Fact] = ()
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,8 @@ def dims(**values: str | None) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((key, value) for key, value in values.items() if value))
 
 
-def dims_key(dimensions: Iterable[tuple[str, str]]) -> str:
+@lru_cache(maxsize=4096)
+def dims_key(dimensions: tuple[tuple[str, str], ...]) -> str:
     """A field name for a dimension combination (`kind=follow`, `_` for none)."""
     text = ",".join(f"{k}={v}" for k, v in dimensions)
     return (text or "_").replace(".", "_").replace("$", "_")
@@ -135,32 +138,50 @@ class CountedZaloEvent(BaseModel):
     group_id: str | None = None
 
 
+_KIND_DIMS = {kind: dims(kind=str(kind)) for kind in ZaloEventKind}
+
+
+@lru_cache(maxsize=4096)
+def _group_dims(group_id: str) -> tuple[tuple[str, str], ...]:
+    return dims(group=group_id)
+
+
 def zalo_increments(event: CountedZaloEvent) -> list[Increment]:
     """Followers, events per kind, group messages and group membership changes."""
-    at = event.occurred_at
-    found = [Increment(ZALO_EVENTS, "n", at, dims(kind=str(event.kind)))]
-    if event.kind is ZaloEventKind.FOLLOW:
+    at, kind = event.occurred_at, event.kind
+    found = [Increment(ZALO_EVENTS, "n", at, _KIND_DIMS[kind])]
+    if kind is ZaloEventKind.FOLLOW:
         found.append(Increment(FOLLOWERS, "follow", at))
-    elif event.kind is ZaloEventKind.UNFOLLOW:
+    elif kind is ZaloEventKind.UNFOLLOW:
         found.append(Increment(FOLLOWERS, "unfollow", at))
-    elif event.kind is ZaloEventKind.GROUP_MESSAGE and event.group_id:
-        found.append(Increment(GROUP_MESSAGES, "n", at, dims(group=event.group_id)))
-    elif event.kind is ZaloEventKind.GROUP and event.group_id:
+    elif kind is ZaloEventKind.GROUP_MESSAGE and event.group_id:
+        found.append(Increment(GROUP_MESSAGES, "n", at, _group_dims(event.group_id)))
+    elif kind is ZaloEventKind.GROUP and event.group_id:
         if event.event_name in _JOINED:
-            found.append(Increment(GROUP_MEMBERS, "joined", at, dims(group=event.group_id)))
+            found.append(Increment(GROUP_MEMBERS, "joined", at, _group_dims(event.group_id)))
         elif event.event_name in _LEFT:
-            found.append(Increment(GROUP_MEMBERS, "left", at, dims(group=event.group_id)))
+            found.append(Increment(GROUP_MEMBERS, "left", at, _group_dims(event.group_id)))
     return found
 
 
 def combine(increments: Iterable[Increment]) -> list[CounterOp]:
     """Fold increments into one op per counter document, in a stable order."""
+    per_hour: Counter[tuple[str, tuple[tuple[str, str], ...], str, int]] = Counter()
+    for metric, name, at, dimensions, amount in increments:
+        per_hour[metric, dimensions, name, _hour_index(at)] += amount
     folded: dict[tuple[Grain, str], dict[str, int]] = {}
-    for item in increments:
-        path = f"c.{item.metric}.{dims_key(item.dims)}.{item.field}"
-        hour, day = bucket_labels(item.at)
+    for (metric, dimensions, name, hour_index), amount in per_hour.items():
+        path = f"c.{metric}.{dims_key(dimensions)}.{name}"
+        hour, day = hour_labels_of(hour_index)
         for grain, bucket in ((Grain.HOUR, hour), (Grain.DAY, day)):
             inc = folded.setdefault((grain, bucket), {})
-            inc[path] = inc.get(path, 0) + item.amount
+            inc[path] = inc.get(path, 0) + amount
     ops = [CounterOp(counter_key(g, b), g, b, inc) for (g, b), inc in folded.items()]
     return sorted(ops, key=lambda op: op.key)
+
+
+def _hour_index(moment: datetime) -> int:
+    """Hours since the epoch (a naive datetime is taken as UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp()) // 3600

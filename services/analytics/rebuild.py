@@ -15,14 +15,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from faststream.nats import NatsBroker
 from nats.js.api import KeyValueConfig
 from nats.js.errors import KeyWrongLastSequenceError, NotFoundError
 from nats.js.kv import KeyValue
 
 from services.analytics.app import declare_consumers
 from services.analytics.consumer import BatchPipeline, PipelineStats
-from services.analytics.handlers import build_router, consumers
+from services.analytics.handlers import consumers, consuming
 from services.analytics.lease import KEY
 from services.analytics.ledger import CounterLedger, durable_database
 from services.analytics.settings import AnalyticsSettings
@@ -109,18 +108,12 @@ async def _rebuild(settings: AnalyticsSettings, timeout: float) -> PipelineStats
         await reset_consumers(settings)
         ledger = CounterLedger(db)
         pipeline = BatchPipeline(ledger, settings.max_write_batch, settings.retry_delay)
-        broker = NatsBroker(settings.nats_url, logger=None)
-        broker.include_router(build_router(settings, pipeline))
         deadline = time.monotonic() + timeout
-        await broker.start()
-        try:
+        async with consuming(settings, pipeline):
             while not await caught_up(settings):
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"replay not finished after {timeout} s: {pipeline.stats}")
                 await _next_batch(pipeline)
-        finally:
-            await pipeline.close()
-            await broker.stop()
         return pipeline.stats
     finally:
         await mongo.close()

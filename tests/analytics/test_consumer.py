@@ -1,15 +1,26 @@
 """Every event counts exactly once, however often it is delivered."""
 
+import asyncio
 import random
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
+from pymongo.errors import AutoReconnect
 
+from services.analytics.app import declare_consumers
 from services.analytics.buckets import Grain
+from services.analytics.consumer import BatchPipeline
+from services.analytics.handlers import consuming
 from services.analytics.increments import FOLLOWERS, GROUP_MESSAGES, ZALO_EVENTS
+from services.analytics.ledger import BatchResult, CounterLedger, Events, durable_database
 from services.analytics.settings import AnalyticsSettings
+from services.analytics.store import MetricsStore
 from shared.events.zalo import ZaloEventKind, ZaloEventReceived
+from shared.jetstream import connect
+from shared.mongo import connect_mongo
+from shared.subjects import ANALYTICS_ZALO_DURABLE
 from tests.analytics.builders import zalo_event
 from tests.analytics.conftest import publish_events, running
 
@@ -79,3 +90,64 @@ async def test_duplicates_within_one_batch_count_once(settings: AnalyticsSetting
         await app.state.pipeline.wait_until(lambda s: s.counted + s.duplicates >= 3, timeout=10)
         docs = await app.state.store.counters(FOLLOWERS, Grain.DAY)
         assert [d["n"] for d in docs] == [{"follow": 1}]
+
+
+class FailsOnce(CounterLedger):
+    """The database fails once, after the first batch's counters were written, before the
+    batch was marked applied (the worst moment for double counting)."""
+
+    failed, failed_events = False, 0
+
+    async def apply(self, events: Events) -> BatchResult:
+        if not self.failed_events:
+            self.failed_events = len(dict(events))
+        return await super().apply(events)
+
+    async def _write_counters(self, batch: str, ops: list[Any]) -> None:
+        await super()._write_counters(batch, ops)
+        if not self.failed:
+            self.failed = True
+            raise AutoReconnect("connection lost")
+
+
+async def wait_all_acked(settings: AnalyticsSettings) -> None:
+    nc = await connect(settings.nats_url, name="tests-acked")
+    try:
+        js = nc.jetstream()
+        async with asyncio.timeout(10):
+            while True:
+                info = await js.consumer_info(settings.zalo_events_stream, ANALYTICS_ZALO_DURABLE)
+                if info.num_pending == 0 and info.num_ack_pending == 0:
+                    return
+                await asyncio.sleep(0.05)
+    finally:
+        await nc.close()
+
+
+async def test_a_failed_batch_comes_again_and_later_batches_go_on(
+    settings: AnalyticsSettings,
+) -> None:
+    events = mixed_events(500, seed=3)
+    await declare_consumers(settings)
+    await publish_events(settings, events)
+    mongo: Any = connect_mongo(settings.mongodb_url)
+    try:
+        db = durable_database(mongo, settings.mongodb_database)
+        ledger = FailsOnce(db)
+        pipeline = BatchPipeline(ledger, max_batch=200, retry_delay=0.05)
+        async with consuming(settings, pipeline):
+            await pipeline.wait_until(lambda s: s.counted + s.duplicates >= 500, timeout=30)
+            await wait_all_acked(settings)
+        assert pipeline.stats.failed_batches == 1
+        # The failed batch's events came back once each, and were found in its journal.
+        assert ledger.failed_events > 0
+        assert pipeline.stats.duplicates == ledger.failed_events
+        assert pipeline.stats.counted == 500 - ledger.failed_events
+        store = MetricsStore(db, settings)
+        docs = await store.counters(ZALO_EVENTS, Grain.DAY)
+        assert Counter({(d["b"], d["d"]["kind"]): d["n"]["n"] for d in docs}) == (
+            expected_day_counts(events)
+        )
+    finally:
+        await mongo.drop_database(settings.mongodb_database)
+        await mongo.close()
