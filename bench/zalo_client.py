@@ -109,7 +109,7 @@ async def slot_cost(nats_url: str) -> None:
         samples.sort()
         median, p99 = statistics.median(samples), samples[int(len(samples) * 0.99)]
         print(
-            f"slot reservation (KV get + compare-and-set): median {median:.0f} us,"
+            f"slot reservation (one compare-and-set, revision known): median {median:.0f} us,"
             f" p99 {p99:.0f} us over {len(samples)}"
         )
     finally:
