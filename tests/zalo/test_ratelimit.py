@@ -1,8 +1,13 @@
 """The client-side rate limit: GCRA arithmetic, and the limit holding across processes."""
 
-import pytest
+import itertools
 
-from shared.zalo.ratelimit import MemoryRateStore, RateLimiter, SlotBlock
+import pytest
+from nats.aio.client import Client as NatsClient
+from nats.js.api import KeyValueConfig
+
+from shared.jetstream import ensure_key_value
+from shared.zalo.ratelimit import KvRateStore, MemoryRateStore, RateLimiter, SlotBlock
 from tests.fixtures.fake_zalo import FakeZalo
 from tools.fake_zalo.rate_probe import measure
 
@@ -97,6 +102,17 @@ class CountingStore:
     ) -> SlotBlock:
         self.counts.append(count)
         return await self.inner.reserve(family, interval, tolerance, now, count)
+
+
+@pytest.mark.integration
+async def test_kv_blocks_of_two_stores_never_overlap(nats_client: NatsClient, unique: str) -> None:
+    config = KeyValueConfig(bucket=f"rate_{unique}", history=1, ttl=0.0)
+    kv = await ensure_key_value(nats_client.jetstream(), config)
+    first, second = KvRateStore(kv), KvRateStore(kv)  # each remembers its own last revision
+    order = [first, second, first, first, second, second, first]
+    blocks = [await store.reserve("group", 0.01, 0.0, now=0.0, count=5) for store in order]
+    for before, after in itertools.pairwise(blocks):
+        assert after.arrival >= before.arrival + 5 * 0.01 - 1e-9
 
 
 @pytest.mark.integration
