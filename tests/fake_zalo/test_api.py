@@ -162,6 +162,39 @@ class TestBroadcastAndTemplates:
         assert (await post(http, "/v3.0/oa/message/transaction", cs()))["error"] == -240
 
 
+class TestSendsAnsweredByTheGate:
+    """`message/cs` and `group/message` skip FastAPI: same checks, headers and records."""
+
+    @pytest.mark.parametrize("path", ["/v3.0/oa/message/cs", "/v3.0/oa/group/message"])
+    async def test_token_refusals_are_recorded(self, fake_zalo: FakeZalo, path: str) -> None:
+        body = {"recipient": {"user_id": USER, "group_id": GROUP}, "message": {"text": "x"}}
+        async with httpx.AsyncClient(base_url=fake_zalo.base_url) as bare:
+            missing = (await bare.post(path, json=body)).json()
+            fake_zalo.admin.advance_clock(90001)
+            expired = (await bare.post(path, json=body, headers={"access_token": TOKEN})).json()
+        assert missing == {"error": -216, "message": "Access token is invalid"}
+        assert expired == {"error": -220, "message": "access_token is expired or removed"}
+        assert [call.get("error") for call in fake_zalo.admin.calls(path)] == [-216, -220]
+        assert fake_zalo.admin.messages() == []
+
+    async def test_accepted_send_has_rate_headers_and_is_recorded(
+        self, http: httpx.AsyncClient, fake_zalo: FakeZalo
+    ) -> None:
+        body = {"recipient": {"group_id": GROUP}, "message": {"text": "Cảnh báo lừa đảo"}}
+        response = await http.post("/v3.0/oa/group/message", json=body)
+        answer = response.json()
+        assert response.headers["content-type"] == "application/json"
+        assert response.headers["X-RateLimit-Limit"] == "4000"
+        assert response.headers["X-RateLimit-Remain"] == "3999"
+        [call] = fake_zalo.admin.calls("/v3.0/oa/group/message")
+        assert call["method"] == "POST"
+        assert "error" not in call
+        [message] = fake_zalo.admin.messages("group")
+        assert message["message_id"] == answer["data"]["message_id"]
+        assert (message["group_id"], message["text"]) == (GROUP, "Cảnh báo lừa đảo")
+        assert call["at"] <= message["sent_time"]
+
+
 class TestGroups:
     async def test_unknown_group_is_403(self, http: httpx.AsyncClient) -> None:
         body = {"recipient": {"group_id": "123"}, "message": {"text": "x"}}
