@@ -13,7 +13,8 @@ HTTP goes through one aiohttp session per client (keep-alive pool of `zalo_http_
 it costs about a tenth of httpx's CPU per call, which matters at thousands of sends per second
 (see `bench/zalo_client.py`). Timeouts are per phase, each `zalo_http_timeout`: getting a
 connection (pool wait + connect: the request was surely not sent) and each socket read (it may
-have been).
+have been). A proxy comes from HTTPS_PROXY / HTTP_PROXY / NO_PROXY, resolved once per client;
+TLS is verified against the system's CA store.
 """
 
 import asyncio
@@ -22,6 +23,8 @@ import logging
 import random
 import time
 import unicodedata
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from types import TracebackType
@@ -127,6 +130,17 @@ def _transport_error(exc: BaseException) -> ZaloHttpError:
     )
 
 
+def env_proxy(url: str) -> str | None:
+    """The proxy for `url` from HTTP(S)_PROXY / NO_PROXY (as httpx honoured them), or None.
+
+    Resolved once per client rather than per request (aiohttp's `trust_env` reads the
+    environment on every request)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.hostname and urllib.request.proxy_bypass(parts.hostname):
+        return None
+    return urllib.request.getproxies().get(parts.scheme)
+
+
 def _status_error(status: int, headers: Mapping[str, str]) -> ZaloHttpError:
     retry_after: float | None = None
     if header := headers.get("Retry-After"):
@@ -150,6 +164,9 @@ class ZaloClient:
         self.settings = settings
         self._nats = nats
         self._api_base = settings.zalo_api_base.rstrip("/")
+        self._oauth_url = settings.zalo_oauth_base.rstrip("/") + "/v4/oa/access_token"
+        self._api_proxy = env_proxy(self._api_base)
+        self._oauth_proxy = env_proxy(self._oauth_url)
         self._http: aiohttp.ClientSession | None = None
         self._keeper: TokenKeeper | None = None
         self._limiter: RateLimiter | None = None
@@ -487,7 +504,12 @@ class ZaloClient:
             for name, (filename, content, content_type) in files.items():
                 payload.add_field(name, content, filename=filename, content_type=content_type)
         status, response_headers, raw = await self._send(
-            method, self._api_base + path, params=params, data=payload, headers=headers
+            method,
+            self._api_base + path,
+            self._api_proxy,
+            params=params,
+            data=payload,
+            headers=headers,
         )
         body = self._envelope(status, response_headers, raw)
         with _expected_shape("error code"):
@@ -505,6 +527,7 @@ class ZaloClient:
         self,
         method: str,
         url: str,
+        proxy: str | None,
         *,
         params: dict[str, Any] | None = None,
         data: bytes | aiohttp.FormData | dict[str, str] | None = None,
@@ -513,7 +536,7 @@ class ZaloClient:
         """One HTTP exchange: (status, headers, body); transport failures as `ZaloHttpError`."""
         try:
             async with self._session().request(
-                method, url, params=params, data=data, headers=headers
+                method, url, params=params, data=data, headers=headers, proxy=proxy
             ) as response:
                 return response.status, response.headers, await response.read()
         except _TRANSPORT_ERRORS as exc:
@@ -542,10 +565,10 @@ class ZaloClient:
     async def _oauth(self, form: dict[str, str]) -> TokenPair:
         """`POST /v4/oa/access_token`; never retried (a refresh token is single-use)."""
         s = self.settings
-        url = s.zalo_oauth_base.rstrip("/") + "/v4/oa/access_token"
         status, headers, raw = await self._send(
             "POST",
-            url,
+            self._oauth_url,
+            self._oauth_proxy,
             data={"app_id": s.zalo_app_id, **form},
             headers={"secret_key": s.zalo_app_secret_key},
         )

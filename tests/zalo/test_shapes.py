@@ -3,13 +3,14 @@
 Each test serves its canned answer from a throwaway aiohttp server on 127.0.0.1.
 """
 
+import os
 from collections.abc import Awaitable, Callable
 
 import pytest
 from aiohttp import test_utils, web
 
 from shared.settings import ZaloSettings
-from shared.zalo.client import ZaloClient
+from shared.zalo.client import ZaloClient, env_proxy
 from shared.zalo.errors import UnexpectedZaloError, ZaloHttpError
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -57,3 +58,17 @@ async def test_sends_the_bare_access_token_header() -> None:
     await call_getoa(handler)
     assert seen[0].headers["access_token"] == "fake-initial-access-token"
     assert "authorization" not in seen[0].headers
+
+
+def test_proxy_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.lower().endswith("_proxy"):
+            monkeypatch.delenv(name)
+    assert env_proxy("https://openapi.zalo.me/v3.0/oa/group/message") is None
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("NO_PROXY", "oauth.zaloapp.com")
+    assert (
+        env_proxy("https://openapi.zalo.me/v3.0/oa/group/message") == "http://proxy.internal:3128"
+    )
+    assert env_proxy("https://oauth.zaloapp.com/v4/oa/access_token") is None
+    assert env_proxy("http://127.0.0.1:8090/v2.0/oa/getoa") is None  # no HTTP_PROXY
