@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.types import Receive, Scope, Send
 
 from shared.health import health_router
 from tools.fake_zalo import admin, api, oauth
@@ -18,13 +19,24 @@ from tools.fake_zalo.settings import FakeZaloSettings
 from tools.fake_zalo.state import FakeApiError, FakeState
 
 
+class FakeZaloApp(FastAPI):
+    """FastAPI behind the gate: a call meets the gate before any of FastAPI's own machinery."""
+
+    def __init__(self, state: FakeState, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.state.fake = state
+        self.gate = ZaloGate(super().__call__, state, api.FAST_ROUTES)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.gate(scope, receive, send)
+
+
 def create_app(settings: FakeZaloSettings) -> FastAPI:
     """The fake Zalo server; its state lives in `app.state.fake` (a `FakeState`)."""
-    app = FastAPI(title="Fake Zalo OA API", description="Imitates openapi.zalo.me for tests.")
     state = FakeState(settings)
-    app.state.fake = state
-
-    app.add_middleware(ZaloGate, state=state, fast_routes=api.FAST_ROUTES)
+    app = FakeZaloApp(
+        state, title="Fake Zalo OA API", description="Imitates openapi.zalo.me for tests."
+    )
 
     @app.exception_handler(FakeApiError)
     async def zalo_error(request: Request, exc: FakeApiError) -> JSONResponse:

@@ -60,7 +60,7 @@ def header(scope: Scope, name: bytes) -> str | None:
 
 
 class ZaloGate:
-    """ASGI middleware in front of the fake's FastAPI app (see the module docstring)."""
+    """ASGI app in front of the fake's FastAPI app (see the module docstring)."""
 
     def __init__(
         self, app: ASGIApp, state: FakeState, fast_routes: dict[tuple[str, str], FastRoute]
