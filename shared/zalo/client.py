@@ -186,16 +186,17 @@ class ZaloClient:
     async def start(self) -> None:
         """Open the HTTP pool and the shared token and rate buckets (or in-process fallbacks)."""
         s = self.settings
-        self._http = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=s.zalo_http_connections),
-            timeout=aiohttp.ClientTimeout(
-                total=None,
-                connect=s.zalo_http_timeout,
-                sock_connect=s.zalo_http_timeout,
-                sock_read=s.zalo_http_timeout,
-            ),
-            cookie_jar=aiohttp.DummyCookieJar(),
-        )
+        if self._http is None:
+            self._http = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=s.zalo_http_connections),
+                timeout=aiohttp.ClientTimeout(
+                    total=None,
+                    connect=s.zalo_http_timeout,
+                    sock_connect=s.zalo_http_timeout,
+                    sock_read=s.zalo_http_timeout,
+                ),
+                cookie_jar=aiohttp.DummyCookieJar(),
+            )
         token_store: TokenStore
         rate_store: RateStore
         if self._nats is None:
