@@ -123,7 +123,8 @@ _TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError)
 _JSON_HEADERS = {"Content-Type": "application/json"}
 
 
-def _transport_error(exc: BaseException) -> ZaloHttpError:
+def transport_error(exc: BaseException) -> ZaloHttpError:
+    """An aiohttp failure as a retryable `ZaloHttpError`: may the request have reached Zalo?"""
     not_sent = isinstance(exc, _NOT_SENT)
     return ZaloHttpError(
         0, f"{type(exc).__name__}: {exc}", retryable=True, maybe_delivered=not not_sent
@@ -541,7 +542,7 @@ class ZaloClient:
             ) as response:
                 return response.status, response.headers, await response.read()
         except _TRANSPORT_ERRORS as exc:
-            raise _transport_error(exc) from exc
+            raise transport_error(exc) from exc
 
     @staticmethod
     def _envelope(status: int, headers: Mapping[str, str], raw: bytes) -> dict[str, Any]:

@@ -6,11 +6,12 @@ Each test serves its canned answer from a throwaway aiohttp server on 127.0.0.1.
 import os
 from collections.abc import Awaitable, Callable
 
+import aiohttp
 import pytest
 from aiohttp import test_utils, web
 
 from shared.settings import ZaloSettings
-from shared.zalo.client import ZaloClient, env_proxy
+from shared.zalo.client import ZaloClient, env_proxy, transport_error
 from shared.zalo.errors import UnexpectedZaloError, ZaloHttpError
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -72,3 +73,20 @@ def test_proxy_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> No
     )
     assert env_proxy("https://oauth.zaloapp.com/v4/oa/access_token") is None
     assert env_proxy("http://127.0.0.1:8090/v2.0/oa/getoa") is None  # no HTTP_PROXY
+
+
+@pytest.mark.parametrize(
+    ("failure", "maybe_delivered"),
+    [
+        (aiohttp.ConnectionTimeoutError("pool wait or connect"), False),
+        (aiohttp.SocketTimeoutError("read"), True),
+        (aiohttp.ServerDisconnectedError(), True),
+        (aiohttp.ClientOSError(104, "reset"), True),
+        (TimeoutError(), True),
+    ],
+)
+def test_transport_failures_say_whether_the_request_left(
+    failure: BaseException, maybe_delivered: bool
+) -> None:
+    error = transport_error(failure)
+    assert (error.code, error.retryable, error.maybe_delivered) == (0, True, maybe_delivered)
