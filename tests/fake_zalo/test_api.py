@@ -194,6 +194,23 @@ class TestSendsAnsweredByTheGate:
         assert (message["group_id"], message["text"]) == (GROUP, "Cảnh báo lừa đảo")
         assert call["at"] <= message["sent_time"]
 
+    async def test_quota_and_injected_failures_come_first(
+        self, http: httpx.AsyncClient, fake_zalo: FakeZalo
+    ) -> None:
+        path = "/v3.0/oa/group/message"
+        body = {"recipient": {"group_id": GROUP}, "message": {"text": "Cảnh báo"}}
+        fake_zalo.admin.set_quota(per_minute=1)
+        fake_zalo.admin.inject_error(-403, count=1, path_prefix=path)
+        injected = (await http.post(path, json=body)).json()
+        accepted = (await http.post(path, json=body)).json()
+        over = await http.post(path, json=body)
+        assert injected == {"error": -403, "message": "Injected failure"}
+        assert accepted["error"] == 0
+        assert over.json() == {"error": -32, "message": "Your application reached limit call api"}
+        assert over.headers["X-RateLimit-Remain"] == "0"
+        assert [call.get("error") for call in fake_zalo.admin.calls(path)] == [-403, None, -32]
+        assert len(fake_zalo.admin.messages("group")) == 1
+
 
 class TestGroups:
     async def test_unknown_group_is_403(self, http: httpx.AsyncClient) -> None:
