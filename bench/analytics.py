@@ -3,8 +3,9 @@
 Run: `python -m bench.analytics` (part of `make bench`). Uses NATS_URL / MONGODB_URL when set,
 else starts a nats-server and the project's FerretDB in temporary folders. The same backlog
 of Zalo events is consumed twice, from the same stream, by two durables:
-- batched: the service's own pipeline (FastStream batch pull subscriber, ledger claims in one
-  `insert_many`, counters folded per bucket and written with `bulk_write`, then acks);
+- batched: the service's own pipeline (`handlers.consuming`: batch pulls, decoding, the ledger's
+  one journal insert per batch, counters folded per bucket and written with `bulk_write`, then
+  the acks), in a process set up as the service's (`collect_less_often`, unless `--default-gc`);
 - naive: one event at a time: `insert_one` into the ledger, one `$inc` upsert per counter
   document, then the ack (what a straightforward subscriber does).
 Both are timed from the start of consumption until every event is counted, and the stored
@@ -29,7 +30,7 @@ from nats.js.api import ConsumerConfig, StreamConfig
 
 from services.analytics.app import declare_consumers
 from services.analytics.buckets import GRAINS, Grain, bucket_label
-from services.analytics.consumer import BatchPipeline
+from services.analytics.consumer import BatchPipeline, collect_less_often
 from services.analytics.handlers import consuming, decode_zalo
 from services.analytics.increments import ZALO_EVENTS
 from services.analytics.ledger import CounterLedger, durable_database
@@ -180,7 +181,8 @@ async def run_naive(settings: AnalyticsSettings, expected: int) -> float:
 
 
 async def main(events: int, naive_events: int, runs: int, batch_size: int) -> None:
-    batched, naive = [], []
+    batched: list[float] = []
+    naive: list[float] = []
     async with servers() as (nats_url, mongodb_url):
         for run in range(runs):
             tag = uuid.uuid4().hex[:8]
@@ -232,5 +234,10 @@ if __name__ == "__main__":
     parser.add_argument("--naive-events", type=int, default=2_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=5_000)
+    parser.add_argument(
+        "--default-gc", action="store_true", help="keep CPython's default collector thresholds"
+    )
     args = parser.parse_args()
+    if not args.default_gc:
+        collect_less_often()  # as `python -m services.analytics` does at start-up
     asyncio.run(main(args.events, args.naive_events, args.runs, args.batch_size))

@@ -1,12 +1,14 @@
 """`python -m services.analytics`: counters from the event streams, metrics API, dashboard."""
 
 from services.analytics.app import create_app
+from services.analytics.consumer import collect_less_often
 from services.analytics.settings import AnalyticsSettings
 from shared.serve import serve
 
 
 def main() -> None:
     settings = AnalyticsSettings()
+    collect_less_often()
     serve(create_app, settings, service="analytics")
 
 

@@ -30,6 +30,7 @@ Handler = Callable[[list[Msg]], Awaitable[None]]
 _STATUS = Header.STATUS.value
 _DESCRIPTION = Header.DESCRIPTION.value
 _ENDED = {"404", "408"}  # nothing (more) to deliver before the request expired: ask again
+_COMPLETED = "Batch Completed"  # a 409 that ends a request normally
 _HEARTBEAT = "100"  # not asked for; would not end a request
 _GRACE = 1.0  # seconds past a request's expiry before its status is taken as lost
 
@@ -52,7 +53,6 @@ class BatchPuller:
         self._inbox = nc.new_inbox()
         self.requests = 0  # pull requests sent
         self._collected: list[Msg] = []
-        self._wanted = 0
         self._done: asyncio.Future[str | None] | None = None
         self._sub: Subscription | None = None
         self._task: asyncio.Task[None] | None = None
@@ -78,11 +78,11 @@ class BatchPuller:
     async def fetch(self) -> list[Msg]:
         """One pull request: up to `batch` messages, waiting at most `timeout` for them."""
         self.requests += 1
-        self._wanted = self.batch - len(self._collected)
-        if self._wanted > 0:
+        wanted = self.batch - len(self._collected)
+        if wanted > 0:
             loop = asyncio.get_running_loop()
             self._done = done = loop.create_future()
-            request = {"batch": self._wanted, "expires": int(self.timeout * 1e9)}
+            request = {"batch": wanted, "expires": int(self.timeout * 1e9)}
             reply = f"{self._inbox}.{self.requests}"
             await self.nc.publish(self._next_subject, json.dumps(request).encode(), reply=reply)
             # asyncio.wait, not wait_for: on Python 3.11 wait_for returns the result instead of
@@ -90,8 +90,8 @@ class BatchPuller:
             await asyncio.wait([done], timeout=self.timeout + _GRACE)
             if not done.done():
                 done.cancel()  # the status was lost (a reconnect): ask again
-            elif (status := done.result()) is not None and status not in _ENDED:
-                await asyncio.sleep(self.timeout)  # e.g. the consumer is gone: no busy loop
+            elif done.result() is not None:  # refused, e.g. the consumer is gone
+                await asyncio.sleep(self.timeout)  # ask again, but no busy loop
         batch, self._collected = self._collected, []
         return batch
 
@@ -118,12 +118,14 @@ class BatchPuller:
             if len(self._collected) >= self.batch:
                 self._finish(None)
         elif status != _HEARTBEAT and msg.subject.rpartition(".")[2] == str(self.requests):
-            if status not in _ENDED:
-                description = (msg.headers or {}).get(_DESCRIPTION, "")
-                log.warning(
-                    "pull request refused",
-                    extra={"consumer": self.durable, "status": status, "reason": description},
-                )
+            description = (msg.headers or {}).get(_DESCRIPTION, "")
+            if status in _ENDED or description == _COMPLETED:
+                self._finish(None)
+                return
+            log.warning(
+                "pull request refused",
+                extra={"consumer": self.durable, "status": status, "reason": description},
+            )
             self._finish(status)
 
     def _finish(self, status: str | None) -> None:

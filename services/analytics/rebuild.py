@@ -20,7 +20,7 @@ from nats.js.errors import KeyWrongLastSequenceError, NotFoundError
 from nats.js.kv import KeyValue
 
 from services.analytics.app import declare_consumers
-from services.analytics.consumer import BatchPipeline, PipelineStats
+from services.analytics.consumer import BatchPipeline, PipelineStats, collect_less_often
 from services.analytics.handlers import consumers, consuming
 from services.analytics.lease import KEY
 from services.analytics.ledger import CounterLedger, durable_database
@@ -129,6 +129,7 @@ async def _next_batch(pipeline: BatchPipeline) -> None:
 def main() -> None:
     settings = AnalyticsSettings()
     configure_logging(settings.log_level, service="analytics-rebuild")
+    collect_less_often()
     stats = asyncio.run(rebuild(settings))
     log.info(
         "rebuild finished",
