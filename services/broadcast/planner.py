@@ -3,6 +3,7 @@
 import asyncio
 import json
 import logging
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -84,16 +85,16 @@ class Planner:
         if notice is None or notice.status not in (NoticeStatus.READY, NoticeStatus.DISPATCHED):
             return 0
         now = datetime.now(UTC)
-        docs = await self._deliveries_for(notice, now)
-        for start in range(0, len(docs), PUBLISH_CHUNK):  # senders start on the first chunk
-            chunk = docs[start : start + PUBLISH_CHUNK]
+        planned = 0
+        async for chunk in self._deliveries_for(notice, now):  # senders start on the first
             await self.deliveries.insert_many(chunk)  # a delivery exists before its message
             await self.enqueue(chunk)
+            planned += len(chunk)
         await self.notices.transition(
             notice_id, [NoticeStatus.READY], NoticeStatus.DISPATCHED, dispatched_at=now
         )
-        log.info("notice planned", extra={"notice_id": notice_id, "deliveries": len(docs)})
-        return len(docs)
+        log.info("notice planned", extra={"notice_id": notice_id, "deliveries": planned})
+        return planned
 
     async def enqueue(self, docs: list[dict[str, Any]]) -> None:
         """Publish one work-queue message per delivery (`Nats-Msg-Id` = delivery id) carrying
@@ -111,16 +112,25 @@ class Planner:
                 )
             )
 
-    async def _deliveries_for(self, notice: Notice, now: datetime) -> list[dict[str, Any]]:
+    async def _deliveries_for(
+        self, notice: Notice, now: datetime
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """The deliveries in chunks of PUBLISH_CHUNK, as the group registry is read."""
         if notice.msg_type != MsgType.ALERT and notice.references:
-            return await self._follow_up(notice, now)
-        docs = [
-            group_delivery(notice, g, now)
-            for g in await self.groups.select(notice.targets, notice.test_mode)
-        ]
+            docs = await self._follow_up(notice, now)
+            for start in range(0, len(docs), PUBLISH_CHUNK):
+                yield docs[start : start + PUBLISH_CHUNK]
+            return
+        chunk: list[dict[str, Any]] = []
+        async for group in self.groups.iter_select(notice.targets, notice.test_mode):
+            chunk.append(group_delivery(notice, group, now))
+            if len(chunk) == PUBLISH_CHUNK:
+                yield chunk
+                chunk = []
         if notice.targets.followers and not notice.test_mode:
-            docs.append(follower_delivery(notice, now))
-        return docs
+            chunk.append(follower_delivery(notice, now))
+        if chunk:
+            yield chunk
 
     async def _follow_up(self, notice: Notice, now: datetime) -> list[dict[str, Any]]:
         """An update or a cancel goes to exactly the targets the original reached. A cancel

@@ -99,14 +99,14 @@ class Replies:
                 await self.zalo.send_text(str(doc["officer_id"]), text)
                 escalate_at = notified + timedelta(seconds=self.s.manual_escalate_after)
                 fields: dict[str, Any] = {"reminders": 1, "next_action_at": escalate_at}
-                await self.deliveries.set_result_fields(str(doc["result_id"]), fields)
+                await self.deliveries.set_awaiting_fields(str(doc["result_id"]), fields)
                 log.info("manual reminder sent", extra={"delivery_id": doc["_id"]})
             else:
                 if not await self.deliveries.take_step(str(doc["_id"]), "escalate", now):
                     continue
                 await self._escalate(doc, notice)
                 fields = {"escalated_at": now, "next_action_at": now + FAR_FUTURE}
-                await self.deliveries.set_result_fields(str(doc["result_id"]), fields)
+                await self.deliveries.set_awaiting_fields(str(doc["result_id"]), fields)
             handled += 1
         return handled
 

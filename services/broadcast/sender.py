@@ -170,6 +170,7 @@ class Sender:
         self.outcomes = Outcomes(js)
         self.worker = uuid.uuid4().hex[:8]
         self._notices: dict[str, tuple[float, Notice]] = {}
+        self._fetching: dict[str, asyncio.Future[Notice | None]] = {}
         self._slots = asyncio.Semaphore(settings.sender_concurrency)
         self._echo_poll = asyncio.Lock()
         self._echoes_recorded_to = 0  # stream sequence up to which every echo is recorded
@@ -545,17 +546,25 @@ class Sender:
         return Verdict({**pending, "failures": failures, "not_before": later}, delay)
 
     async def _notice(self, notice_id: str) -> Notice | None:
-        """The notice, cached for a second (a cancel must be seen quickly)."""
-        now = time.monotonic()
+        """The notice, cached for a second (a cancel must be seen quickly). Concurrent sends
+        share one read when the cache runs out (not one read each)."""
         cached = self._notices.get(notice_id)
-        if cached is None or now - cached[0] > 1.0:
-            fresh = await self.notices.get(notice_id)
-            if fresh is None:
-                return None
+        if cached is not None and time.monotonic() - cached[0] <= 1.0:
+            return cached[1]
+        task = self._fetching.get(notice_id)
+        if task is None:
+            task = asyncio.ensure_future(self._fetch_notice(notice_id))
+            self._fetching[notice_id] = task
+            task.add_done_callback(lambda _: self._fetching.pop(notice_id, None))
+        return await asyncio.shield(task)
+
+    async def _fetch_notice(self, notice_id: str) -> Notice | None:
+        fresh = await self.notices.get(notice_id)
+        if fresh is not None:
             if len(self._notices) > 1000:
                 self._notices.clear()
-            self._notices[notice_id] = cached = (now, fresh)
-        return cached[1]
+            self._notices[notice_id] = (time.monotonic(), fresh)
+        return fresh
 
     def lease(self, now: datetime) -> datetime:
         return now + timedelta(seconds=self.s.claim_lease)

@@ -1,6 +1,7 @@
 """Every MongoDB query of the broadcast service (runs on MongoDB and FerretDB v1)."""
 
 from collections import Counter, defaultdict
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -58,6 +59,12 @@ class GroupStore:
 
     async def select(self, targets: Targets, test_mode: bool) -> list[Group]:
         """The active groups a notice's targets name (test mode: only test groups)."""
+        return [g async for g in self.iter_select(targets, test_mode)]
+
+    async def iter_select(
+        self, targets: Targets, test_mode: bool, batch: int = 500
+    ) -> AsyncIterator[Group]:
+        """`select` as the server hands the groups over (the planner starts on the first)."""
         query: Doc = {"active": True}
         if test_mode:
             query["is_test"] = True
@@ -68,9 +75,10 @@ class GroupStore:
             if targets.groups:
                 ors.append({"_id": {"$in": list(targets.groups)}})
             if not ors:
-                return []
+                return
             query["$or"] = ors
-        return [_group(d) async for d in self.groups.find(query)]
+        async for doc in self.groups.find(query, batch_size=batch):
+            yield _group(doc)
 
     async def mark_event(self, event_id: str) -> bool:
         """False when this group event was applied already (a redelivery)."""
@@ -219,6 +227,8 @@ STATIC_FIELDS = (
     "category",
     "test_mode",
 )
+# Bookkeeping of an unconfirmed manual delivery, kept on its `broadcast_awaiting` entry.
+AWAITING_FIELDS = ("next_action_at", "reminders", "escalated_at")
 # Claims that are not a sender's send: their result follows at once, nothing goes to Zalo.
 BOOKKEEPING_CLAIMS = frozenset({"cancel", "confirm", "echo"})
 
@@ -284,16 +294,13 @@ class DeliveryStore:
         self.results = db["broadcast_results"]
         self.workers = db["broadcast_workers"]
         self.echoes = db["broadcast_echoes"]
+        self.awaiting = db["broadcast_awaiting"]
 
     async def ensure_indexes(self) -> None:
         await _ensure(self.deliveries, [("notice_id", ASCENDING)])
         await _ensure(self.claims, [("notice_id", ASCENDING)])
-        await _ensure(
-            self.results,
-            [("notice_id", ASCENDING)],
-            [("state", ASCENDING), ("next_action_at", ASCENDING)],
-            [("officer_id", ASCENDING), ("state", ASCENDING)],
-        )
+        await _ensure(self.results, [("notice_id", ASCENDING)])
+        await _ensure(self.awaiting, [("next_action_at", ASCENDING)], [("officer_id", ASCENDING)])
 
     async def insert_many(self, docs: list[Doc]) -> None:
         """Create deliveries; ones that exist already (a re-run plan) are left as they are."""
@@ -308,7 +315,24 @@ class DeliveryStore:
         return await _insert_new(self.claims, claims)
 
     async def insert_results(self, results: list[Doc]) -> None:
-        """Record the results of attempts (a result written twice by its holder stays one)."""
+        """Record the results of attempts (a result written twice by its holder stays one).
+
+        A manual delivery awaiting its officer also gets an entry in the small
+        `broadcast_awaiting` collection first, so the scheduler's and the officers' queries do
+        not scan every result (FerretDB scans a collection per query)."""
+        awaiting = [
+            {
+                "_id": r["_id"],
+                "delivery_id": r["delivery_id"],
+                "k": r["k"],
+                "officer_id": r.get("officer_id"),
+                "next_action_at": r.get("next_action_at"),
+                "recorded_at": r["recorded_at"],
+            }
+            for r in results
+            if r.get("state") == DeliveryState.AWAITING_CONFIRMATION.value
+        ]
+        await _insert_new(self.awaiting, awaiting)
         await _insert_new(self.results, results)
 
     async def attempt(self, delivery_id: str) -> Attempt:
@@ -402,42 +426,46 @@ class DeliveryStore:
             by_ward[view.get("ward") or "-"][view["state"]] += 1
         return dict(by_state), {w: dict(c) for w, c in sorted(by_ward.items())}
 
-    async def _latest_only(self, results: list[Doc]) -> list[Doc]:
-        """The results that are still their delivery's latest (no later attempt claimed)."""
+    async def _open(self, entries: list[Doc]) -> list[Doc]:
+        """Views of the awaiting entries whose result is still their delivery's latest; entries
+        overtaken by a later attempt (confirmed, cancelled, re-sent) are removed."""
         views = []
-        for result in results:
-            later = await self.claims.find_one(
-                {"_id": f"{result['delivery_id']}#{result['k'] + 1}"}
-            )
-            static = await self.get(str(result["delivery_id"]))
-            if later is None and static is not None:
-                views.append(result_view(static, result))
+        for entry in entries:
+            delivery, k = str(entry["delivery_id"]), int(entry["k"])
+            if await self.claims.find_one({"_id": f"{delivery}#{k + 1}"}) is not None:
+                await self.awaiting.delete_one({"_id": entry["_id"]})
+                continue
+            result = await self.results.find_one({"_id": entry["_id"]})
+            static = await self.get(delivery)
+            if result is None or static is None:
+                continue  # the result is being written (or its writer died: re-sent later)
+            if result["state"] == DeliveryState.AWAITING_CONFIRMATION.value:
+                bookkeeping = {key: entry[key] for key in AWAITING_FIELDS if key in entry}
+                views.append({**result_view(static, result), **bookkeeping})
         return views
 
     async def manual_due(self, now: datetime, limit: int = 100) -> list[Doc]:
         """Unconfirmed manual deliveries whose reminder or escalation is due."""
-        query = {
-            "state": DeliveryState.AWAITING_CONFIRMATION.value,
-            "next_action_at": {"$lte": now},
-        }
-        return await self._latest_only([d async for d in self.results.find(query).limit(limit)])
+        query = {"next_action_at": {"$lte": now}}
+        return await self._open([d async for d in self.awaiting.find(query).limit(limit)])
 
     async def take_step(self, delivery_id: str, step: str, now: datetime) -> bool:
         """True for the one replica that may do `step` (remind, escalate) for a delivery."""
         taken = await _insert_new(self.claims, [{"_id": f"{delivery_id}#{step}", "at": now}])
         return not taken
 
-    async def set_result_fields(self, result_id: str, fields: Doc) -> None:
-        """Bookkeeping on a result (manual reminders), by the holder of that step's claim."""
-        await self.results.update_one({"_id": result_id}, {"$set": fields})
+    async def set_awaiting_fields(self, result_id: str, fields: Doc) -> None:
+        """Bookkeeping of an unconfirmed manual delivery (reminders, escalation), by the
+        holder of that step's claim."""
+        await self.awaiting.update_one({"_id": result_id}, {"$set": fields})
 
     async def set_fields(self, delivery_id: str, fields: Doc) -> None:
         await self.deliveries.update_one({"_id": delivery_id}, {"$set": fields})
 
     async def awaiting_for_officer(self, officer_id: str) -> list[Doc]:
-        query = {"officer_id": officer_id, "state": DeliveryState.AWAITING_CONFIRMATION.value}
-        found = [d async for d in self.results.find(query).sort("recorded_at", ASCENDING)]
-        return await self._latest_only(found)
+        query = {"officer_id": officer_id}
+        found = [d async for d in self.awaiting.find(query).sort("recorded_at", ASCENDING)]
+        return await self._open(found)
 
     async def confirm(self, view: Doc, now: datetime) -> Doc | None:
         """The officer's «đã đăng»: the delivery's next attempt records it sent (once)."""
