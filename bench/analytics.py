@@ -199,7 +199,6 @@ async def main(events: int, naive_events: int, runs: int, batch_size: int) -> No
                 snapshots_stream=f"BENCH_SN_{tag}",
                 snapshots_subject_filter=f"b{tag}.snapshot.>",
                 batch_size=batch_size,
-                batch_timeout=0.5,
             )
             await declare_consumers(settings)
             await publish(nats_url, None, f"b{tag}", make_events(events, run))
@@ -233,7 +232,9 @@ if __name__ == "__main__":
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--naive-events", type=int, default=2_000)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=5_000)
+    parser.add_argument(
+        "--batch-size", type=int, default=AnalyticsSettings.model_fields["batch_size"].default
+    )
     parser.add_argument(
         "--default-gc", action="store_true", help="keep CPython's default collector thresholds"
     )

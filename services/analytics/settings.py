@@ -34,7 +34,8 @@ class AnalyticsSettings(ServiceSettings, StaffAuthSettings, ZaloSettings):
     snapshot_interval: float = Field(default=3600.0, ge=0)
     # Fetch up to `batch_size` messages per pull (waiting at most `batch_timeout` s); while a
     # batch is written the next one grows, up to `max_write_batch` events per ledger batch.
-    batch_size: int = Field(default=1000, ge=1, le=10_000)
+    # (5,000 rather than 1,000: 41k instead of 30k events/s from a backlog, bench.analytics.)
+    batch_size: int = Field(default=5000, ge=1, le=10_000)
     batch_timeout: float = Field(default=0.2, gt=0)
     max_write_batch: int = Field(default=10_000, ge=1)
     ack_wait: float = Field(default=30.0, gt=0)
