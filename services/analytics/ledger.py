@@ -82,6 +82,7 @@ class CounterLedger:
         self._marked: set[str] = set()
         self._running: dict[str, asyncio.Future[None]] = {}
         self._unresolved: list[str] = []  # batches whose journal insert raised
+        self._unreported: set[str] = set()  # claimed by a batch that raised: not reported yet
         self._stale_guards: dict[tuple[str, str], set[str]] = {}
         self._known_keys: set[tuple[str, str]] = set()
         self._counter_writes = asyncio.Lock()  # see the module docstring: one $inc at a time
@@ -130,18 +131,27 @@ class CounterLedger:
         new = [e for e in unique if e not in self._owner]
         result = BatchResult(batch, counted=len(new), duplicates=len(events) - len(new))
         earlier = {self._owner[e] for e in unique if e in self._owner}
-        if new:
-            ops = combine(itertools.chain.from_iterable(unique[e] for e in new))
-            record = {
-                "_id": batch,
-                "t": datetime.now(UTC),
-                "ids": new,
-                "ops": [op.to_document() for op in ops],
-            }
-            await self._insert_journal(record)
-            await self._finish(record)
-        for owner in sorted(earlier):
-            await self._settle(owner)
+        self._unreported.difference_update(new)
+        try:
+            if new:
+                ops = combine(itertools.chain.from_iterable(unique[e] for e in new))
+                record = {
+                    "_id": batch,
+                    "t": datetime.now(UTC),
+                    "ids": new,
+                    "ops": [op.to_document() for op in ops],
+                }
+                await self._insert_journal(record)
+                await self._finish(record)
+            for owner in sorted(earlier):
+                await self._settle(owner)
+        except BaseException:
+            self._unreported.update(new)  # claimed, but this batch did not report them counted
+            raise
+        late = [e for e in unique if e in self._unreported and self._owner.get(e) in self._marked]
+        self._unreported.difference_update(late)
+        result.counted += len(late)  # their counts were written for a batch that then failed
+        result.duplicates -= len(late)
         return result
 
     async def _insert_journal(self, record: dict[str, Any]) -> None:
