@@ -2,6 +2,7 @@
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 
 from services.analytics.puller import BatchPuller
 from shared.jetstream import connect
+from tools.localstack.servers import start_nats
 
 pytestmark = pytest.mark.integration
 
@@ -51,8 +53,14 @@ class Batches:
         self.bodies.extend(m.data for m in batch)
         for message in batch:
             await message.ack()
-        if len(self.bodies) >= self.expected:
+        if len(set(self.bodies)) >= self.expected:
             self.full.set()
+
+    async def wait_for(self, expected: int) -> None:
+        self.expected = expected
+        if len(set(self.bodies)) < expected:
+            self.full.clear()
+        await asyncio.wait_for(self.full.wait(), 20)
 
 
 async def test_full_batches_then_a_partial_one_in_stream_order(nc: NatsClient, unique: str) -> None:
@@ -130,3 +138,34 @@ async def test_stop_ends_the_pulling_task_even_as_a_request_ends(
         started = asyncio.get_running_loop().time()
         await asyncio.wait_for(puller.stop(), 5)  # a swallowed cancel hung here until this cut
         assert asyncio.get_running_loop().time() - started < 2
+
+
+async def test_pulling_goes_on_after_nats_restarts(tmp_path: Path) -> None:
+    server = start_nats(tmp_path / "nats")
+    reconnected = asyncio.Event()
+
+    async def on_reconnect() -> None:
+        reconnected.set()
+
+    nc = await connect(server.url, name="tests-puller-restart", reconnected_cb=on_reconnect)
+    batches = Batches(3)
+    puller = BatchPuller(nc, "R", "d", batches.handle, batch=10, timeout=0.1)
+    try:
+        js = nc.jetstream()
+        await js.add_stream(StreamConfig(name="R", subjects=["r.>"]))
+        await js.add_consumer("R", ConsumerConfig(durable_name="d", ack_wait=30))
+        await puller.start()
+        for i in range(3):
+            await js.publish("r.x", str(i).encode())
+        await batches.wait_for(3)
+        server.kill()
+        server = start_nats(server.data_dir, port=server.port)  # same port, same store
+        await asyncio.wait_for(reconnected.wait(), 20)
+        for i in range(3, 6):
+            await js.publish("r.x", str(i).encode())
+        await batches.wait_for(6)  # the pull requests lost with the connection were renewed
+        assert set(batches.bodies) == {str(i).encode() for i in range(6)}
+    finally:
+        await puller.stop()
+        await nc.close()
+        server.stop()
