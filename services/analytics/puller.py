@@ -63,14 +63,12 @@ class BatchPuller:
 
     async def stop(self) -> None:
         """Stop pulling; a batch being handled is cancelled where it waits."""
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                current = asyncio.current_task()
-                if current is not None and current.cancelling():
-                    raise  # the caller is being cancelled too: not ours to swallow
+        task = self._task
+        # Cancelled again until done: a library call that swallows a cancellation (Python
+        # 3.11's wait_for does when its result arrives at that moment) must not hang shutdown.
+        while task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait([task], timeout=1.0)
         if self._sub is not None and not self.nc.is_closed:
             with contextlib.suppress(Exception):  # the connection may be going away
                 await self._sub.unsubscribe()

@@ -136,8 +136,9 @@ async def test_stop_ends_the_pulling_task_even_as_a_request_ends(
         await puller.start()
         await asyncio.sleep(0.01)
         started = asyncio.get_running_loop().time()
-        await asyncio.wait_for(puller.stop(), 5)  # a swallowed cancel hung here until this cut
-        assert asyncio.get_running_loop().time() - started < 2
+        await asyncio.wait_for(puller.stop(), 5)
+        # At once: a swallowed cancellation would only be repeated after a second.
+        assert asyncio.get_running_loop().time() - started < 0.9
 
 
 async def test_pulling_goes_on_after_nats_restarts(tmp_path: Path) -> None:
