@@ -5,7 +5,8 @@ every message of a batch through `Subscription.next_msg`, which makes a task, a 
 timeout per message: about 15 % of the counting process's samples at 14k events/s, measured
 with py-spy (see docs/benchmarks.md, Analytics). Here one pull request asks for up
 to `batch` messages and a subscription callback collects them until the batch is full or the
-server ends the request with a status (408: expired, 404: nothing to deliver, 409: refused).
+server ends the request with a status (408: expired, 404: nothing to deliver, 409: refused,
+unless its description is "Batch Completed").
 
 Each request replies to its own inbox subject, so a late status of an earlier request does
 not end the current one; a late message of an earlier request is a real delivery and goes
