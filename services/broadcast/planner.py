@@ -1,6 +1,5 @@
 """The planner: one notice becomes one delivery per target on the work queue."""
 
-import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -18,11 +17,19 @@ from services.broadcast.domain import (
     delivery_id,
 )
 from services.broadcast.groups import Group
-from services.broadcast.store import DeliveryStore, GroupStore, NoticeStore, static_fields
+from services.broadcast.publishing import publish_all
+from services.broadcast.store import (
+    TARGET_FIELDS,
+    DeliveryStore,
+    GroupStore,
+    NoticeStore,
+    static_fields,
+)
 from shared.subjects import BROADCAST_DELIVER, BROADCAST_PLAN
 
 log = logging.getLogger(__name__)
 PUBLISH_CHUNK = 500
+PUBLISH_TIMEOUT = 30.0  # seconds for a chunk's acknowledgements
 
 
 def _base(notice: Notice, target: str, now: datetime) -> dict[str, Any]:
@@ -98,19 +105,14 @@ class Planner:
 
     async def enqueue(self, docs: list[dict[str, Any]]) -> None:
         """Publish one work-queue message per delivery (`Nats-Msg-Id` = delivery id) carrying
-        its static fields, so a sender needs no read; publishes are pipelined in chunks."""
+        its static fields, so a sender needs no read; pipelined, chunk by chunk."""
         for start in range(0, len(docs), PUBLISH_CHUNK):
             chunk = docs[start : start + PUBLISH_CHUNK]
-            await asyncio.gather(
-                *(
-                    self.js.publish(
-                        BROADCAST_DELIVER,
-                        json.dumps(static_fields(d)).encode(),
-                        headers={"Nats-Msg-Id": str(d["_id"])},
-                    )
-                    for d in chunk
-                )
-            )
+            messages = [
+                (BROADCAST_DELIVER, json.dumps(static_fields(d)).encode(), str(d["_id"]))
+                for d in chunk
+            ]
+            await publish_all(self.js, messages, timeout=PUBLISH_TIMEOUT)
 
     async def _deliveries_for(
         self, notice: Notice, now: datetime
@@ -145,14 +147,7 @@ class Planner:
                 docs.append(follower_delivery(notice, now))
                 continue
             doc = _base(notice, str(old["target"]), now)
-            for key in (
-                "target_kind",
-                "ward",
-                "channel",
-                "group_name",
-                "officer_id",
-                "officer_name",
-            ):
+            for key in TARGET_FIELDS:
                 doc[key] = old.get(key)
             docs.append(doc)
         return docs

@@ -42,6 +42,7 @@ from services.broadcast.domain import (
     officer_text,
     retry_delay,
 )
+from services.broadcast.publishing import Message, publish_all
 from services.broadcast.settings import BroadcastSettings
 from services.broadcast.store import (
     BOOKKEEPING_CLAIMS,
@@ -106,6 +107,10 @@ class Outcomes:
 
     async def outcome(self, doc: Doc) -> None:
         """`doc`: a delivery view (`_id` = delivery id, `claims` = attempt, `state`)."""
+        subject, body, msg_id = self.outcome_message(doc)
+        await self.js.publish(subject, body, headers={"Nats-Msg-Id": msg_id})
+
+    def outcome_message(self, doc: Doc) -> Message:
         state = str(doc["state"])
         event = DeliveryOutcomeRecorded(
             event_id=f"{doc['_id']}:{state}:{doc.get('claims', 0)}",
@@ -123,13 +128,9 @@ class Outcomes:
             error=doc.get("last_error"),
             test_mode=bool(doc.get("test_mode")),
         )
-        await self.js.publish(
-            broadcast_outcome_subject(state),
-            event.model_dump_json().encode(),
-            headers={"Nats-Msg-Id": event.event_id},
-        )
+        return broadcast_outcome_subject(state), event.model_dump_json().encode(), event.event_id
 
-    async def dead_letter(self, doc: Doc, error: str) -> None:
+    def dead_letter_message(self, doc: Doc, error: str) -> Message:
         event = DeliveryDeadLettered(
             event_id=f"{doc['_id']}:dead",
             occurred_at=datetime.now(UTC),
@@ -142,11 +143,7 @@ class Outcomes:
             last_error=error,
             failed_at=datetime.now(UTC),
         )
-        await self.js.publish(
-            BROADCAST_DEAD_LETTER,
-            event.model_dump_json().encode(),
-            headers={"Nats-Msg-Id": event.event_id},
-        )
+        return BROADCAST_DEAD_LETTER, event.model_dump_json().encode(), event.event_id
 
 
 class Sender:
@@ -399,12 +396,7 @@ class Sender:
         ]
         await self._record(results)
         recorded = time.monotonic()
-        await asyncio.gather(
-            *(
-                self._settle(c.msg, result_view(c.doc, r), v)
-                for c, r, v in zip(batch.claimed, results, verdicts, strict=True)
-            )
-        )
+        await self._settle(batch, results, verdicts)
         log.info(
             "batch done",
             extra={
@@ -430,15 +422,23 @@ class Sender:
                 log.warning("recording results failed, retrying", exc_info=True)
                 await asyncio.sleep(0.2 * 2**attempt)
 
-    async def _settle(self, msg: Msg, view: Doc, verdict: Verdict) -> None:
-        if verdict.dead_error is not None:
-            await self.outcomes.dead_letter(view, verdict.dead_error)
-        if verdict.publish:
-            await self.outcomes.outcome(view)
-        if verdict.nak_delay is None:
-            await msg.ack()
-        else:
-            await msg.nak(delay=verdict.nak_delay)
+    async def _settle(self, batch: Batch, results: list[Doc], verdicts: list[Verdict]) -> None:
+        """Publish the batch's outcome and dead-letter events (pipelined), then answer NATS.
+        If publishing fails the messages are not answered: their redelivery finds the
+        results recorded and publishes again (the events are deduplicated by id)."""
+        events: list[Message] = []
+        for c, result, verdict in zip(batch.claimed, results, verdicts, strict=True):
+            view = result_view(c.doc, result)
+            if verdict.dead_error is not None:
+                events.append(self.outcomes.dead_letter_message(view, verdict.dead_error))
+            if verdict.publish:
+                events.append(self.outcomes.outcome_message(view))
+        await publish_all(self.js, events, timeout=max(5.0, self.s.sender_ack_wait / 2))
+        for c, verdict in zip(batch.claimed, verdicts, strict=True):
+            if verdict.nak_delay is None:
+                await c.msg.ack()
+            else:
+                await c.msg.nak(delay=verdict.nak_delay)
 
     async def _progress(self, batch: Batch) -> None:
         """Tell JetStream the batch's messages are being worked on (no redelivery meanwhile)."""

@@ -213,20 +213,8 @@ def _notice(doc: Doc) -> Notice:
 # Fields of a delivery that never change: the planner writes them once and the work-queue
 # message carries them. A result keeps only what changes (plus `notice_id`, and the officer of
 # a manual group): FerretDB's cost of an insert grows with the document.
-STATIC_FIELDS = (
-    "notice_id",
-    "target",
-    "target_kind",
-    "ward",
-    "channel",
-    "group_name",
-    "officer_id",
-    "officer_name",
-    "code",
-    "msg_type",
-    "category",
-    "test_mode",
-)
+TARGET_FIELDS = ("target_kind", "ward", "channel", "group_name", "officer_id", "officer_name")
+STATIC_FIELDS = ("notice_id", "target", *TARGET_FIELDS, "code", "msg_type", "category", "test_mode")
 # Bookkeeping of an unconfirmed manual delivery, kept on its `broadcast_awaiting` entry.
 AWAITING_FIELDS = ("next_action_at", "reminders", "escalated_at")
 # Claims that are not a sender's send: their result follows at once, nothing goes to Zalo.
