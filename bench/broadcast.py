@@ -16,8 +16,9 @@ three `python -m services.broadcast.sender` processes, all on 127.0.0.1.
    highest number of sends in any one-second window (sliding, from the fake's timestamps) is
    compared with N/60.
 Options: BENCH_GROUPS (10000; 0 skips step 1), BENCH_QUOTA_PER_MIN (2400), BENCH_QUOTA_GROUPS
-(400), BENCH_LOG_LEVEL (WARNING; INFO makes the replicas log each batch's stage times, and
-httpx each request: for diagnosis, not for figures), BENCH_LOG_DIR (keep the replicas' logs).
+(400), BENCH_LOG_LEVEL (WARNING; INFO makes the replicas log each batch's stage times:
+for diagnosis), BENCH_LOG_DIR (keep the replicas' logs), BENCH_SENDER_LOOPS
+(2), BENCH_SENDER_BATCH (200), BENCH_SENDER_CONCURRENCY (64) per replica.
 """
 
 import asyncio
@@ -216,8 +217,9 @@ async def main() -> None:
                 "zalo_oauth_base": f"http://127.0.0.1:{port}",
                 "log_level": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
                 "zalo_retry_attempts": 1,
-                "sender_batch": 200,
-                "sender_concurrency": 64,
+                "sender_batch": int(os.environ.get("BENCH_SENDER_BATCH", "200")),
+                "sender_concurrency": int(os.environ.get("BENCH_SENDER_CONCURRENCY", "64")),
+                "sender_loops": int(os.environ.get("BENCH_SENDER_LOOPS", "2")),
             }
             fast = BroadcastSettings(
                 **base, mongodb_database="bench_fast", zalo_rate_limits={}, zalo_rate_bucket="rb1"
