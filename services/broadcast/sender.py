@@ -290,8 +290,10 @@ class Sender:
                 if since is None:
                     await msg.nak(delay=max(0.5, self.s.claim_lease / 2))
                     return
-                bookkeeping = claim.get("worker") in BOOKKEEPING_CLAIMS
-                if not bookkeeping and not await self._may_resend(msg, doc, k, since, batch):
+                # A cancel or confirmation that died half-way sent nothing: no doubt. Every
+                # other open attempt (an echo resolution too) goes through the echo check.
+                sent_nothing = claim.get("worker") in ("cancel", "confirm")
+                if not sent_nothing and not await self._may_resend(msg, doc, k, since, batch):
                     return
             mine = self._claim_doc(doc, k + 1, batch, now)
             if not await self.deliveries.insert_claims([mine]):
