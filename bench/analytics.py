@@ -30,7 +30,7 @@ from nats.js.api import ConsumerConfig, StreamConfig
 
 from services.analytics.app import declare_consumers
 from services.analytics.buckets import GRAINS, Grain, bucket_label
-from services.analytics.consumer import BatchPipeline, collect_less_often
+from services.analytics.consumer import BatchPipeline
 from services.analytics.handlers import consuming, decode_zalo
 from services.analytics.increments import ZALO_EVENTS
 from services.analytics.ledger import CounterLedger, durable_database
@@ -39,6 +39,7 @@ from services.analytics.store import MetricsStore
 from shared.events.zalo import ZaloEventKind, ZaloEventReceived
 from shared.jetstream import connect
 from shared.mongo import connect_mongo
+from shared.process import collect_less_often
 from tools.localstack.servers import start_mongo, start_nats
 
 KINDS = (

@@ -1,8 +1,8 @@
 """`python -m services.analytics`: counters from the event streams, metrics API, dashboard."""
 
 from services.analytics.app import create_app
-from services.analytics.consumer import collect_less_often
 from services.analytics.settings import AnalyticsSettings
+from shared.process import collect_less_often
 from shared.serve import serve
 
 

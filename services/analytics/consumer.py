@@ -8,7 +8,6 @@ MongoDB; a failed batch is nak'ed with a delay and comes back.
 """
 
 import asyncio
-import gc
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -115,19 +114,6 @@ class BatchPipeline:
         log.warning("event rejected", extra={"subject": message.subject, "reason": _reason(exc)})
         await message.term()
         self._progress.set()
-
-
-def collect_less_often() -> None:
-    """Garbage-collect a counting process less often (called once, at process start).
-
-    The pipeline keeps tens of thousands of tracked objects in flight (messages, decoded events),
-    and with CPython's default thresholds (700, 10, 10) collections took 17 % of the wall time
-    at 27k events/s, the full ones walking every object of the imported libraries (measured in
-    bench.analytics). What exists at start-up is frozen out of the collector, and a young
-    collection runs every 50,000 net allocations instead of 700.
-    """
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 20)
 
 
 def _reason(exc: Exception) -> Any:

@@ -20,7 +20,7 @@ from nats.js.errors import KeyWrongLastSequenceError, NotFoundError
 from nats.js.kv import KeyValue
 
 from services.analytics.app import declare_consumers
-from services.analytics.consumer import BatchPipeline, PipelineStats, collect_less_often
+from services.analytics.consumer import BatchPipeline, PipelineStats
 from services.analytics.handlers import consumers, consuming
 from services.analytics.lease import KEY
 from services.analytics.ledger import CounterLedger, durable_database
@@ -29,6 +29,7 @@ from services.analytics.store import MetricsStore
 from shared.jetstream import connect, ensure_key_value
 from shared.logging import configure_logging
 from shared.mongo import connect_mongo
+from shared.process import run_worker
 
 log = logging.getLogger(__name__)
 
@@ -129,8 +130,7 @@ async def _next_batch(pipeline: BatchPipeline) -> None:
 def main() -> None:
     settings = AnalyticsSettings()
     configure_logging(settings.log_level, service="analytics-rebuild")
-    collect_less_often()
-    stats = asyncio.run(rebuild(settings))
+    stats = run_worker(rebuild(settings))
     log.info(
         "rebuild finished",
         extra={

@@ -30,6 +30,7 @@ from shared.events.zalo import ZaloEventKind
 from shared.jetstream import connect, ensure_consumer, ensure_stream
 from shared.logging import configure_logging
 from shared.mongo import connect_mongo
+from shared.process import run_worker
 from shared.subjects import (
     BROADCAST_DELIVER,
     BROADCAST_ECHOES_DURABLE,
@@ -192,4 +193,4 @@ def run_sender_process() -> None:
     """`python -m services.broadcast.sender`: sender workers, planner and handlers, no HTTP."""
     settings = BroadcastSettings()
     configure_logging(settings.log_level, service=f"{settings.service_name}-sender")
-    asyncio.run(_serve_workers(settings))
+    run_worker(_serve_workers(settings))

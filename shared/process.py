@@ -1,0 +1,34 @@
+"""How a long-running worker process runs its event loop and its garbage collector.
+
+The HTTP services get both from uvicorn (uvloop when installed); worker-only processes
+(broadcast's sender replicas, analytics' counting process) set them up here.
+"""
+
+import gc
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import uvloop
+
+T = TypeVar("T")
+
+
+def collect_less_often() -> None:
+    """Garbage-collect a busy worker less often (call once, after start-up imports).
+
+    Workers keep tens of thousands of tracked objects in flight (messages, decoded events), and
+    with CPython's default thresholds (700, 10, 10) collections took 17 % of analytics' wall
+    time at 27k events/s, the full ones walking every object of the imported libraries
+    (measured in bench.analytics). What exists at start-up is frozen out of the collector, and
+    a young collection runs every 50,000 net allocations instead of 700.
+    """
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+
+
+def run_worker(main: Coroutine[Any, Any, T]) -> T:
+    """Run a worker's main coroutine on uvloop, as uvicorn runs the HTTP services: its
+    callbacks, sockets and timers cost less CPU than asyncio's own loop (measured on the Zalo
+    client: ~12 % less per call)."""
+    collect_less_often()
+    return uvloop.run(main)
