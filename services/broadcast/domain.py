@@ -1,7 +1,6 @@
 """Notices and deliveries: states, validation, quiet hours, texts. No I/O here."""
 
 import re
-import secrets
 import unicodedata
 from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
@@ -217,23 +216,6 @@ def release_time(
     if quiet is None or draft.is_urgent:
         return due
     return quiet_hours_end(due, quiet[0], quiet[1], tz) or due
-
-
-_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no I, O, 0, 1: read aloud safely
-_CODE_RE = re.compile(r"\b([A-Z]{2})[\s\-.]?([A-Z2-9]{6})\b")
-
-
-def new_verification_code(prefix: str) -> str:
-    """A short random code such as `CA-7KQ2MX`, printed at the end of every notice."""
-    return f"{prefix}-" + "".join(secrets.choice(_CODE_ALPHABET) for _ in range(6))
-
-
-def find_verification_code(text: str, prefix: str) -> str | None:
-    """The code a resident typed, tolerant of case, spaces and a missing dash."""
-    for match in _CODE_RE.finditer(text.upper()):
-        if match.group(1) == prefix:
-            return f"{prefix}-{match.group(2)}"
-    return None
 
 
 def fold(text: str) -> str:

@@ -9,7 +9,6 @@ from faststream.exceptions import NackMessage
 from faststream.nats import JStream, NatsRouter, PullSub
 from pydantic import BaseModel
 
-from services.broadcast.domain import find_verification_code
 from services.broadcast.groups import group_event_update, membership_change, new_group_defaults
 from services.broadcast.planner import PlanLater
 from shared.events.zalo import ZaloEventKind, ZaloEventReceived
@@ -19,6 +18,7 @@ from shared.subjects import (
     ZALO_EVENTS_STREAM,
     zalo_event_subject,
 )
+from shared.verification import find_verification_code
 
 if TYPE_CHECKING:
     from services.broadcast.runtime import Runtime

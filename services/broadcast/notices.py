@@ -19,7 +19,6 @@ from services.broadcast.domain import (
     cancel_body,
     check_expiry,
     fold,
-    new_verification_code,
     parse_clock,
     release_time,
 )
@@ -28,6 +27,7 @@ from services.broadcast.planner import Planner
 from services.broadcast.settings import BroadcastSettings
 from services.broadcast.store import DeliveryStore, NoticeStore
 from shared.auth import Role, StaffUser
+from shared.verification import new_verification_code
 
 log = logging.getLogger(__name__)
 OPEN = [NoticeStatus.PENDING_APPROVAL, NoticeStatus.SCHEDULED, NoticeStatus.READY]

@@ -10,7 +10,6 @@ from zoneinfo import ZoneInfo
 from services.broadcast.domain import (
     Notice,
     escalation_text,
-    find_verification_code,
     is_posted_confirmation,
     officer_text,
     verification_reply,
@@ -18,6 +17,7 @@ from services.broadcast.domain import (
 from services.broadcast.settings import BroadcastSettings
 from services.broadcast.store import DeliveryStore, NoticeStore
 from shared.logging import pseudonymize
+from shared.verification import find_verification_code
 from shared.zalo.client import ZaloClient
 
 log = logging.getLogger(__name__)

@@ -3,9 +3,10 @@
 from pydantic import Field
 
 from shared.settings import ServiceSettings, StaffAuthSettings, ZaloSettings
+from shared.verification import VerificationSettings
 
 
-class BroadcastSettings(ServiceSettings, ZaloSettings, StaffAuthSettings):
+class BroadcastSettings(ServiceSettings, ZaloSettings, StaffAuthSettings, VerificationSettings):
     """Where notices go, how fast, and when they wait."""
 
     http_port: int = 8030
@@ -38,5 +39,4 @@ class BroadcastSettings(ServiceSettings, ZaloSettings, StaffAuthSettings):
     manual_escalate_after: float = 6 * 3600.0
     escalation_user_ids: list[str] = Field(default_factory=list)  # Zalo ids of supervisors
     scheduler_interval: float = 5.0
-    verification_prefix: str = "CA"
     cap_sender: str = "conganthanhpho.donghoi@quangbinh.gov.vn"

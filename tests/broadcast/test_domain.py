@@ -7,13 +7,12 @@ from pydantic import ValidationError
 from services.broadcast.domain import (
     NoticeDraft,
     Targets,
-    find_verification_code,
     is_posted_confirmation,
-    new_verification_code,
     quiet_hours_end,
     release_time,
 )
 from services.broadcast.groups import WARD_SLUGS
+from shared.verification import find_verification_code, new_verification_code
 from tests.broadcast.builders import notice_body
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")

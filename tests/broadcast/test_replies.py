@@ -2,7 +2,7 @@
 
 import pytest
 
-from services.broadcast.domain import new_verification_code
+from shared.verification import new_verification_code
 from tests.broadcast.builders import (
     EDITOR,
     add_groups,
