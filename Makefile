@@ -47,7 +47,7 @@ bench: install
 	$(PY) -m bench.reports
 	$(PY) -m bench.zalo_client
 	$(PY) -m bench.analytics
-	BENCH_GROUPS=$${BENCH_GROUPS:-1000} $(PY) -m bench.broadcast
+	$(PY) -m bench.broadcast
 	$(PY) -m bench.country_sim
 
 clean:
