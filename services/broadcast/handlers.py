@@ -73,7 +73,9 @@ def build_router(rt: "Runtime") -> NatsRouter:
         async with membership_lock:  # recounts of one process must not overtake each other
             if step is not None and event.user_id:
                 defaults = new_group_defaults(event.group_id)
-                await rt.groups.change_membership(event.group_id, event.user_id, step, defaults)
+                await rt.groups.change_membership(
+                    event.group_id, event.user_id, step, event.occurred_at, defaults
+                )
             elif change is not None:
                 await rt.groups.apply(event.group_id, *change)
 

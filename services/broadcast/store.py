@@ -1,5 +1,6 @@
 """Every MongoDB query of the broadcast service (runs on MongoDB and FerretDB v1)."""
 
+import contextlib
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -94,15 +95,27 @@ class GroupStore:
     async def apply(self, group_id: str, update: Doc, upsert: bool) -> None:
         await self.groups.update_one({"_id": group_id}, update, upsert=upsert)
 
-    async def change_membership(self, group_id: str, user_id: str, step: int, defaults: Doc) -> int:
-        """Record a join (+1) or leave (-1) and recount: members are documents, not a
-        counter, because FerretDB v1 loses concurrent `$inc`s."""
-        key = {"_id": f"{group_id}:{user_id}"}
-        if step > 0:
-            await self.members.update_one(key, {"$set": {"group_id": group_id}}, upsert=True)
-        else:
-            await self.members.delete_one(key)
-        count = await self.members.count_documents({"group_id": group_id})
+    async def change_membership(
+        self, group_id: str, user_id: str, step: int, at: datetime, defaults: Doc
+    ) -> int:
+        """Record a join (+1) or leave (-1) that happened at `at`, and recount.
+
+        Members are documents, not a counter, because FerretDB v1 loses concurrent `$inc`s.
+        Each keeps its latest event: redelivery can hand a join over after a later leave, and
+        that older join must not bring the member back. A leave is kept (`present` false)
+        rather than deleted, so that it can outrank a join that comes late."""
+        newer_than_stored = {"$or": [{"at": {"$lt": at}}, {"at": {"$exists": False}}]}
+        state = {"group_id": group_id, "present": step > 0, "at": at}
+        # DuplicateKeyError: the member's stored event is as new or newer, this one changes nothing.
+        with contextlib.suppress(DuplicateKeyError):
+            await self.members.update_one(
+                {"_id": f"{group_id}:{user_id}", **newer_than_stored},
+                {"$set": state},
+                upsert=True,
+            )
+        count = await self.members.count_documents(
+            {"group_id": group_id, "present": {"$ne": False}}
+        )
         defaults = {k: v for k, v in defaults.items() if k != "member_count"}
         await self.groups.update_one(
             {"_id": group_id},

@@ -4,9 +4,11 @@ import asyncio
 import contextlib
 import json
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from services.broadcast.groups import new_group_defaults
 from shared.subjects import BROADCAST_DEAD_LETTER
 from tests.broadcast.builders import (
     EDITOR,
@@ -86,6 +88,27 @@ class TestGroupEvents:
             return found is not None and not found.active
 
         await wait_for(inactive)
+
+    async def test_latest_membership_event_wins_whatever_the_order(self, broadcast) -> None:
+        """Redelivery can hand a join over after a later leave: the member stays out."""
+        h = await broadcast(workers=False)
+        groups = h.runtime.groups
+        joined = datetime.now(UTC) - timedelta(minutes=5)
+        left = joined + timedelta(minutes=1)
+        defaults = new_group_defaults("556")
+        assert await groups.change_membership("556", "2001", +1, joined, defaults) == 1
+        assert await groups.change_membership("556", "2002", -1, left, defaults) == 1
+        assert await groups.change_membership("556", "2002", +1, joined, defaults) == 1
+        assert await groups.change_membership("556", "2003", +1, joined, defaults) == 2
+        # In order, and a rejoin after the leave, both still count.
+        assert await groups.change_membership("556", "2003", -1, left, defaults) == 1
+        assert (
+            await groups.change_membership("556", "2002", +1, left + timedelta(seconds=1), defaults)
+            == 2
+        )
+        group = await groups.get("556")
+        assert group is not None
+        assert group.member_count == 2
 
 
 async def _chaos(admin, stop: asyncio.Event) -> None:
