@@ -30,6 +30,7 @@ from shared.health import health_router
 from shared.jetstream import connect, ensure_consumer, ensure_key_value, ensure_stream
 from shared.mongo import connect_mongo
 from shared.places import Gazetteer
+from shared.process import stop_task
 from shared.subjects import (
     ANALYTICS_SNAPSHOTS_STREAM,
     BROADCAST_EVENTS_STREAM,
@@ -94,9 +95,7 @@ async def snapshot_poller(settings: AnalyticsSettings) -> AsyncIterator[Snapshot
             try:
                 yield poller
             finally:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await stop_task(task)
     finally:
         await nc.close()
 
@@ -147,9 +146,7 @@ async def writer_lease(
                 await asyncio.wait_for(lease.leading.wait(), settings.writer_lease_wait)
             yield lease
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stop_task(task)
             await counting.stop()
             await lease.release()
     finally:

@@ -24,6 +24,8 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js.api import DEFAULT_PREFIX, Header
 
+from shared.process import stop_task
+
 log = logging.getLogger(__name__)
 
 Handler = Callable[[list[Msg]], Awaitable[None]]
@@ -64,12 +66,8 @@ class BatchPuller:
 
     async def stop(self) -> None:
         """Stop pulling; a batch being handled is cancelled where it waits."""
-        task = self._task
-        # Cancelled again until done: a library call that swallows a cancellation (Python
-        # 3.11's wait_for does when its result arrives at that moment) must not hang shutdown.
-        while task is not None and not task.done():
-            task.cancel()
-            await asyncio.wait([task], timeout=1.0)
+        if self._task is not None:
+            await stop_task(self._task)
         if self._sub is not None and not self.nc.is_closed:
             with contextlib.suppress(Exception):  # the connection may be going away
                 await self._sub.unsubscribe()

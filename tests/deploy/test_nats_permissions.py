@@ -1,6 +1,7 @@
 """deploy/nats/accounts.conf loaded by a real nats-server: each user may do its own work only."""
 
 import asyncio
+import contextlib
 import importlib.util
 import os
 import secrets
@@ -229,8 +230,16 @@ async def test_dispatcher_reads_tips_only(as_user: object) -> None:
 
     await dispatcher.nc.subscribe("tips.>", cb=on_tip)
     await dispatcher.nc.flush()
-    assert not await reports.refused("tips.triaged.probe")
-    assert await asyncio.wait_for(received.get(), timeout=5) == "tips.triaged.probe"
+    # About one run in ten, the first tip published right after the subscription reached the
+    # server is not delivered (nats-server 2.15, both connections fresh; the cause was not
+    # found). Delivery is not what this test is about, so the probe is sent until one arrives.
+    for _ in range(10):
+        assert not await reports.refused("tips.triaged.probe")
+        with contextlib.suppress(TimeoutError):
+            assert await asyncio.wait_for(received.get(), timeout=0.5) == "tips.triaged.probe"
+            break
+    else:
+        pytest.fail("the dispatcher never received a tip")
 
     assert await dispatcher.refused("tips.triaged.probe")
     assert await dispatcher.refused("$JS.API.INFO")
