@@ -2,10 +2,12 @@
 
 import csv
 import io
+from collections.abc import Iterable
+from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from services.broadcast.domain import Channel
+from services.broadcast.domain import Channel, Targets
 
 # Wards and communes of Đồng Hới (slug → name), from the city's administrative list.
 WARDS: dict[str, str] = {
@@ -44,6 +46,46 @@ class Group(BaseModel):
     channel: Channel = Channel.OA
     active: bool = True
     is_test: bool = False
+
+
+class RosterEntry(NamedTuple):
+    """What planning needs of an active group: one row of the registry's roster snapshot."""
+
+    group_id: str
+    name: str
+    ward: str | None
+    channel: str
+    officer_id: str | None
+    officer_name: str | None
+    is_test: bool
+
+
+def roster_entry(group: Group) -> RosterEntry:
+    return RosterEntry(
+        group.group_id,
+        group.name,
+        group.ward,
+        group.channel.value,
+        group.officer_id,
+        group.officer_name,
+        group.is_test,
+    )
+
+
+def select_targets(
+    roster: Iterable[RosterEntry], targets: Targets, test_mode: bool
+) -> list[RosterEntry]:
+    """The groups of an (active-only) roster that a notice's targets name, in roster order;
+    test mode keeps only test groups."""
+    wards, ids = set(targets.wards), set(targets.groups)
+    if not (targets.all_groups or wards or ids):
+        return []
+    return [
+        entry
+        for entry in roster
+        if (entry.is_test or not test_mode)
+        and (targets.all_groups or entry.ward in wards or entry.group_id in ids)
+    ]
 
 
 class RowError(BaseModel):

@@ -2,7 +2,6 @@
 
 import json
 import logging
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +15,7 @@ from services.broadcast.domain import (
     NoticeStatus,
     delivery_id,
 )
-from services.broadcast.groups import Group
+from services.broadcast.groups import RosterEntry, select_targets
 from services.broadcast.publishing import publish_all
 from services.broadcast.store import (
     TARGET_FIELDS,
@@ -28,8 +27,8 @@ from services.broadcast.store import (
 from shared.subjects import BROADCAST_DELIVER, BROADCAST_PLAN
 
 log = logging.getLogger(__name__)
-PUBLISH_CHUNK = 500
-PUBLISH_TIMEOUT = 30.0  # seconds for a chunk's acknowledgements
+PAGE = 500  # deliveries per stored page and per pipelined publish
+PUBLISH_TIMEOUT = 30.0  # seconds for a page's acknowledgements
 
 
 def _base(notice: Notice, target: str, now: datetime) -> dict[str, Any]:
@@ -45,13 +44,13 @@ def _base(notice: Notice, target: str, now: datetime) -> dict[str, Any]:
     }
 
 
-def group_delivery(notice: Notice, group: Group, now: datetime) -> dict[str, Any]:
+def group_delivery(notice: Notice, group: RosterEntry, now: datetime) -> dict[str, Any]:
     """A delivery document for one group (ward and officer copied for progress and reminders)."""
     return {
         **_base(notice, group.group_id, now),
         "target_kind": "group",
         "ward": group.ward,
-        "channel": group.channel.value,
+        "channel": group.channel,
         "group_name": group.name,
         "officer_id": group.officer_id,
         "officer_name": group.officer_name,
@@ -87,16 +86,30 @@ class Planner:
         await self.js.publish(BROADCAST_PLAN, body, headers={"Nats-Msg-Id": f"plan:{notice_id}"})
 
     async def plan(self, notice_id: str) -> int:
-        """Create and enqueue the deliveries of a notice; safe to run again after a crash."""
+        """Create and enqueue the deliveries of a notice, page by page (senders start on the
+        first); safe to run again after a crash, and alongside another planner of it."""
         notice = await self.notices.get(notice_id)
         if notice is None or notice.status not in (NoticeStatus.READY, NoticeStatus.DISPATCHED):
             return 0
         now = datetime.now(UTC)
-        planned = 0
-        async for chunk in self._deliveries_for(notice, now):  # senders start on the first
-            await self.deliveries.insert_many(chunk)  # a delivery exists before its message
-            await self.enqueue(chunk)
-            planned += len(chunk)
+        pages = await self.deliveries.planned(notice_id)
+        done: set[str] = set()
+        for page in pages:  # a run that crashed may not have published them all
+            await self.enqueue(page)
+            done.update(d["_id"] for d in page)
+        remaining = [d for d in await self._deliveries_for(notice, now) if d["_id"] not in done]
+        number, planned = len(pages), len(done)
+        while remaining:
+            page = remaining[:PAGE]
+            stored = await self.deliveries.plan_page(notice_id, number, page)  # before messages
+            if stored is None:
+                remaining = remaining[PAGE:]
+            else:  # another planner stored this page first: publish its page, plan the rest
+                page = stored
+                taken = {d["_id"] for d in stored}
+                remaining = [d for d in remaining if d["_id"] not in taken]
+            await self.enqueue(page)
+            number, planned = number + 1, planned + len(page)
         await self.notices.transition(
             notice_id, [NoticeStatus.READY], NoticeStatus.DISPATCHED, dispatched_at=now
         )
@@ -106,33 +119,27 @@ class Planner:
     async def enqueue(self, docs: list[dict[str, Any]]) -> None:
         """Publish one work-queue message per delivery (`Nats-Msg-Id` = delivery id) carrying
         its static fields, so a sender needs no read; pipelined, chunk by chunk."""
-        for start in range(0, len(docs), PUBLISH_CHUNK):
-            chunk = docs[start : start + PUBLISH_CHUNK]
+        for start in range(0, len(docs), PAGE):
+            chunk = docs[start : start + PAGE]
             messages = [
                 (BROADCAST_DELIVER, json.dumps(static_fields(d)).encode(), str(d["_id"]))
                 for d in chunk
             ]
             await publish_all(self.js, messages, timeout=PUBLISH_TIMEOUT)
 
-    async def _deliveries_for(
-        self, notice: Notice, now: datetime
-    ) -> AsyncIterator[list[dict[str, Any]]]:
-        """The deliveries in chunks of PUBLISH_CHUNK, as the group registry is read."""
+    async def _deliveries_for(self, notice: Notice, now: datetime) -> list[dict[str, Any]]:
+        """Every delivery of a notice: its groups from the registry's roster (or, for an update
+        or a cancel, the original's reached targets), then the followers."""
         if notice.msg_type != MsgType.ALERT and notice.references:
-            docs = await self._follow_up(notice, now)
-            for start in range(0, len(docs), PUBLISH_CHUNK):
-                yield docs[start : start + PUBLISH_CHUNK]
-            return
-        chunk: list[dict[str, Any]] = []
-        async for group in self.groups.iter_select(notice.targets, notice.test_mode):
-            chunk.append(group_delivery(notice, group, now))
-            if len(chunk) == PUBLISH_CHUNK:
-                yield chunk
-                chunk = []
+            return await self._follow_up(notice, now)
+        roster = await self.groups.roster()
+        docs = [
+            group_delivery(notice, group, now)
+            for group in select_targets(roster, notice.targets, notice.test_mode)
+        ]
         if notice.targets.followers and not notice.test_mode:
-            chunk.append(follower_delivery(notice, now))
-        if chunk:
-            yield chunk
+            docs.append(follower_delivery(notice, now))
+        return docs
 
     async def _follow_up(self, notice: Notice, now: datetime) -> list[dict[str, Any]]:
         """An update or a cancel goes to exactly the targets the original reached. A cancel

@@ -153,6 +153,7 @@ class Runtime:
             now = datetime.now(UTC)
             try:
                 await self.service.release_due(now)
+                await self.groups.refresh_roster()  # after group events, before a notice
                 for notice_id in await self.notices.stale_ready(now - STALE_READY):
                     await self.planner.plan(notice_id)
                 await self.replies.chase_unconfirmed(now)

@@ -223,13 +223,13 @@ class Sender:
         """Claim, send and record one batch of work-queue messages."""
         started, now = time.monotonic(), datetime.now(UTC)
         batch = Batch(worker=self.worker)
-        docs = await asyncio.gather(*(self._delivery(m) for m in msgs))
+        docs = [self._delivery(m) for m in msgs]
         slow: list[tuple[Msg, Doc]] = []
         fresh: list[tuple[Msg, Doc]] = []
         settle = []
         for msg, doc in zip(msgs, docs, strict=True):
             if doc is None:
-                log.warning("unknown delivery, dropped", extra={"subject": msg.subject})
+                log.warning("unreadable delivery message, dropped", extra={"subject": msg.subject})
                 settle.append(msg.term())
             elif msg.metadata.num_delivered == 1:
                 fresh.append((msg, doc))  # the usual case: nobody has tried it yet
@@ -253,12 +253,14 @@ class Sender:
             with contextlib.suppress(asyncio.CancelledError):
                 await beat
 
-    async def _delivery(self, msg: Msg) -> Doc | None:
+    @staticmethod
+    def _delivery(msg: Msg) -> Doc | None:
         """The delivery's static fields: the planner puts them in the message."""
-        if msg.data.startswith(b"{"):
-            doc: Doc = json.loads(msg.data)
-            return doc
-        return await self.deliveries.get(msg.data.decode())
+        try:
+            doc = json.loads(msg.data)
+        except ValueError:
+            return None
+        return doc if isinstance(doc, dict) and "_id" in doc else None
 
     def _claim_doc(self, doc: Doc, k: int, batch: Batch, now: datetime) -> Doc:
         return bookkeeping_claim(doc, k, batch.worker, now)
@@ -500,8 +502,7 @@ class Sender:
     async def _broadcast(self, doc: Doc, notice: Notice) -> Verdict:
         """Followers: the broadcast API sends only articles, so publish one, then broadcast it
         (the article's id is kept on the delivery, so a retry does not publish a second)."""
-        planned = await self.deliveries.get(doc["_id"])
-        article_id = planned.get("article_id") if planned else None
+        article_id = await self.deliveries.article(doc["_id"])
         if not article_id:
             created = await self.zalo.create_article(
                 notice.title,
@@ -509,8 +510,8 @@ class Sender:
                 author="Công an TP Đồng Hới",
                 cover_url=notice.image_url,
             )
-            article_id = await self.zalo.article_id_for(created.token)
-            await self.deliveries.set_fields(doc["_id"], {"article_id": article_id})
+            created_id = await self.zalo.article_id_for(created.token)
+            article_id = await self.deliveries.keep_article(doc["_id"], created_id)
         targeting = notice.targets.follower_targeting
         target = BroadcastTarget.model_validate(targeting.model_dump()) if targeting else None
         sent = await self.zalo.broadcast_article(str(article_id), target)

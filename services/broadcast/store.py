@@ -1,8 +1,9 @@
 """Every MongoDB query of the broadcast service (runs on MongoDB and FerretDB v1)."""
 
 import contextlib
+import json
+import uuid
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -11,18 +12,35 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from services.broadcast.domain import DeliveryState, Notice, NoticeStatus, Targets
-from services.broadcast.groups import Group
+from services.broadcast.domain import DeliveryState, Notice, NoticeStatus
+from services.broadcast.groups import Group, RosterEntry, roster_entry
 from shared.mongo import ensure_indexes
 
 Doc = dict[str, Any]
+ROSTER_PAGE = 2000  # groups per roster page (one JSON string of ~0.3 MB)
+_VERSION = {"_id": "version"}
 
 
 class GroupStore:
+    """The group registry, and the roster snapshot the planner reads instead of it.
+
+    FerretDB v1 spends ~0.1 ms of CPU on every document a query returns, so reading 10,000
+    groups for each notice would cost more than sending to them. The roster is a snapshot of
+    what planning needs of every active group, kept per **registry version**: every write that
+    can change a plan sets a new random version *after* it has written the registry, and a
+    roster is built by reading the version *before* reading the registry. So the roster of the
+    current version holds every change whose write had completed when a planner read that
+    version (a change still being written may be missed, as if it came after the notice).
+    A missing roster is built on demand (a full read); imports build it at once and the
+    scheduler after group events, so notices usually find it ready. Pages are stored as JSON
+    strings because FerretDB also decodes every value of a document it reads."""
+
     def __init__(self, db: AsyncDatabase[Doc]) -> None:
         self.groups = db["broadcast_groups"]
         self.applied = db["broadcast_group_events"]
         self.members = db["broadcast_group_members"]
+        self.registry = db["broadcast_registry"]  # one document: the registry's version
+        self.rosters = db["broadcast_rosters"]
 
     async def ensure_indexes(self) -> None:
         await _ensure(self.groups, [("ward", ASCENDING)], [("officer_id", ASCENDING)])
@@ -46,6 +64,8 @@ class GroupStore:
         if ops:
             result = await self.groups.bulk_write(ops, ordered=False)
             modified = result.upserted_count + result.modified_count
+        await self._changed()
+        await self.roster()  # staff import before they send: the next notice finds it ready
         return len(fresh) - len(known & {d["_id"] for d in fresh}) + modified
 
     async def get(self, group_id: str) -> Group | None:
@@ -58,28 +78,66 @@ class GroupStore:
         cursor = self.groups.find(query).sort("_id", ASCENDING).skip(skip).limit(limit)
         return [_group(d) async for d in cursor], total
 
-    async def select(self, targets: Targets, test_mode: bool) -> list[Group]:
-        """The active groups a notice's targets name (test mode: only test groups)."""
-        return [g async for g in self.iter_select(targets, test_mode)]
+    async def roster(self) -> list[RosterEntry]:
+        """Every active group's planning fields, sorted by id, as of the current version."""
+        version = await self._version()
+        found = await self._read_roster(version)
+        return found if found is not None else await self._build_roster(version)
 
-    async def iter_select(
-        self, targets: Targets, test_mode: bool, batch: int = 500
-    ) -> AsyncIterator[Group]:
-        """`select` as the server hands the groups over (the planner starts on the first)."""
-        query: Doc = {"active": True}
-        if test_mode:
-            query["is_test"] = True
-        if not targets.all_groups:
-            ors: list[Doc] = []
-            if targets.wards:
-                ors.append({"ward": {"$in": list(targets.wards)}})
-            if targets.groups:
-                ors.append({"_id": {"$in": list(targets.groups)}})
-            if not ors:
-                return
-            query["$or"] = ors
-        async for doc in self.groups.find(query, batch_size=batch):
-            yield _group(doc)
+    async def refresh_roster(self) -> None:
+        """Build the current version's roster if nobody has yet (the scheduler's round)."""
+        version = await self._version()
+        if await self.rosters.find_one({"_id": version}) is None:
+            await self._build_roster(version)
+
+    async def _changed(self) -> None:
+        """A plan may differ from now on: rosters of older versions are no longer used."""
+        fields = {"version": uuid.uuid4().hex, "changed_at": datetime.now(UTC)}
+        try:
+            await self.registry.update_one(_VERSION, {"$set": fields}, upsert=True)
+        except DuplicateKeyError:  # two first upserts raced (FerretDB): the other one inserted
+            await self.registry.update_one(_VERSION, {"$set": fields})
+
+    async def _version(self) -> str:
+        doc = await self.registry.find_one(_VERSION)
+        if doc is None:  # a registry written before versions existed
+            await _insert_new(self.registry, [{**_VERSION, "version": uuid.uuid4().hex}])
+            doc = await self.registry.find_one(_VERSION)
+        return str(doc["version"]) if doc else ""
+
+    async def _read_roster(self, version: str) -> list[RosterEntry] | None:
+        """The roster of `version`: its head names the builder whose pages to read (two
+        builders of one version may page differently, so pages are never mixed)."""
+        head = await self.rosters.find_one({"_id": version})
+        if head is None:
+            return None
+        entries: list[RosterEntry] = []
+        for page in range(int(head["pages"])):
+            found = await self.rosters.find_one({"_id": f"{version}:{head['builder']}:{page}"})
+            if found is None:  # removed as outdated while we read: read the registry instead
+                return None
+            entries += [RosterEntry(*row) for row in json.loads(found["groups"])]
+        return entries
+
+    async def _build_roster(self, version: str) -> list[RosterEntry]:
+        query = {"active": True}
+        entries = sorted(
+            [roster_entry(_group(doc)) async for doc in self.groups.find(query, batch_size=1000)]
+        )
+        builder = uuid.uuid4().hex[:8]
+        pages = [entries[i : i + ROSTER_PAGE] for i in range(0, len(entries), ROSTER_PAGE)]
+        docs = [
+            {"_id": f"{version}:{builder}:{n}", "version": version, "groups": json.dumps(page)}
+            for n, page in enumerate(pages)
+        ]
+        await _insert_new(self.rosters, docs)
+        # The head last: a reader that finds it finds every page.
+        head = {"_id": version, "version": version, "builder": builder, "pages": len(pages)}
+        if not await _insert_new(self.rosters, [head]) and await self._version() == version:
+            # Rosters of older versions are never read again (a reader that was still on one
+            # finds a page gone and reads the registry instead).
+            await self.rosters.delete_many({"version": {"$ne": version}})
+        return entries
 
     async def mark_event(self, event_id: str) -> bool:
         """False when this group event was applied already (a redelivery)."""
@@ -94,6 +152,7 @@ class GroupStore:
 
     async def apply(self, group_id: str, update: Doc, upsert: bool) -> None:
         await self.groups.update_one({"_id": group_id}, update, upsert=upsert)
+        await self._changed()
 
     async def change_membership(
         self, group_id: str, user_id: str, step: int, at: datetime, defaults: Doc
@@ -117,11 +176,13 @@ class GroupStore:
             {"group_id": group_id, "present": {"$ne": False}}
         )
         defaults = {k: v for k, v in defaults.items() if k != "member_count"}
-        await self.groups.update_one(
+        result = await self.groups.update_one(
             {"_id": group_id},
             {"$set": {"member_count": count}, "$setOnInsert": defaults},
             upsert=True,
         )
+        if result.upserted_id is not None:  # a group first seen now: it can be planned
+            await self._changed()
         return count
 
 
@@ -281,7 +342,9 @@ class DeliveryStore:
     and every query other than `_id` equality (~40 µs per stored document; an `_id` lookup is
     ~0.8 ms at any size, an insert ~0.05 ms), so the send path only inserts and reads by `_id`:
 
-    - a delivery `D` is written once by the planner (`broadcast_deliveries`);
+    - a delivery `D` is written once by the planner, in a page of up to 500 deliveries of its
+      notice (`broadcast_plans`, `_id` = `<notice>#<n>`, the deliveries as one JSON string:
+      FerretDB's cost is per document and per value, not per byte);
     - attempt k is the claim `D#k` (`broadcast_claims`, exactly one holder) and, once the
       holder knows what happened, the result `D#k` (`broadcast_results`, written only by the
       holder, repeating D's static fields);
@@ -290,7 +353,8 @@ class DeliveryStore:
     """
 
     def __init__(self, db: AsyncDatabase[Doc]) -> None:
-        self.deliveries = db["broadcast_deliveries"]
+        self.plans = db["broadcast_plans"]
+        self.articles = db["broadcast_articles"]  # followers: the OA article a delivery posts
         self.claims = db["broadcast_claims"]
         self.results = db["broadcast_results"]
         self.workers = db["broadcast_workers"]
@@ -298,18 +362,39 @@ class DeliveryStore:
         self.awaiting = db["broadcast_awaiting"]
 
     async def ensure_indexes(self) -> None:
-        await _ensure(self.deliveries, [("notice_id", ASCENDING)])
+        await _ensure(self.plans, [("notice_id", ASCENDING)])
         await _ensure(self.claims, [("notice_id", ASCENDING)])
         await _ensure(self.results, [("notice_id", ASCENDING)])
         await _ensure(self.awaiting, [("next_action_at", ASCENDING)], [("officer_id", ASCENDING)])
 
-    async def insert_many(self, docs: list[Doc]) -> None:
-        """Create deliveries; ones that exist already (a re-run plan) are left as they are."""
-        await _insert_new(self.deliveries, docs)
+    async def plan_page(self, notice_id: str, page: int, docs: list[Doc]) -> list[Doc] | None:
+        """Store page `page` of a notice's deliveries (their static fields). None when stored;
+        when another planner stored that page first, its deliveries instead."""
+        body = json.dumps([static_fields(d) for d in docs], ensure_ascii=False)
+        doc = {"_id": f"{notice_id}#{page}", "notice_id": notice_id, "deliveries": body}
+        if not await _insert_new(self.plans, [doc]):
+            return None
+        found = await self.plans.find_one({"_id": doc["_id"]})
+        return _page(found) if found else []
 
-    async def get(self, delivery_id: str) -> Doc | None:
-        """A delivery's planner document (static fields, a followers' `article_id`)."""
-        return await self.deliveries.find_one({"_id": delivery_id})
+    async def planned(self, notice_id: str) -> list[list[Doc]]:
+        """The stored pages of a notice's deliveries, in order (probed by `_id`)."""
+        pages: list[list[Doc]] = []
+        while True:
+            found = await self.plans.find_one({"_id": f"{notice_id}#{len(pages)}"})
+            if found is None:
+                return pages
+            pages.append(_page(found))
+
+    async def article(self, delivery_id: str) -> str | None:
+        found = await self.articles.find_one({"_id": delivery_id})
+        return str(found["article_id"]) if found else None
+
+    async def keep_article(self, delivery_id: str, article_id: str) -> str:
+        """Record the article a followers' delivery broadcasts; the one recorded first wins."""
+        if await _insert_new(self.articles, [{"_id": delivery_id, "article_id": article_id}]):
+            return await self.article(delivery_id) or article_id
+        return article_id
 
     async def insert_claims(self, claims: list[Doc]) -> set[str]:
         """Insert claims; returns the ids that someone else holds already."""
@@ -371,9 +456,10 @@ class DeliveryStore:
             if known is None or int(known["k"]) < int(found["k"]):
                 latest[found["delivery_id"]] = found
         views = []
-        async for doc in self.deliveries.find({"notice_id": notice_id}):
-            result = latest.get(doc["_id"])
-            views.append(pending_view(doc) if result is None else result_view(doc, result))
+        for page in await self.planned(notice_id):
+            for doc in page:
+                result = latest.get(doc["_id"])
+                views.append(pending_view(doc) if result is None else result_view(doc, result))
         if open_claims:
             claims = {c["_id"]: c async for c in self.claims.find({"notice_id": notice_id})}
             for view in views:
@@ -437,12 +523,12 @@ class DeliveryStore:
                 await self.awaiting.delete_one({"_id": entry["_id"]})
                 continue
             result = await self.results.find_one({"_id": entry["_id"]})
-            static = await self.get(delivery)
-            if result is None or static is None:
+            if result is None:
                 continue  # the result is being written (or its writer died: re-sent later)
             if result["state"] == DeliveryState.AWAITING_CONFIRMATION.value:
                 bookkeeping = {key: entry[key] for key in AWAITING_FIELDS if key in entry}
-                views.append({**result_view(static, result), **bookkeeping})
+                # A manual delivery's results carry its static fields (next_result).
+                views.append({**result_view({}, result), **bookkeeping})
         return views
 
     async def manual_due(self, now: datetime, limit: int = 100) -> list[Doc]:
@@ -459,9 +545,6 @@ class DeliveryStore:
         """Bookkeeping of an unconfirmed manual delivery (reminders, escalation), by the
         holder of that step's claim."""
         await self.awaiting.update_one({"_id": result_id}, {"$set": fields})
-
-    async def set_fields(self, delivery_id: str, fields: Doc) -> None:
-        await self.deliveries.update_one({"_id": delivery_id}, {"$set": fields})
 
     async def awaiting_for_officer(self, officer_id: str) -> list[Doc]:
         query = {"officer_id": officer_id}
@@ -498,8 +581,10 @@ def bookkeeping_claim(doc: Doc, k: int, worker: str, now: datetime) -> Doc:
 
 
 def next_result(doc: Doc, k: int, fields: Doc, now: datetime) -> Doc:
-    """The result document of attempt k of a delivery (`doc`: its static fields or a view)."""
-    manual = {"officer_id": doc.get("officer_id")} if doc.get("channel") == "manual" else {}
+    """The result document of attempt k of a delivery (`doc`: its static fields or a view).
+    A manual delivery's results repeat its static fields: the officers' reminders and
+    replies start from a result, and there are few of them."""
+    manual = {k: doc.get(k) for k in STATIC_FIELDS} if doc.get("channel") == "manual" else {}
     return {
         "notice_id": doc["notice_id"],
         **manual,
@@ -510,6 +595,11 @@ def next_result(doc: Doc, k: int, fields: Doc, now: datetime) -> Doc:
         "k": k,
         "recorded_at": now,
     }
+
+
+def _page(found: Doc) -> list[Doc]:
+    docs: list[Doc] = json.loads(found["deliveries"])
+    return docs
 
 
 def _utc(value: datetime) -> datetime:
