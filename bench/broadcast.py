@@ -15,9 +15,12 @@ three `python -m services.broadcast.sender` processes, all on 127.0.0.1.
    (headroom for network jitter between the limiter's slot and the call's arrival); the
    highest number of sends in any one-second window (sliding, from the fake's timestamps) is
    compared with N/60.
-Options: BENCH_GROUPS (10000; 0 skips step 1), BENCH_QUOTA_PER_MIN (2400), BENCH_QUOTA_GROUPS
-(400), BENCH_LOG_LEVEL (WARNING; INFO makes the replicas log each batch's stage times:
-for diagnosis), BENCH_LOG_DIR (keep the replicas' logs), BENCH_SENDER_LOOPS
+The planner reads the registry's roster snapshot, which the import builds; BENCH_ROSTER=cold
+deletes it right before the notice, so the fan-out also pays the full registry read (a notice
+sent just after a registry change, before the scheduler rebuilt the roster).
+Options: BENCH_GROUPS (10000; 0 skips step 1), BENCH_ROSTER (warm), BENCH_QUOTA_PER_MIN (2400),
+BENCH_QUOTA_GROUPS (400), BENCH_LOG_LEVEL (WARNING; INFO makes the replicas log each batch's
+stage times: for diagnosis), BENCH_LOG_DIR (keep the replicas' logs), BENCH_SENDER_LOOPS
 (2), BENCH_SENDER_BATCH (200), BENCH_SENDER_CONCURRENCY (64) per replica.
 """
 
@@ -50,6 +53,7 @@ from shared.subjects import (
 from tools.localstack.servers import free_port, start_mongo, start_nats, wait_for_port
 
 GROUPS = int(os.environ.get("BENCH_GROUPS", "10000"))
+COLD_ROSTER = os.environ.get("BENCH_ROSTER", "warm") == "cold"
 QUOTA = int(os.environ.get("BENCH_QUOTA_PER_MIN", "2400"))
 QUOTA_GROUPS = int(os.environ.get("BENCH_QUOTA_GROUPS", "400"))
 HEADROOM = float(os.environ.get("BENCH_HEADROOM", "0.95"))  # limiter rate / quota
@@ -140,6 +144,8 @@ async def fan_out(
                 "targets": {"wards": ["dong-hai"]},
             }
         )
+        if COLD_ROSTER:
+            await runtime.groups.rosters.delete_many({})
         before = await final_outcomes(runtime)
         cpu_before = cpu_of(pids)
         started = datetime.now(UTC)
@@ -172,6 +178,7 @@ async def fan_out(
         if name in cpu_before
     }
     return {
+        "roster": "cold" if COLD_ROSTER else "warm",
         "groups": groups,
         "sent": counts.get("sent", 0),
         "failed": counts.get("failed", 0),
