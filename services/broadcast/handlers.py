@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from faststream import AckPolicy
 from faststream.exceptions import NackMessage
-from faststream.nats import JStream, NatsRouter, PullSub
+from faststream.nats import JStream, NatsMessage, NatsRouter, PullSub
 from pydantic import BaseModel
 
 from services.broadcast.groups import group_event_update, membership_change, new_group_defaults
@@ -60,7 +60,7 @@ def build_router(rt: "Runtime") -> NatsRouter:
         pull_sub=pull,
         ack_policy=AckPolicy.NACK_ON_ERROR,
     )
-    async def on_group_event(event: ZaloEventReceived) -> None:
+    async def on_group_event(event: ZaloEventReceived, msg: NatsMessage) -> None:
         if not event.group_id:
             log.warning("group event without group id ignored", extra={"event_id": event.event_id})
             return
@@ -68,16 +68,21 @@ def build_router(rt: "Runtime") -> NatsRouter:
         change = group_event_update(event.event_name, event.group_id, event.payload)
         if (step is None or not event.user_id) and change is None:
             return
-        if not await rt.groups.mark_event(event.event_id):
+        if await rt.groups.event_applied(event.event_id):
             return
+        # Marked applied only once the change is written and the registry's version has moved
+        # on (both are idempotent), so a crash in between is redone by the redelivery; a
+        # redelivered membership event moves the version on even if its group exists by now.
+        redelivered = msg.raw_message.metadata.num_delivered > 1
         async with membership_lock:  # recounts of one process must not overtake each other
             if step is not None and event.user_id:
                 defaults = new_group_defaults(event.group_id)
                 await rt.groups.change_membership(
-                    event.group_id, event.user_id, step, event.occurred_at, defaults
+                    event.group_id, event.user_id, step, event.occurred_at, defaults, redelivered
                 )
             elif change is not None:
                 await rt.groups.apply(event.group_id, *change)
+        await rt.groups.mark_event(event.event_id)
 
     @router.subscriber(
         zalo_event_subject(ZaloEventKind.USER_MESSAGE),

@@ -147,6 +147,9 @@ class GroupStore:
             return False
         return True
 
+    async def event_applied(self, event_id: str) -> bool:
+        return await self.applied.find_one({"_id": event_id}) is not None
+
     async def unmark_event(self, event_id: str) -> None:
         await self.applied.delete_one({"_id": event_id})
 
@@ -155,9 +158,17 @@ class GroupStore:
         await self._changed()
 
     async def change_membership(
-        self, group_id: str, user_id: str, step: int, at: datetime, defaults: Doc
+        self,
+        group_id: str,
+        user_id: str,
+        step: int,
+        at: datetime,
+        defaults: Doc,
+        redone: bool = False,
     ) -> int:
-        """Record a join (+1) or leave (-1) that happened at `at`, and recount.
+        """Record a join (+1) or leave (-1) that happened at `at`, and recount. A group first
+        seen here can be planned from now on: the registry's version moves on (also when
+        `redone`: a first attempt may have created the group and died before that).
 
         Members are documents, not a counter, because FerretDB v1 loses concurrent `$inc`s.
         Each keeps its latest event: redelivery can hand a join over after a later leave, and
@@ -181,7 +192,7 @@ class GroupStore:
             {"$set": {"member_count": count}, "$setOnInsert": defaults},
             upsert=True,
         )
-        if result.upserted_id is not None:  # a group first seen now: it can be planned
+        if result.upserted_id is not None or redone:
             await self._changed()
         return count
 

@@ -9,7 +9,13 @@ import pytest
 
 from services.broadcast import store
 from services.broadcast.domain import Notice, NoticeDraft, NoticeStatus, Targets
-from services.broadcast.groups import Group, RosterEntry, roster_entry, select_targets
+from services.broadcast.groups import (
+    Group,
+    RosterEntry,
+    new_group_defaults,
+    roster_entry,
+    select_targets,
+)
 from services.broadcast.planner import PAGE, group_delivery
 from shared.subjects import BROADCAST_DELIVER, BROADCAST_WORK_STREAM
 from shared.verification import new_verification_code
@@ -92,6 +98,27 @@ class TestRoster:
         roster = {e.group_id: e for e in await groups.roster()}
         assert roster[ids[1]].ward == "dong-hai"
         assert await groups.roster() == await registry_truth(h)
+
+    async def test_membership_moves_the_version_only_for_a_new_group_or_a_redo(
+        self, broadcast
+    ) -> None:
+        h = await broadcast(workers=False)
+        groups = h.runtime.groups
+        defaults = new_group_defaults("882")
+
+        async def version() -> str:
+            return str((await groups.registry.find_one({"_id": "version"}))["version"])
+
+        at = datetime.now(UTC)
+        await groups.change_membership("882", "1", +1, at, defaults)  # creates the group
+        created = await version()
+        assert "882" in {e.group_id for e in await groups.roster()}
+        await groups.change_membership("882", "2", +1, at, defaults)  # a member count only
+        assert await version() == created
+        # A redelivery: its first attempt may have created the group and died before the
+        # version moved on, so it moves the version on again.
+        await groups.change_membership("882", "2", +1, at, defaults, redone=True)
+        assert await version() != created
 
     async def test_a_roster_of_many_pages_is_read_whole(self, broadcast, monkeypatch) -> None:
         monkeypatch.setattr(store, "ROSTER_PAGE", 3)
