@@ -17,6 +17,13 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FERRETDB_BINARY = REPO_ROOT / ".local" / "bin" / "ferretdb"
+# FerretDB keeps its SQLite databases in WAL mode; `synchronous(normal)` writes a commit to the
+# WAL without an fsync (checkpoints still sync). A commit then survives a crash of FerretDB or
+# of any client, and can be lost only with the host's last moments before a power cut: the
+# durability of MongoDB's default write concern, whose journal is flushed every 100 ms. With
+# SQLite's default (an fsync per commit) the disk's sync latency, not the CPU, limited the
+# broadcast fan-out here (docs/benchmarks.md). Production runs MongoDB (deploy/compose.yaml).
+FERRETDB_SQLITE_PRAGMAS = "_pragma=synchronous(normal)"
 LOOPBACK = "127.0.0.1"
 
 
@@ -103,7 +110,7 @@ def mongo_server_command(data_dir: Path, port: int) -> list[str]:
     return [
         str(FERRETDB_BINARY),
         "--handler=sqlite",
-        f"--sqlite-url=file:{data_dir}/",
+        f"--sqlite-url=file:{data_dir}/?{FERRETDB_SQLITE_PRAGMAS}",
         f"--state-dir={data_dir}",
         f"--listen-addr={LOOPBACK}:{port}",
         "--debug-addr=-",
