@@ -30,7 +30,7 @@ from shared.events.zalo import ZaloEventKind
 from shared.jetstream import connect, ensure_consumer, ensure_stream
 from shared.logging import configure_logging
 from shared.mongo import connect_mongo
-from shared.process import run_worker
+from shared.process import run_worker, stop_task
 from shared.subjects import (
     BROADCAST_DELIVER,
     BROADCAST_ECHOES_DURABLE,
@@ -166,10 +166,11 @@ class Runtime:
         if self._stop.is_set():
             return
         self._stop.set()
-        if self._tasks:
+        if self._tasks:  # loops see the stop event and finish their batch
             await asyncio.wait(self._tasks, timeout=self.settings.sender_fetch_timeout + 10)
         for task in self._tasks:
-            task.cancel()
+            with contextlib.suppress(Exception):  # a loop that failed has logged why
+                await stop_task(task)
         if self.broker is not None:
             await self.broker.stop()
         if self.zalo is not None:

@@ -22,6 +22,7 @@ from services.ingest.jetstream import AckedPublisher
 from services.ingest.settings import IngestSettings
 from services.ingest.spool import Spool
 from shared.jetstream import connect, ensure_stream
+from shared.process import stop_task
 from shared.subjects import ZALO_EVENTS_STREAM, ZALO_QUARANTINE_STREAM
 
 log = logging.getLogger(__name__)
@@ -57,8 +58,8 @@ class EventPublisher:
 
     async def stop(self) -> None:
         for task in self._background:
-            task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
+            with contextlib.suppress(Exception):  # a loop that failed has logged why
+                await stop_task(task)
         if self._nc is not None:
             await self._nc.close()
         await self._spool.close()
