@@ -32,9 +32,12 @@ def envelope(code: int, message: str) -> dict[str, Any]:
     return {"error": code, "message": message}
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def encode(content: Any) -> bytes:
     """JSON as FastAPI renders it (UTF-8, compact)."""
-    return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()
+    return _ENCODER.encode(content).encode()
 
 
 async def respond(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:

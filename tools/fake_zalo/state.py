@@ -5,6 +5,7 @@ move forward (`advance`) to expire tokens and interaction windows without sleepi
 """
 
 import itertools
+import random
 import secrets
 import time
 from collections import deque
@@ -15,6 +16,7 @@ from tools.fake_zalo.settings import FakeZaloSettings
 
 HOUR = 3600.0
 DAY = 24 * HOUR
+_JITTER = random.Random().random
 
 
 class FakeApiError(Exception):
@@ -124,10 +126,11 @@ class FakeState:
             self.seed_demo()
 
     def new_id(self, prefix: str = "") -> str:
-        """A numeric-string id like Zalo's (beyond 2^53)."""
-        return (
-            f"{prefix}{9_000_000_000_000_000_000 + next(self._ids) * 7919 + secrets.randbelow(7)}"
-        )
+        """A numeric-string id like Zalo's (beyond 2^53). Unique by the counter; the jitter only
+        makes ids look less regular, so it need not be cryptographic (`secrets` asks the kernel
+        for bytes on every call: one per message sent)."""
+        jitter = int(_JITTER() * 7)
+        return f"{prefix}{9_000_000_000_000_000_000 + next(self._ids) * 7919 + jitter}"
 
     # --- tokens -------------------------------------------------------------------------
 
