@@ -38,7 +38,8 @@ _HEARTBEAT = "100"  # never asked for; does not end a request
 
 
 class WorkFetcher:
-    """`async with WorkFetcher(js, stream, durable) as fetcher: await fetcher.fetch(n, t)`."""
+    """`async with WorkFetcher(js, stream, durable) as fetcher: await fetcher.fetch(n, t)`;
+    one caller at a time (each fetch loop has its own fetcher)."""
 
     def __init__(self, js: JetStreamContext, stream: str, durable: str) -> None:
         # The JetStream context's connection (nats-py keeps it as `_nc`; it has no accessor).
