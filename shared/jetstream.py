@@ -7,6 +7,7 @@ the log) instead of being silently ignored, which is what FastStream does for co
 import logging
 from dataclasses import asdict
 from typing import Any
+from urllib.parse import urlsplit
 
 import nats
 from nats.aio.client import Client as NatsClient
@@ -21,10 +22,26 @@ log = logging.getLogger(__name__)
 _SERVER_OWNED = {"sealed", "deny_delete", "deny_purge", "allow_rollup_hdrs", "template_owner"}
 
 
+def inbox_prefix(url: str) -> str:
+    """Where replies to this connection's requests go (JetStream API answers, pulled messages,
+    acknowledgements): `_INBOX_<user>` for a URL that names a NATS user, whose permissions let
+    only that user subscribe there (deploy/nats/accounts.conf), else nats-py's `_INBOX`. A
+    shared `_INBOX.>` would let any service read what another pulls, tips included."""
+    user = urlsplit(url.split(",")[0].strip()).username
+    return f"_INBOX_{user}" if user else "_INBOX"
+
+
+def pull_inbox_prefix(url: str) -> bytes:
+    """The same prefix for FastStream's pull subscribers, which would otherwise reply to
+    nats-py's `_INBOX.` whatever the connection's prefix is."""
+    return f"{inbox_prefix(url)}.".encode()
+
+
 async def connect(url: str, name: str, **options: Any) -> NatsClient:
     """Connect to NATS with reconnects that never give up (a service outlives NATS restarts)."""
     defaults: dict[str, Any] = {
         "name": name,
+        "inbox_prefix": inbox_prefix(url),
         "allow_reconnect": True,
         "max_reconnect_attempts": -1,
         "reconnect_time_wait": 0.5,

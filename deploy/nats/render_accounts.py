@@ -5,7 +5,9 @@ Least privilege by construction: a service may publish only the subjects of the 
 create and update only the streams declared in those sections (or whose subjects it publishes),
 manage any consumer on those streams, use on other streams only the durables whose names start
 with `<svc>-`, and only the key-value buckets whose names start with `<svc>_`.
-A service may also subscribe to its own subjects (live views) and to `_INBOX.>` (replies).
+A service may also subscribe to its own subjects (live views) and to its own inbox prefix
+`_INBOX_<svc>.>` (replies; `shared.jetstream.inbox_prefix` derives it from the user in NATS_URL),
+never to another's replies.
 Dispatchers get a read-only user limited to `tips.>`. Passwords are never rendered: each user's
 password is the server's environment variable `NATS_<SERVICE>_PASSWORD`.
 
@@ -180,7 +182,7 @@ def _user(service: str, grants: Grants) -> str:
           }}
           subscribe: {{
             allow: [
-{_quoted(["_INBOX.>", *sorted(grants.subjects)], " " * 14)}
+{_quoted([f"_INBOX_{service}.>", *sorted(grants.subjects)], " " * 14)}
             ]
           }}
         }}

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from services.broadcast.groups import group_event_update, membership_change, new_group_defaults
 from services.broadcast.planner import PlanLater
 from shared.events.zalo import ZaloEventKind, ZaloEventReceived
+from shared.jetstream import pull_inbox_prefix
 from shared.subjects import (
     BROADCAST_PLAN,
     BROADCAST_WORK_STREAM,
@@ -36,6 +37,7 @@ def build_router(rt: "Runtime") -> NatsRouter:
     work = JStream(BROADCAST_WORK_STREAM.name, declare=False)
     zalo = JStream(ZALO_EVENTS_STREAM.name, declare=False)
     pull = PullSub(batch_size=20, timeout=1.0)
+    replies = pull_inbox_prefix(rt.settings.nats_url)
     names = rt.durables
     membership_lock = asyncio.Lock()
 
@@ -44,6 +46,7 @@ def build_router(rt: "Runtime") -> NatsRouter:
         stream=work,
         durable=names.planner,
         pull_sub=pull,
+        inbox_prefix=replies,
         ack_policy=AckPolicy.NACK_ON_ERROR,
     )
     async def on_plan(cmd: PlanCommand) -> None:
@@ -58,6 +61,7 @@ def build_router(rt: "Runtime") -> NatsRouter:
         stream=zalo,
         durable=names.groups,
         pull_sub=pull,
+        inbox_prefix=replies,
         ack_policy=AckPolicy.NACK_ON_ERROR,
     )
     async def on_group_event(event: ZaloEventReceived, msg: NatsMessage) -> None:
@@ -89,6 +93,7 @@ def build_router(rt: "Runtime") -> NatsRouter:
         stream=zalo,
         durable=names.users,
         pull_sub=pull,
+        inbox_prefix=replies,
         ack_policy=AckPolicy.NACK_ON_ERROR,
     )
     async def on_user_message(event: ZaloEventReceived) -> None:
@@ -107,6 +112,7 @@ def build_router(rt: "Runtime") -> NatsRouter:
         stream=zalo,
         durable=names.echoes,
         pull_sub=pull,
+        inbox_prefix=replies,
         ack_policy=AckPolicy.NACK_ON_ERROR,
     )
     async def on_oa_echo(event: ZaloEventReceived) -> None:

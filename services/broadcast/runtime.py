@@ -27,7 +27,7 @@ from services.broadcast.sender import Sender
 from services.broadcast.settings import BroadcastSettings
 from services.broadcast.store import DeliveryStore, GroupStore, NoticeStore
 from shared.events.zalo import ZaloEventKind
-from shared.jetstream import connect, ensure_consumer, ensure_stream
+from shared.jetstream import connect, ensure_consumer, ensure_stream, inbox_prefix
 from shared.logging import configure_logging
 from shared.mongo import connect_mongo
 from shared.process import run_worker, stop_task
@@ -93,7 +93,7 @@ class Runtime:
         self.replies = Replies(
             s, self.notices, self.deliveries, self.zalo, self.sender.outcomes.outcome
         )
-        self.broker = NatsBroker(s.nats_url, logger=None)
+        self.broker = NatsBroker(s.nats_url, logger=None, inbox_prefix=inbox_prefix(s.nats_url))
         self.broker.include_router(build_router(self))
         await self.broker.start()
         if workers:

@@ -33,7 +33,7 @@ from services.reports.triage import Triager
 from services.reports.vault import Sealer
 from shared.auth import StaffDirectory
 from shared.health import health_router
-from shared.jetstream import connect, ensure_consumer, ensure_stream
+from shared.jetstream import connect, ensure_consumer, ensure_stream, inbox_prefix
 from shared.mongo import connect_mongo
 from shared.places import Gazetteer
 from shared.subjects import TIPS_ALL, TIPS_STREAM, ZALO_EVENTS_STREAM
@@ -66,6 +66,7 @@ def create_broker(settings: ReportsSettings) -> NatsBroker:
         logger=logging.getLogger("services.reports.broker"),  # JSON lines through the root handler
         log_level=logging.DEBUG,
         max_reconnect_attempts=-1,
+        inbox_prefix=inbox_prefix(settings.nats_url),
     )
 
 

@@ -16,6 +16,7 @@ from services.reports.intake import IntakeResult
 from services.reports.services import Reports
 from services.reports.settings import ReportsSettings
 from shared.events.zalo import ZaloEventKind, ZaloEventReceived
+from shared.jetstream import pull_inbox_prefix
 from shared.subjects import ZALO_EVENTS_ALL, zalo_event_subject
 from shared.zalo.errors import ZaloError
 
@@ -45,6 +46,7 @@ def create_router(settings: ReportsSettings, reports: Callable[[], Reports]) -> 
         stream=JStream(settings.zalo_events_stream, declare=False),
         durable=settings.intake_durable,
         pull_sub=PullSub(batch_size=10, timeout=1.0),
+        inbox_prefix=pull_inbox_prefix(settings.nats_url),
         config=intake_consumer_config(settings),
         ack_policy=AckPolicy.NACK_ON_ERROR,
         title="reports-intake",

@@ -25,7 +25,7 @@ from nats.aio.client import Client as NatsClient
 from nats.js.api import ConsumerConfig
 from nats.js.errors import NotFoundError, ServiceUnavailableError
 
-from shared.jetstream import ensure_consumer
+from shared.jetstream import ensure_consumer, inbox_prefix
 from shared.subjects import TIPS_STREAM, ZALO_EVENTS_STREAM
 from shared.zalo.signature import SIGNATURE_HEADER, sign
 from tests.deploy.topology import Topology, nats_topology
@@ -205,6 +205,7 @@ async def consumer_js(cluster: Topology) -> AsyncIterator[object]:
     nc: NatsClient = await nats.connect(
         # ingest's user: a reader of its own stream, with a durable of the test's own.
         [cluster.url("ingest", node) for node in range(3)],
+        inbox_prefix=inbox_prefix(cluster.url("ingest")),
         max_reconnect_attempts=300,
         reconnect_time_wait=0.2,
     )
@@ -301,7 +302,9 @@ async def test_three_reports_replicas_triage_every_tip_once(
         for replica in [*replicas, *reports_replicas]:
             await wait_ready(client, replica)
         nc = await nats.connect(
-            [cluster.url("reports", node) for node in range(3)], max_reconnect_attempts=30
+            [cluster.url("reports", node) for node in range(3)],
+            inbox_prefix=inbox_prefix(cluster.url("reports")),
+            max_reconnect_attempts=30,
         )
         try:
             js = nc.jetstream(timeout=5)
@@ -467,6 +470,7 @@ async def test_stopping_a_node_puts_it_in_lame_duck_mode_first(cluster: Topology
 
     nc = await nats.connect(
         [cluster.url("analytics", 2), cluster.url("analytics", 1)],
+        inbox_prefix=inbox_prefix(cluster.url("analytics")),
         dont_randomize=True,
         lame_duck_mode_cb=on_lame_duck,
         max_reconnect_attempts=30,

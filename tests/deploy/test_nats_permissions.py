@@ -18,7 +18,7 @@ from nats.js.api import ConsumerConfig, KeyValueConfig, StorageType
 from nats.js.errors import NoStreamResponseError
 
 from shared import subjects
-from shared.jetstream import ensure_consumer, ensure_key_value, ensure_stream
+from shared.jetstream import ensure_consumer, ensure_key_value, ensure_stream, inbox_prefix
 from tests.deploy.topology import NATS_DIR, Topology, nats_topology, secret_variables
 from tools.localstack.servers import nats_server_binary
 
@@ -65,7 +65,10 @@ class Session:
             if SENTINEL in str(error):
                 self._sentinel_refused.set()
 
-        self.nc = await nats.connect(url, error_cb=on_error, allow_reconnect=False)
+        # Replies under the user's own inbox prefix, as every service connects.
+        self.nc = await nats.connect(
+            url, error_cb=on_error, allow_reconnect=False, inbox_prefix=inbox_prefix(url)
+        )
         return self.nc
 
     async def refused(self, subject: str) -> bool:
@@ -247,6 +250,25 @@ async def test_dispatcher_reads_tips_only(as_user: object) -> None:
     await dispatcher.nc.subscribe("zalo.event.>")
     answers = await dispatcher.answers_since(before)
     assert any("subscription" in v.lower() and "zalo.event.>" in v for v in answers)
+
+
+async def test_no_service_may_read_another_ones_replies(as_user: object) -> None:
+    """Replies (JetStream API answers, pulled messages: raw tips among them) go under each
+    user's own inbox prefix; no service may subscribe to another's, nor to all of them."""
+    broadcast = await as_user("broadcast")  # type: ignore[operator]
+    reports = await as_user("reports")  # type: ignore[operator]
+    assert broadcast.nc is not None
+    assert reports.nc is not None
+    for pattern in ("_INBOX.>", "_INBOX_reports.>", ">"):
+        before = len(broadcast.violations)
+        await broadcast.nc.subscribe(pattern)
+        answers = await broadcast.answers_since(before)
+        assert any(
+            "subscription" in v.lower() and f'"{pattern.lower()}"' in v.lower() for v in answers
+        ), pattern
+    # Its own replies it does get: a JetStream API request answered under `_INBOX_reports`.
+    await reports.nc.jetstream(timeout=5).account_info()
+    assert not reports.violations
 
 
 async def test_jetstream_publish_outside_own_subjects_gets_no_ack(as_user: object) -> None:
