@@ -77,7 +77,9 @@ async def closed_loop(
         reader, writer = await asyncio.open_connection(host, port)
         try:
             while time.perf_counter() < deadline:
-                request = next(requests)
+                request = next(requests, None)
+                if request is None:  # the pre-built requests ran out: the run ends early
+                    break
                 started = time.perf_counter()
                 counts["sent"] += 1
                 status = await _exchange(reader, writer, request)
