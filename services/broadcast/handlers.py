@@ -85,7 +85,7 @@ def build_router(rt: "Runtime") -> NatsRouter:
                     event.group_id, event.user_id, step, event.occurred_at, defaults, redelivered
                 )
             elif change is not None:
-                await rt.groups.apply(event.group_id, *change)
+                await rt.groups.apply(event.group_id, *change, event.occurred_at)
         await rt.groups.mark_event(event.event_id)
 
     @router.subscriber(

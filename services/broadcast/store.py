@@ -153,8 +153,19 @@ class GroupStore:
     async def unmark_event(self, event_id: str) -> None:
         await self.applied.delete_one({"_id": event_id})
 
-    async def apply(self, group_id: str, update: Doc, upsert: bool) -> None:
-        await self.groups.update_one({"_id": group_id}, update, upsert=upsert)
+    async def apply(self, group_id: str, update: Doc, upsert: bool, at: datetime) -> None:
+        """Apply a lifecycle event (created, renamed, disbanded) that happened at `at`, unless
+        the group already holds a later one: redelivery can hand a `create_group` over after
+        the `disperse_group` that followed it, and that must not bring the group back."""
+        newer_than_stored = {
+            "$or": [{"lifecycle_at": {"$lt": at}}, {"lifecycle_at": {"$exists": False}}]
+        }
+        update = {**update, "$set": {**update.get("$set", {}), "lifecycle_at": at}}
+        # DuplicateKeyError: the group exists with a later event (the upsert found no match).
+        with contextlib.suppress(DuplicateKeyError):
+            await self.groups.update_one(
+                {"_id": group_id, **newer_than_stored}, update, upsert=upsert
+            )
         await self._changed()
 
     async def change_membership(

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.broadcast.groups import new_group_defaults
+from services.broadcast.groups import group_event_update, new_group_defaults
 from shared.subjects import BROADCAST_DEAD_LETTER
 from tests.broadcast.builders import (
     EDITOR,
@@ -109,6 +109,34 @@ class TestGroupEvents:
         group = await groups.get("556")
         assert group is not None
         assert group.member_count == 2
+
+    async def test_latest_lifecycle_event_wins_whatever_the_order(self, broadcast) -> None:
+        """Redelivery can hand `create_group` over after the `disperse_group` that followed
+        it: the group stays disbanded (and out of the roster) until a later event."""
+        h = await broadcast(workers=False)
+        groups = h.runtime.groups
+        created = datetime.now(UTC) - timedelta(minutes=5)
+        disbanded = created + timedelta(minutes=1)
+        create = group_event_update("create_group", "557", {"group_name": "Tổ 7"})
+        disperse = group_event_update("disperse_group", "557", None)
+        assert create is not None
+        assert disperse is not None
+        await groups.apply("557", *create, created)
+        await groups.apply("557", *disperse, disbanded)
+        await groups.apply("557", *create, created)  # the late redelivery
+        group = await groups.get("557")
+        assert group is not None
+        assert not group.active
+        assert group.name == "Tổ 7"
+        assert "557" not in {e.group_id for e in await groups.roster()}
+        renamed = group_event_update("update_group_info", "557", {"group_name": "Tổ 7 mới"})
+        assert renamed is not None
+        await groups.apply("557", *renamed, disbanded + timedelta(seconds=1))
+        group = await groups.get("557")
+        assert group is not None
+        assert group.active
+        assert group.name == "Tổ 7 mới"
+        assert "557" in {e.group_id for e in await groups.roster()}
 
 
 async def _chaos(admin, stop: asyncio.Event) -> None:
