@@ -18,7 +18,7 @@ from tools.localstack.servers import start_mongo, start_nats
 
 pytest_plugins = ["tests.fixtures.fake_zalo"]
 
-SHARED_REFERENCE = Path(__file__).resolve().parents[1].parent / "shared"
+TEST_DATA = Path(__file__).resolve().parent / "data"
 
 
 def docker_available() -> bool:
@@ -98,6 +98,6 @@ async def nats_client(nats_url: str) -> AsyncIterator[object]:
 
 
 @pytest.fixture(scope="session")
-def reference_dir() -> Path:
-    """`../shared` beside the repository: read-only reference data and webhook fixtures."""
-    return SHARED_REFERENCE
+def test_data_dir() -> Path:
+    """`tests/data`: webhook fixtures and CAP examples copied in (sources in its README)."""
+    return TEST_DATA

@@ -26,6 +26,7 @@ from services.analytics.settings import AnalyticsSettings
 from services.analytics.snapshots import SnapshotPoller, ZaloStatsSnapshotted
 from services.analytics.store import MetricsStore
 from shared.auth import StaffDirectory
+from shared.events.envelope import event_bytes
 from shared.health import health_router
 from shared.jetstream import connect, ensure_consumer, ensure_key_value, ensure_stream
 from shared.mongo import connect_mongo
@@ -84,9 +85,7 @@ async def snapshot_poller(settings: AnalyticsSettings) -> AsyncIterator[Snapshot
 
     async def publish(snapshot: ZaloStatsSnapshotted) -> None:
         headers = {"Nats-Msg-Id": snapshot.event_id}
-        await js.publish(
-            settings.snapshot_subject, snapshot.model_dump_json().encode(), headers=headers
-        )
+        await js.publish(settings.snapshot_subject, event_bytes(snapshot), headers=headers)
 
     try:
         async with ZaloClient(settings, nats=nc) as zalo:

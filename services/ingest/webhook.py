@@ -27,6 +27,7 @@ from starlette.types import Receive, Scope, Send
 from services.ingest.normalize import InvalidEvent, normalize
 from services.ingest.publisher import EventPublisher, Outcome
 from services.ingest.settings import IngestSettings
+from shared.events.envelope import event_bytes
 from shared.events.quarantine import WebhookQuarantined
 from shared.subjects import ZALO_QUARANTINE, zalo_event_subject
 from shared.zalo.signature import SIGNATURE_HEADER, is_valid
@@ -111,7 +112,7 @@ class WebhookEndpoint:
         outcome = await self._publisher.accept(
             event.event_id,
             zalo_event_subject(event.kind),
-            event.model_dump_json(exclude_defaults=True).encode(),
+            event_bytes(event),
         )
         self._counts[outcome.value] += 1
         return 200, {"status": outcome.value, "event_id": event.event_id}
@@ -255,6 +256,4 @@ async def _quarantine(
         body=raw.decode("utf-8", errors="replace"),
     )
     log.warning("webhook quarantined", extra={"reason": reason, "event_id": record.event_id})
-    return await publisher.accept(
-        record.event_id, ZALO_QUARANTINE, record.model_dump_json().encode()
-    )
+    return await publisher.accept(record.event_id, ZALO_QUARANTINE, event_bytes(record))
