@@ -10,7 +10,7 @@ from services.analytics import metrics
 from services.analytics.buckets import Grain, day_labels, local
 from services.analytics.increments import FOLLOWERS, GROUP_MEMBERS, ZALO_EVENTS
 from services.analytics.reach import DELIVERIES, EFFECT_DAYS, STATES, notice_effect, notice_reach
-from services.analytics.registry import coverage, regroup
+from services.analytics.registry import coverage, regroup, wards_of
 from services.analytics.snapshots import article_series, follower_series
 from services.analytics.store import MetricsStore
 from services.analytics.tips import OUTCOMES, TIPS, response_times
@@ -146,7 +146,7 @@ async def coverage_by_ward(
     joined = metrics.per_dim(member_docs, "group", "joined")
     left = metrics.per_dim(member_docs, "group", "left")
     changes = {g: joined.get(g, 0) - left.get(g, 0) for g in joined.keys() | left.keys()}
-    wards = [w for w in await store.wards() if user.can_see_ward(w.slug)]
+    wards = [w for w in wards_of(gazetteer) if user.can_see_ward(w.slug)]
     groups = await store.groups()
     if unit_set is not None:
         wards, groups = regroup(
@@ -163,14 +163,16 @@ async def coverage_by_ward(
     body = {
         **period.describe(),
         "unit_set": unit_set,
-        "demo_registry": await store.registry_is_demo(),
+        "demo_registry": gazetteer.demo,
         "wards": rows,
     }
     return respond(body, rows, fmt, "coverage")
 
 
 @router.get("/overview")
-async def overview(user: Analyst, store: StoreDep, period: PeriodDep) -> dict[str, Any]:
+async def overview(
+    user: Analyst, store: StoreDep, period: PeriodDep, gazetteer: GazetteerDep
+) -> dict[str, Any]:
     """The headline numbers of the period."""
     first, last = period.first.isoformat(), period.last.isoformat()
     follow_rows = metrics.followers_series(
@@ -183,7 +185,7 @@ async def overview(user: Analyst, store: StoreDep, period: PeriodDep) -> dict[st
     )
     cover = [
         r
-        for r in coverage(await store.wards(), await store.groups(), {})
+        for r in coverage(wards_of(gazetteer), await store.groups(), {})
         if user.can_see_ward(r.ward)
     ]
     covered = sum(r.households_covered for r in cover if r.households_total)
@@ -208,7 +210,7 @@ async def overview(user: Analyst, store: StoreDep, period: PeriodDep) -> dict[st
             ]
         ),
         "coverage_percent": round(100.0 * covered / total, 1) if total else None,
-        "demo_registry": await store.registry_is_demo(),
+        "demo_registry": gazetteer.demo,
     }
 
 

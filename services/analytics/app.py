@@ -56,12 +56,16 @@ async def declare_consumers(settings: AnalyticsSettings) -> None:
         )
         await ensure_stream(js, own)
         foreign = (
-            (ZALO_EVENTS_STREAM, settings.zalo_events_stream, settings.zalo_subject_filter),
-            (TIPS_STREAM, settings.tips_stream, settings.tips_subject_filter),
-            (BROADCAST_EVENTS_STREAM, settings.broadcast_stream, settings.broadcast_subject_filter),
+            (ZALO_EVENTS_STREAM, settings.zalo_events_stream, [settings.zalo_subject_filter]),
+            (TIPS_STREAM, settings.tips_stream, [settings.tips_subject_filter]),
+            (
+                BROADCAST_EVENTS_STREAM,
+                settings.broadcast_stream,
+                [settings.broadcast_subject_filter, settings.registry_subject_filter],
+            ),
         )
-        for spec, name, subject in foreign:
-            subjects = list(spec.subjects) if name == spec.name else [subject]
+        for spec, name, filters in foreign:
+            subjects = list(spec.subjects) if name == spec.name else filters
             config = spec.to_config(settings.nats_stream_replicas, name=name, subjects=subjects)
             await create_stream_if_missing(js, config)
         for stream, consumer_config in consumers(settings):
@@ -162,7 +166,6 @@ def create_app(settings: AnalyticsSettings) -> FastAPI:
         store = MetricsStore(db, settings)
         app.state.store = store
         try:
-            await store.load_registry_files()
             await declare_consumers(settings)
             async with writer_lease(settings, Counting(app, settings, db)) as lease:
                 app.state.lease = lease

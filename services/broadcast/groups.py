@@ -1,13 +1,17 @@
 """The registry of Zalo groups: the model, the wards it knows, and CSV import (pure)."""
 
 import csv
+import hashlib
 import io
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.broadcast.domain import Channel, Targets
+from shared.events.broadcast import RegistryGroupChanged
 
 # Wards and communes of Đồng Hới (slug → name), from the city's administrative list.
 WARDS: dict[str, str] = {
@@ -213,3 +217,32 @@ def group_event_update(
         fields["name"] = name.strip()[:200]
         on_insert.pop("name")
     return {"$set": fields, "$setOnInsert": on_insert}, True
+
+
+def registry_changes(
+    groups: Iterable[Group], version: str, changed_at: datetime, announced: Mapping[str, str]
+) -> list[RegistryGroupChanged]:
+    """The groups whose content differs from what was last announced (`announced`: group id →
+    content hash, see `content_hash`), as events; every group the first time.
+
+    The id joins the registry version and the content hash: replicas announcing the same state
+    agree on it, and a group that changes back to an earlier state still gets a new id."""
+    changes = []
+    for group in groups:
+        content = group.model_dump(mode="json", exclude={"officer_id", "officer_name"})
+        digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
+        if announced.get(group.group_id) == digest:
+            continue
+        changes.append(
+            RegistryGroupChanged(
+                event_id=f"{group.group_id}:{version}:{digest}",
+                occurred_at=changed_at,
+                changed_at=changed_at,
+                **content,
+            )
+        )
+    return changes
+
+
+def content_hash(event: RegistryGroupChanged) -> str:
+    return event.event_id.rsplit(":", 1)[1]

@@ -50,7 +50,11 @@ class GroupStore:
         """Insert new groups, update known ones (FerretDB v1 scans the collection for every
         update, so a first import of thousands of groups must be inserts)."""
         docs = {
-            g.group_id: {**g.model_dump(mode="json", exclude={"group_id"}), "updated_at": now}
+            g.group_id: {
+                **g.model_dump(mode="json", exclude={"group_id"}),
+                "member_base": g.member_count,  # membership events count from here
+                "updated_at": now,
+            }
             for g in groups
         }
         if not docs:
@@ -97,6 +101,15 @@ class GroupStore:
             await self.registry.update_one(_VERSION, {"$set": fields}, upsert=True)
         except DuplicateKeyError:  # two first upserts raced (FerretDB): the other one inserted
             await self.registry.update_one(_VERSION, {"$set": fields})
+
+    async def every_group(self) -> tuple[str, datetime, list[Group]]:
+        """The registry's version, when it was set, and every group (inactive ones too), read
+        in that order like a roster: the groups hold at least that version's changes."""
+        await self._version()
+        doc = await self.registry.find_one(_VERSION) or {}
+        changed_at = doc.get("changed_at") or datetime.fromtimestamp(0, UTC)
+        groups = [_group(d) async for d in self.groups.find({}, batch_size=1000)]
+        return str(doc.get("version", "")), _utc(changed_at), groups
 
     async def _version(self) -> str:
         doc = await self.registry.find_one(_VERSION)
@@ -187,16 +200,17 @@ class GroupStore:
         rather than deleted, so that it can outrank a join that comes late."""
         newer_than_stored = {"$or": [{"at": {"$lt": at}}, {"at": {"$exists": False}}]}
         state = {"group_id": group_id, "present": step > 0, "at": at}
+        base = await self._member_base(group_id)
         # DuplicateKeyError: the member's stored event is as new or newer, this one changes nothing.
         with contextlib.suppress(DuplicateKeyError):
             await self.members.update_one(
                 {"_id": f"{group_id}:{user_id}", **newer_than_stored},
-                {"$set": state},
+                # The first event seen of a member tells whether the imported member count
+                # (if any) included it: a leave means it did, a join that it did not.
+                {"$set": state, "$setOnInsert": {"counted": step < 0 and base > 0}},
                 upsert=True,
             )
-        count = await self.members.count_documents(
-            {"group_id": group_id, "present": {"$ne": False}}
-        )
+        count = await self._member_count(group_id, base)
         defaults = {k: v for k, v in defaults.items() if k != "member_count"}
         result = await self.groups.update_one(
             {"_id": group_id},
@@ -206,6 +220,20 @@ class GroupStore:
         if result.upserted_id is not None or redone:
             await self._changed()
         return count
+
+    async def _member_base(self, group_id: str) -> int:
+        """The member count the last import gave the group (0 for a group known by events)."""
+        group = await self.groups.find_one({"_id": group_id}, {"member_base": 1})
+        return int((group or {}).get("member_base") or 0)
+
+    async def _member_count(self, group_id: str, base: int) -> int:
+        """The imported count, plus every member now present, minus those the import had
+        already counted (present or since gone)."""
+        present = await self.members.count_documents(
+            {"group_id": group_id, "present": {"$ne": False}}
+        )
+        counted = await self.members.count_documents({"group_id": group_id, "counted": True})
+        return max(0, base + present - counted)
 
 
 def _group(doc: Doc) -> Group:

@@ -5,6 +5,7 @@ import re
 import shutil
 import tempfile
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,8 +16,14 @@ from services.analytics.settings import AnalyticsSettings
 from shared.events.tips import CaseStatus, TipCategory
 from shared.events.zalo import ZaloEventKind
 from tests.analytics.builders import zalo_event
-from tests.analytics.conftest import ANALYST_TOKEN, drop_database, publish_events
-from tests.analytics.test_api import REGISTRY
+from tests.analytics.conftest import (
+    ANALYST_TOKEN,
+    announce_groups,
+    drop_database,
+    publish_events,
+    units_file,
+)
+from tests.analytics.test_api import GROUPS, HOUSEHOLDS
 from tests.analytics.test_tips_and_reach import delivery, publish, triaged, updated
 from tools.localstack.servers import REPO_ROOT, free_port
 
@@ -65,13 +72,16 @@ async def dump_dom(url: str) -> str:
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium: run `make browser`")
 @pytest.mark.skipif(not CHART_JS.exists(), reason="no chart.js: run `make dashboard-assets`")
-async def test_dashboard_renders_real_numbers(settings: AnalyticsSettings, fake_zalo: Any) -> None:
+async def test_dashboard_renders_real_numbers(
+    settings: AnalyticsSettings, fake_zalo: Any, tmp_path: Path
+) -> None:
     fake_zalo.admin.add_article(title="Cảnh giác lừa đảo qua mạng", views=4321, shares=17)
     settings = settings.model_copy(
         update={
             "chart_js_file": str(CHART_JS),
             "http_port": free_port(),
             "snapshot_interval": 3600.0,
+            "places_units_file": units_file(tmp_path, HOUSEHOLDS),
             **fake_zalo.settings().model_dump(),
         }
     )
@@ -90,7 +100,7 @@ async def test_dashboard_renders_real_numbers(settings: AnalyticsSettings, fake_
         while not server.started:
             await asyncio.wait([serving], timeout=0.05)
             assert not serving.done(), "the server did not start"
-        await app.state.store.replace_registry(REGISTRY)
+        await announce_groups(app, settings, GROUPS)
         await publish_events(settings, events)
         tips = [
             ("triaged.bac-ly.normal", triaged(f"c{i}", "bac-ly", TipCategory.FRAUD, yesterday))
@@ -113,7 +123,8 @@ async def test_dashboard_renders_real_numbers(settings: AnalyticsSettings, fake_
             ("sent", delivery("notice-1", g, "sent", yesterday, "bac-ly")) for g in ("g1", "g2")
         ]
         await publish(settings, settings.broadcast_subject_filter.removesuffix(".>"), sent)
-        total = len(events) + len(tips) + len(sent) + 1  # and the poller's first snapshot
+        # and the poller's first snapshot, and the registry's groups
+        total = len(events) + len(tips) + len(sent) + 1 + len(GROUPS)
         await app.state.pipeline.wait_until(lambda s: s.counted >= total, timeout=20)
 
         url = f"http://127.0.0.1:{settings.http_port}/dashboard#token={ANALYST_TOKEN}"

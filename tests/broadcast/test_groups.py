@@ -1,7 +1,15 @@
+from datetime import UTC, datetime
+
 import pytest
 
 from services.broadcast.domain import Channel
-from services.broadcast.groups import group_event_update, membership_change, parse_groups_csv
+from services.broadcast.groups import (
+    content_hash,
+    group_event_update,
+    membership_change,
+    parse_groups_csv,
+    registry_changes,
+)
 from tests.broadcast.builders import EDITOR, OFFICER, group_row, groups_csv
 
 
@@ -73,3 +81,29 @@ class TestImportApi:
         r = await h.http.post("/groups/import", content="x", headers=OFFICER)
         assert r.status_code == 403
         assert "vai trò" in r.json()["detail"]
+
+
+class TestRegistryChanges:
+    """What broadcast announces of its registry for analytics (`RegistryGroupChanged`)."""
+
+    def groups(self, **changes: str) -> list:  # type: ignore[type-arg]
+        rows = [group_row("g1", officer_id="84912345678"), group_row("g2", **changes)]
+        groups, errors = parse_groups_csv(groups_csv(rows))
+        assert errors == []
+        return groups
+
+    def test_every_group_at_first_then_only_the_changed_ones(self) -> None:
+        at = datetime(2026, 12, 1, tzinfo=UTC)
+        first = registry_changes(self.groups(), "v1", at, {})
+        assert [e.group_id for e in first] == ["g1", "g2"]
+        announced = {e.group_id: content_hash(e) for e in first}
+        assert registry_changes(self.groups(), "v2", at, announced) == []
+        (renamed,) = registry_changes(self.groups(name="Tổ 9"), "v3", at, announced)
+        assert (renamed.group_id, renamed.name, renamed.changed_at) == ("g2", "Tổ 9", at)
+
+    def test_a_change_back_gets_a_new_id_and_the_officer_stays_home(self) -> None:
+        at = datetime(2026, 12, 1, tzinfo=UTC)
+        first = registry_changes(self.groups(), "v1", at, {})
+        again = registry_changes(self.groups(), "v3", at, {})
+        assert {e.event_id for e in first}.isdisjoint(e.event_id for e in again)
+        assert "84912345678" not in first[0].model_dump_json()
