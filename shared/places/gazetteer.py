@@ -249,28 +249,21 @@ def _haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 
 def _read_units(raw: Mapping[str, Any]) -> list[Unit]:
-    before = [
-        Unit(
-            slug=u["slug"],
-            name=u["name"],
-            kind=u["kind"],
-            unit_set=SET_BEFORE,
-            households=u.get("households"),
-        )
-        for u in raw.get("units", [])
-    ]
     change = raw.get("boundary_change") or {}
-    after = [
-        Unit(
-            slug=u["slug"],
-            name=u["name"],
-            kind=u["kind"],
-            unit_set=SET_AFTER,
-            households=u.get("households"),
-        )
-        for u in change.get("units_after", [])
+    return [
+        *(_unit(u, SET_BEFORE) for u in raw.get("units", [])),
+        *(_unit(u, SET_AFTER) for u in change.get("units_after", [])),
     ]
-    return before + after
+
+
+def _unit(raw: Mapping[str, Any], unit_set: str) -> Unit:
+    return Unit(
+        slug=raw["slug"],
+        name=raw["name"],
+        kind=raw["kind"],
+        unit_set=unit_set,
+        households=raw.get("households"),
+    )
 
 
 def same_name(left: str, right: str) -> bool:
