@@ -220,22 +220,23 @@ def group_event_update(
 
 
 def registry_changes(
-    groups: Iterable[Group], version: str, changed_at: datetime, announced: Mapping[str, str]
+    groups: Iterable[tuple[Group, datetime]], announced: Mapping[str, str]
 ) -> list[RegistryGroupChanged]:
-    """The groups whose content differs from what was last announced (`announced`: group id →
-    content hash, see `content_hash`), as events; every group the first time.
+    """The groups (with the time of their last change) whose content differs from what was
+    last announced (`announced`: group id → content hash, see `content_hash`), as events;
+    every group the first time.
 
-    The id joins the registry version and the content hash: replicas announcing the same state
-    agree on it, and a group that changes back to an earlier state still gets a new id."""
+    The id is the group and the time of its change: replicas announcing the same state agree
+    on it, and a group that changes back to an earlier state still gets a new one."""
     changes = []
-    for group in groups:
+    for group, changed_at in groups:
         content = group.model_dump(mode="json", exclude={"officer_id", "officer_name"})
         digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
         if announced.get(group.group_id) == digest:
             continue
         changes.append(
             RegistryGroupChanged(
-                event_id=f"{group.group_id}:{version}:{digest}",
+                event_id=f"{group.group_id}:{changed_at.isoformat()}:{digest}",
                 occurred_at=changed_at,
                 changed_at=changed_at,
                 **content,

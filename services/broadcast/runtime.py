@@ -172,8 +172,7 @@ class Runtime:
     async def announce_registry(self) -> None:
         """Publish the groups that changed since this process last announced them (all of
         them after a start): analytics builds its view of the registry from these events."""
-        version, changed_at, groups = await self.groups.every_group()
-        changes = registry_changes(groups, version, changed_at, self._announced)
+        changes = registry_changes(await self.groups.every_group(), self._announced)
         messages = [(BROADCAST_REGISTRY, event_bytes(e), e.event_id) for e in changes]
         await publish_all(self.js, messages, timeout=ANNOUNCE_TIMEOUT)
         self._announced |= {e.group_id: content_hash(e) for e in changes}  # once stored

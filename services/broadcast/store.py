@@ -54,6 +54,7 @@ class GroupStore:
                 **g.model_dump(mode="json", exclude={"group_id"}),
                 "member_base": g.member_count,  # membership events count from here
                 "updated_at": now,
+                "changed_at": datetime.now(UTC),
             }
             for g in groups
         }
@@ -102,14 +103,13 @@ class GroupStore:
         except DuplicateKeyError:  # two first upserts raced (FerretDB): the other one inserted
             await self.registry.update_one(_VERSION, {"$set": fields})
 
-    async def every_group(self) -> tuple[str, datetime, list[Group]]:
-        """The registry's version, when it was set, and every group (inactive ones too), read
-        in that order like a roster: the groups hold at least that version's changes."""
-        await self._version()
-        doc = await self.registry.find_one(_VERSION) or {}
-        changed_at = doc.get("changed_at") or datetime.fromtimestamp(0, UTC)
-        groups = [_group(d) async for d in self.groups.find({}, batch_size=1000)]
-        return str(doc.get("version", "")), _utc(changed_at), groups
+    async def every_group(self) -> list[tuple[Group, datetime]]:
+        """Every group (inactive ones too) with the time of its last change (any field)."""
+        epoch = datetime.fromtimestamp(0, UTC)
+        return [
+            (_group(d), _utc(d.get("changed_at") or d.get("updated_at") or epoch))
+            async for d in self.groups.find({}, batch_size=1000)
+        ]
 
     async def _version(self) -> str:
         doc = await self.registry.find_one(_VERSION)
@@ -173,7 +173,8 @@ class GroupStore:
         newer_than_stored = {
             "$or": [{"lifecycle_at": {"$lt": at}}, {"lifecycle_at": {"$exists": False}}]
         }
-        update = {**update, "$set": {**update.get("$set", {}), "lifecycle_at": at}}
+        changed = {"lifecycle_at": at, "changed_at": datetime.now(UTC)}
+        update = {**update, "$set": {**update.get("$set", {}), **changed}}
         # DuplicateKeyError: the group exists with a later event (the upsert found no match).
         with contextlib.suppress(DuplicateKeyError):
             await self.groups.update_one(
@@ -214,7 +215,10 @@ class GroupStore:
         defaults = {k: v for k, v in defaults.items() if k != "member_count"}
         result = await self.groups.update_one(
             {"_id": group_id},
-            {"$set": {"member_count": count}, "$setOnInsert": defaults},
+            {
+                "$set": {"member_count": count, "changed_at": datetime.now(UTC)},
+                "$setOnInsert": defaults,
+            },
             upsert=True,
         )
         if result.upserted_id is not None or redone:

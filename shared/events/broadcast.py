@@ -54,7 +54,7 @@ class RegistryGroupChanged(Event):
 
     The registry is the one source of truth for groups; analytics takes groups, wards, member
     counts and households from these events instead of a file of its own. `event_id` is
-    `<group id>:<registry version>:<content hash>`, so every replica announcing the same change
+    `<group id>:<time of its change>:<content hash>`, so every replica announcing the same change
     publishes the same id. `changed_at` orders the versions of one group (the latest wins).
     The officer's Zalo id stays in broadcast: it is personal data analytics does not need."""
 

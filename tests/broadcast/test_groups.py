@@ -1,4 +1,4 @@
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -86,24 +86,25 @@ class TestImportApi:
 class TestRegistryChanges:
     """What broadcast announces of its registry for analytics (`RegistryGroupChanged`)."""
 
-    def groups(self, **changes: str) -> list:  # type: ignore[type-arg]
+    AT = datetime(2026, 12, 1, tzinfo=UTC)
+
+    def groups(self, at: datetime = AT, **changes: str) -> list:  # type: ignore[type-arg]
         rows = [group_row("g1", officer_id="84912345678"), group_row("g2", **changes)]
         groups, errors = parse_groups_csv(groups_csv(rows))
         assert errors == []
-        return groups
+        return [(group, at) for group in groups]
 
     def test_every_group_at_first_then_only_the_changed_ones(self) -> None:
-        at = datetime(2026, 12, 1, tzinfo=UTC)
-        first = registry_changes(self.groups(), "v1", at, {})
+        first = registry_changes(self.groups(), {})
         assert [e.group_id for e in first] == ["g1", "g2"]
         announced = {e.group_id: content_hash(e) for e in first}
-        assert registry_changes(self.groups(), "v2", at, announced) == []
-        (renamed,) = registry_changes(self.groups(name="Tổ 9"), "v3", at, announced)
-        assert (renamed.group_id, renamed.name, renamed.changed_at) == ("g2", "Tổ 9", at)
+        later = self.AT + timedelta(minutes=1)
+        assert registry_changes(self.groups(later), announced) == []
+        (renamed,) = registry_changes(self.groups(later, name="Tổ 9"), announced)
+        assert (renamed.group_id, renamed.name, renamed.changed_at) == ("g2", "Tổ 9", later)
 
     def test_a_change_back_gets_a_new_id_and_the_officer_stays_home(self) -> None:
-        at = datetime(2026, 12, 1, tzinfo=UTC)
-        first = registry_changes(self.groups(), "v1", at, {})
-        again = registry_changes(self.groups(), "v3", at, {})
+        first = registry_changes(self.groups(), {})
+        again = registry_changes(self.groups(self.AT + timedelta(hours=1)), {})
         assert {e.event_id for e in first}.isdisjoint(e.event_id for e in again)
         assert "84912345678" not in first[0].model_dump_json()
