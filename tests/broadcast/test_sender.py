@@ -21,6 +21,7 @@ from tests.broadcast.builders import (
     wait_for,
     wait_settled,
 )
+from tests.contracts.golden import check_golden
 
 pytestmark = pytest.mark.integration
 GROUP_PATH = "/v3.0/oa/group/message"
@@ -33,6 +34,7 @@ class TestDeadLetter:
         dead: asyncio.Queue[dict] = asyncio.Queue()
 
         async def on_dead(msg) -> None:
+            check_golden(BROADCAST_DEAD_LETTER, msg.data)
             await dead.put(json.loads(msg.data))
 
         sub = await nats_client.subscribe(BROADCAST_DEAD_LETTER, cb=on_dead)

@@ -17,6 +17,7 @@ from shared.subjects import (
     tips_escalated_subject,
     tips_updated_subject,
 )
+from tests.contracts.golden import check_golden
 from tests.reports.builders import (
     CITIZEN,
     NEIGHBOUR,
@@ -166,7 +167,9 @@ class TestWorkflow:
         later = case.created_at + timedelta(seconds=61)
         store, publisher = harness.reports.store, harness.reports.publisher
         assert await escalate_overdue(store, publisher, later, timedelta(seconds=60)) == 1
-        escalation = TipEscalated.model_validate_json((await sub.next_msg(timeout=5)).data)
+        escalated = await sub.next_msg(timeout=5)
+        check_golden(escalated.subject, escalated.data)
+        escalation = TipEscalated.model_validate_json(escalated.data)
         assert (escalation.case_id, escalation.assignee) == (case_id, "o-7")
         assert await escalate_overdue(store, publisher, later, timedelta(seconds=60)) == 0
         await sub.unsubscribe()

@@ -7,8 +7,10 @@ of the traffic and restarted by the supervisor; every figure must still equal wh
 """
 
 import asyncio
+import contextlib
 import json
 import re
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -19,11 +21,13 @@ import nats
 import pytest
 from nats.js.api import DeliverPolicy
 
+from shared.settings import ZaloSettings
 from tests.analytics.test_dashboard import CHART_JS, CHROMIUM, dump_dom
+from tests.contracts.golden import check_golden
 from tests.system.stack import Stack, running_stack
 from tools.demo_world import World
 from tools.zalo_sim.__main__ import run as simulate
-from tools.zalo_sim.events import EVENT_NAMES
+from tools.zalo_sim.events import EVENT_NAMES, encode, signed_request
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -53,6 +57,18 @@ async def get(http: httpx.AsyncClient, url: str, headers: dict[str, str]) -> Any
     response = await http.get(url, headers=headers, timeout=30)
     assert response.status_code == 200, (url, response.text)
     return response.json()
+
+
+# What the streams hold at the end, checked message by message against the golden samples.
+CAPTURED = (
+    "zalo.event.>",
+    "zalo.quarantine",
+    "tips.>",
+    "broadcast.outcome.>",
+    "broadcast.dead_letter",
+    "broadcast.registry.group",
+    "analytics.snapshot.>",
+)
 
 
 async def stream_messages(nats_url: str, subject: str) -> list[Any]:
@@ -104,6 +120,30 @@ async def notice_to_all_groups(http: httpx.AsyncClient, stack: Stack) -> str:
     return notice_id
 
 
+async def quarantined_body(http: httpx.AsyncClient, stack: Stack) -> None:
+    """A signed body Zalo could send but ingest cannot use: kept whole, answered 200."""
+    settings = ZaloSettings()
+    body = {"app_id": settings.zalo_app_id, "event_name": "user_send_text", "sender": {"id": 7}}
+    body |= {"recipient": {"id": "1"}, "timestamp": str(int(time.time() * 1000))}
+    raw = encode(body)
+    headers = signed_request(
+        raw, settings.zalo_app_id, settings.zalo_oa_secret_key, body["timestamp"]
+    )
+    answer = await http.post(f"{stack.url('ingest')}/webhooks/zalo", content=raw, headers=headers)
+    assert answer.json() == {"status": "quarantined"}
+
+
+async def acknowledge_a_case(
+    http: httpx.AsyncClient, stack: Stack, cards: list[tuple[str, dict[str, Any]]]
+) -> None:
+    """The Quang Phú dispatcher acknowledges one of the ward's new cases (`tips.updated`)."""
+    case = next(card for _, card in cards if card["ward"] == "quang-phu")
+    dispatcher = {"Authorization": "Bearer demo-dispatcher"}
+    url = f"{stack.url('reports')}/cases/{case['case_id']}"
+    acked = await http.post(f"{url}/transitions", json={"to": "assigned"}, headers=dispatcher)
+    assert acked.status_code == 200, acked.text
+
+
 def dashboard_cards(dom: str) -> dict[str, int]:
     cards = re.findall(r'data-metric="([^"]+)"[^>]*>([^<]*)<', dom)
     return {
@@ -130,6 +170,7 @@ async def scenario(stack: Stack) -> None:
 
         answers, sent = await traffic_with_kills(stack)
         assert answers == {"200 published": EVENTS}
+        await quarantined_body(http, stack)
 
         async def counted() -> dict[str, Any] | None:
             overview: dict[str, Any] = await get(http, f"{analytics}/metrics/overview", ANALYST)
@@ -159,7 +200,11 @@ async def scenario(stack: Stack) -> None:
         assert all(s == f"tips.triaged.{c['ward']}.{c['priority']}" for s, c in own)
         assert Counter(card["ward"] for _, card in own) == Counter(sent["cases_per_ward"])
 
+        await acknowledge_a_case(http, stack, own)
+
         # A notice to all groups: each OA group once, each personal group through its officer.
+        nc = await nats.connect(stack.nats_url)
+        commands = await nc.subscribe("broadcast.cmd.>")
         notice_id = await notice_to_all_groups(http, stack)
 
         async def settled() -> dict[str, int] | None:
@@ -183,6 +228,15 @@ async def scenario(stack: Stack) -> None:
             return row if row and row["sent"] == len(oa_groups) else None
 
         row = await eventually(reach)
+        work = []
+        with contextlib.suppress(nats.errors.TimeoutError):
+            while True:
+                work.append(await commands.next_msg(timeout=1))
+        await nc.close()
+        for subject in CAPTURED:
+            work += await stream_messages(stack.nats_url, subject)
+        for message in work:
+            check_golden(message.subject, message.data)
         registry = await get(http, f"{stack.url('broadcast')}/groups?page_size=500", ADMIN)
         members = {g["group_id"]: g["member_count"] for g in registry["items"]}
         assert row["members_reached"] == sum(members[g.id] for g in oa_groups)
