@@ -36,43 +36,29 @@ from services.analytics.increments import ZALO_EVENTS
 from services.analytics.ledger import CounterLedger, durable_database
 from services.analytics.settings import AnalyticsSettings
 from services.analytics.store import MetricsStore
-from shared.events.zalo import ZaloEventKind, ZaloEventReceived
+from services.ingest.normalize import normalize
+from shared.events.envelope import event_bytes
 from shared.jetstream import connect
 from shared.mongo import connect_mongo
 from shared.process import collect_less_often
 from tools.localstack.servers import start_mongo, start_nats
+from tools.zalo_sim.events import EVENT_NAMES, EventFactory
 
-KINDS = (
-    [ZaloEventKind.FOLLOW] * 3
-    + [ZaloEventKind.UNFOLLOW]
-    + [ZaloEventKind.USER_MESSAGE] * 3
-    + [ZaloEventKind.GROUP_MESSAGE] * 2
-    + [ZaloEventKind.OA_MESSAGE]
-)
+APP_ID = "360846524940903967"
 
 
 def make_events(count: int, seed: int) -> list[bytes]:
-    """Live-like traffic: events of the last four hours, 20 groups."""
+    """Live-like traffic of the last four hours, as ingest puts it on the stream: webhook bodies
+    of every event kind from the simulator, normalized and serialized by ingest's own code
+    (`normalize`, then `event_bytes`, what `WebhookApp.answer` publishes)."""
     rng = random.Random(seed)
+    factory = EventFactory(APP_ID, seed=seed, users=5000)
     now = datetime.now(UTC)
     out = []
     for _ in range(count):
         at = now - timedelta(seconds=rng.randrange(4 * 3600))
-        kind = rng.choice(KINDS)
-        out.append(
-            ZaloEventReceived(
-                event_id=uuid.uuid4().hex,
-                occurred_at=at,
-                received_at=at,
-                kind=kind,
-                event_name=str(kind),
-                app_id="360846524940903967",
-                user_id=str(rng.randrange(10**9)),
-                group_id=f"g{rng.randrange(20)}" if kind is ZaloEventKind.GROUP_MESSAGE else None,
-            )
-            .model_dump_json()
-            .encode()
-        )
+        body = factory.make(rng.choice(EVENT_NAMES), timestamp_ms=int(at.timestamp() * 1000))
+        out.append(event_bytes(normalize(body, now)))
     return out
 
 
