@@ -22,7 +22,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +56,10 @@ def make_events(count: int, seed: int) -> list[bytes]:
     now = datetime.now(UTC)
     out = []
     for _ in range(count):
-        at = now - timedelta(seconds=rng.randrange(4 * 3600))
-        body = factory.make(rng.choice(EVENT_NAMES), timestamp_ms=int(at.timestamp() * 1000))
+        # Milliseconds, as Zalo stamps them: at whole seconds, two events of one user and kind
+        # would collide (their ids derive from user, kind and time) and be counted once.
+        at_ms = int(now.timestamp() * 1000) - rng.randrange(4 * 3600 * 1000)
+        body = factory.make(rng.choice(EVENT_NAMES), timestamp_ms=at_ms)
         out.append(event_bytes(normalize(body, now)))
     return out
 
@@ -182,7 +184,8 @@ async def main(events: int, naive_events: int, runs: int, batch_size: int) -> No
                 tips_stream=f"BENCH_TIPS_{tag}",
                 tips_subject_filter=f"b{tag}.tips.>",
                 broadcast_stream=f"BENCH_BC_{tag}",
-                broadcast_subject_filter=f"b{tag}.broadcast.>",
+                broadcast_subject_filter=f"b{tag}.broadcast.outcome.>",
+                registry_subject_filter=f"b{tag}.broadcast.registry.group",
                 snapshots_stream=f"BENCH_SN_{tag}",
                 snapshots_subject_filter=f"b{tag}.snapshot.>",
                 batch_size=batch_size,
