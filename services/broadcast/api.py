@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from services.broadcast.approval import ward_moves
 from services.broadcast.domain import (
     BroadcastError,
     Category,
@@ -42,7 +43,9 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 Editor = Annotated[StaffUser, Depends(require_roles(Role.EDITOR, Role.APPROVER))]
 Approver = Annotated[StaffUser, Depends(require_roles(Role.APPROVER))]
-Admin = Annotated[StaffUser, Depends(require_roles(Role.EDITOR))]
+# Editors keep the registry (new groups, names, officers); moving a group to another ward
+# changes who an existing ward-targeted notice reaches, so that takes an admin (_write_groups).
+RegistryWriter = Annotated[StaffUser, Depends(require_roles(Role.EDITOR))]
 
 
 class Page(BaseModel):
@@ -76,8 +79,26 @@ async def broadcast_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": exc.detail}, status_code=exc.status)
 
 
+async def _write_groups(rt: Runtime, groups: list[Group], user: StaffUser) -> None:
+    """Upsert groups; a write that moves a known group to another ward needs an admin. Every
+    write is audited with its moves."""
+    current = await rt.groups.wards_of([g.group_id for g in groups])
+    moves = ward_moves(current, groups)
+    if moves and Role.ADMIN not in user.roles:
+        raise BroadcastError(
+            f"Chuyển {len(moves)} nhóm sang phường/xã khác cần quản trị viên (admin).", 403
+        )
+    await rt.groups.upsert_many(groups, datetime.now().astimezone())
+    await rt.audit.record(
+        "registry_written",
+        user.id,
+        groups=len(groups),
+        moves=[m._asdict() for m in moves],
+    )
+
+
 @router.post("/groups/import", summary="Import groups from CSV: all rows or none")
-async def import_groups(request: Request, rt: RuntimeDep, _: Admin) -> JSONResponse:
+async def import_groups(request: Request, rt: RuntimeDep, user: RegistryWriter) -> JSONResponse:
     text = (await request.body()).decode("utf-8-sig", errors="replace")
     groups, errors = parse_groups_csv(text)
     if errors:
@@ -86,7 +107,7 @@ async def import_groups(request: Request, rt: RuntimeDep, _: Admin) -> JSONRespo
             "errors": [e.model_dump() for e in errors],
         }
         return JSONResponse(body, status_code=422)
-    await rt.groups.upsert_many(groups, datetime.now().astimezone())
+    await _write_groups(rt, groups, user)
     return JSONResponse({"imported": len(groups)})
 
 
@@ -103,10 +124,10 @@ async def list_groups(
 
 
 @router.put("/groups/{group_id}", response_model=Group)
-async def put_group(group_id: str, group: Group, rt: RuntimeDep, _: Admin) -> Group:
+async def put_group(group_id: str, group: Group, rt: RuntimeDep, user: RegistryWriter) -> Group:
     if group.group_id != group_id:
         raise BroadcastError("group_id trong đường dẫn và nội dung không khớp.")
-    await rt.groups.upsert_many([group], datetime.now().astimezone())
+    await _write_groups(rt, [group], user)
     return group
 
 
