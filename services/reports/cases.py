@@ -2,7 +2,6 @@
 
 import base64
 import hashlib
-import re
 from datetime import datetime
 from typing import Literal
 
@@ -46,7 +45,6 @@ STATUS_LABELS = {
 
 WardSource = Literal["group", "text", "location", "staff", "unknown"]
 
-_PHONE = re.compile(r"(?<!\d)(?:\+?84|0)(?:[\s.\-]?\d){8,10}(?!\d)")
 _REF_ALPHABET = str.maketrans("", "", "=")
 
 
@@ -181,11 +179,6 @@ def check_transition(
         raise CaseError("Chỉ ghi tin báo gốc khi gộp tin trùng.", 422)
     if merged_into == case.id:
         raise CaseError("Không thể gộp tin báo vào chính nó.", 422)
-
-
-def mask_phones(text: str) -> str:
-    """The text with phone numbers replaced, for dispatch streams."""
-    return _PHONE.sub("[số điện thoại]", text)
 
 
 _ORDER = [TipPriority.LOW, TipPriority.NORMAL, TipPriority.HIGH, TipPriority.URGENT]

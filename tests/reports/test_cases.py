@@ -8,10 +8,10 @@ from services.reports.cases import (
     CaseMessage,
     case_id_for,
     check_transition,
-    mask_phones,
     reference_code,
 )
 from shared.events.tips import CaseStatus, Outcome, TipCategory, TipKind, TipPriority
+from shared.text import mask_phones
 
 NOW = datetime(2026, 11, 29, 4, 0, tzinfo=UTC)
 
