@@ -14,6 +14,7 @@ from services.broadcast.runtime import Runtime
 from services.broadcast.settings import BroadcastSettings
 from shared.auth import StaffDirectory
 from shared.health import health_router
+from shared.web import harden
 
 
 def create_app(settings: BroadcastSettings) -> FastAPI:
@@ -32,7 +33,10 @@ def create_app(settings: BroadcastSettings) -> FastAPI:
         version="1.0.0",
         lifespan=lifespan,
         description=api.FOLLOWERS_NOTE,
+        docs_url=None,  # no CDN-script pages (shared.web)
+        redoc_url=None,
     )
+    harden(app)
     app.state.runtime = runtime
     app.state.staff = StaffDirectory.from_settings(
         settings.staff_tokens_file, settings.staff_tokens
