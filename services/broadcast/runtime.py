@@ -34,6 +34,7 @@ from shared.jetstream import connect, ensure_consumer, ensure_stream, inbox_pref
 from shared.logging import configure_logging
 from shared.mongo import connect_mongo
 from shared.process import run_worker, stop_task
+from shared.startup import require_secrets
 from shared.subjects import (
     BROADCAST_DELIVER,
     BROADCAST_ECHOES_DURABLE,
@@ -210,4 +211,5 @@ def run_sender_process() -> None:
     """`python -m services.broadcast.sender`: sender workers, planner and handlers, no HTTP."""
     settings = BroadcastSettings()
     configure_logging(settings.log_level, service=f"{settings.service_name}-sender")
+    require_secrets(settings)
     run_worker(_serve_workers(settings))
