@@ -65,7 +65,7 @@ class ChangeIn(BaseModel):
 
 class RevealIn(BaseModel):
     reason: str = Field(min_length=5, max_length=500)
-    case_id: str | None = None
+    case_id: str = Field(min_length=1, max_length=100)  # the case that justifies it
 
 
 class RevealOut(BaseModel):

@@ -186,3 +186,13 @@ _ORDER = [TipPriority.LOW, TipPriority.NORMAL, TipPriority.HIGH, TipPriority.URG
 
 def higher_priority(left: TipPriority, right: TipPriority) -> TipPriority:
     return max(left, right, key=_ORDER.index)
+
+
+def check_reveal(case: Case | None, pseudonym: str) -> Case:
+    """A reveal is justified only by an existing case that this tipster sent: any case id
+    would let a reason be written for anyone."""
+    if case is None:
+        raise CaseError("Không tìm thấy tin báo làm căn cứ.", 404)
+    if case.tipster != pseudonym:
+        raise CaseError("Tin báo này không phải của người báo với bí danh này.", 422)
+    return case
