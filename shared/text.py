@@ -1,10 +1,14 @@
-"""Residents' text made safe to pass on: phone numbers masked, control characters removed.
+"""Outside text made safe: phone numbers masked, control characters removed for screens,
+and input that cannot be stored or shown refused at the edge (`SafeText`, `SafeLine`).
 
-Pure functions; every service that shows or streams outside text uses these.
+Pure functions; every service that shows, streams or accepts outside text uses these.
 """
 
 import re
 import unicodedata
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 PHONE_MASK = "[số điện thoại]"
 
@@ -105,3 +109,26 @@ def strip_controls(text: str, keep_newlines: bool = True) -> str:
 
 
 _BIDI_CONTROLS = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def check_text(value: str, multiline: bool = True) -> str:
+    """For input models: refuse what cannot be stored or shown safely (a pydantic validator,
+    so the answer is 422 naming the field). Lone surrogates cannot be encoded as UTF-8 (BSON,
+    NATS, XML all fail later, and forever); control characters break CAP's XML 1.0 and
+    terminals. Newlines and tabs are text when `multiline`."""
+    allowed = "\n\t\r" if multiline else ""
+    for ch in value:
+        code = ord(ch)
+        if 0xD800 <= code <= 0xDFFF:
+            raise ValueError("chứa ký tự UTF-16 lẻ (surrogate) không hợp lệ")
+        if (code < 0x20 or 0x7F <= code <= 0x9F) and ch not in allowed:
+            raise ValueError(f"chứa ký tự điều khiển U+{code:04X}")
+    return value
+
+
+def _check_line(value: str) -> str:
+    return check_text(value, multiline=False)
+
+
+SafeText = Annotated[str, AfterValidator(check_text)]
+SafeLine = Annotated[str, AfterValidator(_check_line)]

@@ -27,12 +27,15 @@ from services.broadcast.domain import (
 from services.broadcast.groups import Group, parse_groups_csv
 from services.broadcast.runtime import Runtime
 from shared.auth import CurrentStaff, Role, StaffUser, require_roles
+from shared.text import SafeLine, SafeText
+from shared.web import FieldError, error_body
 
 FOLLOWERS_NOTE = (
     "Followers receive notices as an OA article broadcast (the broadcast API sends only "
     "articles), with optional targeting by age, gender, region and province."
 )
 router = APIRouter(tags=["broadcast"])
+MAX_PAGE = 100_000  # (page - 1) * page_size must stay a 64-bit skip
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -66,8 +69,8 @@ class NoticeView(BaseModel):
 
 
 class UpdateIn(BaseModel):
-    title: str = Field(min_length=1, max_length=200)
-    body: str = Field(min_length=1)
+    title: SafeLine = Field(min_length=1, max_length=200)
+    body: SafeText = Field(min_length=1, max_length=20_000)
     severity: Severity | None = None
     urgency: Urgency | None = None
     certainty: Certainty | None = None
@@ -76,7 +79,7 @@ class UpdateIn(BaseModel):
 
 async def broadcast_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, BroadcastError)
-    return JSONResponse({"detail": exc.detail}, status_code=exc.status)
+    return JSONResponse(error_body(exc.detail), status_code=exc.status)
 
 
 async def _write_groups(rt: Runtime, groups: list[Group], user: StaffUser) -> None:
@@ -101,12 +104,10 @@ async def _write_groups(rt: Runtime, groups: list[Group], user: StaffUser) -> No
 async def import_groups(request: Request, rt: RuntimeDep, user: RegistryWriter) -> JSONResponse:
     text = (await request.body()).decode("utf-8-sig", errors="replace")
     groups, errors = parse_groups_csv(text)
-    if errors:
-        body = {
-            "detail": f"Không nhập nhóm nào: {len(errors)} dòng lỗi.",
-            "errors": [e.model_dump() for e in errors],
-        }
-        return JSONResponse(body, status_code=422)
+    if errors:  # in the one error body: loc = ["row", line number in the file]
+        fields = [FieldError(loc=["row", e.row], msg=m) for e in errors[:200] for m in e.errors]
+        detail = f"Không nhập nhóm nào: {len(errors)} dòng lỗi."
+        return JSONResponse(error_body(detail, fields), status_code=422)
     await _write_groups(rt, groups, user)
     return JSONResponse({"imported": len(groups)})
 
@@ -116,7 +117,7 @@ async def list_groups(
     rt: RuntimeDep,
     _: CurrentStaff,
     ward: str | None = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Page:
     groups, total = await rt.groups.find(ward, (page - 1) * page_size, page_size)
@@ -160,7 +161,7 @@ async def list_notices(
     category: Category | None = None,
     msg_type: MsgType | None = None,
     test_mode: bool | None = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 20,
 ) -> Page:
     filters: dict[str, Any] = {}

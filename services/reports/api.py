@@ -3,7 +3,6 @@
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
@@ -15,6 +14,8 @@ from services.reports.services import Reports
 from services.reports.store import CaseFilter
 from shared.auth import CurrentStaff, Role, StaffUser, require_roles
 from shared.events.tips import CaseStatus, Outcome, TipCategory, TipKind, TipPriority
+from shared.text import SafeLine, SafeText
+from shared.web import IsoDateTime
 
 READERS = (Role.DISPATCHER, Role.OFFICER, Role.ANALYST)
 WORKERS = (Role.DISPATCHER, Role.OFFICER)
@@ -41,30 +42,34 @@ class CasePage(BaseModel):
     limit: int
 
 
+Slug = Annotated[SafeLine, Field(min_length=1, max_length=60)]
+Id = Annotated[SafeLine, Field(min_length=1, max_length=100)]
+
+
 class TransitionIn(BaseModel):
     to: CaseStatus
     outcome: Outcome | None = None
-    merged_into: str | None = None
-    assignee: str | None = None
+    merged_into: Id | None = None
+    assignee: Id | None = None
 
 
 class NoteIn(BaseModel):
-    text: str = Field(min_length=1, max_length=4000)
+    text: SafeText = Field(min_length=1, max_length=4000)
 
 
 class ReplyIn(BaseModel):
-    text: str = Field(min_length=1, max_length=1800)
+    text: SafeText = Field(min_length=1, max_length=1800)
 
 
 class ChangeIn(BaseModel):
     category: TipCategory | None = None
     priority: TipPriority | None = None
-    ward: str | None = None
-    info_wards: list[str] | None = None
+    ward: Slug | None = None
+    info_wards: list[Slug] | None = Field(default=None, max_length=50)
 
 
 class RevealIn(BaseModel):
-    reason: str = Field(min_length=5, max_length=500)
+    reason: SafeText = Field(min_length=5, max_length=500)
     case_id: str = Field(min_length=1, max_length=100)  # the case that justifies it
 
 
@@ -103,14 +108,14 @@ def _refused(exc: CaseError) -> HTTPException:
 async def list_cases(
     reports: ReportsDep,
     user: Reader,
-    ward: Annotated[str | None, Query()] = None,
+    ward: Annotated[Slug | None, Query()] = None,
     case_status: Annotated[CaseStatus | None, Query(alias="status")] = None,
     priority: TipPriority | None = None,
     category: TipCategory | None = None,
     kind: TipKind | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    since: IsoDateTime | None = None,
+    until: IsoDateTime | None = None,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> CasePage:
     allowed = _visible_wards(user)

@@ -37,7 +37,7 @@ from shared.jetstream import connect, ensure_consumer, ensure_stream, inbox_pref
 from shared.mongo import connect_mongo
 from shared.places import Gazetteer
 from shared.subjects import TIPS_ALL, TIPS_STREAM, ZALO_EVENTS_STREAM
-from shared.web import harden
+from shared.web import error_body, harden
 from shared.zalo.client import ZaloClient
 
 log = logging.getLogger(__name__)
@@ -123,7 +123,7 @@ def create_app(settings: ReportsSettings, messenger: Messenger | None = None) ->
 
     @app.exception_handler(CaseError)
     async def _case_error(request: Request, exc: CaseError) -> JSONResponse:
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+        return JSONResponse(error_body(exc.detail), status_code=exc.status_code)
 
     async def mongo_ready() -> object:
         return await app.state.reports.store.db.command("ping")

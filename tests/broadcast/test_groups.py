@@ -69,7 +69,7 @@ class TestImportApi:
         bad = groups_csv([group_row("g1"), group_row("g2", ward="x")])
         r = await h.http.post("/groups/import", content=bad, headers=EDITOR)
         assert r.status_code == 422
-        assert r.json()["errors"][0]["row"] == 3
+        assert r.json()["errors"][0]["loc"] == ["row", 3]
         listed = (await h.http.get("/groups", headers=EDITOR)).json()
         assert listed["total"] == 0
         good = groups_csv([group_row("g1"), group_row("g2")])
