@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from services.reports.cases import Case, CaseError
+from services.reports.cases import Case, CaseError, masked
 from services.reports.services import Reports
 from services.reports.store import CaseFilter
 from shared.auth import CurrentStaff, Role, StaffUser, require_roles
@@ -127,12 +127,14 @@ async def list_cases(
         wards = allowed
     query = CaseFilter.build(wards, case_status, priority, category, kind, since, until)
     items, total = await reports.store.find(query, offset, limit)
-    return CasePage(items=items, total=total, offset=offset, limit=limit)
+    shown = [_shown(case, user) for case in items]
+    return CasePage(items=shown, total=total, offset=offset, limit=limit)
 
 
 @router.get("/cases/stream")
-async def stream_cases(reports: ReportsDep, user: Reader, request: Request) -> StreamingResponse:
-    """Server-Sent Events: every new or changed case in the wards this user may see."""
+async def stream_cases(reports: ReportsDep, user: Worker, request: Request) -> StreamingResponse:
+    """Server-Sent Events: every new or changed case in the wards this user may see. The live
+    queue is for those who work cases (dispatchers, officers, admins), not for leaders."""
     allowed = _visible_wards(user)
 
     async def events() -> AsyncIterator[str]:
@@ -158,7 +160,16 @@ def _sse(payload: dict[str, Any]) -> str:
 
 @router.get("/cases/{case_id}")
 async def read_case(case_id: str, reports: ReportsDep, user: Reader) -> Case:
-    return await _case(reports, case_id, user, write=False)
+    return _shown(await _case(reports, case_id, user, write=False), user)
+
+
+def _shown(case: Case, user: StaffUser) -> Case:
+    """The whole case for those who work it (its ward's dispatchers and officers, admins);
+    anyone else who may read it (leaders, a ward told for information) sees it masked
+    (docs/security.md)."""
+    if user.has_any(*WORKERS) and user.can_see_ward(case.ward):
+        return case
+    return masked(case)
 
 
 @router.post("/cases/{case_id}/transitions")

@@ -15,6 +15,7 @@ from shared.events.tips import (
     TipKind,
     TipPriority,
 )
+from shared.text import mask_phones
 
 OPEN_STATUSES = (CaseStatus.NEW, CaseStatus.ASSIGNED, CaseStatus.VERIFYING)
 TERMINAL_STATUSES = (CaseStatus.RESOLVED, CaseStatus.REJECTED, CaseStatus.DUPLICATE)
@@ -186,6 +187,23 @@ _ORDER = [TipPriority.LOW, TipPriority.NORMAL, TipPriority.HIGH, TipPriority.URG
 
 def higher_priority(left: TipPriority, right: TipPriority) -> TipPriority:
     return max(left, right, key=_ORDER.index)
+
+
+def masked(case: Case) -> Case:
+    """A case for readers who do not work it (leaders, other wards told for information):
+    phone numbers masked in messages and notes, no coordinates."""
+    messages = [
+        m.model_copy(
+            update={
+                "text": mask_phones(m.text) if m.text else m.text,
+                "latitude": None,
+                "longitude": None,
+            }
+        )
+        for m in case.messages
+    ]
+    notes = [n.model_copy(update={"text": mask_phones(n.text)}) for n in case.notes]
+    return case.model_copy(update={"messages": messages, "notes": notes})
 
 
 def check_reveal(case: Case | None, pseudonym: str) -> Case:

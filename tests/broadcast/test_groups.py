@@ -82,6 +82,16 @@ class TestImportApi:
         assert r.status_code == 403
         assert "vai trò" in r.json()["detail"]
 
+    async def test_only_the_registry_keepers_list_officers_zalo_ids(self, broadcast) -> None:
+        """Finding 10: the registry holds officers' Zalo ids; staff outside broadcast (here
+        an officer) may not list it."""
+        h = await broadcast(workers=False)
+        csv = groups_csv([group_row("g1", officer_id="84912345678", officer_name="A")])
+        assert (await h.http.post("/groups/import", content=csv, headers=EDITOR)).status_code == 200
+        assert (await h.http.get("/groups", headers=OFFICER)).status_code == 403
+        listed = await h.http.get("/groups", headers=EDITOR)
+        assert listed.json()["items"][0]["officer_id"] == "84912345678"
+
 
 class TestRegistryChanges:
     """What broadcast announces of its registry for analytics (`RegistryGroupChanged`)."""
