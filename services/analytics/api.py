@@ -24,7 +24,11 @@ from services.analytics.tips import OUTCOMES, TIPS, response_times
 from shared.auth import Role, StaffUser, require_roles
 from shared.places import UNKNOWN_WARD, Gazetteer
 
-router = APIRouter(prefix="/metrics", tags=["metrics"])
+# Every metric answers JSON, or CSV with `format=csv` (documented, so clients may rely on it).
+_CSV: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {"schema": {"type": "string"}}}}
+}
+router = APIRouter(prefix="/metrics", tags=["metrics"], responses=_CSV)
 
 Analyst = Annotated[StaffUser, Depends(require_roles(Role.ANALYST))]
 Format = Annotated[Literal["json", "csv"], Query(alias="format")]

@@ -131,7 +131,11 @@ async def list_cases(
     return CasePage(items=shown, total=total, offset=offset, limit=limit)
 
 
-@router.get("/cases/stream")
+@router.get(
+    "/cases/stream",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
+)
 async def stream_cases(reports: ReportsDep, user: Worker, request: Request) -> StreamingResponse:
     """Server-Sent Events: every new or changed case in the wards this user may see. The live
     queue is for those who work cases (dispatchers, officers, admins), not for leaders."""
