@@ -18,6 +18,10 @@ from tools.localstack.servers import start_mongo, start_nats
 
 pytest_plugins = ["tests.fixtures.fake_zalo"]
 
+# Tests run services on the shipped test keys (and start them as child processes, which
+# inherit this): dev mode, the one place besides `make run` where shared.startup allows that.
+os.environ.setdefault("BINHYEN_DEV_MODE", "1")
+
 TEST_DATA = Path(__file__).resolve().parent / "data"
 
 

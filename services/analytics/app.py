@@ -38,6 +38,7 @@ from shared.subjects import (
     TIPS_STREAM,
     ZALO_EVENTS_STREAM,
 )
+from shared.web import harden
 from shared.zalo.client import ZaloClient
 
 log = logging.getLogger(__name__)
@@ -173,7 +174,8 @@ def create_app(settings: AnalyticsSettings) -> FastAPI:
         finally:
             await mongo.close()
 
-    app = FastAPI(title="binhyen analytics", lifespan=lifespan)
+    app = FastAPI(title="binhyen analytics", lifespan=lifespan, docs_url=None, redoc_url=None)
+    harden(app)
     app.state.settings = settings
     app.state.gazetteer = Gazetteer.load(settings.places_units_file, settings.places_crosswalk_file)
     chart_js = Path(settings.chart_js_file)

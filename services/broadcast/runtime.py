@@ -27,13 +27,14 @@ from services.broadcast.publishing import publish_all
 from services.broadcast.replies import Replies
 from services.broadcast.sender import Sender
 from services.broadcast.settings import BroadcastSettings
-from services.broadcast.store import DeliveryStore, GroupStore, NoticeStore
+from services.broadcast.store import AuditStore, DeliveryStore, GroupStore, NoticeStore
 from shared.events.envelope import event_bytes
 from shared.events.zalo import ZaloEventKind
 from shared.jetstream import connect, ensure_consumer, ensure_stream, inbox_prefix
 from shared.logging import configure_logging
 from shared.mongo import connect_mongo
 from shared.process import run_worker, stop_task
+from shared.startup import require_secrets
 from shared.subjects import (
     BROADCAST_DELIVER,
     BROADCAST_ECHOES_DURABLE,
@@ -87,14 +88,14 @@ class Runtime:
         self.mongo = connect_mongo(s.mongodb_url)
         db = self.mongo[s.mongodb_database]
         self.groups, self.notices = GroupStore(db), NoticeStore(db)
-        self.deliveries = DeliveryStore(db)
-        for store in (self.groups, self.notices, self.deliveries):
+        self.deliveries, self.audit = DeliveryStore(db), AuditStore(db)
+        for store in (self.groups, self.notices, self.deliveries, self.audit):
             await store.ensure_indexes()
         await self._declare()
         self.zalo = ZaloClient(s, nats=self.nc)
         await self.zalo.start()
-        self.planner = Planner(self.js, self.notices, self.groups, self.deliveries)
-        self.service = NoticeService(s, self.notices, self.deliveries, self.planner)
+        self.planner = Planner(self.js, self.notices, self.groups, self.deliveries, self.audit)
+        self.service = NoticeService(s, self.notices, self.deliveries, self.planner, self.audit)
         self.sender = Sender(s, self.js, self.notices, self.deliveries, self.zalo)
         self.replies = Replies(
             s, self.notices, self.deliveries, self.zalo, self.sender.outcomes.outcome
@@ -210,4 +211,5 @@ def run_sender_process() -> None:
     """`python -m services.broadcast.sender`: sender workers, planner and handlers, no HTTP."""
     settings = BroadcastSettings()
     configure_logging(settings.log_level, service=f"{settings.service_name}-sender")
+    require_secrets(settings)
     run_worker(_serve_workers(settings))

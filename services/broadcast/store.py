@@ -73,6 +73,11 @@ class GroupStore:
         await self.roster()  # staff import before they send: the next notice finds it ready
         return len(fresh) - len(known & {d["_id"] for d in fresh}) + modified
 
+    async def wards_of(self, group_ids: list[str]) -> dict[str, str | None]:
+        """The ward each known group is in now (registry writes compare against it)."""
+        cursor = self.groups.find({"_id": {"$in": group_ids}}, {"ward": 1})
+        return {str(d["_id"]): d.get("ward") async for d in cursor}
+
     async def get(self, group_id: str) -> Group | None:
         doc = await self.groups.find_one({"_id": group_id})
         return _group(doc) if doc else None
@@ -242,6 +247,25 @@ class GroupStore:
 
 def _group(doc: Doc) -> Group:
     return Group.model_validate({**doc, "group_id": doc["_id"]})
+
+
+class AuditStore:
+    """Who did what to notices and the registry, for review: approvals, cancels, holds at
+    send time, and registry writes with the ward moves they made. Never the notice text."""
+
+    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+        self.entries = db["broadcast_audit"]
+
+    async def ensure_indexes(self) -> None:
+        await _ensure(self.entries, [("at", DESCENDING)], [("notice_id", ASCENDING)])
+
+    async def record(self, action: str, actor: str, **fields: Any) -> None:
+        doc = {"_id": uuid.uuid4().hex, "action": action, "actor": actor, "at": datetime.now(UTC)}
+        await self.entries.insert_one({**doc, **fields})
+
+    async def find(self, **filters: Any) -> list[Doc]:
+        cursor = self.entries.find(filters).sort("at", ASCENDING)
+        return [d async for d in cursor]
 
 
 class NoticeStore:

@@ -27,7 +27,14 @@ from shared.subjects import zalo_event_subject
 
 ANALYST_TOKEN = "analyst-token-for-tests"
 OFFICER_TOKEN = "officer-token-for-tests"
+NAM_LY_ANALYST_TOKEN = "nam-ly-analyst-token-for-tests"
 STAFF = {
+    token_digest(NAM_LY_ANALYST_TOKEN): {
+        "id": "a2",
+        "name": "Lãnh đạo Nam Lý",
+        "roles": ["analyst"],
+        "wards": ["nam-ly"],
+    },
     token_digest(ANALYST_TOKEN): {"id": "a1", "name": "Phân tích", "roles": ["analyst"]},
     token_digest(OFFICER_TOKEN): {"id": "o1", "name": "Cán bộ", "roles": ["officer"]},
 }

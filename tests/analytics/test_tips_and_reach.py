@@ -22,7 +22,13 @@ from shared.events.tips import (
 )
 from shared.jetstream import connect
 from shared.places import DEMO_CROSSWALK_FILE
-from tests.analytics.conftest import ANALYST_TOKEN, announce_groups, running, units_file
+from tests.analytics.conftest import (
+    ANALYST_TOKEN,
+    NAM_LY_ANALYST_TOKEN,
+    announce_groups,
+    running,
+    units_file,
+)
 from tests.analytics.test_api import GROUPS, HOUSEHOLDS
 
 AUTH = {"Authorization": f"Bearer {ANALYST_TOKEN}"}
@@ -244,3 +250,14 @@ async def test_tips_response_times_outcomes_and_reach(
             assert n1["members_reached"] == 500 + 700  # g1 and g3 from the registry
             effect = (await http.get("/metrics/notice-effect")).json()["notices"]
             assert (effect[0]["tips_before"], effect[0]["tips_after"]) == (5, 0)
+
+            # Finding 10: a leader of one ward sees that ward's deliveries and tips only
+            nam_ly = {"Authorization": f"Bearer {NAM_LY_ANALYST_TOKEN}"}
+            scoped = (await http.get("/metrics/broadcasts", params=period, headers=nam_ly)).json()
+            (n1,) = scoped["notices"]
+            assert (n1["targets"], n1["sent"], n1["failed"], n1["wards"]) == (1, 1, 0, ["nam-ly"])
+            assert sum(row["failed"] for row in scoped["series"]) == 0  # bac-ly's failure
+            assert sum(row["sent"] for row in scoped["series"]) == 1
+            assert sum(row["sent"] for row in reach["series"]) == 2  # city-wide: counters
+            effect = (await http.get("/metrics/notice-effect", headers=nam_ly)).json()["notices"]
+            assert (effect[0]["tips_before"], effect[0]["tips_after"]) == (0, 0)  # bac-ly fraud

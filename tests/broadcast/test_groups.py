@@ -69,7 +69,7 @@ class TestImportApi:
         bad = groups_csv([group_row("g1"), group_row("g2", ward="x")])
         r = await h.http.post("/groups/import", content=bad, headers=EDITOR)
         assert r.status_code == 422
-        assert r.json()["errors"][0]["row"] == 3
+        assert r.json()["errors"][0]["loc"] == ["row", 3]
         listed = (await h.http.get("/groups", headers=EDITOR)).json()
         assert listed["total"] == 0
         good = groups_csv([group_row("g1"), group_row("g2")])
@@ -81,6 +81,16 @@ class TestImportApi:
         r = await h.http.post("/groups/import", content="x", headers=OFFICER)
         assert r.status_code == 403
         assert "vai trò" in r.json()["detail"]
+
+    async def test_only_the_registry_keepers_list_officers_zalo_ids(self, broadcast) -> None:
+        """Finding 10: the registry holds officers' Zalo ids; staff outside broadcast (here
+        an officer) may not list it."""
+        h = await broadcast(workers=False)
+        csv = groups_csv([group_row("g1", officer_id="84912345678", officer_name="A")])
+        assert (await h.http.post("/groups/import", content=csv, headers=EDITOR)).status_code == 200
+        assert (await h.http.get("/groups", headers=OFFICER)).status_code == 403
+        listed = await h.http.get("/groups", headers=EDITOR)
+        assert listed.json()["items"][0]["officer_id"] == "84912345678"
 
 
 class TestRegistryChanges:

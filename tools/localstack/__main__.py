@@ -20,6 +20,7 @@ import httpx
 
 from shared.auth import token_digest
 from shared.places import DEMO_PLACES_FILE
+from shared.startup import dev_secrets
 from tools.demo_world import WORLD_FILE, World
 from tools.localstack.servers import REPO_ROOT, ManagedProcess, free_port, start_mongo, start_nats
 
@@ -102,6 +103,7 @@ def service_env(nats_url: str, mongodb_url: str, service: Service) -> dict[str, 
     env = {
         "NATS_URL": nats_url,
         "MONGODB_URL": mongodb_url,
+        **dev_secrets(VAR),  # dev mode; pseudonym and vault keys generated once per run folder
         "ZALO_API_BASE": os.environ.get("ZALO_API_BASE", fake),
         "ZALO_OAUTH_BASE": os.environ.get("ZALO_OAUTH_BASE", fake),
         "STAFF_TOKENS": json.dumps(staff),
