@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.broadcast.domain import Channel, Targets
 from shared.events.broadcast import RegistryGroupChanged
-from shared.text import SafeLine
+from shared.text import SafeLine, strip_controls
 
 # Wards and communes of Đồng Hới (slug → name), from the city's administrative list.
 WARDS: dict[str, str] = {
@@ -221,8 +221,11 @@ def group_event_update(
     fields: dict[str, object] = {"active": True}
     on_insert.pop("active")
     name = body.get("group_name") or body.get("name")
-    if isinstance(name, str) and name.strip():
-        fields["name"] = name.strip()[:200]
+    # A Zalo group name is outside text: stored as one clean line, so the registry (which
+    # refuses control characters) can always read it back.
+    clean = strip_controls(name, keep_newlines=False).strip()[:200] if isinstance(name, str) else ""
+    if clean:
+        fields["name"] = clean
         on_insert.pop("name")
     return {"$set": fields, "$setOnInsert": on_insert}, True
 

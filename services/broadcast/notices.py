@@ -244,7 +244,8 @@ class NoticeService:
         body = "\n\n".join(p for p in (alert.description, alert.instruction) if p)
         try:
             return NoticeDraft(
-                title=(alert.headline or alert.event)[:200],
+                # one line: a CAP headline may wrap, a notice title may not
+                title=" ".join((alert.headline or alert.event).split())[:200],
                 body=body or alert.event,
                 category=alert.category,
                 severity=alert.severity,

@@ -4,6 +4,7 @@ import pytest
 
 from services.broadcast.domain import Channel
 from services.broadcast.groups import (
+    Group,
     content_hash,
     group_event_update,
     membership_change,
@@ -57,6 +58,13 @@ class TestGroupEvents:
         change = group_event_update("create_group", "g1", {"group_name": "Tổ 5"})
         assert change is not None
         assert change[0]["$set"] == {"active": True, "name": "Tổ 5"}
+
+    def test_a_zalo_group_name_is_stored_as_one_clean_line(self) -> None:
+        payload = {"group_name": "Tổ 5\n\x1b[2J\x07Phường Đồng Hải"}
+        update, _ = group_event_update("update_group_info", "g1", payload) or ({}, False)
+        name = update["$set"]["name"]  # type: ignore[index]
+        assert name == "Tổ 5[2JPhường Đồng Hải"
+        Group(group_id="g1", name=name)  # the registry reads it back
 
     def test_unrelated_event(self) -> None:
         assert group_event_update("user_send_group_text", "g1", None) is None

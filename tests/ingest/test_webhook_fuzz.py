@@ -75,7 +75,9 @@ def dumps(body: Any) -> bytes:
     return json.dumps(body, ensure_ascii=True, allow_nan=True).encode()
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(
     name=st.sampled_from(fixture_names()),
     field=st.sampled_from([*FIELDS, "message.text", "event_name", "extra"]),
@@ -95,13 +97,14 @@ def test_signed_or_not_any_body_is_refused_quarantined_or_published(
         body["timestamp"] = timestamp
     raw = dumps(body)
     ts = body.get("timestamp")
-    signature = signature_for(raw, ts if isinstance(ts, str) else "0") if sign else "mac=00"
+    signable = isinstance(ts, str) and ts == ts.encode("utf-8", "replace").decode()
+    signature = signature_for(raw, ts if signable else "0") if sign else "mac=00"
     verdict = check(raw, signature)
     if not sign:
         assert verdict == "refused"
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, derandomize=True)
 @given(depth=st.integers(min_value=1, max_value=200_000), kind=st.sampled_from("[{"))
 def test_deep_nesting_unsigned_is_refused(depth: int, kind: str) -> None:
     raw = deep(depth) if kind == "[" else ('{"a":' * depth + "1" + "}" * depth).encode()
