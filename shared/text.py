@@ -17,15 +17,14 @@ PHONE_MASK = "[số điện thoại]"
 # them. People write "0912  345 678", "0912/345/678", "(0912) 345 678", "0912 - 345 - 678".
 _DIGITS = re.compile(r"[0-9]+")
 _MAX_GAP = 3
+_OTHER_DIGIT = re.compile(r"(?![0-9])\d")  # a Unicode decimal digit that is not ASCII
 
 
 def _ascii_digits(text: str) -> str:
     """NFKC (full-width "０９１２" and other compatibility forms become ASCII), then every other
     decimal digit (Arabic-Indic, Devanagari...) as its ASCII digit."""
     folded = unicodedata.normalize("NFKC", text)
-    if folded.isascii():
-        return folded
-    return "".join(str(unicodedata.decimal(ch)) if ch.isdecimal() else ch for ch in folded)
+    return _OTHER_DIGIT.sub(lambda m: str(unicodedata.decimal(m.group())), folded)
 
 
 def is_phone_number(digits: str) -> bool:
@@ -95,20 +94,14 @@ def strip_controls(text: str, keep_newlines: bool = True) -> str:
     """Text without C0/C1 control characters (ESC sequences, OSC 52 clipboard writes, bells,
     carriage returns that overwrite a line), nor the bidi overrides that reorder what a
     terminal shows. Newlines (and tabs, as a space) stay when `keep_newlines`."""
-    kept: list[str] = []
-    for ch in text:
-        if ch == "\n" and keep_newlines:
-            kept.append(ch)
-        elif ch == "\t":
-            kept.append(" ")
-        elif unicodedata.category(ch) in ("Cc", "Cs") or ch in _BIDI_CONTROLS:
-            continue
-        else:
-            kept.append(ch)
-    return "".join(kept)
+    pattern = _CONTROLS if keep_newlines else _CONTROLS_AND_NEWLINES
+    return pattern.sub("", text.replace("\t", " "))
 
 
-_BIDI_CONTROLS = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# C0 but tab and newline, DEL, C1, lone surrogates, bidi embeddings, overrides and isolates.
+_CONTROL_CLASS = "\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_CONTROLS = re.compile(f"[{_CONTROL_CLASS}]")
+_CONTROLS_AND_NEWLINES = re.compile(f"[{_CONTROL_CLASS}\n]")
 
 
 def check_text(value: str, multiline: bool = True) -> str:
