@@ -9,7 +9,7 @@ from shared.startup import require_secrets
 def main() -> None:
     settings = IngestSettings()
     require_secrets(settings)
-    serve(create_app, settings, service="ingest")
+    serve(create_app, settings, service="ingest", http="httptools")
 
 
 if __name__ == "__main__":

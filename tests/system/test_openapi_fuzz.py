@@ -97,3 +97,35 @@ def test_the_live_queue_is_documented_as_a_stream(stack: Stack) -> None:
     spec = httpx.get(f"{stack.url('reports')}/openapi.json").json()
     content = spec["paths"]["/cases/stream"]["get"]["responses"]["200"]["content"]
     assert "text/event-stream" in content
+
+
+def _status_of(url: str, header_bytes: int) -> int:
+    """Send a request with one header of `header_bytes` over a raw socket; the status answered
+    (0 if the server closed without answering)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    head = (
+        f"GET /cases HTTP/1.1\r\nHost: {parts.netloc}\r\nAuthorization: Bearer demo-admin\r\n"
+        f"X-Big: {'x' * header_bytes}\r\n\r\n"
+    ).encode()
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        try:
+            sock.sendall(head)
+        except OSError:  # the server stopped reading and closed: refused as well
+            return 0
+        answer = sock.recv(200)
+    return int(answer.split()[1]) if answer.startswith(b"HTTP/1.1") else 0
+
+
+@pytest.mark.parametrize("service", ["reports", "broadcast", "analytics"])
+def test_staff_apis_do_not_read_huge_headers(stack: Stack, service: str) -> None:
+    """Finding 7: 16 MB of headers were read and accepted. Over 64 KiB the server stops
+    reading (h11); between 32 and 64 KiB the app answers 431; the service stays up."""
+    import httpx
+
+    url = stack.url(service)
+    assert _status_of(url, 40_000) == 431
+    assert _status_of(url, 16 * 1024 * 1024) in (0, 400, 431)
+    assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200

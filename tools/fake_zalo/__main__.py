@@ -6,7 +6,7 @@ from tools.fake_zalo.settings import FakeZaloSettings
 
 
 def main() -> None:
-    serve(create_app, FakeZaloSettings(), service="fake_zalo")
+    serve(create_app, FakeZaloSettings(), service="fake_zalo", http="httptools")
 
 
 if __name__ == "__main__":
