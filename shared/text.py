@@ -6,9 +6,10 @@ Pure functions; every service that shows, streams or accepts outside text uses t
 
 import re
 import unicodedata
+from collections.abc import Callable
 from typing import Annotated
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, ValidationInfo
 
 PHONE_MASK = "[số điện thoại]"
 
@@ -119,9 +120,17 @@ def check_text(value: str, multiline: bool = True) -> str:
     return value
 
 
-def _check_line(value: str) -> str:
-    return check_text(value, multiline=False)
+STORED: dict[str, bool] = {"stored": True}  # model_validate(doc, context=STORED)
 
 
-SafeText = Annotated[str, AfterValidator(check_text)]
-SafeLine = Annotated[str, AfterValidator(_check_line)]
+def _checked(multiline: bool) -> Callable[[str, ValidationInfo], str]:
+    def check(value: str, info: ValidationInfo) -> str:
+        if isinstance(info.context, dict) and info.context.get("stored"):
+            return value  # read back from the database: written before these rules, kept as is
+        return check_text(value, multiline)
+
+    return check
+
+
+SafeText = Annotated[str, AfterValidator(_checked(multiline=True))]
+SafeLine = Annotated[str, AfterValidator(_checked(multiline=False))]

@@ -15,6 +15,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from services.broadcast.domain import DeliveryState, Notice, NoticeStatus
 from services.broadcast.groups import Group, RosterEntry, roster_entry
 from shared.mongo import ensure_indexes
+from shared.text import STORED
 
 Doc = dict[str, Any]
 ROSTER_PAGE = 2000  # groups per roster page (one JSON string of ~0.3 MB)
@@ -246,7 +247,7 @@ class GroupStore:
 
 
 def _group(doc: Doc) -> Group:
-    return Group.model_validate({**doc, "group_id": doc["_id"]})
+    return Group.model_validate({**doc, "group_id": doc["_id"]}, context=STORED)
 
 
 class AuditStore:
@@ -359,7 +360,7 @@ def _notice_doc(notice: Notice) -> Doc:
 
 
 def _notice(doc: Doc) -> Notice:
-    return Notice.model_validate({**doc, "id": doc["_id"]})
+    return Notice.model_validate({**doc, "id": doc["_id"]}, context=STORED)
 
 
 # Fields of a delivery that never change: the planner writes them once and the work-queue

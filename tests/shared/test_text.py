@@ -122,3 +122,18 @@ def test_vietnamese_text_and_newlines_stay() -> None:
     text = "Có người lạ\nđi xe máy Wave, biển 73A-123.45"
     assert strip_controls(text) == text
     assert strip_controls(text, keep_newlines=False) == text.replace("\n", "")
+
+
+def test_stored_text_is_read_back_as_it_is() -> None:
+    """Input is refused with control characters; a document written before that rule still
+    reads (a notice title with a newline must not make every list of notices fail)."""
+    from pydantic import BaseModel, ValidationError
+
+    from shared.text import STORED, SafeLine
+
+    class Title(BaseModel):
+        title: SafeLine
+
+    with pytest.raises(ValidationError):
+        Title.model_validate({"title": "một\ndòng"})
+    assert Title.model_validate({"title": "một\ndòng"}, context=STORED).title == "một\ndòng"
