@@ -9,7 +9,7 @@ pseudonym and vault keys let anyone recompute published pseudonyms. Dev mode
 import logging
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -32,13 +32,16 @@ def is_dev_mode(environ: Mapping[str, str]) -> bool:
     return environ.get(DEV_MODE, "").strip().lower() in {"1", "true", "yes"}
 
 
-def weak_secrets(settings: BaseModel) -> list[str]:
-    """The environment variable names of the settings' secrets that are empty or shipped."""
+def weak_secrets(settings: BaseModel, used: Iterable[str]) -> list[str]:
+    """The environment variable names of the secrets this service `used` (field names) that are
+    empty or shipped. Only those it uses: compose gives each service its own (ingest has no
+    token-refresh secret, the others no webhook secret)."""
     values = settings.model_dump()
     return [
         name.upper()
-        for name, shipped in SHIPPED_SECRETS.items()
-        if name in values and (not str(values[name] or "").strip() or values[name] in shipped)
+        for name in used
+        if not str(values.get(name) or "").strip()
+        or values.get(name) in SHIPPED_SECRETS.get(name, frozenset())
     ]
 
 
@@ -46,9 +49,12 @@ class WeakSecrets(SystemExit):
     """Raised at start-up: the process exits with the message naming the variables."""
 
 
-def require_secrets(settings: BaseModel, environ: Mapping[str, str] = os.environ) -> None:
-    """Refuse to start (outside dev mode) when a secret is empty or a shipped default."""
-    weak = weak_secrets(settings)
+def require_secrets(
+    settings: BaseModel, *used: str, environ: Mapping[str, str] = os.environ
+) -> None:
+    """Refuse to start (outside dev mode) when a secret the service uses is empty or a shipped
+    default."""
+    weak = weak_secrets(settings, used)
     if not weak or is_dev_mode(environ):
         return
     message = (

@@ -9,7 +9,7 @@ from shared.startup import require_secrets
 
 def main() -> None:
     settings = AnalyticsSettings()
-    require_secrets(settings)
+    require_secrets(settings, "zalo_app_secret_key", "pseudonym_key")
     collect_less_often()
     serve(create_app, settings, service="analytics")
 

@@ -211,5 +211,5 @@ def run_sender_process() -> None:
     """`python -m services.broadcast.sender`: sender workers, planner and handlers, no HTTP."""
     settings = BroadcastSettings()
     configure_logging(settings.log_level, service=f"{settings.service_name}-sender")
-    require_secrets(settings)
+    require_secrets(settings, "zalo_app_secret_key", "pseudonym_key")
     run_worker(_serve_workers(settings))

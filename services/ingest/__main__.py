@@ -8,7 +8,7 @@ from shared.startup import require_secrets
 
 def main() -> None:
     settings = IngestSettings()
-    require_secrets(settings)
+    require_secrets(settings, "zalo_oa_secret_key", "pseudonym_key")
     serve(create_app, settings, service="ingest", http="httptools")
 
 

@@ -8,7 +8,7 @@ from shared.startup import require_secrets
 
 def main() -> None:
     settings = ReportsSettings()
-    require_secrets(settings)
+    require_secrets(settings, "zalo_app_secret_key", "pseudonym_key", "tipster_vault_key")
     serve(create_app, settings, service="reports")
 
 

@@ -19,24 +19,33 @@ STRONG = {
 }
 
 
+REPORTS_USES = ("zalo_app_secret_key", "pseudonym_key", "tipster_vault_key")
+
+
 def test_shipped_defaults_are_named() -> None:
     settings = ReportsSettings(_env_file=None)  # type: ignore[call-arg]
-    assert set(weak_secrets(settings)) == {
+    assert set(weak_secrets(settings, [*REPORTS_USES, "zalo_oa_secret_key"])) == {
         "ZALO_OA_SECRET_KEY",
         "ZALO_APP_SECRET_KEY",
         "PSEUDONYM_KEY",
         "TIPSTER_VAULT_KEY",
     }
     with pytest.raises(WeakSecrets, match="TIPSTER_VAULT_KEY"):
-        require_secrets(settings, environ={})
-    require_secrets(settings, environ={"BINHYEN_DEV_MODE": "1"})  # dev mode allows them
+        require_secrets(settings, *REPORTS_USES, environ={})
+    require_secrets(settings, *REPORTS_USES, environ={"BINHYEN_DEV_MODE": "1"})  # dev mode
 
 
 def test_strong_secrets_start_and_blank_ones_do_not() -> None:
-    require_secrets(ReportsSettings(**STRONG), environ={})
+    require_secrets(ReportsSettings(**STRONG), *REPORTS_USES, environ={})
     blank = IngestSettings(**(STRONG | {"zalo_oa_secret_key": "   "}))
     with pytest.raises(WeakSecrets, match="ZALO_OA_SECRET_KEY"):
-        require_secrets(blank, environ={})
+        require_secrets(blank, "zalo_oa_secret_key", environ={})
+
+
+def test_only_the_secrets_a_service_uses_are_required() -> None:
+    """Compose gives ingest no token-refresh secret and the others no webhook secret."""
+    ingest = IngestSettings(**(STRONG | {"zalo_app_secret_key": ""}))
+    require_secrets(ingest, "zalo_oa_secret_key", "pseudonym_key", environ={})
 
 
 def test_an_empty_variable_no_longer_falls_back_silently(tmp_path: Path) -> None:
