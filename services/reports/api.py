@@ -57,6 +57,7 @@ class ReplyIn(BaseModel):
 
 
 class ChangeIn(BaseModel):
+    kind: TipKind | None = None
     category: TipCategory | None = None
     priority: TipPriority | None = None
     ward: str | None = None
@@ -188,7 +189,7 @@ async def change_case(case_id: str, body: ChangeIn, reports: ReportsDep, user: W
     case = await _case(reports, case_id, user, write=True)
     try:
         return await reports.desk.change(
-            case, user, body.category, body.priority, body.ward, body.info_wards
+            case, user, body.category, body.priority, body.ward, body.info_wards, body.kind
         )
     except CaseError as exc:
         raise _refused(exc) from exc

@@ -53,7 +53,8 @@ class TestTipReachesDispatcher:
         assert msg.subject == "tips.triaged.quang-phu.urgent"
         assert (tip.ward, tip.category, tip.priority) == ("quang-phu", "robbery", "urgent")
         rules = {reason.rule for reason in tip.reasons}
-        assert {"category.robbery", "ward.unit"} <= rules
+        # The model's evidence for the category, the safety rule that made it urgent, the place.
+        assert {"model.category", "safety.weapon_now", "ward.unit"} <= rules
         assert tip.tipster.startswith("p-")
         await msg.ack()
         await sub.unsubscribe()
@@ -482,7 +483,7 @@ class TestRecovery:
         assert case["priority"] == "urgent"
         rules = {reason["rule"] for reason in case["reasons"]}
         assert "ward.unit" in rules
-        assert any(rule.startswith("priority.") for rule in rules)
+        assert "safety.weapon_now" in rules  # the second message made it urgent
 
 
 class TestRetention:

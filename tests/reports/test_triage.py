@@ -9,7 +9,7 @@ from shared.events.tips import TipCategory, TipKind, TipPriority
 
 @pytest.fixture(scope="module")
 def triager() -> Triager:
-    return Triager.from_file()
+    return Triager.from_files()
 
 
 class TestClassify:

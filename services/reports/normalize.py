@@ -1,0 +1,50 @@
+"""The two spellings the classifier reads a message in.
+
+`raw` is the text as typed (NFC, lower case, digits collapsed); `folded` drops the diacritics
+and rewrites teencode, abbreviations and central dialect to standard words, so "ck e dang danh
+vk", "chồng em đang đánh vợ" and "chồng tui chừ đang đánh vợ" share most of their features.
+"""
+
+import re
+import unicodedata
+from collections.abc import Mapping
+
+from shared.places.text import fold, raw_words, tone_key
+
+_DIGITS = re.compile(r"\d+")
+_SPACES = re.compile(r"\s+")
+
+
+class Normalizer:
+    """Abbreviations apply to words typed without marks ("ko", "dc"); dialect words to words
+    typed with the same marks ("mô" is "đâu", while "mo" stays as typed)."""
+
+    def __init__(self, abbreviations: Mapping[str, str], dialect: Mapping[str, str]) -> None:
+        self.abbreviations = dict(abbreviations)
+        self.dialect = dict(dialect)
+        self._plain = {fold(k): _folded_words(v) for k, v in abbreviations.items()}
+        # Abbreviations written with marks ("bít", "đc") match only as typed, like dialect words.
+        marked = {k: v for k, v in abbreviations.items() if tone_key(k) != fold(k)} | dict(dialect)
+        self._marked = {tone_key(k): _folded_words(v) for k, v in marked.items()}
+
+    def raw(self, text: str) -> str:
+        """Lower case NFC with every number written as 0 (amounts and times vary, words do not)."""
+        text = unicodedata.normalize("NFC", text.lower())
+        return _SPACES.sub(" ", _DIGITS.sub("0", text)).strip()
+
+    def folded(self, text: str) -> str:
+        """Folded words with abbreviations and dialect words replaced by standard ones."""
+        out: list[str] = []
+        for word in raw_words(_DIGITS.sub(" 0 ", text)):
+            key, plain = tone_key(word), fold(word)
+            if key in self._marked:
+                out.extend(self._marked[key])
+            elif key == plain and plain in self._plain:
+                out.extend(self._plain[plain])
+            else:
+                out.append(plain)
+        return " ".join(out)
+
+
+def _folded_words(text: str) -> list[str]:
+    return [fold(word) for word in raw_words(text)]
