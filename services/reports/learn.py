@@ -94,6 +94,11 @@ def _head(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         calibrated.fit(matrix, labels)
+    return head_of(calibrated)
+
+
+def head_of(calibrated: CalibratedClassifierCV) -> Head:
+    """The arrays of a fitted `CalibratedClassifierCV(method="sigmoid", ensemble=False)`."""
     inner = calibrated.calibrated_classifiers_[0]
     estimator = inner.estimator
     return Head(

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from shared.places.text import fold, raw_words, tone_key
 
 _DIGITS = re.compile(r"\d+")
-_SPACES = re.compile(r"\s+")
+_WORD = re.compile(r"\w+")
 
 
 class Normalizer:
@@ -28,9 +28,11 @@ class Normalizer:
         self._marked = {tone_key(k): _folded_words(v) for k, v in marked.items()}
 
     def raw(self, text: str) -> str:
-        """Lower case NFC with every number written as 0 (amounts and times vary, words do not)."""
-        text = unicodedata.normalize("NFC", text.lower())
-        return _SPACES.sub(" ", _DIGITS.sub("0", text)).strip()
+        """Lower case with every number written as 0 (amounts and times vary, words do not)
+        and each tone mark moved to the end of its word, so NFC or NFD and either placement
+        ("hoà", "hòa") give the same features; punctuation and emoji stay."""
+        text = _DIGITS.sub("0", unicodedata.normalize("NFC", text.lower()))
+        return " ".join(_WORD.sub(lambda m: tone_key(m.group(0)), text).split())
 
     def folded(self, text: str) -> str:
         """Folded words with abbreviations and dialect words replaced by standard ones."""

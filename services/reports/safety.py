@@ -42,9 +42,13 @@ class SafetyRules:
 
     def __init__(self, spec: SafetyFile) -> None:
         self.rules = spec.rules
-        self._lexicon = Lexicon(
-            make_term(term, signal) for signal, terms in spec.signals.items() for term in terms
-        )
+        # A term may belong to several signals ("đánh nhau" is violence and a fight); the
+        # lexicon keeps one term per spelling and this map gives all its signals.
+        self._signals: dict[str, set[str]] = {}
+        for signal, terms in spec.signals.items():
+            for term in terms:
+                self._signals.setdefault(term, set()).add(signal)
+        self._lexicon = Lexicon(make_term(term, term) for term in self._signals)
         for rule in spec.rules:
             unknown = {*rule.all_of, *rule.none_of, *rule.any_of} - spec.signals.keys()
             if unknown:
@@ -55,17 +59,17 @@ class SafetyRules:
         return cls(SafetyFile.load(path))
 
     def check(self, tokens: list[Token]) -> list[Reason]:
-        hits = self._lexicon.scan(tokens)
-        present = {hit.term.group for hit in hits}
+        terms = [hit.term.text for hit in self._lexicon.scan(tokens)]
+        present = {signal for term in terms for signal in self._signals[term]}
         reasons: list[Reason] = []
         for rule in self.rules:
             if not _fires(rule, present):
                 continue
             wanted = {*rule.all_of, *rule.any_of}
             reasons += [
-                Reason(rule=f"safety.{rule.name}", term=hit.term.text)
-                for hit in hits
-                if hit.term.group in wanted
+                Reason(rule=f"safety.{rule.name}", term=term)
+                for term in terms
+                if self._signals[term] & wanted
             ]
         return reasons
 
