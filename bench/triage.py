@@ -14,14 +14,21 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-from services.reports.corpus import Example, load_corpus
+from services.reports.corpus import CORPUS_DIR, Example, load_corpus
 from services.reports.evaluation import NOT_TIP, Outcome, by_style, score
 from services.reports.triage import Triager
 from services.reports.wards import ward_in_text
 from shared.events.tips import TipCategory
-from shared.places import DEFAULT_UNITS_FILE, DEMO_PLACES_FILE, UNKNOWN_WARD, Gazetteer
+from shared.places import (
+    DEFAULT_UNITS_FILE,
+    DEMO_CROSSWALK_FILE,
+    DEMO_PLACES_FILE,
+    UNKNOWN_WARD,
+    Gazetteer,
+)
 
 WATCHED_STYLES = ("no_diacritics", "dialect")
 LOAD_SNIPPET = (
@@ -32,9 +39,11 @@ LOAD_SNIPPET = (
 
 
 def gazetteer() -> Gazetteer:
-    """The units, plus the villages and places an operator adds (the corpus's guide lists the
-    same ones as the demo file)."""
-    return Gazetteer.load(DEFAULT_UNITS_FILE, None, DEMO_PLACES_FILE)
+    """Both unit sets, and the villages and places an operator adds (the labelling guide lists
+    the same ones as the demo file). The corpus labels the unit a text names, former or new;
+    the crosswalk only decides which current ward's desk gets it, so the bench scores the
+    named unit (`PlaceMatch.unit`) and the service routes on `PlaceMatch.ward`."""
+    return Gazetteer.load(DEFAULT_UNITS_FILE, DEMO_CROSSWALK_FILE, DEMO_PLACES_FILE)
 
 
 def outcomes(triager: Triager, places: Gazetteer, examples: Sequence[Example]) -> list[Outcome]:
@@ -42,7 +51,7 @@ def outcomes(triager: Triager, places: Gazetteer, examples: Sequence[Example]) -
     for example in examples:
         triage = triager.classify(example.text)
         named = ward_in_text(places, example.text)
-        ward = named.ward if named is not None else UNKNOWN_WARD
+        ward = named.unit if named is not None else UNKNOWN_WARD
         results.append(Outcome(triage.kind, triage.category, triage.priority, triage.review, ward))
     return results
 
@@ -104,7 +113,7 @@ def load_seconds(runs: int = 3) -> float:
 
 
 def main() -> None:
-    corpus = load_corpus()
+    corpus = load_corpus(Path(sys.argv[1]) if len(sys.argv) > 1 else CORPUS_DIR)
     triager = Triager.from_files()
     print(f"model trained on data sha256 {triager.model.manifest.get('data_sha256', '?')[:16]}…")
     print(f"test authors: {len(corpus.test)} messages (training: {len(corpus.train)})\n")

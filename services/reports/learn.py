@@ -9,6 +9,7 @@ import numpy as np
 from scipy import sparse
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold, StratifiedKFold
 
@@ -56,8 +57,24 @@ class CrossValidation:
         return score(self.examples, self.outcomes())
 
 
+def vectorizer(channel: Channel, normalizer: Normalizer, min_df: int = 1) -> TfidfVectorizer:
+    """An unfitted tf-idf vectorizer that cuts texts with the channel's own analyzer."""
+    return TfidfVectorizer(
+        analyzer=channel.analyze(normalizer),
+        lowercase=False,
+        sublinear_tf=True,
+        min_df=min_df,
+        dtype=np.float32,
+    )
+
+
+def fitted_channel(channel: Channel, fitted: TfidfVectorizer) -> FittedChannel:
+    names = tuple(str(name) for name in fitted.get_feature_names_out())
+    return FittedChannel(channel, names, np.asarray(fitted.idf_, np.float32))
+
+
 def fit(examples: Sequence[Example], normalizer: Normalizer, params: Params) -> Fitted:
-    vectorizers = [c.vectorizer(normalizer, params.min_df) for c in params.channels]
+    vectorizers = [vectorizer(c, normalizer, params.min_df) for c in params.channels]
     texts = [e.text for e in examples]
     matrix = sparse.hstack([v.fit_transform(texts) for v in vectorizers]).tocsr()
     groups = np.array([e.author for e in examples])
@@ -75,10 +92,7 @@ def fit(examples: Sequence[Example], normalizer: Normalizer, params: Params) -> 
         "category": _head(matrix[tips], labels["category"][tips], groups[tips], params),
         "priority": _head(matrix[graded], labels["priority"][graded], groups[graded], params),
     }
-    channels = [
-        FittedChannel.from_vectorizer(c, v)
-        for c, v in zip(params.channels, vectorizers, strict=True)
-    ]
+    channels = [fitted_channel(c, v) for c, v in zip(params.channels, vectorizers, strict=True)]
     return Fitted(channels, heads)
 
 

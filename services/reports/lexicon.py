@@ -7,6 +7,7 @@ wrote "chạy" does not hit "cháy". Teencode and abbreviations are expanded fir
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 from shared.places.text import fold, raw_words, tone_key
 
@@ -40,13 +41,19 @@ def tokenize(text: str, abbreviations: Mapping[str, str]) -> list[Token]:
     """Words of the text, with abbreviations typed without marks expanded."""
     tokens: list[Token] = []
     for word in raw_words(text):
-        folded, keyed = fold(word), tone_key(word)
+        folded, keyed = _forms(word)
         expansion = abbreviations.get(folded) if keyed == folded else None
         if expansion is None:
             tokens.append(Token(folded, keyed))
         else:
             tokens.extend(Token(fold(part), fold(part)) for part in expansion.split())
     return tokens
+
+
+@lru_cache(maxsize=1 << 16)
+def _forms(word: str) -> tuple[str, str]:
+    """Folded and tone-keyed forms of a word (words repeat: computed once each)."""
+    return fold(word), tone_key(word)
 
 
 def make_term(text: str, group: str, weight: float = 1.0) -> Term:

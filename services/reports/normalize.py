@@ -8,6 +8,7 @@ vk", "chồng em đang đánh vợ" and "chồng tui chừ đang đánh vợ" sh
 import re
 import unicodedata
 from collections.abc import Mapping
+from functools import lru_cache
 
 from shared.places.text import fold, raw_words, tone_key
 
@@ -32,13 +33,13 @@ class Normalizer:
         and each tone mark moved to the end of its word, so NFC or NFD and either placement
         ("hoà", "hòa") give the same features; punctuation and emoji stay."""
         text = _DIGITS.sub("0", unicodedata.normalize("NFC", text.lower()))
-        return " ".join(_WORD.sub(lambda m: tone_key(m.group(0)), text).split())
+        return " ".join(_WORD.sub(lambda m: _forms(m.group(0))[0], text).split())
 
     def folded(self, text: str) -> str:
         """Folded words with abbreviations and dialect words replaced by standard ones."""
         out: list[str] = []
         for word in raw_words(_DIGITS.sub(" 0 ", text)):
-            key, plain = tone_key(word), fold(word)
+            key, plain = _forms(word)
             if key in self._marked:
                 out.extend(self._marked[key])
             elif key == plain and plain in self._plain:
@@ -46,6 +47,12 @@ class Normalizer:
             else:
                 out.append(plain)
         return " ".join(out)
+
+
+@lru_cache(maxsize=1 << 16)
+def _forms(word: str) -> tuple[str, str]:
+    """A word's tone key and folded form; words repeat across messages, so they are kept."""
+    return tone_key(word), fold(word)
 
 
 def _folded_words(text: str) -> list[str]:

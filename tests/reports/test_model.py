@@ -14,8 +14,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
 from services.reports.corpus import read_examples
-from services.reports.features import DEFAULT_CHANNELS, FeatureExtractor, FittedChannel
-from services.reports.learn import head_of
+from services.reports.features import DEFAULT_CHANNELS, Channel, FeatureExtractor
+from services.reports.learn import fitted_channel, head_of, vectorizer
 from services.reports.model import (
     DEFAULT_MODEL_FILE,
     Head,
@@ -69,21 +69,35 @@ class Fitted:
 def fitted(normalizer: Normalizer) -> Fitted:
     rows = [e for e in read_examples(OWN_SET.read_text("utf-8"), "own") if e.kind == "tip"]
     texts = [e.text for e in rows]
-    vectorizers = [c.vectorizer(normalizer) for c in DEFAULT_CHANNELS]
+    vectorizers = [vectorizer(c, normalizer) for c in DEFAULT_CHANNELS]
     matrix = sparse.hstack([v.fit_transform(texts) for v in vectorizers]).tocsr()
     calibrated = CalibratedClassifierCV(
         LogisticRegression(C=10, max_iter=3000), method="sigmoid", ensemble=False, cv=3
     ).fit(matrix, [e.category.value for e in rows])
-    channels = [
-        FittedChannel.from_vectorizer(c, v)
-        for c, v in zip(DEFAULT_CHANNELS, vectorizers, strict=True)
-    ]
+    channels = [fitted_channel(c, v) for c, v in zip(DEFAULT_CHANNELS, vectorizers, strict=True)]
     probe = [*texts, "chay nha o mo rua, cuu voi!!! 🔥", "ck e đánh vk", ""]
     extractor = FeatureExtractor(channels, normalizer)
     return Fitted(extractor, head_of(calibrated), vectorizers, calibrated, probe)
 
 
 class TestEqualsScikitLearn:
+    @pytest.mark.parametrize("channel", DEFAULT_CHANNELS, ids=lambda c: c.name)
+    def test_ngrams_equal_scikit_learns_analyzers(
+        self, fitted: Fitted, normalizer: Normalizer, channel: Channel
+    ) -> None:
+        prepare = normalizer.raw if channel.form == "raw" else normalizer.folded
+        theirs = TfidfVectorizer(
+            analyzer=channel.analyzer,
+            ngram_range=channel.ngram_range,
+            preprocessor=prepare,
+            lowercase=False,
+        )
+        if channel.analyzer == "word":
+            theirs.set_params(token_pattern=r"(?u)\b\w+\b")  # one-letter words count
+        mine, analyze = channel.analyze(normalizer), theirs.build_analyzer()
+        for text in [*fitted.probe, "a", "ờ", "k k", "  hai   từ  "]:
+            assert mine(text) == analyze(text)
+
     def test_vectors_equal_the_feature_union(self, fitted: Fitted) -> None:
         for text in fitted.probe:
             indices, values = fitted.extractor.vector(text)
