@@ -5,6 +5,7 @@ carries the file's sha256, the sha256 of the data it was trained on, and its thr
 
 import hashlib
 import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -137,6 +138,17 @@ class TriageModel:
         return cls(FeatureExtractor(channels, normalizer), heads, thresholds, manifest)
 
 
+def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """`np.savez_compressed` with fixed entry dates, so the same model gives the same bytes
+    (and the same sha256) whenever it is trained."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, array in sorted(arrays.items()):
+            entry = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            with archive.open(entry, "w", force_zip64=True) as out:
+                np.lib.format.write_array(out, array, allow_pickle=False)
+
+
 def sha256_file(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -160,7 +172,7 @@ def save(
         arrays[f"{name}.cal_a"] = head.cal_a.astype(np.float32)
         arrays[f"{name}.cal_b"] = head.cal_b.astype(np.float32)
     arrays_file = manifest_file.with_suffix(".npz")
-    np.savez_compressed(arrays_file, allow_pickle=False, **arrays)
+    _write_npz(arrays_file, arrays)
     manifest = manifest | {
         "arrays": arrays_file.name,
         "arrays_sha256": sha256_file(arrays_file),
