@@ -34,7 +34,8 @@ class TestKind:
         assert (d.kind, d.category, d.review) == (TipKind.TIP, TipCategory.THEFT, True)
 
     def test_confident_question_is_a_question_with_normal_priority(self) -> None:
-        d = decide(kinds(0.1, 0.85, 0.03, 0.02), THEFT, CALM, False, TH)
+        high = {"urgent": 0.1, "high": 0.8, "normal": 0.05, "low": 0.05}
+        d = decide(kinds(0.1, 0.85, 0.03, 0.02), THEFT, high, False, TH)
         assert (d.kind, d.category, d.priority, d.review) == (
             TipKind.QUESTION,
             TipCategory.OTHER,

@@ -60,6 +60,8 @@ def test_reasons_name_the_matched_terms(safety: SafetyRules) -> None:
         "Hai thanh niên chạy xe lòng vòng trong xóm",  # "chạy" typed with marks is not "cháy"
         "Cảm ơn công an phường đã hỗ trợ",  # "cảm" is not "cầm"
         "Sáng nay mất xe ở chợ, hôm nay chưa tìm được",  # "nay" is not "nãy" (just now)
+        "Nhà tôi có con dao mới mua ở chợ",  # a knife, no violence, nothing happening
+        "Con chó nhà tôi chạy ra khỏi nhà chưa về",  # missing, but not a child or elderly
         "Cho hỏi học sinh đánh nhau gây thương tích thì xử lý thế nào?",  # a question
         "Cho hỏi nếu lỡ bị lừa chuyển khoản thì cần chuẩn bị giấy tờ gì?",  # hypothetical
     ],
