@@ -3,7 +3,7 @@ grouped by author (a message's author never sits on both sides of a fold)."""
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy import sparse
@@ -20,17 +20,21 @@ from services.reports.features import DEFAULT_CHANNELS, Channel, FeatureExtracto
 from services.reports.model import Head, Prediction, Thresholds, TriageModel
 from services.reports.normalize import Normalizer
 from shared.events.tips import TipKind
+from shared.places.text import fold
 
 MIN_FOLD_AUTHORS = 3  # fewer authors than this: stratified folds instead of author folds
 
 
 @dataclass(frozen=True)
 class Params:
-    c: float = 10.0
+    c: float = 30.0  # author-grouped CV over a1–a4 (docs/benchmarks.md): 30 > 100 > 10 > 3
     min_df: int = 2
     balanced: bool = True
     channels: tuple[Channel, ...] = DEFAULT_CHANNELS
     max_iter: int = 3000
+    # Also learn every message as typed without marks: written with marks, a message trains
+    # mostly the raw channel's features, which unmarked text never has.
+    unmarked_copies: bool = True
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,19 @@ def fitted_channel(channel: Channel, fitted: TfidfVectorizer) -> FittedChannel:
     return FittedChannel(channel, names, np.asarray(fitted.idf_, np.float32))
 
 
+def with_unmarked_copies(examples: Sequence[Example]) -> list[Example]:
+    """The examples, plus a copy without diacritics of each one typed with them (same author,
+    so the copy never sits on the other side of a fold)."""
+    copies = [replace(e, id=f"{e.id}~", text=fold(e.text)) for e in examples]
+    return [
+        *examples,
+        *(c for c, e in zip(copies, examples, strict=True) if c.text != e.text.lower()),
+    ]
+
+
 def fit(examples: Sequence[Example], normalizer: Normalizer, params: Params) -> Fitted:
+    if params.unmarked_copies:
+        examples = with_unmarked_copies(examples)
     vectorizers = [vectorizer(c, normalizer, params.min_df) for c in params.channels]
     texts = [e.text for e in examples]
     matrix = sparse.hstack([v.fit_transform(texts) for v in vectorizers]).tocsr()
@@ -171,7 +187,7 @@ def cross_validate(
 
 
 def tune(
-    cv: CrossValidation, recall_target: float = 0.98, lost_target: float = 0.005
+    cv: CrossValidation, recall_target: float = 0.98, lost_target: float = 0.0075
 ) -> Thresholds:
     """Thresholds that meet the recall and tips-lost targets on the out-of-fold predictions
     with a margin, then get the most right."""
