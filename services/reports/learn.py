@@ -23,6 +23,7 @@ from shared.events.tips import TipKind
 from shared.places.text import fold
 
 MIN_FOLD_AUTHORS = 3  # fewer authors than this: stratified folds instead of author folds
+URGENT_STEPS = tuple(round(0.9 - 0.025 * i, 3) for i in range(35))  # 0.9 down to 0.05
 
 
 @dataclass(frozen=True)
@@ -211,11 +212,11 @@ def tune(
 def _tune_urgent(cv: CrossValidation, base: Thresholds, target: float) -> float:
     """The highest urgent threshold that still reaches the recall target (precision grows with
     the threshold); the lowest tried if none does."""
-    for threshold in (0.9, 0.8, 0.7, 0.6, 0.5, 0.45, 0.4, 0.35, 0.3, 0.25, 0.2, 0.15, 0.1, 0.05):
+    for threshold in URGENT_STEPS:
         scores = score(cv.examples, cv.outcomes(base.model_copy(update={"urgent": threshold})))
         if scores["urgent_recall"] >= target:
             return threshold
-    return 0.05
+    return URGENT_STEPS[-1]
 
 
 def _outcome(prediction: Prediction, danger: bool, thresholds: Thresholds) -> Outcome:

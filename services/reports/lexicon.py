@@ -77,12 +77,18 @@ class Lexicon:
             if term.folded:
                 self._by_folded.setdefault(term.folded, []).append(term)
         self._longest = max((len(key) for key in self._by_folded), default=0)
+        # Most words start no term: one set lookup skips them (the scan is on the hot path).
+        self._first_words = {key[0] for key in self._by_folded}
 
     def scan(self, tokens: list[Token]) -> list[Hit]:
         hits: list[Hit] = []
+        folded = [t.folded for t in tokens]
         i = 0
         while i < len(tokens):
-            term = self._longest_at(tokens, i)
+            if folded[i] not in self._first_words:
+                i += 1
+                continue
+            term = self._longest_at(tokens, folded, i)
             if term is None:
                 i += 1
                 continue
@@ -90,10 +96,13 @@ class Lexicon:
             i += len(term.folded)
         return hits
 
-    def _longest_at(self, tokens: list[Token], start: int) -> Term | None:
+    def _longest_at(self, tokens: list[Token], folded: list[str], start: int) -> Term | None:
         for size in range(min(self._longest, len(tokens) - start), 0, -1):
+            candidates = self._by_folded.get(tuple(folded[start : start + size]))
+            if not candidates:
+                continue
             window = tokens[start : start + size]
-            for term in self._by_folded.get(tuple(t.folded for t in window), ()):
+            for term in candidates:
                 if all(t.is_plain or t.keyed == k for t, k in zip(window, term.keyed, strict=True)):
                     return term
         return None

@@ -51,20 +51,15 @@ class Head:
         return np.asarray(values @ self.weights[indices] + self.intercept, np.float64)
 
     def proba(self, indices: np.ndarray, values: np.ndarray) -> np.ndarray:
-        calibrated = 1.0 / (1.0 + np.exp(self.cal_a * self.scores(indices, values) + self.cal_b))
+        return self.calibrated(self.scores(indices, values))
+
+    def calibrated(self, scores: np.ndarray) -> np.ndarray:
+        """Each class's sigmoid calibration, normalized to sum to one (as scikit-learn)."""
+        calibrated = 1.0 / (1.0 + np.exp(self.cal_a * scores.astype(np.float64) + self.cal_b))
         total = calibrated.sum()
         if total == 0:
             return np.full(len(self.classes), 1.0 / len(self.classes))
         return np.asarray(calibrated / total)
-
-    def strongest(
-        self, indices: np.ndarray, values: np.ndarray, label: str, count: int
-    ) -> list[int]:
-        """The features that pushed most towards `label`, strongest first."""
-        column = self.classes.index(label)
-        contribution = values * self.weights[indices, column]
-        order = np.argsort(-contribution)[:count]
-        return [int(indices[i]) for i in order if contribution[i] > 0]
 
 
 @dataclass(frozen=True)
@@ -73,7 +68,7 @@ class Prediction:
     category: dict[str, float]
     priority: dict[str, float]
     indices: np.ndarray
-    values: np.ndarray
+    contributions: np.ndarray  # (features of the text, every head's classes): value x weight
 
 
 class TriageModel:
@@ -90,18 +85,31 @@ class TriageModel:
         self.heads = heads
         self.thresholds = thresholds
         self.manifest = manifest
+        self._weights = np.hstack([h.weights for h in heads.values()])
+        self._intercepts = np.concatenate([h.intercept for h in heads.values()])
+        ends = np.cumsum([len(h.classes) for h in heads.values()]).tolist()
+        self._columns = list(zip([0, *ends[:-1]], ends, strict=True))
 
     def predict(self, text: str) -> Prediction:
         indices, values = self.extractor.vector(text)
-        probs = {
-            name: dict(zip(head.classes, head.proba(indices, values).tolist(), strict=True))
-            for name, head in self.heads.items()
-        }
-        return Prediction(probs["kind"], probs["category"], probs["priority"], indices, values)
+        # One gather for the three heads, kept: the reasons read the same contributions.
+        contributions = self._weights[indices] * values[:, np.newaxis]
+        scores = contributions.sum(axis=0) + self._intercepts
+        probs = {}
+        for (name, head), (start, end) in zip(self.heads.items(), self._columns, strict=True):
+            probs[name] = dict(
+                zip(head.classes, head.calibrated(scores[start:end]).tolist(), strict=True)
+            )
+        return Prediction(
+            probs["kind"], probs["category"], probs["priority"], indices, contributions
+        )
 
     def evidence(self, prediction: Prediction, head: str, label: str, count: int = 2) -> list[str]:
         """The n-grams behind a decision, as a dispatcher can read them."""
-        chosen = self.heads[head].strongest(prediction.indices, prediction.values, label, count)
+        start = self._columns[list(self.heads).index(head)][0]
+        column = prediction.contributions[:, start + self.heads[head].classes.index(label)]
+        order = np.argsort(-column)[:count]
+        chosen = [int(prediction.indices[i]) for i in order if column[i] > 0]
         return [self.extractor.names[i].strip() for i in chosen]
 
     @classmethod
