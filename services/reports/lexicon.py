@@ -41,13 +41,36 @@ def tokenize(text: str, abbreviations: Mapping[str, str]) -> list[Token]:
     """Words of the text, with abbreviations typed without marks expanded."""
     tokens: list[Token] = []
     for word in raw_words(text):
-        folded, keyed = _forms(word)
-        expansion = abbreviations.get(folded) if keyed == folded else None
-        if expansion is None:
-            tokens.append(Token(folded, keyed))
-        else:
-            tokens.extend(Token(fold(part), fold(part)) for part in expansion.split())
+        tokens.extend(_word_tokens(word, abbreviations))
     return tokens
+
+
+class Tokenizer:
+    """`tokenize` with one abbreviation table and each word's tokens kept (the hot path)."""
+
+    def __init__(self, abbreviations: Mapping[str, str]) -> None:
+        self.abbreviations = dict(abbreviations)
+        self._words: dict[str, list[Token]] = {}
+
+    def __call__(self, text: str) -> list[Token]:
+        tokens: list[Token] = []
+        for word in raw_words(text):
+            known = self._words.get(word)
+            if known is None:
+                known = _word_tokens(word, self.abbreviations)
+                if len(self._words) >= 1 << 16:
+                    self._words.clear()  # a flood of new words must not grow memory
+                self._words[word] = known
+            tokens.extend(known)
+        return tokens
+
+
+def _word_tokens(word: str, abbreviations: Mapping[str, str]) -> list[Token]:
+    folded, keyed = _forms(word)
+    expansion = abbreviations.get(folded) if keyed == folded else None
+    if expansion is None:
+        return [Token(folded, keyed)]
+    return [Token(fold(part), fold(part)) for part in expansion.split()]
 
 
 @lru_cache(maxsize=1 << 16)

@@ -12,7 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict
 
 from services.reports.decision import Decision, decide, top_choices
-from services.reports.lexicon import Token, tokenize
+from services.reports.lexicon import Token, Tokenizer
 from services.reports.model import DEFAULT_MODEL_FILE, Prediction, TriageModel
 from services.reports.safety import DEFAULT_SAFETY_FILE, SafetyRules
 from shared.events.tips import Reason, TipCategory, TipKind, TipPriority
@@ -61,6 +61,7 @@ class Triager:
         self.rules = rules
         self.model = model
         self.safety = safety
+        self._tokenize = Tokenizer(rules.abbreviations)
 
     @classmethod
     def from_files(
@@ -76,7 +77,7 @@ class Triager:
         )
 
     def tokens(self, text: str) -> list[Token]:
-        return tokenize(text, self.rules.abbreviations)
+        return self._tokenize(text)
 
     def classify(self, text: str) -> Triage:
         """Kind, category and priority of a text (an empty text is `other`, low)."""
