@@ -40,7 +40,9 @@ format: install
 test: install browser lint
 	$(PY) -m pytest
 
-# Each benchmark starts its own servers on loopback and prints its figures (docs/benchmarks.md).
+# Each benchmark starts its own servers on loopback and prints its figures (docs/benchmarks.md),
+# on the shipped test keys: dev mode (shared/startup.py).
+bench: export BINHYEN_DEV_MODE := 1
 bench: install
 	$(PY) -m bench.ingest
 	$(PY) -m bench.triage

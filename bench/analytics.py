@@ -22,7 +22,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,43 +36,31 @@ from services.analytics.increments import ZALO_EVENTS
 from services.analytics.ledger import CounterLedger, durable_database
 from services.analytics.settings import AnalyticsSettings
 from services.analytics.store import MetricsStore
-from shared.events.zalo import ZaloEventKind, ZaloEventReceived
+from services.ingest.normalize import normalize
+from shared.events.envelope import event_bytes
 from shared.jetstream import connect
 from shared.mongo import connect_mongo
 from shared.process import collect_less_often
 from tools.localstack.servers import start_mongo, start_nats
+from tools.zalo_sim.events import EVENT_NAMES, EventFactory
 
-KINDS = (
-    [ZaloEventKind.FOLLOW] * 3
-    + [ZaloEventKind.UNFOLLOW]
-    + [ZaloEventKind.USER_MESSAGE] * 3
-    + [ZaloEventKind.GROUP_MESSAGE] * 2
-    + [ZaloEventKind.OA_MESSAGE]
-)
+APP_ID = "360846524940903967"
 
 
 def make_events(count: int, seed: int) -> list[bytes]:
-    """Live-like traffic: events of the last four hours, 20 groups."""
+    """Live-like traffic of the last four hours, as ingest puts it on the stream: webhook bodies
+    of every event kind from the simulator, normalized and serialized by ingest's own code
+    (`normalize`, then `event_bytes`, what `WebhookApp.answer` publishes)."""
     rng = random.Random(seed)
+    factory = EventFactory(APP_ID, seed=seed, users=5000)
     now = datetime.now(UTC)
     out = []
     for _ in range(count):
-        at = now - timedelta(seconds=rng.randrange(4 * 3600))
-        kind = rng.choice(KINDS)
-        out.append(
-            ZaloEventReceived(
-                event_id=uuid.uuid4().hex,
-                occurred_at=at,
-                received_at=at,
-                kind=kind,
-                event_name=str(kind),
-                app_id="360846524940903967",
-                user_id=str(rng.randrange(10**9)),
-                group_id=f"g{rng.randrange(20)}" if kind is ZaloEventKind.GROUP_MESSAGE else None,
-            )
-            .model_dump_json()
-            .encode()
-        )
+        # Milliseconds, as Zalo stamps them: at whole seconds, two events of one user and kind
+        # would collide (their ids derive from user, kind and time) and be counted once.
+        at_ms = int(now.timestamp() * 1000) - rng.randrange(4 * 3600 * 1000)
+        body = factory.make(rng.choice(EVENT_NAMES), timestamp_ms=at_ms)
+        out.append(event_bytes(normalize(body, now)))
     return out
 
 
@@ -196,7 +184,8 @@ async def main(events: int, naive_events: int, runs: int, batch_size: int) -> No
                 tips_stream=f"BENCH_TIPS_{tag}",
                 tips_subject_filter=f"b{tag}.tips.>",
                 broadcast_stream=f"BENCH_BC_{tag}",
-                broadcast_subject_filter=f"b{tag}.broadcast.>",
+                broadcast_subject_filter=f"b{tag}.broadcast.outcome.>",
+                registry_subject_filter=f"b{tag}.broadcast.registry.group",
                 snapshots_stream=f"BENCH_SN_{tag}",
                 snapshots_subject_filter=f"b{tag}.snapshot.>",
                 batch_size=batch_size,

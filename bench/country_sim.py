@@ -36,6 +36,7 @@ from typing import Any
 import nats
 
 from services.ingest.normalize import normalize
+from shared.events.envelope import event_bytes
 from shared.subjects import ZALO_EVENTS_STREAM, zalo_event_subject
 from shared.zalo.signature import is_valid, sign
 from tools.localstack.servers import free_port, nats_server_binary, wait_for_port
@@ -192,7 +193,7 @@ async def one_round(
                 assert is_valid(signature, APP_ID, raw, timestamp, SECRET)
                 event = normalize(json.loads(raw), datetime.now(UTC))
                 subject = zalo_event_subject(event.kind).replace("zalo.event", stream.lower())
-                data = event.model_dump_json(exclude_defaults=True).encode()
+                data = event_bytes(event)
                 await js.publish(subject, data, headers={"Nats-Msg-Id": event.event_id})
 
         started = time.perf_counter()
@@ -205,13 +206,10 @@ async def one_round(
         await nc.close()
 
 
-def event_bytes(requests: list[tuple[bytes, str, str]]) -> float:
+def mean_event_size(requests: list[tuple[bytes, str, str]]) -> float:
     """Mean size of a normalized event as stored (JSON body; headers and index not counted)."""
     now = datetime.now(UTC)
-    sizes = [
-        len(normalize(json.loads(raw), now).model_dump_json(exclude_defaults=True))
-        for raw, _, _ in requests
-    ]
+    sizes = [len(event_bytes(normalize(json.loads(raw), now))) for raw, _, _ in requests]
     return statistics.mean(sizes)
 
 
@@ -275,7 +273,7 @@ def report(peak: PeakHour, rates: list[float], r1: list[float], size: float) -> 
 def main() -> None:
     peak = simulate_peak_hour(random.Random(SEED))
     requests = sample_requests(peak, SAMPLE_EVENTS)
-    size = event_bytes(requests)
+    size = mean_event_size(requests)
     r3 = measure_capacity(requests, nodes=3)
     r1 = measure_capacity(requests, nodes=1)
     json.dump(report(peak, r3, r1, size), sys.stdout, indent=2, ensure_ascii=False)

@@ -81,6 +81,8 @@ BROADCAST_DELIVER = "broadcast.cmd.deliver"
 # Events for analytics: `broadcast.outcome.<delivery state>` and the dead-letter subject.
 BROADCAST_OUTCOME_PREFIX = "broadcast.outcome"
 BROADCAST_DEAD_LETTER = "broadcast.dead_letter"
+# The registry's groups as they change (`RegistryGroupChanged`): analytics' source of groups.
+BROADCAST_REGISTRY = "broadcast.registry.group"
 BROADCAST_PLANNER_DURABLE = "broadcast-planner"
 BROADCAST_SENDER_DURABLE = "broadcast-sender"
 BROADCAST_GROUP_EVENTS_DURABLE = "broadcast-group-events"
@@ -103,8 +105,8 @@ BROADCAST_WORK_STREAM = StreamSpec(
 
 BROADCAST_EVENTS_STREAM = StreamSpec(
     name="BROADCAST_EVENTS",
-    subjects=(f"{BROADCAST_OUTCOME_PREFIX}.>", BROADCAST_DEAD_LETTER),
-    description="Delivery outcomes and dead letters of notices, for analytics and operators.",
+    subjects=(f"{BROADCAST_OUTCOME_PREFIX}.>", BROADCAST_DEAD_LETTER, BROADCAST_REGISTRY),
+    description="Delivery outcomes, dead letters, registry changes: for analytics and operators.",
     max_age=90 * DAY,
 )
 
@@ -165,6 +167,7 @@ ZALO_RATE_BUCKET = "zalo_rate"
 ANALYTICS_ZALO_DURABLE = "analytics-zalo-events"
 ANALYTICS_BROADCAST_DURABLE = "analytics-broadcast-outcomes"
 ANALYTICS_TIPS_DURABLE = "analytics-tips"
+ANALYTICS_REGISTRY_DURABLE = "analytics-registry"
 ANALYTICS_SNAPSHOTS_DURABLE = "analytics-snapshots"
 # Snapshots of the OA's follower total and article statistics, polled from the Zalo API.
 ANALYTICS_SNAPSHOTS_STREAM = StreamSpec(

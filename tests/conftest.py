@@ -18,7 +18,11 @@ from tools.localstack.servers import start_mongo, start_nats
 
 pytest_plugins = ["tests.fixtures.fake_zalo"]
 
-SHARED_REFERENCE = Path(__file__).resolve().parents[1].parent / "shared"
+# Tests run services on the shipped test keys (and start them as child processes, which
+# inherit this): dev mode, the one place besides `make run` where shared.startup allows that.
+os.environ.setdefault("BINHYEN_DEV_MODE", "1")
+
+TEST_DATA = Path(__file__).resolve().parent / "data"
 
 
 def docker_available() -> bool:
@@ -98,6 +102,6 @@ async def nats_client(nats_url: str) -> AsyncIterator[object]:
 
 
 @pytest.fixture(scope="session")
-def reference_dir() -> Path:
-    """`../shared` beside the repository: read-only reference data and webhook fixtures."""
-    return SHARED_REFERENCE
+def test_data_dir() -> Path:
+    """`tests/data`: webhook fixtures and CAP examples copied in (sources in its README)."""
+    return TEST_DATA

@@ -4,10 +4,12 @@ from services.analytics.app import create_app
 from services.analytics.settings import AnalyticsSettings
 from shared.process import collect_less_often
 from shared.serve import serve
+from shared.startup import require_secrets
 
 
 def main() -> None:
     settings = AnalyticsSettings()
+    require_secrets(settings)
     collect_less_often()
     serve(create_app, settings, service="analytics")
 

@@ -9,15 +9,26 @@ from fastapi.responses import JSONResponse, Response
 from services.analytics import metrics
 from services.analytics.buckets import Grain, day_labels, local
 from services.analytics.increments import FOLLOWERS, GROUP_MEMBERS, ZALO_EVENTS
-from services.analytics.reach import DELIVERIES, EFFECT_DAYS, STATES, notice_effect, notice_reach
-from services.analytics.registry import coverage, regroup
+from services.analytics.reach import (
+    DELIVERIES,
+    EFFECT_DAYS,
+    STATES,
+    notice_effect,
+    notice_reach,
+    outcome_series,
+)
+from services.analytics.registry import coverage, regroup, wards_of
 from services.analytics.snapshots import article_series, follower_series
 from services.analytics.store import MetricsStore
 from services.analytics.tips import OUTCOMES, TIPS, response_times
 from shared.auth import Role, StaffUser, require_roles
 from shared.places import UNKNOWN_WARD, Gazetteer
 
-router = APIRouter(prefix="/metrics", tags=["metrics"])
+# Every metric answers JSON, or CSV with `format=csv` (documented, so clients may rely on it).
+_CSV: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {"schema": {"type": "string"}}}}
+}
+router = APIRouter(prefix="/metrics", tags=["metrics"], responses=_CSV)
 
 Analyst = Annotated[StaffUser, Depends(require_roles(Role.ANALYST))]
 Format = Annotated[Literal["json", "csv"], Query(alias="format")]
@@ -146,7 +157,7 @@ async def coverage_by_ward(
     joined = metrics.per_dim(member_docs, "group", "joined")
     left = metrics.per_dim(member_docs, "group", "left")
     changes = {g: joined.get(g, 0) - left.get(g, 0) for g in joined.keys() | left.keys()}
-    wards = [w for w in await store.wards() if user.can_see_ward(w.slug)]
+    wards = [w for w in wards_of(gazetteer) if user.can_see_ward(w.slug)]
     groups = await store.groups()
     if unit_set is not None:
         wards, groups = regroup(
@@ -163,14 +174,16 @@ async def coverage_by_ward(
     body = {
         **period.describe(),
         "unit_set": unit_set,
-        "demo_registry": await store.registry_is_demo(),
+        "demo_registry": gazetteer.demo,
         "wards": rows,
     }
     return respond(body, rows, fmt, "coverage")
 
 
 @router.get("/overview")
-async def overview(user: Analyst, store: StoreDep, period: PeriodDep) -> dict[str, Any]:
+async def overview(
+    user: Analyst, store: StoreDep, period: PeriodDep, gazetteer: GazetteerDep
+) -> dict[str, Any]:
     """The headline numbers of the period."""
     first, last = period.first.isoformat(), period.last.isoformat()
     follow_rows = metrics.followers_series(
@@ -183,7 +196,7 @@ async def overview(user: Analyst, store: StoreDep, period: PeriodDep) -> dict[st
     )
     cover = [
         r
-        for r in coverage(await store.wards(), await store.groups(), {})
+        for r in coverage(wards_of(gazetteer), await store.groups(), {})
         if user.can_see_ward(r.ward)
     ]
     covered = sum(r.households_covered for r in cover if r.households_total)
@@ -208,7 +221,7 @@ async def overview(user: Analyst, store: StoreDep, period: PeriodDep) -> dict[st
             ]
         ),
         "coverage_percent": round(100.0 * covered / total, 1) if total else None,
-        "demo_registry": await store.registry_is_demo(),
+        "demo_registry": gazetteer.demo,
     }
 
 
@@ -298,28 +311,42 @@ async def outcomes(
     return respond({**period.describe(), "unit_set": unit_set, "rows": rows}, rows, fmt, "outcomes")
 
 
+def _scoped(user: StaffUser) -> bool:
+    return not user.can_see_ward("")  # "" is no ward: only unscoped staff and admins see it
+
+
+def _visible(user: StaffUser, deliveries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Deliveries in the user's wards (a follower broadcast has none: city-wide staff only)."""
+    if not _scoped(user):
+        return deliveries
+    return [d for d in deliveries if user.can_see_ward(d.get("ward") or "")]
+
+
 @router.get("/broadcasts")
 async def broadcasts(
-    _: Analyst, store: StoreDep, period: PeriodDep, fmt: Format = "json"
+    user: Analyst, store: StoreDep, period: PeriodDep, fmt: Format = "json"
 ) -> Response:
     """Reach per notice (targets, sent, failed, awaiting confirmation, members reached) and
-    delivery outcomes per bucket."""
+    delivery outcomes per bucket; staff scoped to wards see their wards' deliveries only."""
     members = {g.id: g.members for g in await store.groups()}
     first, last = period.first.isoformat(), period.last.isoformat()
+    deliveries = _visible(user, await store.deliveries())
     notices = [
-        n
-        for n in notice_reach(await store.deliveries(), members)
-        if n["day"] and first <= n["day"] <= last
+        n for n in notice_reach(deliveries, members) if n["day"] and first <= n["day"] <= last
     ]
-    docs = await store.counters(DELIVERIES, period.grain, first, last)
-    per_bucket: dict[str, dict[str, int]] = {}
-    for doc in docs:
-        row = per_bucket.setdefault(doc["b"], {})
-        state = doc["d"].get("state", "")
-        row[state] = row.get(state, 0) + int(doc["n"].get("n", 0))
-    series = [
-        {"bucket": b, **{s: per_bucket.get(b, {}).get(s, 0) for s in STATES}} for b in period.labels
-    ]
+    if _scoped(user):
+        series = outcome_series(deliveries, period.grain, period.labels)
+    else:  # the whole city: the counters, cheaper than every fact
+        docs = await store.counters(DELIVERIES, period.grain, first, last)
+        per_bucket: dict[str, dict[str, int]] = {}
+        for doc in docs:
+            row = per_bucket.setdefault(doc["b"], {})
+            state = doc["d"].get("state", "")
+            row[state] = row.get(state, 0) + int(doc["n"].get("n", 0))
+        series = [
+            {"bucket": b, **{s: per_bucket.get(b, {}).get(s, 0) for s in STATES}}
+            for b in period.labels
+        ]
     rows = [{k: v for k, v in n.items() if k != "wards"} for n in notices]
     return respond(
         {**period.describe(), "notices": notices, "series": series}, rows, fmt, "broadcasts"
@@ -327,11 +354,15 @@ async def broadcasts(
 
 
 @router.get("/notice-effect")
-async def notice_effects(_: Analyst, store: StoreDep, fmt: Format = "json") -> Response:
-    """For each notice: tips of the warned categories in its wards, 14 days before and after."""
-    notices = [n for n in notice_reach(await store.deliveries(), {}) if n["first_at"]]
+async def notice_effects(user: Analyst, store: StoreDep, fmt: Format = "json") -> Response:
+    """For each notice: tips of the warned categories in its wards, 14 days before and after
+    (for staff scoped to wards: their wards only)."""
+    deliveries = _visible(user, await store.deliveries())
+    notices = [n for n in notice_reach(deliveries, {}) if n["first_at"]]
     per_day: dict[tuple[str, str, str], int] = {}
     for doc in await store.counters(TIPS, Grain.DAY):
+        if not user.can_see_ward(doc["d"].get("ward", "")):
+            continue
         key = (doc["b"], doc["d"].get("ward", ""), doc["d"].get("category", ""))
         per_day[key] = per_day.get(key, 0) + int(doc["n"].get("n", 0))
     rows = [notice_effect(n, per_day) for n in notices]

@@ -26,6 +26,7 @@ from services.analytics.settings import AnalyticsSettings
 from services.analytics.snapshots import SnapshotPoller, ZaloStatsSnapshotted
 from services.analytics.store import MetricsStore
 from shared.auth import StaffDirectory
+from shared.events.envelope import event_bytes
 from shared.health import health_router
 from shared.jetstream import connect, ensure_consumer, ensure_key_value, ensure_stream
 from shared.mongo import connect_mongo
@@ -37,6 +38,7 @@ from shared.subjects import (
     TIPS_STREAM,
     ZALO_EVENTS_STREAM,
 )
+from shared.web import harden
 from shared.zalo.client import ZaloClient
 
 log = logging.getLogger(__name__)
@@ -55,12 +57,16 @@ async def declare_consumers(settings: AnalyticsSettings) -> None:
         )
         await ensure_stream(js, own)
         foreign = (
-            (ZALO_EVENTS_STREAM, settings.zalo_events_stream, settings.zalo_subject_filter),
-            (TIPS_STREAM, settings.tips_stream, settings.tips_subject_filter),
-            (BROADCAST_EVENTS_STREAM, settings.broadcast_stream, settings.broadcast_subject_filter),
+            (ZALO_EVENTS_STREAM, settings.zalo_events_stream, [settings.zalo_subject_filter]),
+            (TIPS_STREAM, settings.tips_stream, [settings.tips_subject_filter]),
+            (
+                BROADCAST_EVENTS_STREAM,
+                settings.broadcast_stream,
+                [settings.broadcast_subject_filter, settings.registry_subject_filter],
+            ),
         )
-        for spec, name, subject in foreign:
-            subjects = list(spec.subjects) if name == spec.name else [subject]
+        for spec, name, filters in foreign:
+            subjects = list(spec.subjects) if name == spec.name else filters
             config = spec.to_config(settings.nats_stream_replicas, name=name, subjects=subjects)
             await create_stream_if_missing(js, config)
         for stream, consumer_config in consumers(settings):
@@ -84,9 +90,7 @@ async def snapshot_poller(settings: AnalyticsSettings) -> AsyncIterator[Snapshot
 
     async def publish(snapshot: ZaloStatsSnapshotted) -> None:
         headers = {"Nats-Msg-Id": snapshot.event_id}
-        await js.publish(
-            settings.snapshot_subject, snapshot.model_dump_json().encode(), headers=headers
-        )
+        await js.publish(settings.snapshot_subject, event_bytes(snapshot), headers=headers)
 
     try:
         async with ZaloClient(settings, nats=nc) as zalo:
@@ -163,7 +167,6 @@ def create_app(settings: AnalyticsSettings) -> FastAPI:
         store = MetricsStore(db, settings)
         app.state.store = store
         try:
-            await store.load_registry_files()
             await declare_consumers(settings)
             async with writer_lease(settings, Counting(app, settings, db)) as lease:
                 app.state.lease = lease
@@ -171,7 +174,8 @@ def create_app(settings: AnalyticsSettings) -> FastAPI:
         finally:
             await mongo.close()
 
-    app = FastAPI(title="binhyen analytics", lifespan=lifespan)
+    app = FastAPI(title="binhyen analytics", lifespan=lifespan, docs_url=None, redoc_url=None)
+    harden(app)
     app.state.settings = settings
     app.state.gazetteer = Gazetteer.load(settings.places_units_file, settings.places_crosswalk_file)
     chart_js = Path(settings.chart_js_file)

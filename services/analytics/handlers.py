@@ -16,13 +16,15 @@ from services.analytics.consumer import BatchPipeline, Decoder
 from services.analytics.increments import CountedZaloEvent, Decoded, zalo_increments
 from services.analytics.puller import BatchPuller, Handler
 from services.analytics.reach import delivery_effects
+from services.analytics.registry import registry_fact
 from services.analytics.settings import AnalyticsSettings
 from services.analytics.snapshots import ZaloStatsSnapshotted, snapshot_fact
 from services.analytics.tips import TIP_EVENT, tip_effects
-from shared.events.broadcast import DeliveryOutcomeRecorded
+from shared.events.broadcast import DeliveryOutcomeRecorded, RegistryGroupChanged
 from shared.jetstream import connect
 from shared.subjects import (
     ANALYTICS_BROADCAST_DURABLE,
+    ANALYTICS_REGISTRY_DURABLE,
     ANALYTICS_SNAPSHOTS_DURABLE,
     ANALYTICS_TIPS_DURABLE,
     ANALYTICS_ZALO_DURABLE,
@@ -44,6 +46,11 @@ def decode_delivery(data: bytes) -> Decoded:
     event = DeliveryOutcomeRecorded.model_validate_json(data)
     increments, facts = delivery_effects(event)
     return Decoded(event.event_id, increments, facts)
+
+
+def decode_registry(data: bytes) -> Decoded:
+    event = RegistryGroupChanged.model_validate_json(data)
+    return Decoded(event.event_id, [], [registry_fact(event)])
 
 
 def decode_snapshot(data: bytes) -> Decoded:
@@ -85,6 +92,12 @@ def subscriptions(settings: AnalyticsSettings) -> list[tuple[str, str, str, Deco
             settings.snapshots_subject_filter,
             ANALYTICS_SNAPSHOTS_DURABLE,
             decode_snapshot,
+        ),
+        (
+            settings.broadcast_stream,
+            settings.registry_subject_filter,
+            ANALYTICS_REGISTRY_DURABLE,
+            decode_registry,
         ),
     ]
 

@@ -4,7 +4,7 @@ from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from services.analytics.buckets import local
+from services.analytics.buckets import Grain, bucket_label, local
 from services.analytics.increments import Fact, Increment, dims
 from shared.events.broadcast import DeliveryOutcomeRecorded
 
@@ -90,6 +90,21 @@ def notice_reach(
         }
         for r in rows
     ]
+
+
+def outcome_series(
+    deliveries: Iterable[Mapping[str, Any]], grain: Grain, labels: Iterable[str]
+) -> list[dict[str, Any]]:
+    """Delivery outcomes per bucket, counted from delivery facts: for staff scoped to some
+    wards, whose counts must not include other wards (the counters are city-wide)."""
+    counts = {label: dict.fromkeys(STATES, 0) for label in labels}
+    for d in deliveries:
+        for state in STATES:
+            at = d.get(f"{state}_at")
+            row = counts.get(bucket_label(at, grain)) if isinstance(at, datetime) else None
+            if row is not None:
+                row[state] += 1
+    return [{"bucket": label, **row} for label, row in counts.items()]
 
 
 def delivery_state(delivery: Mapping[str, Any]) -> str | None:

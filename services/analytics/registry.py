@@ -1,11 +1,20 @@
-"""The ward and group registry (operator data) and coverage computed from it."""
+"""Wards and groups as analytics sees them, and coverage computed from them.
 
-import json
+Groups come from broadcast's registry (`RegistryGroupChanged` events, the one source of truth
+for groups); wards and their households from the gazetteer's unit file (operator data)."""
+
 from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from services.analytics.increments import Fact
+from shared.events.broadcast import RegistryGroupChanged
+from shared.places import SET_BEFORE, Gazetteer
+
+# One document per announced version of a group (keyed by the event id): inserts only, so a
+# replayed event changes nothing, and the latest `changed_at` of a group is its state.
+REGISTRY_GROUPS = "registry_group_versions"
 
 
 class Ward(BaseModel):
@@ -30,14 +39,6 @@ class Group(BaseModel):
     households: int = Field(default=0, ge=0)
 
 
-class Registry(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    demo: bool = False
-    wards: tuple[Ward, ...] = ()
-    groups: tuple[Group, ...] = ()
-
-
 class CoverageRow(BaseModel):
     ward: str
     name: str
@@ -49,9 +50,44 @@ class CoverageRow(BaseModel):
     percent: float | None
 
 
-def load_registry(path: Path) -> Registry:
-    """Read a registry file; a file that fails validation raises with the reason."""
-    return Registry.model_validate(json.loads(path.read_text(encoding="utf-8")))
+def registry_fact(event: RegistryGroupChanged) -> Fact:
+    """One announced version of a group, kept as it was announced."""
+    state = event.model_dump(
+        mode="json", include={"group_id", "name", "ward", "member_count", "households"}
+    )
+    state |= {"counted": event.active and not event.is_test}
+    return Fact(REGISTRY_GROUPS, event.event_id, state, {"changed_at": event.changed_at})
+
+
+def latest_groups(versions: Iterable[Mapping[str, Any]]) -> list[Group]:
+    """Each group's latest announced version, if it counts (active, not a test group) and has
+    a ward; sorted by id."""
+    latest: dict[str, Mapping[str, Any]] = {}
+    for doc in versions:
+        known = latest.get(doc["group_id"])
+        if known is None or (doc["changed_at"], doc["_id"]) > (known["changed_at"], known["_id"]):
+            latest[doc["group_id"]] = doc
+    return [
+        Group(
+            id=group_id,
+            name=doc["name"],
+            ward=doc["ward"],
+            members=doc["member_count"],
+            households=doc.get("households") or 0,
+        )
+        for group_id, doc in sorted(latest.items())
+        if doc["counted"] and doc.get("ward")
+    ]
+
+
+def wards_of(gazetteer: Gazetteer) -> list[Ward]:
+    """The former units (the registry's wards), with the households the unit file gives them;
+    `regroup` re-keys them to another unit set."""
+    return [
+        Ward(slug=unit.slug, name=unit.name, households=unit.households)
+        for unit in gazetteer.units.values()
+        if unit.unit_set == SET_BEFORE
+    ]
 
 
 def coverage(
@@ -108,9 +144,3 @@ def regroup(
     ]
     new_groups = [g.model_copy(update={"ward": unit_of(g.ward)}) for g in groups]
     return new_wards, new_groups
-
-
-def registry_documents(registry: Registry) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    wards = [{"_id": w.slug, **w.model_dump(), "demo": registry.demo} for w in registry.wards]
-    groups = [{"_id": g.id, **g.model_dump(), "demo": registry.demo} for g in registry.groups]
-    return wards, groups

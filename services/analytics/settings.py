@@ -11,6 +11,7 @@ from shared.subjects import (
     ANALYTICS_WRITER_BUCKET,
     BROADCAST_EVENTS_STREAM,
     BROADCAST_OUTCOME_PREFIX,
+    BROADCAST_REGISTRY,
     TIPS_ALL,
     TIPS_STREAM,
     ZALO_EVENTS_ALL,
@@ -28,6 +29,7 @@ class AnalyticsSettings(ServiceSettings, StaffAuthSettings, ZaloSettings):
     tips_subject_filter: str = TIPS_ALL
     broadcast_stream: str = BROADCAST_EVENTS_STREAM.name
     broadcast_subject_filter: str = f"{BROADCAST_OUTCOME_PREFIX}.>"
+    registry_subject_filter: str = BROADCAST_REGISTRY
     snapshots_stream: str = ANALYTICS_SNAPSHOTS_STREAM.name
     snapshots_subject_filter: str = ANALYTICS_SNAPSHOTS_STREAM.subjects[0]
     # Seconds between snapshots of the OA's follower total and articles (0: no poller).
@@ -48,10 +50,8 @@ class AnalyticsSettings(ServiceSettings, StaffAuthSettings, ZaloSettings):
     # Journals (the ledger of seen event ids) are kept this long: the streams keep 90 days.
     journal_retention_days: float = Field(default=95.0, gt=0)
     retry_delay: float = Field(default=2.0, ge=0)
-    # Ward and group registry (households, members): operator data, loaded at start-up when
-    # set; `services/analytics/data/registry.DEMO.json` is demo data and says so.
-    registry_file: str | None = None
-    # Gazetteer for per-ward figures in either unit set (pre-2025 units or the current wards).
+    # Groups come from broadcast's registry events. The gazetteer gives per-ward figures in
+    # either unit set (pre-2025 units or the current wards) and each ward's households.
     places_units_file: Path = DEFAULT_UNITS_FILE
     places_crosswalk_file: Path | None = None  # e.g. shared/places/data/...DEMO.json
     # The chart library, installed by `make dashboard-assets` (never fetched from a CDN).

@@ -1,4 +1,4 @@
-"""Every MongoDB read of the analytics service, and the registry writes.
+"""Every MongoDB read of the analytics service.
 
 Only operators FerretDB v1 has are used (find with `$in`/`$gte`/`$lte`); sums, medians and
 percentiles are computed in Python from the counter documents.
@@ -6,7 +6,6 @@ percentiles are computed in Python from the counter documents.
 
 import logging
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -15,15 +14,13 @@ from services.analytics.buckets import Grain, label_start
 from services.analytics.increments import counters_collection, parse_dims_key
 from services.analytics.ledger import APPLIED, JOURNAL
 from services.analytics.reach import DELIVERIES
-from services.analytics.registry import Group, Registry, Ward, load_registry, registry_documents
+from services.analytics.registry import REGISTRY_GROUPS, Group, latest_groups
 from services.analytics.settings import AnalyticsSettings
 from services.analytics.snapshots import SNAPSHOTS
 from services.analytics.tips import CASES
 
 log = logging.getLogger(__name__)
 
-WARDS = "registry_wards"
-GROUPS = "registry_groups"
 PREFIX = "counters_"
 
 
@@ -37,37 +34,10 @@ class MetricsStore:
     async def ping(self) -> None:
         await self.db.command("ping")
 
-    async def load_registry_files(self) -> None:
-        if self.settings.registry_file:
-            registry = load_registry(Path(self.settings.registry_file))
-            await self.replace_registry(registry)
-            log.info(
-                "registry loaded",
-                extra={
-                    "wards": len(registry.wards),
-                    "groups": len(registry.groups),
-                    "demo": registry.demo,
-                },
-            )
-
-    async def replace_registry(self, registry: Registry) -> None:
-        """Make the stored registry equal to `registry` (operator data, not event-derived)."""
-        wards, groups = registry_documents(registry)
-        for name, docs in ((WARDS, wards), (GROUPS, groups)):
-            await self.db[name].delete_many({})
-            if docs:
-                await self.db[name].insert_many(docs)
-
-    async def wards(self) -> list[Ward]:
-        docs = await self.db[WARDS].find({}).sort("_id", 1).to_list(None)
-        return [Ward.model_validate(doc) for doc in docs]
-
     async def groups(self) -> list[Group]:
-        docs = await self.db[GROUPS].find({}).sort("_id", 1).to_list(None)
-        return [Group.model_validate(doc) for doc in docs]
-
-    async def registry_is_demo(self) -> bool:
-        return await self.db[WARDS].find_one({"demo": True}) is not None
+        """The registry's groups as broadcast last announced them."""
+        versions = await self.db[REGISTRY_GROUPS].find({}).to_list(None)
+        return latest_groups(versions)
 
     async def counter_collections(
         self, first: str | None = None, last: str | None = None
@@ -131,7 +101,8 @@ class MetricsStore:
         return docs[0] if docs else None
 
     async def drop_aggregates(self) -> None:
-        """Drop everything derived from the streams (not the operator's registry)."""
+        """Drop everything derived from the streams (the registry's groups too: the replay
+        of broadcast's registry events brings them back)."""
         for name in [
             *await self.counter_collections(),
             JOURNAL,
@@ -139,5 +110,6 @@ class MetricsStore:
             CASES,
             DELIVERIES,
             SNAPSHOTS,
+            REGISTRY_GROUPS,
         ]:
             await self.db.drop_collection(name)

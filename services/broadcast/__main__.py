@@ -3,10 +3,12 @@
 from services.broadcast.app import create_app
 from services.broadcast.settings import BroadcastSettings
 from shared.serve import serve
+from shared.startup import require_secrets
 
 
 def main() -> None:
     settings = BroadcastSettings()
+    require_secrets(settings)
     serve(create_app, settings, service="broadcast")
 
 

@@ -115,11 +115,20 @@ def to_xml(tree: list[Node]) -> bytes:
 def _parse_xml(data: bytes) -> etree._Element:
     if len(data) > MAX_XML_BYTES:
         raise BroadcastError("Tệp CAP quá lớn.", 413)
+    try:
+        data.decode("utf-8")  # the stored copy is text, and exports must parse again
+    except UnicodeDecodeError:
+        raise BroadcastError("CAP phải được mã hoá UTF-8.") from None
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
     try:
         root = etree.fromstring(data, parser)
-    except etree.XMLSyntaxError as exc:
+    except (etree.XMLSyntaxError, ValueError) as exc:
         raise BroadcastError(f"CAP không hợp lệ: XML lỗi ({exc}).") from exc
+    info = root.getroottree().docinfo
+    if info.doctype:  # CAP has no DTD: a DOCTYPE only brings entities in
+        raise BroadcastError("CAP không được có khai báo DOCTYPE.")
+    if (info.encoding or "UTF-8").upper().replace("_", "-") not in ("UTF-8", "UTF8"):
+        raise BroadcastError(f"CAP phải được mã hoá UTF-8 (khai báo {info.encoding}).")
     schema = _schema()
     if not schema.validate(root):
         first = schema.error_log.filter_from_errors()[0] if schema.error_log else None
@@ -150,7 +159,13 @@ def _pick_info(infos: list[Node]) -> list[Node]:
 
 def parse_cap(data: bytes) -> CapAlert:
     """Validate a CAP 1.2 document and extract what a notice needs; BroadcastError if not."""
-    tree = _to_tree(_parse_xml(data))
+    try:
+        return _alert(_to_tree(_parse_xml(data)))
+    except ValueError as exc:  # a value the schema lets through but our enums or dates do not
+        raise BroadcastError(f"CAP không chuyển thành thông báo được: {exc}") from exc
+
+
+def _alert(tree: list[Node]) -> CapAlert:
     infos = _all(tree, "info")
     if not infos:
         raise BroadcastError("CAP không có khối <info>: không có nội dung để gửi.")

@@ -4,9 +4,12 @@ import re
 import unicodedata
 from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from shared.text import SafeLine, SafeText
 
 ZALO_TEXT_LIMIT = 2000
 FOLLOWERS_TARGET = "followers"
@@ -87,15 +90,21 @@ class DeliveryState(StrEnum):
 FINAL_STATES = frozenset({DeliveryState.SENT, DeliveryState.FAILED, DeliveryState.CANCELLED})
 
 
+Code = Annotated[int, Field(ge=0, le=10_000)]
+WardSlug = Annotated[str, Field(pattern=r"^[a-z0-9-]{1,60}$")]
+GroupId = Annotated[str, Field(pattern=r"^[0-9A-Za-z_-]{1,40}$")]
+
+
 class FollowerTargeting(BaseModel):
     """Zalo broadcast targeting codes (reference §5.1); empty lists mean everyone."""
 
     model_config = ConfigDict(frozen=True)
 
-    ages: list[int] = Field(default_factory=list)
+    # Zalo's codes are small numbers; bounds keep 2**70 from reaching the client (OverflowError).
+    ages: list[Code] = Field(default_factory=list, max_length=20)
     gender: int | None = Field(default=None, ge=0, le=2)
-    locations: list[int] = Field(default_factory=list)
-    cities: list[int] = Field(default_factory=list)
+    locations: list[Code] = Field(default_factory=list, max_length=100)
+    cities: list[Code] = Field(default_factory=list, max_length=100)
 
 
 class Targets(BaseModel):
@@ -104,8 +113,8 @@ class Targets(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     all_groups: bool = False
-    wards: list[str] = Field(default_factory=list)
-    groups: list[str] = Field(default_factory=list)
+    wards: list[WardSlug] = Field(default_factory=list, max_length=100)
+    groups: list[GroupId] = Field(default_factory=list, max_length=50_000)
     followers: bool = False
     follower_targeting: FollowerTargeting | None = None
 
@@ -130,8 +139,8 @@ class NoticeDraft(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    title: str = Field(min_length=1, max_length=200)
-    body: str = Field(min_length=1)
+    title: SafeLine = Field(min_length=1, max_length=200)
+    body: SafeText = Field(min_length=1, max_length=20_000)  # Zalo's 2,000 is checked after NFC
     category: Category
     severity: Severity
     urgency: Urgency
@@ -139,9 +148,9 @@ class NoticeDraft(BaseModel):
     targets: Targets
     scheduled_at: datetime | None = None
     expires_at: datetime | None = None
-    image_url: str | None = Field(default=None, pattern=r"^https?://")
+    image_url: SafeLine | None = Field(default=None, pattern=r"^https?://", max_length=2000)
     test_mode: bool = False
-    idempotency_key: str | None = Field(default=None, min_length=8, max_length=128)
+    idempotency_key: SafeLine | None = Field(default=None, min_length=8, max_length=128)
 
     @field_validator("title", "body")
     @classmethod

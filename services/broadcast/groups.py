@@ -1,13 +1,18 @@
 """The registry of Zalo groups: the model, the wards it knows, and CSV import (pure)."""
 
 import csv
+import hashlib
 import io
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.broadcast.domain import Channel, Targets
+from shared.events.broadcast import RegistryGroupChanged
+from shared.text import SafeLine
 
 # Wards and communes of Đồng Hới (slug → name), from the city's administrative list.
 WARDS: dict[str, str] = {
@@ -36,13 +41,13 @@ class Group(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     group_id: str = Field(pattern=r"^[0-9A-Za-z_-]{1,40}$")
-    name: str = Field(min_length=1, max_length=200)
-    ward: str | None = None
-    hamlet: str | None = None  # thôn / tổ dân phố
-    member_count: int = Field(default=0, ge=0)
-    households: int | None = Field(default=None, ge=0)
-    officer_id: str | None = None
-    officer_name: str | None = None
+    name: SafeLine = Field(min_length=1, max_length=200)
+    ward: str | None = Field(default=None, pattern=r"^[a-z0-9-]{1,60}$")
+    hamlet: SafeLine | None = Field(default=None, max_length=200)  # thôn / tổ dân phố
+    member_count: int = Field(default=0, ge=0, le=1_000_000)
+    households: int | None = Field(default=None, ge=0, le=1_000_000)
+    officer_id: str | None = Field(default=None, pattern=r"^[0-9A-Za-z_-]{1,40}$")
+    officer_name: SafeLine | None = Field(default=None, max_length=200)
     channel: Channel = Channel.OA
     active: bool = True
     is_test: bool = False
@@ -145,6 +150,13 @@ def _describe(exc: Exception) -> list[str]:
 def parse_groups_csv(text: str) -> tuple[list[Group], list[RowError]]:
     """Every row as a group, or the errors of each bad row (then nothing may be imported)."""
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    try:
+        return _parse_rows(reader)
+    except csv.Error as exc:  # a field over csv's limit, a NUL byte: the file, not a row
+        return [], [RowError(row=reader.line_num, errors=[f"CSV không đọc được: {exc}"])]
+
+
+def _parse_rows(reader: "csv.DictReader[str]") -> tuple[list[Group], list[RowError]]:
     missing = _REQUIRED - set(reader.fieldnames or ())
     if missing:
         return [], [RowError(row=1, errors=[f"thiếu cột: {', '.join(sorted(missing))}"])]
@@ -213,3 +225,33 @@ def group_event_update(
         fields["name"] = name.strip()[:200]
         on_insert.pop("name")
     return {"$set": fields, "$setOnInsert": on_insert}, True
+
+
+def registry_changes(
+    groups: Iterable[tuple[Group, datetime]], announced: Mapping[str, str]
+) -> list[RegistryGroupChanged]:
+    """The groups (with the time of their last change) whose content differs from what was
+    last announced (`announced`: group id → content hash, see `content_hash`), as events;
+    every group the first time.
+
+    The id is the group and the time of its change: replicas announcing the same state agree
+    on it, and a group that changes back to an earlier state still gets a new one."""
+    changes = []
+    for group, changed_at in groups:
+        content = group.model_dump(mode="json", exclude={"officer_id", "officer_name"})
+        digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
+        if announced.get(group.group_id) == digest:
+            continue
+        changes.append(
+            RegistryGroupChanged(
+                event_id=f"{group.group_id}:{changed_at.isoformat()}:{digest}",
+                occurred_at=changed_at,
+                changed_at=changed_at,
+                **content,
+            )
+        )
+    return changes
+
+
+def content_hash(event: RegistryGroupChanged) -> str:
+    return event.event_id.rsplit(":", 1)[1]

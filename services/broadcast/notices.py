@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from pymongo.errors import DuplicateKeyError
 
 from services.broadcast import cap
+from services.broadcast.approval import needs_approval
 from services.broadcast.domain import (
     BroadcastError,
     MsgType,
@@ -22,10 +23,10 @@ from services.broadcast.domain import (
     parse_clock,
     release_time,
 )
-from services.broadcast.groups import WARD_SLUGS, WARDS
+from services.broadcast.groups import WARDS
 from services.broadcast.planner import Planner
 from services.broadcast.settings import BroadcastSettings
-from services.broadcast.store import DeliveryStore, NoticeStore
+from services.broadcast.store import AuditStore, DeliveryStore, NoticeStore
 from shared.auth import Role, StaffUser
 from shared.verification import new_verification_code
 
@@ -40,8 +41,10 @@ class NoticeService:
         notices: NoticeStore,
         deliveries: DeliveryStore,
         planner: Planner,
+        audit: AuditStore,
     ) -> None:
         self.s, self.notices, self.deliveries, self.planner = settings, notices, deliveries, planner
+        self.audit = audit
         self.tz = ZoneInfo(settings.timezone)
 
     def _quiet(self) -> tuple[time, time] | None:
@@ -68,9 +71,10 @@ class NoticeService:
             existing = await self.notices.get(notice_id)
             if existing is not None:
                 return existing, False
-        needs_approval = msg_type == MsgType.ALERT and draft.targets.reaches_every_ward(WARD_SLUGS)
+        roster = await self.planner.groups.roster()
+        held = needs_approval(msg_type, draft.targets, draft.test_mode, roster, original)
         release = release_time(draft, now, self._quiet(), self.tz)
-        if needs_approval:
+        if held:
             status = NoticeStatus.PENDING_APPROVAL
         else:
             status = NoticeStatus.READY if release <= now else NoticeStatus.SCHEDULED
@@ -130,8 +134,9 @@ class NoticeService:
         )
         if approved is None:
             raise BroadcastError("Thông báo vừa được người khác xử lý.", 409)
+        await self.audit.record("approved", user.id, notice_id=notice_id)
         if status == NoticeStatus.READY:
-            await self.planner.request(notice_id)
+            await self.planner.request(notice_id, "approved")
         return approved
 
     async def release_due(self, now: datetime) -> int:
@@ -146,7 +151,7 @@ class NoticeService:
             if notice.expires_at is not None and notice.expires_at <= now:
                 await self.notices.transition(notice_id, [NoticeStatus.READY], NoticeStatus.EXPIRED)
                 continue
-            await self.planner.request(notice_id)
+            await self.planner.request(notice_id, "approved" if notice.approved_by else "")
             released += 1
         return released
 
@@ -171,6 +176,8 @@ class NoticeService:
         if cancelled is None:
             raise BroadcastError("Thông báo đã bị thu hồi hoặc đã hết hạn.", 409)
         dropped = await self.deliveries.cancel_open(original_id, datetime.now(UTC))
+        # A cancel needs no second person (withdrawing must be fast), so it is audited.
+        await self.audit.record("cancelled", user.id, notice_id=original_id, was=was.value)
         log.info("notice cancelled", extra={"notice_id": original_id, "dropped": dropped})
         if was not in (NoticeStatus.READY, NoticeStatus.DISPATCHED):
             return cancelled, None

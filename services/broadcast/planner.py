@@ -7,6 +7,7 @@ from typing import Any
 
 from nats.js import JetStreamContext
 
+from services.broadcast.approval import may_send
 from services.broadcast.domain import (
     FOLLOWERS_TARGET,
     DeliveryState,
@@ -19,6 +20,7 @@ from services.broadcast.groups import RosterEntry, select_targets
 from services.broadcast.publishing import publish_all
 from services.broadcast.store import (
     TARGET_FIELDS,
+    AuditStore,
     DeliveryStore,
     GroupStore,
     NoticeStore,
@@ -77,13 +79,17 @@ class Planner:
         notices: NoticeStore,
         groups: GroupStore,
         deliveries: DeliveryStore,
+        audit: AuditStore,
     ) -> None:
         self.js, self.notices, self.groups, self.deliveries = js, notices, groups, deliveries
+        self.audit = audit
 
-    async def request(self, notice_id: str) -> None:
-        """Queue the plan command (deduplicated by notice id)."""
+    async def request(self, notice_id: str, stage: str = "") -> None:
+        """Queue the plan command (deduplicated by notice id and `stage`: a notice held at send
+        time is planned again once approved, within the duplicate window of its first)."""
         body = json.dumps({"notice_id": notice_id}).encode()
-        await self.js.publish(BROADCAST_PLAN, body, headers={"Nats-Msg-Id": f"plan:{notice_id}"})
+        msg_id = f"plan:{notice_id}:{stage}" if stage else f"plan:{notice_id}"
+        await self.js.publish(BROADCAST_PLAN, body, headers={"Nats-Msg-Id": msg_id})
 
     async def plan(self, notice_id: str) -> int:
         """Create and enqueue the deliveries of a notice, page by page (senders start on the
@@ -92,12 +98,16 @@ class Planner:
         if notice is None or notice.status not in (NoticeStatus.READY, NoticeStatus.DISPATCHED):
             return 0
         now = datetime.now(UTC)
+        roster = await self.groups.roster()
+        if not await self._may_send(notice, roster):
+            return 0
         pages = await self.deliveries.planned(notice_id)
         done: set[str] = set()
         for page in pages:  # a run that crashed may not have published them all
             await self.enqueue(page)
             done.update(d["_id"] for d in page)
-        remaining = [d for d in await self._deliveries_for(notice, now) if d["_id"] not in done]
+        planned_docs = await self._deliveries_for(notice, roster, now)
+        remaining = [d for d in planned_docs if d["_id"] not in done]
         number, planned = len(pages), len(done)
         while remaining:
             page = remaining[:PAGE]
@@ -127,12 +137,28 @@ class Planner:
             ]
             await publish_all(self.js, messages, timeout=PUBLISH_TIMEOUT)
 
-    async def _deliveries_for(self, notice: Notice, now: datetime) -> list[dict[str, Any]]:
+    async def _may_send(self, notice: Notice, roster: list[RosterEntry]) -> bool:
+        """The two-person rule again, on the registry as it is now: groups moved or imported
+        since the notice was created can make it reach every ward. Such a notice goes back to
+        wait for approval instead of out."""
+        original = await self.notices.get(notice.references) if notice.references else None
+        if may_send(notice, roster, original):
+            return True
+        held = await self.notices.transition(
+            notice.id, [NoticeStatus.READY], NoticeStatus.PENDING_APPROVAL
+        )
+        if held is not None:
+            await self.audit.record("held_for_approval", "system", notice_id=notice.id)
+            log.warning("notice held for approval at send time", extra={"notice_id": notice.id})
+        return False
+
+    async def _deliveries_for(
+        self, notice: Notice, roster: list[RosterEntry], now: datetime
+    ) -> list[dict[str, Any]]:
         """Every delivery of a notice: its groups from the registry's roster (or, for an update
         or a cancel, the original's reached targets), then the followers."""
         if notice.msg_type != MsgType.ALERT and notice.references:
             return await self._follow_up(notice, now)
-        roster = await self.groups.roster()
         docs = [
             group_delivery(notice, group, now)
             for group in select_targets(roster, notice.targets, notice.test_mode)

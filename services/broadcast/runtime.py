@@ -19,18 +19,22 @@ from nats.js.api import AckPolicy, ConsumerConfig
 from nats.js.errors import NotFoundError
 from pymongo import AsyncMongoClient
 
+from services.broadcast.groups import content_hash, registry_changes
 from services.broadcast.handlers import build_router
 from services.broadcast.notices import NoticeService
 from services.broadcast.planner import Planner
+from services.broadcast.publishing import publish_all
 from services.broadcast.replies import Replies
 from services.broadcast.sender import Sender
 from services.broadcast.settings import BroadcastSettings
-from services.broadcast.store import DeliveryStore, GroupStore, NoticeStore
+from services.broadcast.store import AuditStore, DeliveryStore, GroupStore, NoticeStore
+from shared.events.envelope import event_bytes
 from shared.events.zalo import ZaloEventKind
 from shared.jetstream import connect, ensure_consumer, ensure_stream, inbox_prefix
 from shared.logging import configure_logging
 from shared.mongo import connect_mongo
 from shared.process import run_worker, stop_task
+from shared.startup import require_secrets
 from shared.subjects import (
     BROADCAST_DELIVER,
     BROADCAST_ECHOES_DURABLE,
@@ -38,6 +42,7 @@ from shared.subjects import (
     BROADCAST_GROUP_EVENTS_DURABLE,
     BROADCAST_PLAN,
     BROADCAST_PLANNER_DURABLE,
+    BROADCAST_REGISTRY,
     BROADCAST_SENDER_DURABLE,
     BROADCAST_USER_MESSAGES_DURABLE,
     BROADCAST_WORK_STREAM,
@@ -48,6 +53,7 @@ from shared.zalo.client import ZaloClient
 
 log = logging.getLogger(__name__)
 STALE_READY = timedelta(minutes=5)
+ANNOUNCE_TIMEOUT = 10.0  # seconds for the stream to store a round of registry changes
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,7 @@ class Runtime:
         self.mongo: AsyncMongoClient[dict[str, Any]]
         self.broker: NatsBroker | None = None
         self.zalo: ZaloClient | None = None
+        self._announced: dict[str, str] = {}  # group id -> content hash last published
 
     async def start(self, *, workers: bool, scheduler: bool = True) -> None:
         s = self.settings
@@ -81,14 +88,14 @@ class Runtime:
         self.mongo = connect_mongo(s.mongodb_url)
         db = self.mongo[s.mongodb_database]
         self.groups, self.notices = GroupStore(db), NoticeStore(db)
-        self.deliveries = DeliveryStore(db)
-        for store in (self.groups, self.notices, self.deliveries):
+        self.deliveries, self.audit = DeliveryStore(db), AuditStore(db)
+        for store in (self.groups, self.notices, self.deliveries, self.audit):
             await store.ensure_indexes()
         await self._declare()
         self.zalo = ZaloClient(s, nats=self.nc)
         await self.zalo.start()
-        self.planner = Planner(self.js, self.notices, self.groups, self.deliveries)
-        self.service = NoticeService(s, self.notices, self.deliveries, self.planner)
+        self.planner = Planner(self.js, self.notices, self.groups, self.deliveries, self.audit)
+        self.service = NoticeService(s, self.notices, self.deliveries, self.planner, self.audit)
         self.sender = Sender(s, self.js, self.notices, self.deliveries, self.zalo)
         self.replies = Replies(
             s, self.notices, self.deliveries, self.zalo, self.sender.outcomes.outcome
@@ -154,6 +161,7 @@ class Runtime:
             try:
                 await self.service.release_due(now)
                 await self.groups.refresh_roster()  # after group events, before a notice
+                await self.announce_registry()
                 for notice_id in await self.notices.stale_ready(now - STALE_READY):
                     await self.planner.plan(notice_id)
                 await self.replies.chase_unconfirmed(now)
@@ -161,6 +169,14 @@ class Runtime:
                 log.exception("scheduler round failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), self.settings.scheduler_interval)
+
+    async def announce_registry(self) -> None:
+        """Publish the groups that changed since this process last announced them (all of
+        them after a start): analytics builds its view of the registry from these events."""
+        changes = registry_changes(await self.groups.every_group(), self._announced)
+        messages = [(BROADCAST_REGISTRY, event_bytes(e), e.event_id) for e in changes]
+        await publish_all(self.js, messages, timeout=ANNOUNCE_TIMEOUT)
+        self._announced |= {e.group_id: content_hash(e) for e in changes}  # once stored
 
     async def stop(self) -> None:
         if self._stop.is_set():
@@ -195,4 +211,5 @@ def run_sender_process() -> None:
     """`python -m services.broadcast.sender`: sender workers, planner and handlers, no HTTP."""
     settings = BroadcastSettings()
     configure_logging(settings.log_level, service=f"{settings.service_name}-sender")
+    require_secrets(settings)
     run_worker(_serve_workers(settings))

@@ -54,6 +54,7 @@ from services.broadcast.store import (
     result_view,
 )
 from shared.events.broadcast import DeliveryDeadLettered, DeliveryOutcomeRecorded
+from shared.events.envelope import event_bytes
 from shared.subjects import (
     BROADCAST_DEAD_LETTER,
     BROADCAST_ECHOES_DURABLE,
@@ -129,7 +130,7 @@ class Outcomes:
             error=doc.get("last_error"),
             test_mode=bool(doc.get("test_mode")),
         )
-        return broadcast_outcome_subject(state), event.model_dump_json().encode(), event.event_id
+        return broadcast_outcome_subject(state), event_bytes(event), event.event_id
 
     def dead_letter_message(self, doc: Doc, error: str) -> Message:
         event = DeliveryDeadLettered(
@@ -144,7 +145,7 @@ class Outcomes:
             last_error=error,
             failed_at=datetime.now(UTC),
         )
-        return BROADCAST_DEAD_LETTER, event.model_dump_json().encode(), event.event_id
+        return BROADCAST_DEAD_LETTER, event_bytes(event), event.event_id
 
 
 class Sender:

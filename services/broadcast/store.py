@@ -50,7 +50,12 @@ class GroupStore:
         """Insert new groups, update known ones (FerretDB v1 scans the collection for every
         update, so a first import of thousands of groups must be inserts)."""
         docs = {
-            g.group_id: {**g.model_dump(mode="json", exclude={"group_id"}), "updated_at": now}
+            g.group_id: {
+                **g.model_dump(mode="json", exclude={"group_id"}),
+                "member_base": g.member_count,  # membership events count from here
+                "updated_at": now,
+                "changed_at": datetime.now(UTC),
+            }
             for g in groups
         }
         if not docs:
@@ -67,6 +72,11 @@ class GroupStore:
         await self._changed()
         await self.roster()  # staff import before they send: the next notice finds it ready
         return len(fresh) - len(known & {d["_id"] for d in fresh}) + modified
+
+    async def wards_of(self, group_ids: list[str]) -> dict[str, str | None]:
+        """The ward each known group is in now (registry writes compare against it)."""
+        cursor = self.groups.find({"_id": {"$in": group_ids}}, {"ward": 1})
+        return {str(d["_id"]): d.get("ward") async for d in cursor}
 
     async def get(self, group_id: str) -> Group | None:
         doc = await self.groups.find_one({"_id": group_id})
@@ -97,6 +107,14 @@ class GroupStore:
             await self.registry.update_one(_VERSION, {"$set": fields}, upsert=True)
         except DuplicateKeyError:  # two first upserts raced (FerretDB): the other one inserted
             await self.registry.update_one(_VERSION, {"$set": fields})
+
+    async def every_group(self) -> list[tuple[Group, datetime]]:
+        """Every group (inactive ones too) with the time of its last change (any field)."""
+        epoch = datetime.fromtimestamp(0, UTC)
+        return [
+            (_group(d), _utc(d.get("changed_at") or d.get("updated_at") or epoch))
+            async for d in self.groups.find({}, batch_size=1000)
+        ]
 
     async def _version(self) -> str:
         doc = await self.registry.find_one(_VERSION)
@@ -160,7 +178,8 @@ class GroupStore:
         newer_than_stored = {
             "$or": [{"lifecycle_at": {"$lt": at}}, {"lifecycle_at": {"$exists": False}}]
         }
-        update = {**update, "$set": {**update.get("$set", {}), "lifecycle_at": at}}
+        changed = {"lifecycle_at": at, "changed_at": datetime.now(UTC)}
+        update = {**update, "$set": {**update.get("$set", {}), **changed}}
         # DuplicateKeyError: the group exists with a later event (the upsert found no match).
         with contextlib.suppress(DuplicateKeyError):
             await self.groups.update_one(
@@ -187,29 +206,66 @@ class GroupStore:
         rather than deleted, so that it can outrank a join that comes late."""
         newer_than_stored = {"$or": [{"at": {"$lt": at}}, {"at": {"$exists": False}}]}
         state = {"group_id": group_id, "present": step > 0, "at": at}
+        base = await self._member_base(group_id)
         # DuplicateKeyError: the member's stored event is as new or newer, this one changes nothing.
         with contextlib.suppress(DuplicateKeyError):
             await self.members.update_one(
                 {"_id": f"{group_id}:{user_id}", **newer_than_stored},
-                {"$set": state},
+                # The first event seen of a member tells whether the imported member count
+                # (if any) included it: a leave means it did, a join that it did not.
+                {"$set": state, "$setOnInsert": {"counted": step < 0 and base > 0}},
                 upsert=True,
             )
-        count = await self.members.count_documents(
-            {"group_id": group_id, "present": {"$ne": False}}
-        )
+        count = await self._member_count(group_id, base)
         defaults = {k: v for k, v in defaults.items() if k != "member_count"}
         result = await self.groups.update_one(
             {"_id": group_id},
-            {"$set": {"member_count": count}, "$setOnInsert": defaults},
+            {
+                "$set": {"member_count": count, "changed_at": datetime.now(UTC)},
+                "$setOnInsert": defaults,
+            },
             upsert=True,
         )
         if result.upserted_id is not None or redone:
             await self._changed()
         return count
 
+    async def _member_base(self, group_id: str) -> int:
+        """The member count the last import gave the group (0 for a group known by events)."""
+        group = await self.groups.find_one({"_id": group_id}, {"member_base": 1})
+        return int((group or {}).get("member_base") or 0)
+
+    async def _member_count(self, group_id: str, base: int) -> int:
+        """The imported count, plus every member now present, minus those the import had
+        already counted (present or since gone)."""
+        present = await self.members.count_documents(
+            {"group_id": group_id, "present": {"$ne": False}}
+        )
+        counted = await self.members.count_documents({"group_id": group_id, "counted": True})
+        return max(0, base + present - counted)
+
 
 def _group(doc: Doc) -> Group:
     return Group.model_validate({**doc, "group_id": doc["_id"]})
+
+
+class AuditStore:
+    """Who did what to notices and the registry, for review: approvals, cancels, holds at
+    send time, and registry writes with the ward moves they made. Never the notice text."""
+
+    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+        self.entries = db["broadcast_audit"]
+
+    async def ensure_indexes(self) -> None:
+        await _ensure(self.entries, [("at", DESCENDING)], [("notice_id", ASCENDING)])
+
+    async def record(self, action: str, actor: str, **fields: Any) -> None:
+        doc = {"_id": uuid.uuid4().hex, "action": action, "actor": actor, "at": datetime.now(UTC)}
+        await self.entries.insert_one({**doc, **fields})
+
+    async def find(self, **filters: Any) -> list[Doc]:
+        cursor = self.entries.find(filters).sort("at", ASCENDING)
+        return [d async for d in cursor]
 
 
 class NoticeStore:

@@ -14,6 +14,7 @@ from services.ingest.settings import IngestSettings
 from services.ingest.spool import Spool
 from services.ingest.webhook import WEBHOOK_PATH, WebhookEndpoint, WebhookRoute
 from shared.health import health_router
+from shared.web import harden
 
 
 class IngestApp(FastAPI):
@@ -53,7 +54,10 @@ def create_app(settings: IngestSettings) -> FastAPI:
         title="binhyen ingest",
         description="Receives Zalo OA webhooks and publishes normalized events to JetStream.",
         lifespan=lifespan,
+        docs_url=None,  # no CDN-script pages (shared.web)
+        redoc_url=None,
     )
+    harden(app)  # the webhook itself bypasses the middleware stack (IngestApp.__call__)
     app.state.publisher = publisher
     app.state.counts = counts
     app.include_router(health_router({"nats": publisher.check_ready}))

@@ -1,6 +1,6 @@
 """Turn a Zalo webhook body into one canonical `ZaloEventReceived` (pure, no I/O).
 
-The raw shapes below follow `../shared/reference/zalo-oa.md` §2; they validate types strictly
+The raw shapes below follow `docs/reference/zalo-oa.md` §2; they validate types strictly
 (ids are strings, never numbers) so that a malformed but signed body is quarantined instead of
 published half-understood.
 """

@@ -17,6 +17,7 @@ import json
 import logging
 import time
 from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -25,8 +26,9 @@ from pydantic import BaseModel
 from starlette.types import Receive, Scope, Send
 
 from services.ingest.normalize import InvalidEvent, normalize
-from services.ingest.publisher import EventPublisher, Outcome
+from services.ingest.publisher import EventPublisher
 from services.ingest.settings import IngestSettings
+from shared.events.envelope import event_bytes
 from shared.events.quarantine import WebhookQuarantined
 from shared.subjects import ZALO_QUARANTINE, zalo_event_subject
 from shared.zalo.signature import SIGNATURE_HEADER, is_valid
@@ -98,23 +100,20 @@ class WebhookEndpoint:
 
     async def answer(self, raw: bytes, signature: str | None) -> tuple[int, dict[str, Any]]:
         """The status and JSON body for a webhook's raw bytes and signature header."""
-        try:
-            body = _verified_body(raw, signature, self._settings)
-        except Refused as refusal:
-            return self._refused(refusal)
-        try:
-            event = normalize(body, datetime.now(UTC))
-        except InvalidEvent as exc:
-            await _quarantine(self._publisher, raw, body, str(exc))
+        verdict = decide(raw, signature, self._settings, datetime.now(UTC))
+        if isinstance(verdict, Refused):
+            return self._refused(verdict)
+        if isinstance(verdict, Quarantine):
+            log.warning(
+                "webhook quarantined",
+                extra={"reason": verdict.reason, "event_id": verdict.event_id},
+            )
+            await self._publisher.accept(verdict.event_id, ZALO_QUARANTINE, verdict.data)
             self._counts["quarantined"] += 1
             return 200, {"status": "quarantined"}
-        outcome = await self._publisher.accept(
-            event.event_id,
-            zalo_event_subject(event.kind),
-            event.model_dump_json(exclude_defaults=True).encode(),
-        )
+        outcome = await self._publisher.accept(verdict.event_id, verdict.subject, verdict.data)
         self._counts[outcome.value] += 1
-        return 200, {"status": outcome.value, "event_id": event.event_id}
+        return 200, {"status": outcome.value, "event_id": verdict.event_id}
 
     def _refused(self, refusal: Refused) -> tuple[int, dict[str, Any]]:
         self._counts[f"refused_{refusal.error}"] += 1
@@ -219,11 +218,13 @@ def _verified_body(raw: bytes, header: str | None, settings: IngestSettings) -> 
         raise Refused(401, "missing_signature", f"{SIGNATURE_HEADER} header is required")
     try:
         body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    # ValueError: not JSON, or an integer over Python's 4,300 digits; RecursionError: nesting
+    # deeper than the parser's stack. Unsigned or not, nothing can be verified.
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise Refused(401, "unverifiable", "body is not JSON, so it cannot be verified") from None
     app_id = body.get("app_id") if isinstance(body, dict) else None
     timestamp = body.get("timestamp") if isinstance(body, dict) else None
-    if not isinstance(app_id, str) or not isinstance(timestamp, str) or not timestamp.isdigit():
+    if not isinstance(app_id, str) or not isinstance(timestamp, str) or not _is_epoch_ms(timestamp):
         raise Refused(401, "unverifiable", "app_id and timestamp are needed to verify the body")
     if app_id != settings.zalo_app_id or not is_valid(
         header, app_id, raw, timestamp, settings.zalo_oa_secret_key
@@ -234,6 +235,12 @@ def _verified_body(raw: bytes, header: str | None, settings: IngestSettings) -> 
     return body
 
 
+def _is_epoch_ms(timestamp: str) -> bool:
+    """ASCII digits only, and few enough to be a time: `"²²²".isdigit()` is true but int()
+    refuses it, and 400 digits overflow a float."""
+    return 0 < len(timestamp) <= 15 and timestamp.isascii() and timestamp.isdigit()
+
+
 def _check_freshness(sent_at: float, settings: IngestSettings) -> None:
     age = time.time() - sent_at
     if age > settings.max_event_age_s:
@@ -242,19 +249,54 @@ def _check_freshness(sent_at: float, settings: IngestSettings) -> None:
         raise Refused(401, "from_future", "event timestamp is in the future")
 
 
-async def _quarantine(
-    publisher: EventPublisher, raw: bytes, body: dict[str, Any], reason: str
-) -> Outcome:
+@dataclass(frozen=True)
+class Publish:
+    event_id: str
+    subject: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Quarantine:
+    event_id: str
+    reason: str
+    data: bytes
+
+
+def decide(
+    raw: bytes, signature: str | None, settings: IngestSettings, now: datetime
+) -> Refused | Quarantine | Publish:
+    """What to do with a webhook, without I/O: refuse it (401), quarantine it, or publish it.
+    Never raises: Zalo retries a 500 for hours and then disables the webhook, so a signed body
+    that breaks anything past the signature (a lone surrogate JSON cannot carry to NATS, a
+    number or nesting a model cannot take) is quarantined rather than answered 500."""
+    try:
+        body = _verified_body(raw, signature, settings)
+    except Refused as refusal:
+        return refusal
+    try:
+        event = normalize(body, now)
+        return Publish(event.event_id, zalo_event_subject(event.kind), event_bytes(event))
+    except InvalidEvent as exc:
+        return quarantine(raw, body, str(exc), now)
+    except Exception as exc:  # any other failure on a verified body: kept, not lost, not 500
+        return quarantine(raw, body, f"unusable body: {type(exc).__name__}", now)
+
+
+def quarantine(raw: bytes, body: dict[str, Any], reason: str, now: datetime) -> Quarantine:
     digest = hashlib.sha256(raw).hexdigest()[:32]
     name = body.get("event_name")
     record = WebhookQuarantined(
         event_id=f"q-{digest}",
-        occurred_at=datetime.now(UTC),
-        reason=reason,
-        event_name=name if isinstance(name, str) else None,
+        occurred_at=now,
+        reason=_utf8(reason)[:500],
+        event_name=_utf8(name)[:200] if isinstance(name, str) else None,
         body=raw.decode("utf-8", errors="replace"),
     )
-    log.warning("webhook quarantined", extra={"reason": reason, "event_id": record.event_id})
-    return await publisher.accept(
-        record.event_id, ZALO_QUARANTINE, record.model_dump_json().encode()
-    )
+    return Quarantine(record.event_id, record.reason, event_bytes(record))
+
+
+def _utf8(text: str) -> str:
+    """Text JSON can carry to NATS: lone surrogates (valid in a JSON escape, not in UTF-8)
+    become "?"."""
+    return text.encode("utf-8", errors="replace").decode("utf-8")

@@ -3,10 +3,12 @@
 from services.reports.app import create_app
 from services.reports.settings import ReportsSettings
 from shared.serve import serve
+from shared.startup import require_secrets
 
 
 def main() -> None:
     settings = ReportsSettings()
+    require_secrets(settings)
     serve(create_app, settings, service="reports")
 
 

@@ -3,18 +3,19 @@
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from services.reports.cases import Case, CaseError
+from services.reports.cases import Case, CaseError, masked
 from services.reports.services import Reports
 from services.reports.store import CaseFilter
 from shared.auth import CurrentStaff, Role, StaffUser, require_roles
 from shared.events.tips import CaseStatus, Outcome, TipCategory, TipKind, TipPriority
+from shared.text import SafeLine, SafeText
+from shared.web import IsoDateTime
 
 READERS = (Role.DISPATCHER, Role.OFFICER, Role.ANALYST)
 WORKERS = (Role.DISPATCHER, Role.OFFICER)
@@ -41,32 +42,36 @@ class CasePage(BaseModel):
     limit: int
 
 
+Slug = Annotated[SafeLine, Field(min_length=1, max_length=60)]
+Id = Annotated[SafeLine, Field(min_length=1, max_length=100)]
+
+
 class TransitionIn(BaseModel):
     to: CaseStatus
     outcome: Outcome | None = None
-    merged_into: str | None = None
-    assignee: str | None = None
+    merged_into: Id | None = None
+    assignee: Id | None = None
 
 
 class NoteIn(BaseModel):
-    text: str = Field(min_length=1, max_length=4000)
+    text: SafeText = Field(min_length=1, max_length=4000)
 
 
 class ReplyIn(BaseModel):
-    text: str = Field(min_length=1, max_length=1800)
+    text: SafeText = Field(min_length=1, max_length=1800)
 
 
 class ChangeIn(BaseModel):
     kind: TipKind | None = None
     category: TipCategory | None = None
     priority: TipPriority | None = None
-    ward: str | None = None
-    info_wards: list[str] | None = None
+    ward: Slug | None = None
+    info_wards: list[Slug] | None = Field(default=None, max_length=50)
 
 
 class RevealIn(BaseModel):
-    reason: str = Field(min_length=5, max_length=500)
-    case_id: str | None = None
+    reason: SafeText = Field(min_length=5, max_length=500)
+    case_id: str = Field(min_length=1, max_length=100)  # the case that justifies it
 
 
 class RevealOut(BaseModel):
@@ -104,14 +109,14 @@ def _refused(exc: CaseError) -> HTTPException:
 async def list_cases(
     reports: ReportsDep,
     user: Reader,
-    ward: Annotated[str | None, Query()] = None,
+    ward: Annotated[Slug | None, Query()] = None,
     case_status: Annotated[CaseStatus | None, Query(alias="status")] = None,
     priority: TipPriority | None = None,
     category: TipCategory | None = None,
     kind: TipKind | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    since: IsoDateTime | None = None,
+    until: IsoDateTime | None = None,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> CasePage:
     allowed = _visible_wards(user)
@@ -123,12 +128,18 @@ async def list_cases(
         wards = allowed
     query = CaseFilter.build(wards, case_status, priority, category, kind, since, until)
     items, total = await reports.store.find(query, offset, limit)
-    return CasePage(items=items, total=total, offset=offset, limit=limit)
+    shown = [_shown(case, user) for case in items]
+    return CasePage(items=shown, total=total, offset=offset, limit=limit)
 
 
-@router.get("/cases/stream")
-async def stream_cases(reports: ReportsDep, user: Reader, request: Request) -> StreamingResponse:
-    """Server-Sent Events: every new or changed case in the wards this user may see."""
+@router.get(
+    "/cases/stream",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
+)
+async def stream_cases(reports: ReportsDep, user: Worker, request: Request) -> StreamingResponse:
+    """Server-Sent Events: every new or changed case in the wards this user may see. The live
+    queue is for those who work cases (dispatchers, officers, admins), not for leaders."""
     allowed = _visible_wards(user)
 
     async def events() -> AsyncIterator[str]:
@@ -154,7 +165,16 @@ def _sse(payload: dict[str, Any]) -> str:
 
 @router.get("/cases/{case_id}")
 async def read_case(case_id: str, reports: ReportsDep, user: Reader) -> Case:
-    return await _case(reports, case_id, user, write=False)
+    return _shown(await _case(reports, case_id, user, write=False), user)
+
+
+def _shown(case: Case, user: StaffUser) -> Case:
+    """The whole case for those who work it (its ward's dispatchers and officers, admins);
+    anyone else who may read it (leaders, a ward told for information) sees it masked
+    (docs/security.md)."""
+    if user.has_any(*WORKERS) and user.can_see_ward(case.ward):
+        return case
+    return masked(case)
 
 
 @router.post("/cases/{case_id}/transitions")

@@ -37,6 +37,7 @@ from shared.jetstream import connect, ensure_consumer, ensure_stream, inbox_pref
 from shared.mongo import connect_mongo
 from shared.places import Gazetteer
 from shared.subjects import TIPS_ALL, TIPS_STREAM, ZALO_EVENTS_STREAM
+from shared.web import error_body, harden
 from shared.zalo.client import ZaloClient
 
 log = logging.getLogger(__name__)
@@ -115,11 +116,14 @@ def create_app(settings: ReportsSettings, messenger: Messenger | None = None) ->
             await nc.close()
             await mongo.close()
 
-    app = FastAPI(title="binhyen reports", version="1.0.0", lifespan=lifespan)
+    app = FastAPI(
+        title="binhyen reports", version="1.0.0", lifespan=lifespan, docs_url=None, redoc_url=None
+    )
+    harden(app)
 
     @app.exception_handler(CaseError)
     async def _case_error(request: Request, exc: CaseError) -> JSONResponse:
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+        return JSONResponse(error_body(exc.detail), status_code=exc.status_code)
 
     async def mongo_ready() -> object:
         return await app.state.reports.store.db.command("ping")

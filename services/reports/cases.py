@@ -2,7 +2,6 @@
 
 import base64
 import hashlib
-import re
 from datetime import datetime
 from typing import Literal
 
@@ -16,6 +15,7 @@ from shared.events.tips import (
     TipKind,
     TipPriority,
 )
+from shared.text import mask_phones
 
 OPEN_STATUSES = (CaseStatus.NEW, CaseStatus.ASSIGNED, CaseStatus.VERIFYING)
 TERMINAL_STATUSES = (CaseStatus.RESOLVED, CaseStatus.REJECTED, CaseStatus.DUPLICATE)
@@ -46,7 +46,6 @@ STATUS_LABELS = {
 
 WardSource = Literal["group", "text", "location", "staff", "unknown"]
 
-_PHONE = re.compile(r"(?<!\d)(?:\+?84|0)(?:[\s.\-]?\d){8,10}(?!\d)")
 _REF_ALPHABET = str.maketrans("", "", "=")
 
 
@@ -183,13 +182,35 @@ def check_transition(
         raise CaseError("Không thể gộp tin báo vào chính nó.", 422)
 
 
-def mask_phones(text: str) -> str:
-    """The text with phone numbers replaced, for dispatch streams."""
-    return _PHONE.sub("[số điện thoại]", text)
-
-
 _ORDER = [TipPriority.LOW, TipPriority.NORMAL, TipPriority.HIGH, TipPriority.URGENT]
 
 
 def higher_priority(left: TipPriority, right: TipPriority) -> TipPriority:
     return max(left, right, key=_ORDER.index)
+
+
+def masked(case: Case) -> Case:
+    """A case for readers who do not work it (leaders, other wards told for information):
+    phone numbers masked in messages and notes, no coordinates."""
+    messages = [
+        m.model_copy(
+            update={
+                "text": mask_phones(m.text) if m.text else m.text,
+                "latitude": None,
+                "longitude": None,
+            }
+        )
+        for m in case.messages
+    ]
+    notes = [n.model_copy(update={"text": mask_phones(n.text)}) for n in case.notes]
+    return case.model_copy(update={"messages": messages, "notes": notes})
+
+
+def check_reveal(case: Case | None, pseudonym: str) -> Case:
+    """A reveal is justified only by an existing case that this tipster sent: any case id
+    would let a reason be written for anyone."""
+    if case is None:
+        raise CaseError("Không tìm thấy tin báo làm căn cứ.", 404)
+    if case.tipster != pseudonym:
+        raise CaseError("Tin báo này không phải của người báo với bí danh này.", 422)
+    return case

@@ -8,8 +8,9 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from services.reports.cases import Case, mask_phones
+from services.reports.cases import Case
 from services.reports.corpus import Example
+from shared.text import mask_phones
 
 CORRECTIONS_AUTHOR = "corrections"  # one cross-validation group of their own
 RETRIAGE_FIELDS = ("kind", "category", "priority", "ward")

@@ -14,6 +14,7 @@ from services.reports.cases import (
     CaseError,
     HistoryEntry,
     Note,
+    check_reveal,
     check_transition,
 )
 from services.reports.corrections import correction_of, is_retriage
@@ -191,10 +192,10 @@ class Desk:
         log.info("staff replied", extra={"case_id": case.id, "tipster": case.tipster})
         return updated
 
-    async def reveal(
-        self, pseudonym: str, user: StaffUser, reason: str, case_id: str | None
-    ) -> str:
-        """The raw Zalo id behind a pseudonym; every reveal is written to the audit log."""
+    async def reveal(self, pseudonym: str, user: StaffUser, reason: str, case_id: str) -> str:
+        """The raw Zalo id behind a pseudonym, for a case that tipster sent; every reveal is
+        written to the audit log with that case."""
+        case = check_reveal(await self.store.get(case_id), pseudonym)
         sealed = await self.store.sealed_tipster(pseudonym)
         if sealed is None:
             raise CaseError("Không tìm thấy người báo với bí danh này.", 404)
@@ -205,7 +206,9 @@ class Desk:
                 "action": "reveal_tipster",
                 "actor": user.id,
                 "pseudonym": pseudonym,
-                "case_id": case_id,
+                "case_id": case.id,
+                "case_ref": case.ref,
+                "case_ward": case.ward,
                 "reason": reason,
             }
         )

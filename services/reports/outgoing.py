@@ -2,9 +2,10 @@
 
 from datetime import datetime
 
-from services.reports.cases import Case, mask_phones
+from services.reports.cases import Case
 from shared.events.envelope import Event
 from shared.events.tips import TipTriaged, TipUpdated
+from shared.text import mask_phones
 
 
 def stage_item(event: Event, subject: str) -> tuple[str, str, dict[str, object]]:

@@ -19,6 +19,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from services.reports.settings import ReportsSettings
 from shared.jetstream import connect, ensure_consumer
 from shared.subjects import reports_desk_durable, tips_ward_filters
+from shared.text import mask_phones, strip_controls
 
 PRIORITY_MARKS = {"urgent": "!!!", "high": "!! ", "normal": "!  ", "low": "   "}
 CHANGE_LABELS = {
@@ -37,13 +38,19 @@ NARRATIVE_WIDTH = 90
 
 
 def format_event(payload: dict[str, Any]) -> str:
-    """One line per tip event, for a terminal."""
+    """One line per tip event, for a terminal: as text only. Every field can carry a
+    resident's bytes, and a terminal acts on ESC sequences (titles, clearing, OSC 52 clipboard
+    writes), so C0/C1 controls go; numbers are masked again for events older than the mask."""
+    return strip_controls(_line(payload), keep_newlines=False)
+
+
+def _line(payload: dict[str, Any]) -> str:
     when = _clock(payload.get("occurred_at"))
     kind = payload.get("type")
     ref, ward = payload.get("ref", "?"), payload.get("ward", "?")
     if kind == "tip.triaged":
         mark = PRIORITY_MARKS.get(payload.get("priority", ""), "   ")
-        narrative = " ".join(str(payload.get("narrative", "")).split())
+        narrative = " ".join(mask_phones(str(payload.get("narrative", ""))).split())
         if len(narrative) > NARRATIVE_WIDTH:
             narrative = narrative[: NARRATIVE_WIDTH - 1] + "…"
         info = " [để biết]" if payload.get("info_only") else ""

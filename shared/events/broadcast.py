@@ -47,3 +47,28 @@ class DeliveryDeadLettered(Event):
     attempts: int
     last_error: str
     failed_at: datetime
+
+
+class RegistryGroupChanged(Event):
+    """A group of broadcast's registry as it now is, on `broadcast.registry.group`.
+
+    The registry is the one source of truth for groups; analytics takes groups, wards, member
+    counts and households from these events instead of a file of its own. `event_id` is
+    `<group id>:<time of its change>:<content hash>`, so every replica announcing the same change
+    publishes the same id. `changed_at` orders the versions of one group (the latest wins).
+    The officer's Zalo id stays in broadcast: it is personal data analytics does not need."""
+
+    type: Literal["registry_group.changed"] = "registry_group.changed"
+    v: Literal[1] = 1
+    producer: str = "broadcast"
+
+    group_id: str
+    name: str
+    ward: str | None = None
+    hamlet: str | None = None
+    member_count: int
+    households: int | None = None
+    channel: str
+    active: bool
+    is_test: bool
+    changed_at: datetime

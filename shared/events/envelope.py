@@ -16,3 +16,12 @@ class Event(BaseModel):
     v: int
     occurred_at: datetime
     producer: str
+
+
+def event_bytes(event: Event) -> bytes:
+    """The one wire form of every event: its whole JSON, envelope and defaults included.
+
+    Producers never drop fields to save bytes (no `exclude_defaults`, no `exclude_none`): a
+    consumer may then require any field the model declares, and the golden samples in
+    `tests/contracts/` hold every producer to it."""
+    return event.model_dump_json().encode()

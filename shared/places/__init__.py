@@ -14,8 +14,8 @@ from shared.places.gazetteer import (
 from shared.places.text import fold, fold_phrase, slugify, words
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
-# The reference unit file lives in `../shared/data` beside the repository.
-DEFAULT_UNITS_FILE = Path(__file__).resolve().parents[3] / "shared" / "data" / "wards-dong-hoi.json"
+# The 15 units before 2025-07-01 and the 3 wards after (households unknown: operator data).
+DEFAULT_UNITS_FILE = DATA_DIR / "wards-dong-hoi.json"
 DEMO_CROSSWALK_FILE = DATA_DIR / "crosswalk-dong-hoi-2025.DEMO.json"
 DEMO_PLACES_FILE = DATA_DIR / "places-dong-hoi.DEMO.json"
 

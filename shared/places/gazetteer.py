@@ -32,6 +32,7 @@ class Unit(BaseModel):
     kind: str
     unit_set: str
     aliases: tuple[str, ...] = ()
+    households: int | None = None  # operator data; unknown (None) in the reference file
 
 
 class Place(BaseModel):
@@ -73,8 +74,10 @@ class Gazetteer:
         crosswalk: Mapping[str, str] | None = None,
         places: Iterable[Place] = (),
         centroids: Mapping[str, tuple[float, float]] | None = None,
+        demo: bool = False,
     ) -> None:
         self.units = {unit.slug: unit for unit in units}
+        self.demo = demo  # the unit file says its figures (households) are demo data
         self.centroids = dict(centroids or {})
         self.current_set = current_set
         self.crosswalk = dict(crosswalk or {})
@@ -96,7 +99,8 @@ class Gazetteer:
         Without a crosswalk the current set is the former units (the only confirmed data);
         with one, it is the crosswalk's target set unless `current_set` says otherwise.
         """
-        units = _read_units(json.loads(units_file.read_text(encoding="utf-8")))
+        raw_units = json.loads(units_file.read_text(encoding="utf-8"))
+        units = _read_units(raw_units)
         crosswalk: dict[str, str] = {}
         target = SET_BEFORE
         if crosswalk_file is not None:
@@ -111,7 +115,8 @@ class Gazetteer:
             centroids = {
                 k: (float(v[0]), float(v[1])) for k, v in extra.get("centroids", {}).items()
             }
-        return cls(units, current_set or target, crosswalk, places, centroids)
+        demo = bool(raw_units.get("demo", False))
+        return cls(units, current_set or target, crosswalk, places, centroids, demo)
 
     def current_units(self) -> list[Unit]:
         """The units of the set in force, in file order."""
@@ -244,16 +249,21 @@ def _haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 
 def _read_units(raw: Mapping[str, Any]) -> list[Unit]:
-    before = [
-        Unit(slug=u["slug"], name=u["name"], kind=u["kind"], unit_set=SET_BEFORE)
-        for u in raw.get("units", [])
-    ]
     change = raw.get("boundary_change") or {}
-    after = [
-        Unit(slug=u["slug"], name=u["name"], kind=u["kind"], unit_set=SET_AFTER)
-        for u in change.get("units_after", [])
+    return [
+        *(_unit(u, SET_BEFORE) for u in raw.get("units", [])),
+        *(_unit(u, SET_AFTER) for u in change.get("units_after", [])),
     ]
-    return before + after
+
+
+def _unit(raw: Mapping[str, Any], unit_set: str) -> Unit:
+    return Unit(
+        slug=raw["slug"],
+        name=raw["name"],
+        kind=raw["kind"],
+        unit_set=unit_set,
+        households=raw.get("households"),
+    )
 
 
 def same_name(left: str, right: str) -> bool:

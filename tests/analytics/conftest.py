@@ -1,9 +1,12 @@
 """Fixtures for analytics: settings with their own stream, subjects and database per test."""
 
+import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,16 +14,27 @@ from fastapi import FastAPI
 from nats.js.errors import NotFoundError
 
 from services.analytics.app import create_app
+from services.analytics.registry import Group
 from services.analytics.settings import AnalyticsSettings
 from shared.auth import token_digest
+from shared.events.broadcast import RegistryGroupChanged
+from shared.events.envelope import event_bytes
 from shared.events.zalo import ZaloEventReceived
 from shared.jetstream import connect
 from shared.mongo import connect_mongo
+from shared.places import DEFAULT_UNITS_FILE
 from shared.subjects import zalo_event_subject
 
 ANALYST_TOKEN = "analyst-token-for-tests"
 OFFICER_TOKEN = "officer-token-for-tests"
+NAM_LY_ANALYST_TOKEN = "nam-ly-analyst-token-for-tests"
 STAFF = {
+    token_digest(NAM_LY_ANALYST_TOKEN): {
+        "id": "a2",
+        "name": "Lãnh đạo Nam Lý",
+        "roles": ["analyst"],
+        "wards": ["nam-ly"],
+    },
     token_digest(ANALYST_TOKEN): {"id": "a1", "name": "Phân tích", "roles": ["analyst"]},
     token_digest(OFFICER_TOKEN): {"id": "o1", "name": "Cán bộ", "roles": ["officer"]},
 }
@@ -38,6 +52,7 @@ def settings(unique: str, nats_url: str, mongodb_url: str) -> AnalyticsSettings:
         tips_subject_filter=f"t{unique}.tips.>",
         broadcast_stream=f"TB_{unique}",
         broadcast_subject_filter=f"t{unique}.broadcast.outcome.>",
+        registry_subject_filter=f"t{unique}.broadcast.registry.group",
         batch_size=200,
         batch_timeout=0.1,
         ack_wait=4.0,
@@ -91,6 +106,53 @@ async def publish_events(
     finally:
         await nc.close()
     return count
+
+
+def units_file(directory: Path, households: Mapping[str, int | None]) -> Path:
+    """The reference unit file with households set for some wards, marked as demo data."""
+    raw = json.loads(DEFAULT_UNITS_FILE.read_text(encoding="utf-8"))
+    for unit in raw["units"]:
+        unit["households"] = households.get(unit["slug"])
+    path = directory / "units.DEMO.json"
+    path.write_text(json.dumps({**raw, "demo": True}, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+async def announce_groups(app: FastAPI, settings: AnalyticsSettings, groups: list[Group]) -> None:
+    """Publish `groups` as broadcast's registry would, and wait until analytics holds them."""
+    at = datetime.now(UTC)
+    events = [
+        RegistryGroupChanged(
+            event_id=f"{g.id}:v1:{n}",
+            occurred_at=at,
+            group_id=g.id,
+            name=g.name,
+            ward=g.ward,
+            member_count=g.members,
+            households=g.households,
+            channel="oa",
+            active=True,
+            is_test=False,
+            changed_at=at,
+        )
+        for n, g in enumerate(groups)
+    ]
+    nc = await connect(settings.nats_url, name="tests-registry")
+    try:
+        js = nc.jetstream()
+        for event in events:
+            await js.publish(
+                settings.registry_subject_filter,
+                event_bytes(event),
+                headers={"Nats-Msg-Id": event.event_id},
+            )
+    finally:
+        await nc.close()
+    for _ in range(200):
+        if len(await app.state.store.groups()) >= len(groups):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("analytics did not take the registry's groups")
 
 
 async def delete_stream(settings: AnalyticsSettings) -> None:

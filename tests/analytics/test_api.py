@@ -1,44 +1,48 @@
 """Metrics endpoints on real NATS and FerretDB: coverage from a seeded registry, series, CSV."""
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
 
-from services.analytics.registry import Group, Registry, Ward, coverage, regroup
+from services.analytics.registry import Group, Ward, coverage, regroup
 from services.analytics.settings import AnalyticsSettings
 from shared.events.zalo import ZaloEventKind
 from shared.places import DEMO_CROSSWALK_FILE
 from tests.analytics.builders import zalo_event
-from tests.analytics.conftest import ANALYST_TOKEN, OFFICER_TOKEN, publish_events, running
-
-REGISTRY = Registry(
-    demo=True,
-    wards=(
-        Ward(slug="bac-ly", name="Bắc Lý", households=1000),
-        Ward(slug="nam-ly", name="Nam Lý", households=400),
-        Ward(slug="bao-ninh", name="Bảo Ninh", households=None),
-    ),
-    groups=(
-        Group(id="g1", name="TDP 1", ward="bac-ly", members=500, households=300),
-        Group(id="g2", name="TDP 2", ward="bac-ly", members=250, households=150),
-        Group(id="g3", name="TDP 3", ward="nam-ly", members=700, households=500),
-        Group(id="g4", name="Thôn 1", ward="bao-ninh", members=90, households=60),
-    ),
+from tests.analytics.conftest import (
+    ANALYST_TOKEN,
+    OFFICER_TOKEN,
+    announce_groups,
+    publish_events,
+    running,
+    units_file,
 )
+
+WARDS = (
+    Ward(slug="bac-ly", name="Bắc Lý", households=1000),
+    Ward(slug="nam-ly", name="Nam Lý", households=400),
+    Ward(slug="bao-ninh", name="Bảo Ninh", households=None),
+)
+HOUSEHOLDS = {w.slug: w.households for w in WARDS}
+GROUPS = [
+    Group(id="g1", name="TDP 1", ward="bac-ly", members=500, households=300),
+    Group(id="g2", name="TDP 2", ward="bac-ly", members=250, households=150),
+    Group(id="g3", name="TDP 3", ward="nam-ly", members=700, households=500),
+    Group(id="g4", name="Thôn 1", ward="bao-ninh", members=90, households=60),
+]
 AUTH = {"Authorization": f"Bearer {ANALYST_TOKEN}"}
 
 
 class TestCoverageDomain:
     def test_regroup_into_the_new_wards_adds_households(self) -> None:
-        wards, groups = regroup(
-            REGISTRY.wards[:2], REGISTRY.groups, lambda _: "dong-hoi", lambda _: "Đồng Hới"
-        )
+        wards, groups = regroup(WARDS[:2], GROUPS, lambda _: "dong-hoi", lambda _: "Đồng Hới")
         (row,) = coverage(wards, [g for g in groups if g.id != "g4"], {})
         assert (row.households_total, row.households_covered, row.percent) == (1400, 950, 67.9)
 
     def test_percentages_against_the_ward_households(self) -> None:
-        rows = {r.ward: r for r in coverage(REGISTRY.wards, REGISTRY.groups, {"g1": 5, "g2": -2})}
+        rows = {r.ward: r for r in coverage(WARDS, GROUPS, {"g1": 5, "g2": -2})}
         assert (rows["bac-ly"].groups, rows["bac-ly"].members) == (2, 750)
         assert (rows["bac-ly"].households_covered, rows["bac-ly"].percent) == (450, 45.0)
         assert rows["bac-ly"].members_change == 3
@@ -53,23 +57,28 @@ def client(app) -> httpx.AsyncClient:
 @pytest.mark.integration
 @pytest.mark.usefixtures("stream_cleanup")
 class TestEndpoints:
-    async def test_coverage_from_the_seeded_registry(self, settings: AnalyticsSettings) -> None:
-        settings = settings.model_copy(update={"places_crosswalk_file": DEMO_CROSSWALK_FILE})
+    async def test_coverage_from_the_registry_events(
+        self, settings: AnalyticsSettings, tmp_path: Path
+    ) -> None:
+        settings = settings.model_copy(
+            update={
+                "places_crosswalk_file": DEMO_CROSSWALK_FILE,
+                "places_units_file": units_file(tmp_path, HOUSEHOLDS),
+            }
+        )
         async with running(settings) as app, client(app) as http:
-            await app.state.store.replace_registry(REGISTRY)
+            await announce_groups(app, settings, GROUPS)
             response = await http.get("/metrics/coverage", headers=AUTH)
             assert response.status_code == 200
             body = response.json()
             assert body["demo_registry"] is True
-            assert {w["ward"]: w["percent"] for w in body["wards"]} == {
-                "bac-ly": 45.0,
-                "bao-ninh": None,
-                "nam-ly": 100.0,
-            }
+            percents = {w["ward"]: w["percent"] for w in body["wards"] if w["groups"]}
+            assert percents == {"bac-ly": 45.0, "bao-ninh": None, "nam-ly": 100.0}
+            assert len(body["wards"]) == 15  # every former unit, with or without groups
             settings_set = await http.get(
                 "/metrics/coverage", headers=AUTH, params={"unit_set": "2025"}
             )
-            (merged,) = settings_set.json()["wards"]  # the demo crosswalk: all into Đồng Hới
+            (merged,) = [w for w in settings_set.json()["wards"] if w["groups"]]
             assert (merged["ward"], merged["groups"], merged["households_total"]) == (
                 "dong-hoi",
                 4,

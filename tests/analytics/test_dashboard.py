@@ -4,9 +4,13 @@ import asyncio
 import re
 import shutil
 import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 
@@ -14,9 +18,16 @@ from services.analytics.app import create_app
 from services.analytics.settings import AnalyticsSettings
 from shared.events.tips import CaseStatus, TipCategory
 from shared.events.zalo import ZaloEventKind
+from shared.web import CONTENT_SECURITY_POLICY
 from tests.analytics.builders import zalo_event
-from tests.analytics.conftest import ANALYST_TOKEN, drop_database, publish_events
-from tests.analytics.test_api import REGISTRY
+from tests.analytics.conftest import (
+    ANALYST_TOKEN,
+    announce_groups,
+    drop_database,
+    publish_events,
+    units_file,
+)
+from tests.analytics.test_api import GROUPS, HOUSEHOLDS
 from tests.analytics.test_tips_and_reach import delivery, publish, triaged, updated
 from tools.localstack.servers import REPO_ROOT, free_port
 
@@ -63,23 +74,9 @@ async def dump_dom(url: str) -> str:
     return out.decode()
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="no chromium: run `make browser`")
-@pytest.mark.skipif(not CHART_JS.exists(), reason="no chart.js: run `make dashboard-assets`")
-async def test_dashboard_renders_real_numbers(settings: AnalyticsSettings, fake_zalo: Any) -> None:
-    fake_zalo.admin.add_article(title="Cảnh giác lừa đảo qua mạng", views=4321, shares=17)
-    settings = settings.model_copy(
-        update={
-            "chart_js_file": str(CHART_JS),
-            "http_port": free_port(),
-            "snapshot_interval": 3600.0,
-            **fake_zalo.settings().model_dump(),
-        }
-    )
-    yesterday = datetime.now(UTC) - timedelta(days=1)
-    events = [zalo_event(ZaloEventKind.FOLLOW, yesterday + timedelta(minutes=i)) for i in range(7)]
-    events += [zalo_event(ZaloEventKind.UNFOLLOW, yesterday) for _ in range(2)]
-    events += [zalo_event(ZaloEventKind.GROUP_MESSAGE, yesterday, group_id="g1") for _ in range(4)]
-    app = create_app(settings)
+@asynccontextmanager
+async def served(app: Any, settings: AnalyticsSettings) -> AsyncIterator[None]:
+    """The app on its HTTP port (uvicorn, as in production) until the block ends."""
     server = uvicorn.Server(
         uvicorn.Config(
             app, host="127.0.0.1", port=settings.http_port, log_config=None, access_log=False
@@ -90,7 +87,41 @@ async def test_dashboard_renders_real_numbers(settings: AnalyticsSettings, fake_
         while not server.started:
             await asyncio.wait([serving], timeout=0.05)
             assert not serving.done(), "the server did not start"
-        await app.state.store.replace_registry(REGISTRY)
+        yield
+    finally:
+        server.should_exit = True
+        await serving
+        await drop_database(settings)
+
+
+def dashboard_settings(
+    settings: AnalyticsSettings, fake_zalo: Any, tmp_path: Path
+) -> AnalyticsSettings:
+    return settings.model_copy(
+        update={
+            "chart_js_file": str(CHART_JS),
+            "http_port": free_port(),
+            "snapshot_interval": 3600.0,
+            "places_units_file": units_file(tmp_path, HOUSEHOLDS),
+            **fake_zalo.settings().model_dump(),
+        }
+    )
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium: run `make browser`")
+@pytest.mark.skipif(not CHART_JS.exists(), reason="no chart.js: run `make dashboard-assets`")
+async def test_dashboard_renders_real_numbers(
+    settings: AnalyticsSettings, fake_zalo: Any, tmp_path: Path
+) -> None:
+    fake_zalo.admin.add_article(title="Cảnh giác lừa đảo qua mạng", views=4321, shares=17)
+    settings = dashboard_settings(settings, fake_zalo, tmp_path)
+    yesterday = datetime.now(UTC) - timedelta(days=1)
+    events = [zalo_event(ZaloEventKind.FOLLOW, yesterday + timedelta(minutes=i)) for i in range(7)]
+    events += [zalo_event(ZaloEventKind.UNFOLLOW, yesterday) for _ in range(2)]
+    events += [zalo_event(ZaloEventKind.GROUP_MESSAGE, yesterday, group_id="g1") for _ in range(4)]
+    app = create_app(settings)
+    async with served(app, settings):
+        await announce_groups(app, settings, GROUPS)
         await publish_events(settings, events)
         tips = [
             ("triaged.bac-ly.normal", triaged(f"c{i}", "bac-ly", TipCategory.FRAUD, yesterday))
@@ -113,15 +144,12 @@ async def test_dashboard_renders_real_numbers(settings: AnalyticsSettings, fake_
             ("sent", delivery("notice-1", g, "sent", yesterday, "bac-ly")) for g in ("g1", "g2")
         ]
         await publish(settings, settings.broadcast_subject_filter.removesuffix(".>"), sent)
-        total = len(events) + len(tips) + len(sent) + 1  # and the poller's first snapshot
+        # and the poller's first snapshot, and the registry's groups
+        total = len(events) + len(tips) + len(sent) + 1 + len(GROUPS)
         await app.state.pipeline.wait_until(lambda s: s.counted >= total, timeout=20)
 
         url = f"http://127.0.0.1:{settings.http_port}/dashboard#token={ANALYST_TOKEN}"
         dom = await dump_dom(url)
-    finally:
-        server.should_exit = True
-        await serving
-        await drop_database(settings)
 
     assert 'data-loaded="1"' in dom, "the page did not finish loading its data"
     assert "Người quan tâm theo thời gian" in dom
@@ -145,3 +173,48 @@ async def test_dashboard_renders_real_numbers(settings: AnalyticsSettings, fake_
     assert articles["rendered"] == "1"
     assert int(articles["total"]) >= 4321  # every article's views, ours included
     assert "Cảnh giác lừa đảo qua mạng" in dom
+
+
+# Finding 2: hostile strings from the API are shown as text and nothing in them runs.
+PWN = "document.body.setAttribute('data-pwned', '{}')"
+HOSTILE_TITLES = [
+    f'<img src=x onerror="{PWN.format("img")}">',
+    f"<script>{PWN.format('script')}</script>",
+    f'<svg onload="{PWN.format("svg")}"></svg>',
+    f'"><iframe srcdoc="<script>parent.{PWN.format("iframe")}</script>"></iframe>',
+    f'<a href="javascript:{PWN.format("href")}" id="click-me">x</a>',
+]
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium: run `make browser`")
+@pytest.mark.skipif(not CHART_JS.exists(), reason="no chart.js: run `make dashboard-assets`")
+async def test_hostile_titles_and_ids_render_as_text(
+    settings: AnalyticsSettings, fake_zalo: Any, tmp_path: Path
+) -> None:
+    for n, title in enumerate(HOSTILE_TITLES):
+        fake_zalo.admin.add_article(title=title, views=100 + n, shares=n)
+    settings = dashboard_settings(settings, fake_zalo, tmp_path)
+    yesterday = datetime.now(UTC) - timedelta(days=1)
+    notice = f'<img src=y onerror="{PWN.format("notice")}">'
+    sent = [("sent", delivery(notice, "g1", "sent", yesterday, "bac-ly"))]
+    app = create_app(settings)
+    async with served(app, settings):
+        await publish(settings, settings.broadcast_subject_filter.removesuffix(".>"), sent)
+        await app.state.pipeline.wait_until(lambda s: s.counted >= 2, timeout=20)
+        url = f"http://127.0.0.1:{settings.http_port}/dashboard#token={ANALYST_TOKEN}"
+        dom = await dump_dom(url)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.http_port}") as http:
+            page = await http.get("/dashboard")
+            swagger = await http.get("/docs")
+
+    assert page.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    assert swagger.status_code == 404  # Swagger UI needs inline and CDN script: off
+    assert 'data-loaded="1"' in dom, "the page did not finish loading its data"
+    assert not re.search(r"<body[^>]*data-pwned", dom), "hostile markup ran"
+    body = dom[dom.index("<body") :]
+    assert "<img" not in body
+    assert "<iframe" not in body
+    assert "<svg" not in body
+    assert '<a href="javascript' not in body
+    assert "&lt;img src=x onerror=" in body  # the title, shown as written
+    assert "&lt;img src=y onerror=" in body  # the notice id in the reach table

@@ -2,6 +2,7 @@
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,8 +22,14 @@ from shared.events.tips import (
 )
 from shared.jetstream import connect
 from shared.places import DEMO_CROSSWALK_FILE
-from tests.analytics.conftest import ANALYST_TOKEN, running
-from tests.analytics.test_api import REGISTRY
+from tests.analytics.conftest import (
+    ANALYST_TOKEN,
+    NAM_LY_ANALYST_TOKEN,
+    announce_groups,
+    running,
+    units_file,
+)
+from tests.analytics.test_api import GROUPS, HOUSEHOLDS
 
 AUTH = {"Authorization": f"Bearer {ANALYST_TOKEN}"}
 T0 = datetime(2026, 11, 10, 2, 0, tzinfo=UTC)  # 09:00 in Vietnam
@@ -177,8 +184,15 @@ def tip_events() -> list[tuple[str, Event]]:
 
 @pytest.mark.integration
 @pytest.mark.usefixtures("stream_cleanup")
-async def test_tips_response_times_outcomes_and_reach(settings: AnalyticsSettings) -> None:
-    settings = settings.model_copy(update={"places_crosswalk_file": DEMO_CROSSWALK_FILE})
+async def test_tips_response_times_outcomes_and_reach(
+    settings: AnalyticsSettings, tmp_path: Path
+) -> None:
+    settings = settings.model_copy(
+        update={
+            "places_crosswalk_file": DEMO_CROSSWALK_FILE,
+            "places_units_file": units_file(tmp_path, HOUSEHOLDS),
+        }
+    )
     tips = tip_events()
     notice_at = T0 + timedelta(days=3)
     deliveries: list[tuple[str, Event]] = [
@@ -193,11 +207,11 @@ async def test_tips_response_times_outcomes_and_reach(settings: AnalyticsSetting
     tips_prefix = settings.tips_subject_filter.removesuffix(".tips.>") + ".tips"
     outcome_prefix = settings.broadcast_subject_filter.removesuffix(".>")
     async with running(settings) as app:
-        await app.state.store.replace_registry(REGISTRY)
+        await announce_groups(app, settings, GROUPS)
         await publish(settings, tips_prefix, tips)
         await publish(settings, outcome_prefix, deliveries)
         await app.state.pipeline.wait_until(
-            lambda s: s.counted >= len(tips) + len(deliveries), timeout=20
+            lambda s: s.counted >= len(tips) + len(deliveries) + len(GROUPS), timeout=20
         )
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://analytics", headers=AUTH
@@ -236,3 +250,14 @@ async def test_tips_response_times_outcomes_and_reach(settings: AnalyticsSetting
             assert n1["members_reached"] == 500 + 700  # g1 and g3 from the registry
             effect = (await http.get("/metrics/notice-effect")).json()["notices"]
             assert (effect[0]["tips_before"], effect[0]["tips_after"]) == (5, 0)
+
+            # Finding 10: a leader of one ward sees that ward's deliveries and tips only
+            nam_ly = {"Authorization": f"Bearer {NAM_LY_ANALYST_TOKEN}"}
+            scoped = (await http.get("/metrics/broadcasts", params=period, headers=nam_ly)).json()
+            (n1,) = scoped["notices"]
+            assert (n1["targets"], n1["sent"], n1["failed"], n1["wards"]) == (1, 1, 0, ["nam-ly"])
+            assert sum(row["failed"] for row in scoped["series"]) == 0  # bac-ly's failure
+            assert sum(row["sent"] for row in scoped["series"]) == 1
+            assert sum(row["sent"] for row in reach["series"]) == 2  # city-wide: counters
+            effect = (await http.get("/metrics/notice-effect", headers=nam_ly)).json()["notices"]
+            assert (effect[0]["tips_before"], effect[0]["tips_after"]) == (0, 0)  # bac-ly fraud

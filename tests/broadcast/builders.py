@@ -13,10 +13,12 @@ STAFF = {
     "editor-token-2": {"id": "u-editor2", "name": "Biên tập 2", "roles": ["editor"]},
     "approver-token": {"id": "u-approver", "name": "Duyệt", "roles": ["approver", "editor"]},
     "officer-token": {"id": "u-officer", "name": "Cán bộ", "roles": ["officer"]},
+    "admin-token": {"id": "u-admin", "name": "Quản trị", "roles": ["admin"]},
 }
 EDITOR = {"Authorization": "Bearer editor-token-1"}
 APPROVER = {"Authorization": "Bearer approver-token"}
 OFFICER = {"Authorization": "Bearer officer-token"}
+ADMIN = {"Authorization": "Bearer admin-token"}
 
 
 def staff_tokens_json() -> str:

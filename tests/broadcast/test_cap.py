@@ -7,24 +7,24 @@ from services.broadcast.domain import BroadcastError, MsgType
 from tests.broadcast.builders import EDITOR, wait_for
 
 
-def oasis_examples(reference_dir: Path) -> list[Path]:
-    return sorted((reference_dir / "data" / "cap").glob("oasis-example*.xml"))
+def oasis_examples(test_data_dir: Path) -> list[Path]:
+    return sorted((test_data_dir / "cap").glob("oasis-example*.xml"))
 
 
 class TestParse:
-    def test_round_trip_of_oasis_examples(self, reference_dir: Path) -> None:
-        examples = oasis_examples(reference_dir)
+    def test_round_trip_of_oasis_examples(self, test_data_dir: Path) -> None:
+        examples = oasis_examples(test_data_dir)
         assert len(examples) == 4
         for path in examples:
             alert = parse_cap(path.read_bytes())
             again = parse_cap(export_xml(alert.tree))
             assert again == alert, path.name
 
-    def test_mapping(self, reference_dir: Path) -> None:
-        amber = parse_cap((reference_dir / "data/cap/oasis-example4.xml").read_bytes())
+    def test_mapping(self, test_data_dir: Path) -> None:
+        amber = parse_cap((test_data_dir / "cap/oasis-example4.xml").read_bytes())
         assert amber.category == "wanted_missing"
         assert amber.headline == "Amber Alert in Los Angeles County"
-        update = parse_cap((reference_dir / "data/cap/oasis-example3.xml").read_bytes())
+        update = parse_cap((test_data_dir / "cap/oasis-example3.xml").read_bytes())
         assert update.msg_type == MsgType.UPDATE
         assert update.references[0].startswith("trinet@caltech.edu,TRI13970876.1")
 
@@ -36,8 +36,8 @@ class TestParse:
             (lambda x: x[:-20], b"XML"),
         ],
     )
-    def test_invalid_cap_names_the_reason(self, reference_dir: Path, mutate, reason) -> None:
-        raw = (reference_dir / "data/cap/oasis-example1.xml").read_bytes()
+    def test_invalid_cap_names_the_reason(self, test_data_dir: Path, mutate, reason) -> None:
+        raw = (test_data_dir / "cap/oasis-example1.xml").read_bytes()
         with pytest.raises(BroadcastError) as caught:
             parse_cap(mutate(raw))
         assert reason.decode() in caught.value.detail
@@ -45,9 +45,9 @@ class TestParse:
 
 @pytest.mark.integration
 class TestCapApi:
-    async def test_import_then_export(self, broadcast, reference_dir: Path) -> None:
+    async def test_import_then_export(self, broadcast, test_data_dir: Path) -> None:
         h = await broadcast(workers=False)
-        for path in oasis_examples(reference_dir):
+        for path in oasis_examples(test_data_dir):
             raw = path.read_bytes()
             r = await h.http.post("/notices/cap", content=raw, headers=EDITOR)
             if parse_cap(raw).expires is not None:  # example 2 expired in 2003

@@ -3,7 +3,14 @@ notice's targeting (Zalo's broadcast API sends only articles)."""
 
 import pytest
 
-from tests.broadcast.builders import EDITOR, add_groups, group_texts, notice_body, wait_settled
+from tests.broadcast.builders import (
+    APPROVER,
+    EDITOR,
+    add_groups,
+    group_texts,
+    notice_body,
+    wait_settled,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -22,6 +29,10 @@ class TestFollowers:
         response = await h.http.post("/notices", json=body, headers=EDITOR)
         assert response.status_code == 201, response.text
         notice = response.json()
+        # followers live in every ward: the two-person rule applies
+        assert notice["status"] == "pending_approval"
+        approved = await h.http.post(f"/notices/{notice['id']}/approve", headers=APPROVER)
+        assert approved.status_code == 200, approved.text
         counts = await wait_settled(h, notice["id"], 3)
         assert counts == {"sent": 3}
 

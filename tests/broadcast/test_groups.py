@@ -1,7 +1,15 @@
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from services.broadcast.domain import Channel
-from services.broadcast.groups import group_event_update, membership_change, parse_groups_csv
+from services.broadcast.groups import (
+    content_hash,
+    group_event_update,
+    membership_change,
+    parse_groups_csv,
+    registry_changes,
+)
 from tests.broadcast.builders import EDITOR, OFFICER, group_row, groups_csv
 
 
@@ -61,7 +69,7 @@ class TestImportApi:
         bad = groups_csv([group_row("g1"), group_row("g2", ward="x")])
         r = await h.http.post("/groups/import", content=bad, headers=EDITOR)
         assert r.status_code == 422
-        assert r.json()["errors"][0]["row"] == 3
+        assert r.json()["errors"][0]["loc"] == ["row", 3]
         listed = (await h.http.get("/groups", headers=EDITOR)).json()
         assert listed["total"] == 0
         good = groups_csv([group_row("g1"), group_row("g2")])
@@ -73,3 +81,40 @@ class TestImportApi:
         r = await h.http.post("/groups/import", content="x", headers=OFFICER)
         assert r.status_code == 403
         assert "vai trò" in r.json()["detail"]
+
+    async def test_only_the_registry_keepers_list_officers_zalo_ids(self, broadcast) -> None:
+        """Finding 10: the registry holds officers' Zalo ids; staff outside broadcast (here
+        an officer) may not list it."""
+        h = await broadcast(workers=False)
+        csv = groups_csv([group_row("g1", officer_id="84912345678", officer_name="A")])
+        assert (await h.http.post("/groups/import", content=csv, headers=EDITOR)).status_code == 200
+        assert (await h.http.get("/groups", headers=OFFICER)).status_code == 403
+        listed = await h.http.get("/groups", headers=EDITOR)
+        assert listed.json()["items"][0]["officer_id"] == "84912345678"
+
+
+class TestRegistryChanges:
+    """What broadcast announces of its registry for analytics (`RegistryGroupChanged`)."""
+
+    AT = datetime(2026, 12, 1, tzinfo=UTC)
+
+    def groups(self, at: datetime = AT, **changes: str) -> list:  # type: ignore[type-arg]
+        rows = [group_row("g1", officer_id="84912345678"), group_row("g2", **changes)]
+        groups, errors = parse_groups_csv(groups_csv(rows))
+        assert errors == []
+        return [(group, at) for group in groups]
+
+    def test_every_group_at_first_then_only_the_changed_ones(self) -> None:
+        first = registry_changes(self.groups(), {})
+        assert [e.group_id for e in first] == ["g1", "g2"]
+        announced = {e.group_id: content_hash(e) for e in first}
+        later = self.AT + timedelta(minutes=1)
+        assert registry_changes(self.groups(later), announced) == []
+        (renamed,) = registry_changes(self.groups(later, name="Tổ 9"), announced)
+        assert (renamed.group_id, renamed.name, renamed.changed_at) == ("g2", "Tổ 9", later)
+
+    def test_a_change_back_gets_a_new_id_and_the_officer_stays_home(self) -> None:
+        first = registry_changes(self.groups(), {})
+        again = registry_changes(self.groups(self.AT + timedelta(hours=1)), {})
+        assert {e.event_id for e in first}.isdisjoint(e.event_id for e in again)
+        assert "84912345678" not in first[0].model_dump_json()

@@ -1,5 +1,6 @@
 """Notice rules end to end on real NATS, FerretDB and the fake Zalo server."""
 
+import asyncio
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -7,6 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.broadcast.builders import (
+    ADMIN,
     APPROVER,
     EDITOR,
     add_groups,
@@ -56,6 +58,114 @@ class TestApproval:
         created = (await h.http.post("/notices", json=notice_body(), headers=EDITOR)).json()
         assert created["status"] == "ready"
         assert await wait_settled(h, created["id"], 2) == {"sent": 2}
+
+
+async def _one_group_per_ward(h) -> dict[str, str]:
+    """ward -> the id of its one group (imported at once)."""
+    from services.broadcast.groups import WARDS
+
+    ids = {ward: f"9{n:02d}000001" for n, ward in enumerate(sorted(WARDS))}
+    h.fake.admin.seed(groups=[{"group_id": g, "name": f"Tổ {g}"} for g in ids.values()])
+    rows = [group_row(g, ward=w) for w, g in ids.items()]
+    response = await h.http.post("/groups/import", content=groups_csv(rows), headers=EDITOR)
+    assert response.status_code == 200, response.text
+    return ids
+
+
+class TestTwoPersonRuleWhateverTheSpelling:
+    """Finding 1: decided from the planned roster, re-checked at send time."""
+
+    async def test_every_group_by_id_and_fourteen_wards_plus_one_id_wait(self, broadcast) -> None:
+        h = await broadcast()
+        ids = await _one_group_per_ward(h)
+        last = sorted(ids)[-1]
+        spellings = [
+            {"groups": sorted(ids.values())},
+            {"wards": sorted(set(ids) - {last}), "groups": [ids[last]]},
+        ]
+        for targets in spellings:
+            created = await h.http.post(
+                "/notices", json=notice_body(targets=targets), headers=EDITOR
+            )
+            assert created.status_code == 201, created.text
+            assert created.json()["status"] == "pending_approval", targets
+        assert h.fake.admin.messages("group") == []
+
+    async def test_registry_change_before_sending_holds_the_notice(self, broadcast) -> None:
+        h = await broadcast()
+        ids = await _one_group_per_ward(h)
+        last = sorted(ids)[-1]
+        # 14 wards plus a group id the registry does not know yet: no approval at creation
+        body = notice_body(
+            targets={"wards": sorted(set(ids) - {last}), "groups": ["988000001"]},
+            scheduled_at=(datetime.now(UTC) + timedelta(seconds=2)).isoformat(),
+        )
+        created = (await h.http.post("/notices", json=body, headers=EDITOR)).json()
+        assert created["status"] == "scheduled"
+        # ... then that group is registered in the 15th ward (a new group: any editor may)
+        h.fake.admin.seed(groups=[{"group_id": "988000001", "name": "Tổ mới"}])
+        csv = groups_csv([group_row("988000001", ward=last)])
+        assert (await h.http.post("/groups/import", content=csv, headers=EDITOR)).status_code == 200
+
+        async def held() -> bool:
+            notice = (await progress(h, created["id"]))["notice"]
+            return bool(notice["status"] == "pending_approval")
+
+        await wait_for(held, timeout=20)
+        assert h.fake.admin.messages("group") == []
+        audit = await h.runtime.audit.find(notice_id=created["id"])
+        assert [a["action"] for a in audit] == ["held_for_approval"]
+        approved = await h.http.post(f"/notices/{created['id']}/approve", headers=APPROVER)
+        assert approved.status_code == 200, approved.text
+        assert await wait_settled(h, created["id"], 15) == {"sent": 15}  # 14 wards + 1
+
+    async def test_moving_groups_between_wards_needs_an_admin_and_is_audited(
+        self, broadcast
+    ) -> None:
+        h = await broadcast()
+        ids = await _one_group_per_ward(h)
+        everyone = groups_csv([group_row(g, ward="dong-hai") for g in ids.values()])
+        refused = await h.http.post("/groups/import", content=everyone, headers=EDITOR)
+        assert refused.status_code == 403, refused.text
+        put = group_row(ids["bac-ly"], ward="dong-hai") | {"active": True}
+        moved_by_put = await h.http.put(f"/groups/{ids['bac-ly']}", json=put, headers=EDITOR)
+        assert moved_by_put.status_code == 403
+        allowed = await h.http.post("/groups/import", content=everyone, headers=ADMIN)
+        assert allowed.status_code == 200, allowed.text
+        writes = await h.runtime.audit.find(action="registry_written")
+        assert [w["actor"] for w in writes] == ["u-editor", "u-admin"]
+        assert len(writes[-1]["moves"]) == 14
+        assert {"group_id": ids["bac-ly"], "from_ward": "bac-ly", "to_ward": "dong-hai"} in (
+            writes[-1]["moves"]
+        )
+        # every group now sits in one ward: a notice to that ward reaches every group, but no
+        # longer every ward, and only an admin could have done it (audited above)
+
+    async def test_update_of_an_approved_notice_waits_and_cancel_is_audited(
+        self, broadcast
+    ) -> None:
+        h = await broadcast()
+        ids = await _one_group_per_ward(h)
+        body = notice_body(targets={"all_groups": True})
+        original = (await h.http.post("/notices", json=body, headers=EDITOR)).json()
+        await h.http.post(f"/notices/{original['id']}/approve", headers=APPROVER)
+        assert await wait_settled(h, original["id"], len(ids)) == {"sent": len(ids)}
+
+        change = {"title": "Cập nhật", "body": "Nội dung mới hoàn toàn."}
+        update = await h.http.post(f"/notices/{original['id']}/update", json=change, headers=EDITOR)
+        assert update.status_code == 201, update.text
+        assert update.json()["status"] == "pending_approval"
+        assert update.json()["approved_by"] is None
+        await asyncio.sleep(0.5)
+        assert not [g for g, text in group_texts(h) if text.startswith("[CẬP NHẬT]")]
+
+        cancel = await h.http.post(f"/notices/{original['id']}/cancel", headers=EDITOR)
+        assert cancel.status_code == 200, cancel.text
+        audit = await h.runtime.audit.find(notice_id=original["id"])
+        assert [(a["action"], a["actor"]) for a in audit] == [
+            ("approved", "u-approver"),
+            ("cancelled", "u-editor"),
+        ]
 
 
 def _all_wards() -> set[str]:

@@ -20,6 +20,7 @@ from services.broadcast.planner import PAGE, group_delivery
 from shared.subjects import BROADCAST_DELIVER, BROADCAST_WORK_STREAM
 from shared.verification import new_verification_code
 from tests.broadcast.builders import (
+    ADMIN,
     EDITOR,
     add_groups,
     group_row,
@@ -93,7 +94,9 @@ class TestRoster:
         assert await groups.roster() == await registry_truth(h)
 
         moved = group_row(ids[1], ward="dong-hai")
-        response = await h.http.put(f"/groups/{ids[1]}", json=moved, headers=EDITOR)
+        response = await h.http.put(
+            f"/groups/{ids[1]}", json=moved, headers=ADMIN
+        )  # a move: admins only
         assert response.status_code == 200, response.text
         roster = {e.group_id: e for e in await groups.roster()}
         assert roster[ids[1]].ward == "dong-hai"

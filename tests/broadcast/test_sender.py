@@ -8,17 +8,20 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.broadcast.groups import group_event_update, new_group_defaults
+from services.broadcast.groups import group_event_update, new_group_defaults, parse_groups_csv
 from shared.subjects import BROADCAST_DEAD_LETTER
 from tests.broadcast.builders import (
     EDITOR,
     add_groups,
+    group_row,
     group_texts,
+    groups_csv,
     notice_body,
     publish_zalo_event,
     wait_for,
     wait_settled,
 )
+from tests.contracts.golden import check_golden
 
 pytestmark = pytest.mark.integration
 GROUP_PATH = "/v3.0/oa/group/message"
@@ -31,6 +34,7 @@ class TestDeadLetter:
         dead: asyncio.Queue[dict] = asyncio.Queue()
 
         async def on_dead(msg) -> None:
+            check_golden(BROADCAST_DEAD_LETTER, msg.data)
             await dead.put(json.loads(msg.data))
 
         sub = await nats_client.subscribe(BROADCAST_DEAD_LETTER, cb=on_dead)
@@ -109,6 +113,20 @@ class TestGroupEvents:
         group = await groups.get("556")
         assert group is not None
         assert group.member_count == 2
+
+    async def test_imported_member_count_moves_with_joins_and_leaves(self, broadcast) -> None:
+        """An imported group's count is the import's, plus joins, minus leaves; a member the
+        import counted who leaves lowers it, one who joined since and leaves takes it back."""
+        h = await broadcast(workers=False)
+        groups = h.runtime.groups
+        (group,), _ = parse_groups_csv(groups_csv([group_row("557")]))  # 50 members
+        await groups.upsert_many([group], datetime.now(UTC))
+        at = datetime.now(UTC) - timedelta(minutes=5)
+        defaults = new_group_defaults("557")
+        assert await groups.change_membership("557", "new", +1, at, defaults) == 51
+        assert await groups.change_membership("557", "old", -1, at, defaults) == 50
+        assert await groups.change_membership("557", "new", -1, at + timedelta(1), defaults) == 49
+        assert await groups.change_membership("557", "new", +1, at, defaults) == 49  # older
 
     async def test_latest_lifecycle_event_wins_whatever_the_order(self, broadcast) -> None:
         """Redelivery can hand `create_group` over after the `disperse_group` that followed

@@ -292,10 +292,10 @@ async def test_three_reports_replicas_triage_every_tip_once(
     cluster: Topology,
     replicas: list[Replica],
     reports_replicas: list[Replica],
-    reference_dir: Path,
+    test_data_dir: Path,
     unique: str,
 ) -> None:
-    template = json.loads((reference_dir / "data/zalo-webhooks/user_send_text.json").read_text())
+    template = json.loads((test_data_dir / "zalo-webhooks/user_send_text.json").read_text())
     tips = 30
     marker = f"ma-{unique}"
     async with httpx.AsyncClient(timeout=10) as client:
@@ -402,10 +402,10 @@ async def test_killing_a_nats_node_loses_no_acknowledged_event(
     cluster: Topology,
     replicas: list[Replica],
     consumer_js: object,
-    reference_dir: Path,
+    test_data_dir: Path,
     unique: str,
 ) -> None:
-    template = json.loads((reference_dir / "data/zalo-webhooks/user_send_text.json").read_text())
+    template = json.loads((test_data_dir / "zalo-webhooks/user_send_text.json").read_text())
     flow, stop = Flow(), asyncio.Event()
     async with httpx.AsyncClient(timeout=10) as client:
         for replica in replicas:

@@ -228,6 +228,28 @@ class TestDockerfile:
         assert "ENV NATS_" not in self.text
         assert "PASSWORD" not in self.text
 
+    def test_the_image_holds_every_file_the_services_read(self) -> None:
+        """Data files the services read by default (units, demo places and world, triage and
+        knowledge rules, dashboard assets) are in the build context and copied into the image."""
+        from services.analytics.dashboard import STATIC
+        from services.reports.triage import RULES_DIR
+        from shared.places import DEFAULT_UNITS_FILE, DEMO_CROSSWALK_FILE, DEMO_PLACES_FILE
+        from tools.demo_world import WORLD_FILE
+
+        copied = re.findall(r"^COPY (?!--from)(\S+) \./\S+$", self.text, re.MULTILINE)
+        admitted = [
+            line[1:].rstrip("/")
+            for line in (REPO / ".dockerignore").read_text().splitlines()
+            if line.startswith("!")
+        ]
+        read = [DEFAULT_UNITS_FILE, DEMO_CROSSWALK_FILE, DEMO_PLACES_FILE, WORLD_FILE]
+        read += [*RULES_DIR.iterdir(), *STATIC.iterdir()]
+        for path in read:
+            top = path.relative_to(REPO).parts[0]
+            assert path.is_file(), path
+            assert top in copied, f"{path} is not copied into the image"
+            assert top in admitted, f"{path} is outside the build context"
+
 
 class TestSecrets:
     def test_every_required_variable_is_listed_in_env_example(self) -> None:

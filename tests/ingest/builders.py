@@ -17,7 +17,7 @@ from services.ingest.publisher import EventPublisher
 from services.ingest.settings import IngestSettings
 from tools.zalo_sim.events import encode, signed_request
 
-WEBHOOKS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "zalo-webhooks"
+WEBHOOKS = Path(__file__).resolve().parents[1] / "data" / "zalo-webhooks"
 APP_ID = "360846524940903967"
 SECRET = "test-oa-secret-key"
 

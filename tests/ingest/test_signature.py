@@ -6,7 +6,7 @@ import pytest
 
 from shared.zalo.signature import compute_mac, is_valid, sign
 
-VECTOR_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "zalo-webhooks"
+VECTOR_DIR = Path(__file__).resolve().parents[1] / "data" / "zalo-webhooks"
 
 
 def _vector() -> dict[str, str]:

@@ -7,11 +7,12 @@ from services.reports.cases import (
     CaseError,
     CaseMessage,
     case_id_for,
+    check_reveal,
     check_transition,
-    mask_phones,
     reference_code,
 )
 from shared.events.tips import CaseStatus, Outcome, TipCategory, TipKind, TipPriority
+from shared.text import mask_phones
 
 NOW = datetime(2026, 11, 29, 4, 0, tzinfo=UTC)
 
@@ -104,3 +105,17 @@ class TestNarrative:
         ]
         case = make_case(messages=messages)
         assert (case.text, case.photos, case.location) == ("trộm xe", 1, (17.4, 106.6))
+
+
+class TestReveal:
+    """Finding 9: the pure check behind POST /tipsters/{p}/reveal."""
+
+    def test_only_a_case_of_that_tipster_justifies_a_reveal(self) -> None:
+        case = make_case()
+        assert check_reveal(case, case.tipster) is case
+        with pytest.raises(CaseError) as missing:
+            check_reveal(None, case.tipster)
+        assert missing.value.status_code == 404
+        with pytest.raises(CaseError) as other:
+            check_reveal(case, "p-someone-else")
+        assert other.value.status_code == 422

@@ -17,6 +17,7 @@ from shared.subjects import (
     tips_escalated_subject,
     tips_updated_subject,
 )
+from tests.contracts.golden import check_golden
 from tests.reports.builders import (
     CITIZEN,
     NEIGHBOUR,
@@ -167,7 +168,9 @@ class TestWorkflow:
         later = case.created_at + timedelta(seconds=61)
         store, publisher = harness.reports.store, harness.reports.publisher
         assert await escalate_overdue(store, publisher, later, timedelta(seconds=60)) == 1
-        escalation = TipEscalated.model_validate_json((await sub.next_msg(timeout=5)).data)
+        escalated = await sub.next_msg(timeout=5)
+        check_golden(escalated.subject, escalated.data)
+        escalation = TipEscalated.model_validate_json(escalated.data)
         assert (escalation.case_id, escalation.assignee) == (case_id, "o-7")
         assert await escalate_overdue(store, publisher, later, timedelta(seconds=60)) == 0
         await sub.unsubscribe()
@@ -264,9 +267,35 @@ class TestTipsterPrivacy:
         assert revealed.json()["zalo_user_id"] == CITIZEN
         [entry] = (await harness.http.get("/audit", headers=auth("t-admin"))).json()
         assert (entry["actor"], entry["pseudonym"]) == ("a-1", case["tipster"])
+        assert (entry["case_id"], entry["case_ref"]) == (case_id, case["ref"])
         stored = await harness.reports.store.tipsters.find_one({"_id": case["tipster"]})
         assert stored is not None
         assert CITIZEN not in json.dumps(stored, default=str)
+
+    async def test_reveal_needs_a_case_this_tipster_sent(self, reports: Start) -> None:
+        """Finding 9: no case id, a case that does not exist, or another tipster's case is
+        refused, and nothing is revealed or audited."""
+        harness = await reports()
+        mine, theirs = (
+            message(text="Có trộm ở xã Quang Phú"),
+            message(text="Có trộm ở xã Quang Phú", user_id="7000000000000000999"),
+        )
+        for event in (mine, theirs):
+            await harness.publish(event)
+        my_case = (await harness.processed(mine.event_id))["case_id"]
+        their_case = (await harness.processed(theirs.event_id))["case_id"]
+        case = (await harness.http.get(f"/cases/{my_case}", headers=auth("t-admin"))).json()
+        url = f"/tipsters/{case['tipster']}/reveal"
+        reason = "Yêu cầu của cơ quan điều tra"
+        for body, status in (
+            ({"reason": reason}, 422),
+            ({"reason": reason, "case_id": "no-such-case"}, 404),
+            ({"reason": reason, "case_id": their_case}, 422),
+        ):
+            refused = await harness.http.post(url, json=body, headers=auth("t-admin"))
+            assert refused.status_code == status, refused.text
+            assert "zalo_user_id" not in refused.text
+        assert (await harness.http.get("/audit", headers=auth("t-admin"))).json() == []
 
 
 class TestIdempotency:
@@ -508,7 +537,7 @@ class TestRetention:
         case = (await harness.http.get(f"/cases/{case_id}", headers=auth("t-qp"))).json()
         reveal = await harness.http.post(
             f"/tipsters/{case['tipster']}/reveal",
-            json={"reason": "Yêu cầu điều tra"},
+            json={"reason": "Yêu cầu điều tra", "case_id": case_id},
             headers=auth("t-admin"),
         )
         assert reveal.status_code == 404

@@ -28,6 +28,30 @@ class TestFormat:
         assert line.endswith("người báo p-0123: Cướp có dao ở chợ")
         assert "!!! MỚI BY-ABCDEF quang-phu urgent/robbery" in line
 
+    def test_a_residents_escape_sequences_reach_the_terminal_as_text(self) -> None:
+        """Finding 3: titles, clearing, colours, OSC 52 and C1 controls are stripped from every
+        field; a number the stream carried unmasked is masked here too."""
+        hostile = "\x1b]0;owned\x07\x1b[2J\x1b]52;c;ZWNobyBwd25lZA==\x07\x9b31m\rgọi 0912/345/678"
+        lines = [
+            format_event(
+                {
+                    "type": "tip.triaged",
+                    "ref": "BY-1\x1b[8m",
+                    "ward": "quang-phu",
+                    "priority": "urgent",
+                    "category": "robbery",
+                    "tipster": "p-1",
+                    "narrative": hostile,
+                }
+            ),
+            format_event(
+                {"type": "tip.updated", "ref": "BY-1", "change": "note_added", "detail": hostile}
+            ),
+        ]
+        for line in lines:
+            assert not any(ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F for ch in line), repr(line)
+        assert lines[0].endswith(": ]0;owned[2J]52;c;ZWNobyBwd25lZA==31m gọi [số điện thoại]")
+
     def test_update_and_escalation_lines(self) -> None:
         update = format_event(
             {

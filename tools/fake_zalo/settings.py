@@ -1,5 +1,6 @@
 """Settings of the fake Zalo server (env vars = field names upper-case)."""
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
@@ -21,6 +22,9 @@ class FakeZaloSettings(ServiceSettings, ZaloSettings):
     fake_article_view_field: str = "total_view"  # names unconfirmed on the real API
     fake_article_share_field: str = "total_share"
     fake_seed_demo: bool = True  # a few demo users, groups and articles at start and on reset
+    # Instead of those few: the demo world's groups, officers and residents (`make run` sets it
+    # to tools/demo_world/dong-hoi.DEMO.json, so the fake knows every group the others know).
+    fake_world_file: Path | None = None
     fake_webhook_url: str = "http://127.0.0.1:8010/webhooks/zalo"
     # Zalo's 30 s / 5 min / 15 min / 30 min / 1 h retry ladder, compressed 1000-fold.
     fake_webhook_retry_ladder: list[float] = Field(

@@ -12,6 +12,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from tools.demo_world import World, resident_id
 from tools.fake_zalo.settings import FakeZaloSettings
 
 HOUR = 3600.0
@@ -199,11 +200,34 @@ class FakeState:
         return article
 
     def seed_demo(self) -> None:
+        if self.settings.fake_world_file is not None:
+            self.seed_world(World.load(self.settings.fake_world_file))
+            return
         for index, name in enumerate(("Nguyễn Văn An", "Trần Thị Bình", "Lê Văn Cường")):
             self.seed_user(f"24684588352919792{index}", display_name=name)
         for index, ward in enumerate(("Phường Đồng Phú", "Phường Hải Thành", "Phường Nam Lý")):
             self.seed_group(
                 f"50000000000000000{index}", name=f"Tổ an ninh {ward}", member_ids=list(self.users)
+            )
+        self.seed_article("800000000000000001", title="Cảnh báo lừa đảo qua mạng", views=120)
+
+    def seed_world(self, world: World) -> None:
+        """Every resident (followers among them), officer and group of the demo world. The OA
+        is a member of its own groups only; officers' personal groups exist without it."""
+        followers = set(world.follower_indexes)
+        now = self.clock()
+        for index in range(world.residents):
+            user = FakeUser(resident_id(index), is_follower=index in followers)
+            user.last_interaction, user.user_id_by_app = now, f"app-{index}"
+            self.users[user.user_id] = user
+        for officer in world.officers:
+            self.seed_user(officer.id, display_name=officer.name)
+        for group in world.groups:
+            self.seed_group(
+                group.id,
+                name=group.name,
+                oa_is_member=group.channel == "oa",
+                member_ids=group.member_ids(),
             )
         self.seed_article("800000000000000001", title="Cảnh báo lừa đảo qua mạng", views=120)
 

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -18,6 +19,9 @@ from types import FrameType
 import httpx
 
 from shared.auth import token_digest
+from shared.places import DEMO_PLACES_FILE
+from shared.startup import dev_secrets
+from tools.demo_world import WORLD_FILE, World
 from tools.localstack.servers import REPO_ROOT, ManagedProcess, free_port, start_mongo, start_nats
 
 VAR = Path(os.environ.get("BINHYEN_RUN_DIR", str(REPO_ROOT / "var" / "run")))
@@ -63,7 +67,8 @@ SERVICES = (
     Service("broadcast", "services.broadcast", 30),
     Service("analytics", "services.analytics", 40),
 )
-FAKE_ZALO, INGEST = SERVICES[0], SERVICES[1]
+FAKE_ZALO, INGEST, BROADCAST = SERVICES[0], SERVICES[1], SERVICES[3]
+MAX_RESTARTS = 5
 
 
 def _port_or_free(preferred: int) -> int:
@@ -98,6 +103,7 @@ def service_env(nats_url: str, mongodb_url: str, service: Service) -> dict[str, 
     env = {
         "NATS_URL": nats_url,
         "MONGODB_URL": mongodb_url,
+        **dev_secrets(VAR),  # dev mode; pseudonym and vault keys generated once per run folder
         "ZALO_API_BASE": os.environ.get("ZALO_API_BASE", fake),
         "ZALO_OAUTH_BASE": os.environ.get("ZALO_OAUTH_BASE", fake),
         "STAFF_TOKENS": json.dumps(staff),
@@ -106,18 +112,25 @@ def service_env(nats_url: str, mongodb_url: str, service: Service) -> dict[str, 
         "PYTHONPATH": str(REPO_ROOT),
         "HTTP_PORT": str(service.port),
         # Demo villages and residential groups (labelled DEMO in the file name).
-        "PLACES_EXTRA_FILE": str(REPO_ROOT / "shared/places/data/places-dong-hoi.DEMO.json"),
-        # Demo ward/group registry with households for the coverage charts (labelled DEMO).
-        "REGISTRY_FILE": str(REPO_ROOT / "services/analytics/data/registry.DEMO.json"),
+        "PLACES_EXTRA_FILE": str(DEMO_PLACES_FILE),
+        # One demo world for every part: its units (with households) are the gazetteer's, the
+        # fake Zalo serves its groups and residents, broadcast's registry is imported from it
+        # (`import_registry`), and reports places a group's messages in the group's ward.
+        "PLACES_UNITS_FILE": str(WORLD_FILE),
+        "FAKE_WORLD_FILE": str(WORLD_FILE),
+        "GROUP_WARDS": json.dumps(World.load().group_wards()),
     }
     return os.environ | env
 
 
 def start_service(service: Service, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """Start the service as its own process; its pid goes to `<run dir>/<name>.pid`."""
     log = open(VAR / f"{service.name}.log", "ab")  # noqa: SIM115 - lives as long as the child
-    return subprocess.Popen(
+    process = subprocess.Popen(
         [sys.executable, "-m", service.module], env=env, stdout=log, stderr=subprocess.STDOUT
     )
+    (VAR / f"{service.name}.pid").write_text(str(process.pid))
+    return process
 
 
 def wait_healthy(service: Service, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
@@ -134,6 +147,17 @@ def wait_healthy(service: Service, process: subprocess.Popen[bytes], timeout: fl
     raise TimeoutError(f"{service.name} not healthy after {timeout} s")
 
 
+def import_registry() -> None:
+    """Broadcast's registry from the demo world, through its public API, as staff would."""
+    response = httpx.post(
+        f"{BROADCAST.url}/groups/import",
+        content=World.load().registry_csv().encode(),
+        headers={"Authorization": "Bearer demo-admin", "Content-Type": "text/csv"},
+        timeout=60,
+    )
+    response.raise_for_status()
+
+
 def main() -> None:
     VAR.mkdir(parents=True, exist_ok=True)
     stopping = failed = False
@@ -145,24 +169,36 @@ def main() -> None:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     nats_url, mongodb_url, servers = start_servers()
-    children: list[tuple[Service, subprocess.Popen[bytes]]] = []
+    children: dict[Service, subprocess.Popen[bytes]] = {}
+    restarts: Counter[Service] = Counter()
     try:
         for service in SERVICES:
             process = start_service(service, service_env(nats_url, mongodb_url, service))
-            children.append((service, process))
+            children[service] = process
             wait_healthy(service, process)
+            if service is BROADCAST:
+                import_registry()
         print_banner(nats_url, mongodb_url)
         while not stopping:
-            for service, process in children:
-                if process.poll() is not None:
+            for service, process in list(children.items()):
+                if process.poll() is None or stopping:
+                    continue
+                # A crashed service is started again, as compose's restart policy would; one
+                # that keeps crashing stops everything.
+                restarts[service] += 1
+                if restarts[service] > MAX_RESTARTS:
                     print(f"{service.name} exited with {process.returncode}; stopping everything")
                     stopping = failed = True
+                    break
+                print(f"{service.name} exited with {process.returncode}; restarting", flush=True)
+                env = service_env(nats_url, mongodb_url, service)
+                children[service] = start_service(service, env)
             time.sleep(0.5)
     finally:
         print("stopping…", flush=True)
-        for _, process in reversed(children):
+        for process in reversed(children.values()):
             process.send_signal(signal.SIGTERM)
-        for _, process in reversed(children):
+        for process in reversed(children.values()):
             try:
                 process.wait(15)
             except subprocess.TimeoutExpired:

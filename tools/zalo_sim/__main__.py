@@ -1,9 +1,15 @@
-"""`python -m tools.zalo_sim`: send signed, realistic Zalo webhooks to ingest at a given rate."""
+"""`python -m tools.zalo_sim`: send signed, realistic Zalo webhooks to ingest at a given rate.
+
+The senders are the demo world's residents and groups (`tools/demo_world`); at the end it prints
+ingest's answers and what it sent in the terms the product reports (messages per kind, follows,
+unfollows, the cases reports should open per ward), so the dashboard can be checked against it.
+"""
 
 import argparse
 import asyncio
 import json
 from collections import Counter
+from typing import Any
 
 import httpx
 
@@ -11,7 +17,10 @@ from shared.settings import ZaloSettings
 from tools.zalo_sim.events import EVENT_NAMES, EventFactory, encode, signed_request
 
 
-async def run(url: str, rate: float, count: int, names: list[str], seed: int) -> Counter[str]:
+async def run(
+    url: str, rate: float, count: int, names: list[str], seed: int
+) -> tuple[Counter[str], dict[str, Any]]:
+    """Send `count` events; the answers by status, and what was sent (`Tally.summary`)."""
     settings = ZaloSettings()
     factory = EventFactory(settings.zalo_app_id, seed=seed)
     statuses: Counter[str] = Counter()
@@ -34,7 +43,7 @@ async def run(url: str, rate: float, count: int, names: list[str], seed: int) ->
                 statuses[f"{response.status_code} {reply.get('status', reply.get('error'))}"] += 1
             else:
                 statuses[type(response).__name__] += 1
-    return statuses
+    return statuses, factory.tally.summary()
 
 
 def main() -> None:
@@ -47,8 +56,10 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    statuses = asyncio.run(run(args.url, args.rate, args.count, args.events.split(","), args.seed))
-    print(json.dumps(dict(statuses), ensure_ascii=False))
+    statuses, sent = asyncio.run(
+        run(args.url, args.rate, args.count, args.events.split(","), args.seed)
+    )
+    print(json.dumps({"answers": dict(statuses), "sent": sent}, ensure_ascii=False, indent=1))
 
 
 if __name__ == "__main__":

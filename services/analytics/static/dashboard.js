@@ -48,10 +48,31 @@
     canvas.dataset.rendered = "1";
   }
 
+  // Everything from the API (titles, notice ids, ward names) is text: the DOM is built with
+  // textContent, never innerHTML, so a title like "<img onerror=...>" shows as written.
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = String(text);
+    return node;
+  }
+
+  function row(cellTag, values) {
+    const tr = el("tr");
+    for (const value of values) tr.append(el(cellTag, "", value));
+    return tr;
+  }
+
   function table(id, header, rows) {
-    const head = "<tr>" + header.map((h) => "<th>" + h + "</th>").join("") + "</tr>";
-    const body = rows.map((r) => "<tr>" + r.map((c) => "<td>" + c + "</td>").join("") + "</tr>").join("");
-    $(id).innerHTML = head + body;
+    $(id).replaceChildren(row("th", header), ...rows.map((r) => row("td", r)));
+  }
+
+  function card(label, value, metric) {
+    const node = el("div", "card");
+    const shown = el("div", "value", value);
+    if (metric) shown.dataset.metric = label;
+    node.append(el("div", "label", label), shown);
+    return node;
   }
 
   function cards(overview) {
@@ -65,9 +86,8 @@
       ["Tin báo", overview.tips],
       ["Thông báo đã phát", overview.notices],
     ];
-    $("cards").innerHTML = items.map(([label, value]) =>
-      '<div class="card"><div class="label">' + label + '</div><div class="value" data-metric="' + label + '">' +
-      (typeof value === "number" ? fmt.format(value) : value) + "</div></div>").join("");
+    $("cards").replaceChildren(...items.map(([label, value]) =>
+      card(label, typeof value === "number" ? fmt.format(value) : value, true)));
     $("demo-note").hidden = !overview.demo_registry;
   }
 
@@ -220,10 +240,9 @@
       reach(broadcast, effect);
       articles(article);
       if (follow.current_from_snapshots !== null) {
-        $("cards").insertAdjacentHTML("beforeend",
-          '<div class="card"><div class="label">Người quan tâm theo Zalo (chênh lệch so với sự kiện)</div>' +
-          '<div class="value">' + fmt.format(follow.current_from_snapshots) + " (" +
-          (follow.difference >= 0 ? "+" : "") + fmt.format(follow.difference) + ")</div></div>");
+        $("cards").append(card("Người quan tâm theo Zalo (chênh lệch so với sự kiện)",
+          fmt.format(follow.current_from_snapshots) + " (" +
+          (follow.difference >= 0 ? "+" : "") + fmt.format(follow.difference) + ")"));
       }
       $("status").textContent = "Số liệu từ " + overview.from + " đến " + overview.to + ".";
       document.body.dataset.loaded = "1";
@@ -262,8 +281,7 @@
     link.addEventListener("click", (e) => { e.preventDefault(); download(link.dataset.csv); });
   }
   if (typeof Chart === "undefined") {
-    document.body.insertAdjacentHTML("afterbegin",
-      '<p class="demo">Chưa cài thư viện biểu đồ (chạy <code>make dashboard-assets</code>).</p>');
+    document.body.prepend(el("p", "demo", "Chưa cài thư viện biểu đồ (chạy make dashboard-assets)."));
   }
   if (token()) showApp(); else showLogin();
 })();
