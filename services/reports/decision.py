@@ -29,8 +29,10 @@ def decide(
     priority: Probabilities,
     danger: bool,
     thresholds: Thresholds,
+    asks: bool = True,
 ) -> Decision:
-    chosen_kind, review = _kind(kind, danger, thresholds)
+    """`danger`: a safety rule fired; `asks`: the text has a "?" or a question word."""
+    chosen_kind, review = _kind(kind, danger, asks, thresholds)
     chosen_category = (
         TipCategory(_best(category)) if chosen_kind == TipKind.TIP else TipCategory.OTHER
     )
@@ -55,13 +57,17 @@ def _priority(kind: TipKind, priority: Probabilities, urgent: bool) -> TipPriori
     return TipPriority(_best(rest))
 
 
-def _kind(kind: Probabilities, danger: bool, thresholds: Thresholds) -> tuple[TipKind, bool]:
+def _kind(
+    kind: Probabilities, danger: bool, asks: bool, thresholds: Thresholds
+) -> tuple[TipKind, bool]:
     best = TipKind(_best(kind))
     review = kind[best] < thresholds.review_below
     if best != TipKind.TIP and kind.get(TipKind.TIP, 0.0) >= thresholds.tip_floor:
         return TipKind.TIP, True
     if danger and best in (TipKind.QUESTION, TipKind.OTHER):
         return TipKind.TIP, True  # danger named in a question or a chat line: a person checks
+    if best == TipKind.QUESTION and not asks:
+        return TipKind.TIP, True  # a "question" that asks nothing is a report: a person checks
     if best == TipKind.OTHER and kind[best] < thresholds.other_confident:
         case_kinds = {k: v for k, v in kind.items() if k != TipKind.OTHER}
         return TipKind(_best(case_kinds)), True

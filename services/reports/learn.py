@@ -52,11 +52,14 @@ class CrossValidation:
     predictions: list[Prediction]
     danger: list[bool]
     folds: int
+    asks: list[bool] = field(default_factory=list)
     thresholds: Thresholds = field(default_factory=Thresholds)
 
     def outcomes(self, thresholds: Thresholds | None = None) -> list[Outcome]:
         chosen = thresholds or self.thresholds
-        return [_outcome(p, d, chosen) for p, d in zip(self.predictions, self.danger, strict=True)]
+        asks = self.asks or [True] * len(self.predictions)  # no flags: every text may ask
+        rows = zip(self.predictions, self.danger, asks, strict=True)
+        return [_outcome(p, d, a, chosen) for p, d, a in rows]
 
     def scores(self) -> dict[str, object]:
         return score(self.examples, self.outcomes())
@@ -219,6 +222,6 @@ def _tune_urgent(cv: CrossValidation, base: Thresholds, target: float) -> float:
     return URGENT_STEPS[-1]
 
 
-def _outcome(prediction: Prediction, danger: bool, thresholds: Thresholds) -> Outcome:
-    d = decide(prediction.kind, prediction.category, prediction.priority, danger, thresholds)
+def _outcome(prediction: Prediction, danger: bool, asks: bool, thresholds: Thresholds) -> Outcome:
+    d = decide(prediction.kind, prediction.category, prediction.priority, danger, thresholds, asks)
     return Outcome(d.kind, d.category, d.priority, d.review)

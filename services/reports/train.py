@@ -28,7 +28,7 @@ from services.reports.normalize import Normalizer
 from services.reports.safety import SafetyRules
 from services.reports.settings import ReportsSettings
 from services.reports.store import ReportsStore
-from services.reports.triage import Triager, TriageRules
+from services.reports.triage import QuestionCues, Triager, TriageRules
 from shared.mongo import connect_mongo
 
 ROWS = (*HEADLINE, "tips_lost", "priority_accuracy", "review_rate")
@@ -74,8 +74,11 @@ def train(
     """The new model's triager, its cross-validation and its manifest (not yet saved)."""
     normalizer = Normalizer(rules.abbreviations, rules.dialect)
     examples = [*corpus.train, *corrections]
-    danger = [bool(safety.check(tokenize(e.text, rules.abbreviations))) for e in examples]
+    tokens = [tokenize(e.text, rules.abbreviations) for e in examples]
+    danger = [bool(safety.check(t)) for t in tokens]
+    cues = QuestionCues(rules.question_cues)
     cv = cross_validate(examples, normalizer, params, danger)
+    cv.asks = [cues.asks(e.text, t) for e, t in zip(examples, tokens, strict=True)]
     thresholds = tune(cv)
     fitted = fit(examples, normalizer, params)
     manifest = {

@@ -12,7 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict
 
 from services.reports.decision import Decision, decide, top_choices
-from services.reports.lexicon import Token, Tokenizer
+from services.reports.lexicon import Lexicon, Token, Tokenizer, make_term
 from services.reports.model import DEFAULT_MODEL_FILE, Prediction, TriageModel
 from services.reports.safety import DEFAULT_SAFETY_FILE, SafetyRules
 from shared.events.tips import Reason, TipCategory, TipKind, TipPriority
@@ -28,12 +28,23 @@ class TriageRules(BaseModel):
     version: int
     abbreviations: dict[str, str]
     dialect: dict[str, str] = {}
+    question_cues: list[str] = []
     stopwords: list[str] = []
 
     @classmethod
     def load(cls, path: Path = DEFAULT_RULES_FILE) -> "TriageRules":
         raw: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
         return cls.model_validate(raw)
+
+
+class QuestionCues:
+    """Whether a text asks something: a "?" or one of the rules' question words."""
+
+    def __init__(self, cues: list[str]) -> None:
+        self._lexicon = Lexicon(make_term(cue, "cue") for cue in cues)
+
+    def asks(self, text: str, tokens: list[Token]) -> bool:
+        return "?" in text or bool(self._lexicon.scan(tokens))
 
 
 class Triage(BaseModel):
@@ -62,6 +73,7 @@ class Triager:
         self.model = model
         self.safety = safety
         self._tokenize = Tokenizer(rules.abbreviations)
+        self._cues = QuestionCues(rules.question_cues)
 
     @classmethod
     def from_files(
@@ -84,13 +96,15 @@ class Triager:
         if not text.strip():
             return EMPTY
         prediction = self.model.predict(text)
-        danger = self.safety.check(self.tokens(text))
+        tokens = self.tokens(text)
+        danger = self.safety.check(tokens)
         decision = decide(
             prediction.kind,
             prediction.category,
             prediction.priority,
             bool(danger),
             self.model.thresholds,
+            asks=self._cues.asks(text, tokens),
         )
         reasons = self._model_reasons(decision, prediction) + danger
         return Triage(

@@ -47,6 +47,10 @@ class TestKind:
         d = decide(kinds(0.2, 0.75, 0.03, 0.02), THEFT, CALM, True, TH)
         assert (d.kind, d.priority, d.review) == (TipKind.TIP, TipPriority.URGENT, True)
 
+    def test_a_question_that_asks_nothing_is_a_tip_for_review(self) -> None:
+        d = decide(kinds(0.2, 0.75, 0.03, 0.02), THEFT, CALM, False, TH, asks=False)
+        assert (d.kind, d.category, d.review) == (TipKind.TIP, TipCategory.THEFT, True)
+
     def test_low_confidence_kind_is_marked_for_review(self) -> None:
         d = decide(kinds(0.1, 0.25, 0.5, 0.15), THEFT, CALM, False, TH)
         assert (d.kind, d.review) == (TipKind.HELP, True)

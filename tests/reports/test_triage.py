@@ -66,6 +66,18 @@ class TestTriager:
         result = triager_saying(sure).classify("chúc cả nhà buổi tối vui vẻ")
         assert (result.kind, result.review) == (TipKind.OTHER, False)
 
+    @pytest.mark.parametrize(
+        ("text", "kind"),
+        [
+            ("Tố giác: có đối tượng bán ma tuý ở quán nước đầu ngõ", TipKind.TIP),
+            ("Bán ma tuý bị phạt bao nhiêu năm?", TipKind.QUESTION),
+            ("cho em hoi lam can cuoc", TipKind.QUESTION),
+        ],
+    )
+    def test_a_question_must_ask(self, text: str, kind: TipKind) -> None:
+        asking = {"tip": 0.2, "question": 0.75, "help": 0.03, "other": 0.02}
+        assert triager_saying(asking).classify(text).kind == kind
+
     def test_safety_rule_overrides_a_calm_model_and_says_why(self) -> None:
         calm = {"tip": 0.9, "question": 0.05, "help": 0.03, "other": 0.02}
         result = triager_saying(calm).classify("CHÁY NHÀ Ở BẢO NINH!!!")
