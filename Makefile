@@ -77,3 +77,9 @@ down:
 	$(COMPOSE) down
 logs:
 	$(COMPOSE) logs -f --tail=200
+
+# The triage model (services/reports/model/) from the corpus's training authors, without staff
+# corrections, so the model in the repository holds no citizen's words (docs/reports.md).
+.PHONY: triage-model
+triage-model: install
+	$(PY) -m services.reports.train --no-corrections --force

@@ -62,6 +62,7 @@ class ReplyIn(BaseModel):
 
 
 class ChangeIn(BaseModel):
+    kind: TipKind | None = None
     category: TipCategory | None = None
     priority: TipPriority | None = None
     ward: Slug | None = None
@@ -208,7 +209,7 @@ async def change_case(case_id: str, body: ChangeIn, reports: ReportsDep, user: W
     case = await _case(reports, case_id, user, write=True)
     try:
         return await reports.desk.change(
-            case, user, body.category, body.priority, body.ward, body.info_wards
+            case, user, body.category, body.priority, body.ward, body.info_wards, body.kind
         )
     except CaseError as exc:
         raise _refused(exc) from exc

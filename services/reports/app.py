@@ -154,7 +154,9 @@ def _build(
     settings: ReportsSettings, store: ReportsStore, broker: NatsBroker, messenger: Messenger | None
 ) -> Reports:
     gazetteer = load_gazetteer(settings)
-    triager = Triager.from_file(settings.triage_rules_file)
+    triager = Triager.from_files(
+        settings.triage_rules_file, settings.triage_model_file, settings.safety_rules_file
+    )
     ward_names = {u.slug: f"{u.kind} {u.name}" for u in gazetteer.current_units()}
     knowledge = KnowledgeBase.load(settings.knowledge_file, ward_names)
     sealer = Sealer(settings.tipster_vault_key, settings.pseudonym_key)

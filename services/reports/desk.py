@@ -17,12 +17,13 @@ from services.reports.cases import (
     check_reveal,
     check_transition,
 )
+from services.reports.corrections import correction_of, is_retriage
 from services.reports.outgoing import stage_item, triaged_event, updated_event
 from services.reports.publisher import TipPublisher
 from services.reports.store import ReportsStore
 from services.reports.vault import Sealer
 from shared.auth import StaffUser
-from shared.events.tips import CaseStatus, Outcome, TipCategory, TipPriority
+from shared.events.tips import CaseStatus, Outcome, TipCategory, TipKind, TipPriority
 from shared.places import UNKNOWN_WARD, Gazetteer
 from shared.subjects import tips_triaged_subject, tips_updated_subject
 from shared.zalo.errors import ZaloError
@@ -114,9 +115,13 @@ class Desk:
         priority: TipPriority | None,
         ward: str | None,
         info_wards: list[str] | None,
+        kind: TipKind | None = None,
     ) -> Case:
-        """Re-triage by hand; a new ward re-routes the case, `info_wards` get copies."""
+        """Re-triage by hand; a new ward re-routes the case, `info_wards` get copies. A change
+        of kind, category, priority or ward is also kept as a labelled example for training."""
         changes: dict[str, Any] = {}
+        if kind is not None:
+            changes["kind"] = kind
         if category is not None:
             changes["category"] = category
         if priority is not None:
@@ -129,6 +134,8 @@ class Desk:
         if not changes:
             raise CaseError("Không có thay đổi nào.", 422)
         updated = await self._apply(case, user, changes, "changed")
+        if is_retriage(changes):
+            await self.store.keep_correction(correction_of(updated, user.id, self.clock()))
         key = uuid.uuid4().hex
         staged = [
             stage_item(self._update(updated, "retriaged", user), tips_updated_subject(updated.ward))

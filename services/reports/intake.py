@@ -27,6 +27,7 @@ from services.reports.roster import Roster
 from services.reports.store import ReportsStore
 from services.reports.triage import Triage, Triager
 from services.reports.vault import Sealer
+from services.reports.wards import ward_in_text
 from shared.events.tips import (
     CaseStatus,
     Reason,
@@ -116,12 +117,15 @@ class Intake:
         self, event: ZaloEventReceived, tipster: str, message: CaseMessage
     ) -> IntakeResult:
         triage = self._triage(message)
-        if triage.kind == TipKind.QUESTION:
+        # A question the model is unsure of may be a report phrased as one: it becomes a case
+        # for a dispatcher to check rather than an automatic answer or nothing.
+        settled_question = triage.kind == TipKind.QUESTION and not triage.review
+        if settled_question:
             answered = self._answer(message, event)
             if answered is not None:
                 return answered
         if triage.kind == TipKind.OTHER or (
-            event.kind == ZaloEventKind.GROUP_MESSAGE and triage.kind == TipKind.QUESTION
+            event.kind == ZaloEventKind.GROUP_MESSAGE and settled_question
         ):
             return IntakeResult(outcome=f"ignored_{triage.kind}")
         case = self._new_case(event, tipster, message, triage)
@@ -363,10 +367,10 @@ class Intake:
         if group_ward is not None:
             ward = self.gazetteer.current(group_ward) or group_ward
             return ward, "group", units, [Reason(rule="ward.group", term=ward)]
-        if places:
-            first = places[0]
-            reason = Reason(rule=f"ward.{first.via}", term=first.name)
-            return first.ward, "text", units, [reason]
+        named = ward_in_text(self.gazetteer, text)
+        if named is not None:
+            reason = Reason(rule=f"ward.{named.via}", term=named.name)
+            return named.ward, "text", units, [reason]
         if message.latitude is not None and message.longitude is not None:
             near = self.gazetteer.nearest(
                 message.latitude, message.longitude, self.config.location_max_km

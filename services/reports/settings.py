@@ -5,6 +5,8 @@ from pathlib import Path
 
 from pydantic import Field
 
+from services.reports.model import DEFAULT_MODEL_FILE
+from services.reports.safety import DEFAULT_SAFETY_FILE
 from services.reports.triage import DEFAULT_RULES_FILE, RULES_DIR
 from shared.places import DEFAULT_UNITS_FILE
 from shared.settings import ServiceSettings, StaffAuthSettings, ZaloSettings
@@ -27,6 +29,8 @@ class ReportsSettings(ServiceSettings, ZaloSettings, StaffAuthSettings, Verifica
 
     # Rules and places.
     triage_rules_file: Path = DEFAULT_RULES_FILE
+    triage_model_file: Path = DEFAULT_MODEL_FILE  # the manifest; its arrays sit beside it
+    safety_rules_file: Path = DEFAULT_SAFETY_FILE
     knowledge_file: Path = RULES_DIR / "knowledge.yaml"
     places_units_file: Path = DEFAULT_UNITS_FILE
     places_crosswalk_file: Path | None = None  # e.g. shared/places/data/...DEMO.json

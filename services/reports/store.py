@@ -66,6 +66,7 @@ class ReportsStore:
         self.sent = db["sent_replies"]
         self.recent = db["recent_cases"]
         self.sla = db["sla_pending"]
+        self.corrections = db["triage_corrections"]
 
     async def ensure_indexes(self) -> None:
         await ensure_indexes(
@@ -167,6 +168,13 @@ class ReportsStore:
             return_document=ReturnDocument.AFTER,
         )
         return Case.model_validate(doc) if doc else None
+
+    async def keep_correction(self, correction: Document) -> None:
+        """Staff's labels for a case's text; a later correction of the case replaces it."""
+        await self.corrections.replace_one({"_id": correction["_id"]}, correction, upsert=True)
+
+    async def all_corrections(self) -> list[Document]:
+        return await self.corrections.find({}).to_list(None)
 
     async def add_note(self, case_id: str, note: Note, history: HistoryEntry) -> Case | None:
         doc = await self.cases.find_one_and_update(

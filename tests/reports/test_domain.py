@@ -16,7 +16,7 @@ from tests.reports.test_cases import NOW, make_case
 
 @pytest.fixture(scope="module")
 def triager() -> Triager:
-    return Triager.from_file()
+    return Triager.from_files()
 
 
 class TestRoster:

@@ -54,7 +54,8 @@ class TestTipReachesDispatcher:
         assert msg.subject == "tips.triaged.quang-phu.urgent"
         assert (tip.ward, tip.category, tip.priority) == ("quang-phu", "robbery", "urgent")
         rules = {reason.rule for reason in tip.reasons}
-        assert {"category.robbery", "ward.unit"} <= rules
+        # The model's evidence for the category, the safety rule that made it urgent, the place.
+        assert {"model.category", "safety.weapon_now", "ward.unit"} <= rules
         assert tip.tipster.startswith("p-")
         await msg.ack()
         await sub.unsubscribe()
@@ -400,11 +401,21 @@ class TestVerificationCodes:
         assert (await harness.processed(checked.event_id))["outcome"] == "ignored_verification"
         assert await harness.cases() == []
 
-    async def test_the_same_warning_without_a_code_is_a_tip(self, reports: Start) -> None:
+    async def test_the_same_warning_without_a_code_goes_to_triage(self, reports: Start) -> None:
+        # Without a code the check stays out of the way and triage decides. The bare forwarded
+        # warning has no local fact, so it is chat (docs/triage-labelling.md §4: "forwarded
+        # national news or generic warnings with no local fact" are `other`); with a local
+        # incident it is a fraud tip.
         harness = await reports()
-        tip = message(text=f"Có phải công an gửi không? «{self.WARNING}»")
-        await harness.publish(tip)
-        assert (await harness.processed(tip.event_id))["outcome"] == "opened"
+        bare = message(text=f"Có phải công an gửi không? «{self.WARNING}»")
+        local = message(
+            NEIGHBOUR,
+            f"Hôm qua mạ tôi ở Lộc Đại bị gọi y rứa, có phải công an gửi không? «{self.WARNING}»",
+        )
+        for event in (bare, local):
+            await harness.publish(event)
+        assert (await harness.processed(bare.event_id))["outcome"] == "ignored_other"
+        assert (await harness.processed(local.event_id))["outcome"] == "opened"
         [case] = await harness.cases()
         assert case["category"] == "fraud"
 
@@ -511,7 +522,7 @@ class TestRecovery:
         assert case["priority"] == "urgent"
         rules = {reason["rule"] for reason in case["reasons"]}
         assert "ward.unit" in rules
-        assert any(rule.startswith("priority.") for rule in rules)
+        assert "safety.weapon_now" in rules  # the second message made it urgent
 
 
 class TestRetention:
