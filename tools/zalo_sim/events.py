@@ -39,48 +39,6 @@ CASE_OPENING = frozenset(
         "anonymous_send_text",
     }
 )
-# The kind ingest gives each event name (`zalo.event.<kind>`), as Zalo's documentation implies.
-KIND_OF = {
-    **{
-        f"user_send_{t}": "user_message"
-        for t in (
-            "text",
-            "image",
-            "gif",
-            "audio",
-            "video",
-            "sticker",
-            "link",
-            "file",
-            "location",
-            "business_card",
-        )
-    },
-    **{
-        f"user_send_group_{t}": "group_message"
-        for t in (
-            "text",
-            "image",
-            "link",
-            "audio",
-            "video",
-            "business_card",
-            "sticker",
-            "gif",
-            "file",
-        )
-    },
-    "anonymous_send_text": "user_message",
-    "oa_send_text": "oa_message",
-    "user_received_message": "receipt",
-    "user_seen_message": "receipt",
-    "user_reacted_message": "reaction",
-    "follow": "follow",
-    "unfollow": "unfollow",
-    "user_submit_info": "user_info",
-    "user_click_chatnow": "chat_opened",
-    "user_join_group": "group",
-}
 MEDIA = {
     "image": {
         "url": "https://photo-stal.zdn.vn/sim/{n}.jpg",
@@ -138,6 +96,21 @@ GROUP_MESSAGE_TYPES = (
     "gif",
     "file",
 )
+# The kind ingest gives each event name (`zalo.event.<kind>`), as Zalo's documentation implies.
+KIND_OF = {
+    **{f"user_send_{t}": "user_message" for t in USER_MESSAGE_TYPES},
+    **{f"user_send_group_{t}": "group_message" for t in GROUP_MESSAGE_TYPES},
+    "anonymous_send_text": "user_message",
+    "oa_send_text": "oa_message",
+    "user_received_message": "receipt",
+    "user_seen_message": "receipt",
+    "user_reacted_message": "reaction",
+    "follow": "follow",
+    "unfollow": "unfollow",
+    "user_submit_info": "user_info",
+    "user_click_chatnow": "chat_opened",
+    "user_join_group": "group",
+}
 EVENT_NAMES = (
     *(f"user_send_{t}" for t in USER_MESSAGE_TYPES),
     *(f"user_send_group_{t}" for t in GROUP_MESSAGE_TYPES),
