@@ -68,11 +68,14 @@ browser:
 
 # Compose (deploy/compose.yaml): a 3-node NATS cluster, a MongoDB replica set, every service.
 COMPOSE := docker compose -f deploy/compose.yaml --env-file deploy/.env
-.PHONY: up down logs
+.PHONY: up down logs admin
 up:
 	@test -f deploy/.env || { echo "deploy/.env missing: cp deploy/env.example deploy/.env and fill it in" >&2; exit 1; }
-	@test -f deploy/secrets/staff_tokens.json || { echo "deploy/secrets/staff_tokens.json missing (format: shared/auth.py)" >&2; exit 1; }
 	$(COMPOSE) up -d --build --wait
+# The first admin (there is no default account or password): prompts for the password twice.
+admin:
+	@test -n "$(USERNAME)" -a -n "$(NAME)" || { echo 'usage: make admin USERNAME=... NAME="Full name"' >&2; exit 1; }
+	$(COMPOSE) run --rm -it identity services.identity create-admin --username "$(USERNAME)" --name "$(NAME)"
 down:
 	$(COMPOSE) down
 logs:

@@ -1,8 +1,16 @@
-"""Staff authentication: bearer tokens mapped to people with roles and wards.
+"""Staff authorization for every service: who the caller is, and what their roles and wards let
+them do.
 
-Tokens are configured, not issued here: `STAFF_TOKENS_FILE` points to a JSON file
-`{"<sha256 hex of token>": {"id": ..., "name": ..., "roles": [...], "wards": [...]}}`, so the
-file never holds a usable token. `STAFF_TOKENS` (same JSON, inline) is for tests and the demo.
+Every staff service resolves the caller the same way, through `shared.identity.verifier`
+(`StaffVerifier`, on `app.state.staff`): an API token (`Authorization: Bearer byt_...`) or a
+browser session (the `binhyen_session` cookie, with a CSRF token on every state-changing
+request), checked against the identity store that the identity service keeps
+(`services/identity/`). Roles and wards are applied here, the same for both.
+
+`STAFF_TOKENS_FILE` / `STAFF_TOKENS` (JSON `{"<sha256 hex of token>": {"id", "name", "roles",
+"wards"}}`) are the old static tokens, kept for the tests and `make run`'s demo tokens: a
+service refuses to start with them outside dev mode (`shared.startup.forbid_static_tokens`),
+because a static token can be neither revoked nor expired.
 """
 
 import hashlib
@@ -11,10 +19,9 @@ import json
 from collections.abc import Callable, Coroutine, Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, Protocol
 
 from fastapi import Depends, HTTPException, Request, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict
 
 
@@ -27,8 +34,19 @@ class Role(StrEnum):
     APPROVER = "approver"  # approves notices that reach every ward
 
 
+# Roles a person may use only in a session signed in with a second factor (TOTP); an API token
+# may not hold them at all (services/identity).
+SECOND_FACTOR_ROLES = frozenset({Role.ADMIN, Role.APPROVER})
+
+Via = Literal["session", "token", "static"]
+Withheld = Literal["second_factor", "password_change"]
+
+
 class StaffUser(BaseModel):
-    """A person on the police staff. An empty `wards` means every ward."""
+    """A person on the police staff, or a machine client's API token. An empty `wards` means
+    every ward. `roles` are the roles this request may use; `withheld` are roles the account
+    holds but may not use yet, and why (no second factor in this session, or a password that
+    must be changed first)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -36,6 +54,9 @@ class StaffUser(BaseModel):
     name: str
     roles: frozenset[Role]
     wards: frozenset[str] = frozenset()
+    via: Via = "static"
+    withheld: frozenset[Role] = frozenset()
+    withheld_because: Withheld | None = None
 
     def has_any(self, *roles: Role) -> bool:
         return Role.ADMIN in self.roles or bool(self.roles.intersection(roles))
@@ -49,7 +70,7 @@ def token_digest(token: str) -> str:
 
 
 class StaffDirectory:
-    """Looks a bearer token up by its digest."""
+    """The static tokens of `STAFF_TOKENS(_FILE)`: a bearer token looked up by its digest."""
 
     def __init__(self, users_by_digest: Mapping[str, StaffUser]) -> None:
         self._users = dict(users_by_digest)
@@ -65,6 +86,9 @@ class StaffDirectory:
             return cls.from_json(Path(tokens_file).read_text(encoding="utf-8"))
         return cls.from_json(tokens_json or "{}")
 
+    def __len__(self) -> int:
+        return len(self._users)
+
     def authenticate(self, token: str) -> StaffUser | None:
         digest = token_digest(token)
         for known, user in self._users.items():
@@ -73,26 +97,34 @@ class StaffDirectory:
         return None
 
 
-_bearer = HTTPBearer(auto_error=False)
+class Verifier(Protocol):
+    async def authenticate(self, request: Request) -> StaffUser: ...
 
 
-async def current_staff(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> StaffUser:
-    """The authenticated staff member; the app puts a `StaffDirectory` on `app.state.staff`."""
-    directory: StaffDirectory = request.app.state.staff
-    user = directory.authenticate(credentials.credentials) if credentials else None
-    if user is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            detail="Thiếu hoặc sai mã truy cập (bearer token).",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    return user
+def unauthenticated(
+    detail: str = "Chưa đăng nhập, hoặc phiên/mã truy cập đã hết hạn.",
+) -> HTTPException:
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+async def current_staff(request: Request) -> StaffUser:
+    """The authenticated caller; the app puts its verifier on `app.state.staff`
+    (`shared.identity.verifier.StaffVerifier`)."""
+    verifier: Verifier = request.app.state.staff
+    return await verifier.authenticate(request)
 
 
 CurrentStaff = Annotated[StaffUser, Depends(current_staff)]
+
+_WITHHELD_DETAIL: dict[Withheld, str] = {
+    "second_factor": (
+        "Vai trò {roles} cần đăng nhập bằng xác thực hai bước: bật mã xác thực (TOTP) "
+        "rồi đăng nhập lại."
+    ),
+    "password_change": "Cần đổi mật khẩu tạm trước khi làm việc.",
+}
 
 
 def require_roles(*roles: Role) -> Callable[..., Coroutine[Any, Any, StaffUser]]:
@@ -100,10 +132,14 @@ def require_roles(*roles: Role) -> Callable[..., Coroutine[Any, Any, StaffUser]]
 
     async def dependency(user: CurrentStaff) -> StaffUser:
         if not user.has_any(*roles):
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN,
-                detail=f"Cần một trong các vai trò: {', '.join(sorted(roles))}.",
-            )
+            held_back = user.withheld & (set(roles) | {Role.ADMIN})
+            if held_back and user.withheld_because:
+                detail = _WITHHELD_DETAIL[user.withheld_because].format(
+                    roles=", ".join(sorted(held_back))
+                )
+            else:
+                detail = f"Cần một trong các vai trò: {', '.join(sorted(roles))}."
+            raise HTTPException(status.HTTP_403_FORBIDDEN, detail=detail)
         return user
 
     return dependency

@@ -71,9 +71,14 @@ class ZaloSettings(BaseSettings):
 
 
 class StaffAuthSettings(BaseSettings):
-    """Where the staff token directory comes from (see `shared.auth`)."""
+    """How a staff service verifies its callers (`shared.identity.verifier`): sessions and API
+    tokens from the identity store, cached this long per credential; the static tokens of
+    `STAFF_TOKENS(_FILE)` only for the tests and the demo (`shared.auth`)."""
 
     model_config = SettingsConfigDict(env_file=".env", env_ignore_empty=True, extra="ignore")
 
     staff_tokens_file: str | None = None
     staff_tokens: str | None = None
+    # A revocation reaches every service at once over NATS (`identity.revoked`); if one is
+    # missed, the cached answer still expires after this many seconds (at most 5).
+    identity_cache_seconds: float = Field(default=2.0, ge=0, le=5)

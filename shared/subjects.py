@@ -178,3 +178,14 @@ ANALYTICS_SNAPSHOTS_STREAM = StreamSpec(
 )
 # Lease of the one analytics replica that writes counters (the others serve HTTP only).
 ANALYTICS_WRITER_BUCKET = "analytics_writer"
+
+
+# --- Staff identity (producer: identity) ------------------------------------------------------
+# A session or API token ended, or an account changed (sign-out, deactivation, password or
+# second-factor reset, token revocation, new roles or wards): every staff service drops what
+# its verifier has cached (`shared.identity.verifier`), so the change applies at once instead of
+# at the cache's expiry (`IDENTITY_CACHE_SECONDS`, 2 s). Core NATS, not a stream: a service that
+# misses one still refuses the credential when its cache entry expires.
+IDENTITY_REVOKED = "identity.revoked"
+# Subjects every service may subscribe to, whoever produces them (deploy/nats/render_accounts.py).
+SUBSCRIBED_BY_EVERY_SERVICE = (IDENTITY_REVOKED,)

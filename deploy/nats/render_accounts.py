@@ -5,9 +5,10 @@ Least privilege by construction: a service may publish only the subjects of the 
 create and update only the streams declared in those sections (or whose subjects it publishes),
 manage any consumer on those streams, use on other streams only the durables whose names start
 with `<svc>-`, and only the key-value buckets whose names start with `<svc>_`.
-A service may also subscribe to its own subjects (live views) and to its own inbox prefix
-`_INBOX_<svc>.>` (replies; `shared.jetstream.inbox_prefix` derives it from the user in NATS_URL),
-never to another's replies.
+A service may also subscribe to its own subjects (live views), to the subjects every service
+listens to (`SUBSCRIBED_BY_EVERY_SERVICE`: revocations of staff access), and to its own inbox
+prefix `_INBOX_<svc>.>` (replies; `shared.jetstream.inbox_prefix` derives it from the user in
+NATS_URL), never to another's replies.
 Dispatchers get a read-only user limited to `tips.>`. Passwords are never rendered: each user's
 password is the server's environment variable `NATS_<SERVICE>_PASSWORD`.
 
@@ -24,7 +25,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SUBJECTS_FILE = REPO_ROOT / "shared" / "subjects.py"
 ACCOUNTS_FILE = Path(__file__).resolve().parent / "accounts.conf"
-SERVICES = ("ingest", "reports", "broadcast", "analytics")
+SERVICES = ("ingest", "reports", "broadcast", "analytics", "identity")
 DISPATCHER_SUBJECTS = ("tips.>",)
 _CONSTANT = re.compile(r"^(?P<name>[A-Z][A-Z0-9_]*)\s*(?::[^=]+)?=")
 _SECTION = re.compile(
@@ -170,6 +171,12 @@ def _quoted(items: list[str] | tuple[str, ...], indent: str) -> str:
     return "\n".join(f'{indent}"{item}"' for item in items)
 
 
+def subscribe_allow(service: str, grants: Grants) -> list[str]:
+    from shared.subjects import SUBSCRIBED_BY_EVERY_SERVICE
+
+    return [f"_INBOX_{service}.>", *sorted(grants.subjects | set(SUBSCRIBED_BY_EVERY_SERVICE))]
+
+
 def _user(service: str, grants: Grants) -> str:
     return f"""      {{
         user: "{service}"
@@ -182,7 +189,7 @@ def _user(service: str, grants: Grants) -> str:
           }}
           subscribe: {{
             allow: [
-{_quoted([f"_INBOX_{service}.>", *sorted(grants.subjects)], " " * 14)}
+{_quoted(subscribe_allow(service, grants), " " * 14)}
             ]
           }}
         }}

@@ -25,9 +25,9 @@ from services.analytics.ledger import CounterLedger, durable_database
 from services.analytics.settings import AnalyticsSettings
 from services.analytics.snapshots import SnapshotPoller, ZaloStatsSnapshotted
 from services.analytics.store import MetricsStore
-from shared.auth import StaffDirectory
 from shared.events.envelope import event_bytes
 from shared.health import health_router
+from shared.identity.verifier import StaffVerifier, staff_verifier
 from shared.jetstream import connect, ensure_consumer, ensure_key_value, ensure_stream
 from shared.mongo import connect_mongo
 from shared.places import Gazetteer
@@ -168,8 +168,11 @@ def create_app(settings: AnalyticsSettings) -> FastAPI:
         app.state.store = store
         try:
             await declare_consumers(settings)
-            async with writer_lease(settings, Counting(app, settings, db)) as lease:
-                app.state.lease = lease
+            async with (
+                staff_verifier(settings, "analytics") as verifier,
+                writer_lease(settings, Counting(app, settings, db)) as lease,
+            ):
+                app.state.staff, app.state.lease = verifier, lease
                 yield
         finally:
             await mongo.close()
@@ -177,12 +180,10 @@ def create_app(settings: AnalyticsSettings) -> FastAPI:
     app = FastAPI(title="binhyen analytics", lifespan=lifespan, docs_url=None, redoc_url=None)
     harden(app)
     app.state.settings = settings
+    app.state.staff = StaffVerifier.static_only(settings)  # the lifespan's replaces it
     app.state.gazetteer = Gazetteer.load(settings.places_units_file, settings.places_crosswalk_file)
     chart_js = Path(settings.chart_js_file)
     app.state.chart_js = chart_js if chart_js.is_file() else None
-    app.state.staff = StaffDirectory.from_settings(
-        settings.staff_tokens_file, settings.staff_tokens
-    )
 
     async def mongo_ready() -> None:
         await app.state.store.ping()

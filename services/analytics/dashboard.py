@@ -1,8 +1,9 @@
 """`GET /dashboard`: the Vietnamese dashboard page and its local assets (no CDN).
 
-The page itself holds no figures: its script asks for the staff token (login form, kept in the
-tab's sessionStorage, or `#token=` in the address for kiosks and tests) and reads the metrics
-endpoints with it, which require the analyst role.
+The page itself holds no figures: its script reads the metrics endpoints (analyst role) with
+the browser's staff session (the identity service's cookie, sent by the browser) or, for kiosks
+and tests, an API token (login form, kept in the tab's sessionStorage, or `#token=` in the
+address).
 """
 
 from pathlib import Path

@@ -26,6 +26,7 @@ from services.broadcast.domain import (
 )
 from services.broadcast.groups import Group, parse_groups_csv
 from services.broadcast.runtime import Runtime
+from shared.audit import audit
 from shared.auth import CurrentStaff, Role, StaffUser, require_roles
 from shared.text import SafeLine, SafeText
 from shared.web import FieldError, error_body
@@ -182,8 +183,13 @@ async def get_notice(notice_id: str, rt: RuntimeDep, _: CurrentStaff) -> NoticeV
 
 
 @router.post("/notices/{notice_id}/approve", response_model=Notice)
-async def approve_notice(notice_id: str, rt: RuntimeDep, user: Approver) -> Notice:
-    return await rt.service.approve(notice_id, user)
+async def approve_notice(
+    notice_id: str, rt: RuntimeDep, user: Approver, request: Request
+) -> Notice:
+    """Approvers only, signed in with a second factor; audited with who, when and from where."""
+    notice = await rt.service.approve(notice_id, user)
+    await audit(request, "notice_approved", user, target=notice_id)
+    return notice
 
 
 @router.post("/notices/{notice_id}/update", status_code=201, response_model=Notice)
@@ -204,8 +210,11 @@ async def update_notice(notice_id: str, change: UpdateIn, rt: RuntimeDep, user: 
 
 
 @router.post("/notices/{notice_id}/cancel")
-async def cancel_notice(notice_id: str, rt: RuntimeDep, user: Editor) -> dict[str, Any]:
+async def cancel_notice(
+    notice_id: str, rt: RuntimeDep, user: Editor, request: Request
+) -> dict[str, Any]:
     original, withdrawal = await rt.service.cancel(notice_id, user)
+    await audit(request, "notice_cancelled", user, target=notice_id)
     return {"cancelled": original, "withdrawal": withdrawal}
 
 

@@ -9,8 +9,8 @@ from services.broadcast import api, cap
 from services.broadcast.domain import BroadcastError
 from services.broadcast.runtime import Runtime
 from services.broadcast.settings import BroadcastSettings
-from shared.auth import StaffDirectory
 from shared.health import health_router
+from shared.identity.verifier import StaffVerifier, staff_verifier
 from shared.web import MIB, harden
 
 
@@ -21,7 +21,9 @@ def create_app(settings: BroadcastSettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start(workers=settings.run_sender)
         try:
-            yield
+            async with staff_verifier(settings, "broadcast") as verifier:
+                app.state.staff = verifier
+                yield
         finally:
             await runtime.stop()
 
@@ -37,9 +39,7 @@ def create_app(settings: BroadcastSettings) -> FastAPI:
     # 10,000 groups is ~1.5 MB of CSV.
     harden(app, {("POST", "/notices/cap"): cap.MAX_XML_BYTES, ("POST", "/groups/import"): 8 * MIB})
     app.state.runtime = runtime
-    app.state.staff = StaffDirectory.from_settings(
-        settings.staff_tokens_file, settings.staff_tokens
-    )
+    app.state.staff = StaffVerifier.static_only(settings)  # the lifespan's replaces it
     app.add_exception_handler(BroadcastError, api.broadcast_error)
     app.include_router(api.router)
 

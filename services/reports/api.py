@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from services.reports.cases import Case, CaseError, masked
 from services.reports.services import Reports
 from services.reports.store import CaseFilter
+from shared.audit import audit
 from shared.auth import CurrentStaff, Role, StaffUser, require_roles
 from shared.events.tips import CaseStatus, Outcome, TipCategory, TipKind, TipPriority
 from shared.text import SafeLine, SafeText
@@ -20,6 +21,7 @@ from shared.web import IsoDateTime
 READERS = (Role.DISPATCHER, Role.OFFICER, Role.ANALYST)
 WORKERS = (Role.DISPATCHER, Role.OFFICER)
 KEEPALIVE_SECONDS = 15.0
+RECHECK_SECONDS = 2.0  # an open stream ends this soon after its session or token is revoked
 
 router = APIRouter(tags=["cases"])
 
@@ -139,15 +141,25 @@ async def list_cases(
 )
 async def stream_cases(reports: ReportsDep, user: Worker, request: Request) -> StreamingResponse:
     """Server-Sent Events: every new or changed case in the wards this user may see. The live
-    queue is for those who work cases (dispatchers, officers, admins), not for leaders."""
+    queue is for those who work cases (dispatchers, officers, admins), not for leaders. The
+    stream ends within seconds of the caller's session or token being revoked."""
     allowed = _visible_wards(user)
+    verifier = request.app.state.staff
+    loop = asyncio.get_running_loop()
 
     async def events() -> AsyncIterator[str]:
+        checked = loop.time()
         async with reports.hub.listen() as queue:
             yield ": connected\n\n"
             while not await request.is_disconnected():
+                if loop.time() - checked >= RECHECK_SECONDS:
+                    if not await verifier.still_valid(request):
+                        return
+                    checked = loop.time()
                 try:
-                    _subject, payload = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
+                    _subject, payload = await asyncio.wait_for(
+                        queue.get(), min(KEEPALIVE_SECONDS, RECHECK_SECONDS)
+                    )
                 except TimeoutError:
                     yield ": keep-alive\n\n"
                     continue
@@ -226,12 +238,14 @@ async def reply_to_tipster(case_id: str, body: ReplyIn, reports: ReportsDep, use
 
 @router.post("/tipsters/{pseudonym}/reveal")
 async def reveal_tipster(
-    pseudonym: str, body: RevealIn, reports: ReportsDep, user: Admin
+    pseudonym: str, body: RevealIn, reports: ReportsDep, user: Admin, request: Request
 ) -> RevealOut:
+    """Admins only, signed in with a second factor; audited with who, when and from where."""
     try:
         user_id = await reports.desk.reveal(pseudonym, user, body.reason, body.case_id)
     except CaseError as exc:
         raise _refused(exc) from exc
+    await audit(request, "tipster_revealed", user, target=pseudonym, case_id=body.case_id)
     return RevealOut(pseudonym=pseudonym, zalo_user_id=user_id)
 
 

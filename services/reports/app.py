@@ -31,8 +31,8 @@ from services.reports.sla import escalate_overdue
 from services.reports.store import ReportsStore
 from services.reports.triage import Triager
 from services.reports.vault import Sealer
-from shared.auth import StaffDirectory
 from shared.health import health_router
+from shared.identity.verifier import staff_verifier
 from shared.jetstream import connect, ensure_consumer, ensure_stream, inbox_prefix
 from shared.mongo import connect_mongo
 from shared.places import Gazetteer
@@ -82,6 +82,7 @@ def create_app(settings: ReportsSettings, messenger: Messenger | None = None) ->
         mongo = connect_mongo(settings.mongodb_url)
         nc = await connect(settings.nats_url, name="reports")
         zalo: ZaloClient | None = None
+        stack = contextlib.AsyncExitStack()
         try:
             store = ReportsStore(mongo[settings.mongodb_database])
             await store.ensure_indexes()
@@ -95,9 +96,7 @@ def create_app(settings: ReportsSettings, messenger: Messenger | None = None) ->
             state["reports"] = reports
             app.state.reports = reports
             app.state.nats = nc
-            app.state.staff = StaffDirectory.from_settings(
-                settings.staff_tokens_file, settings.staff_tokens
-            )
+            app.state.staff = await stack.enter_async_context(staff_verifier(settings, "reports"))
             live = await nc.subscribe(TIPS_ALL, cb=reports.hub.on_message)
             await broker.connect()
             await broker.start()
@@ -111,6 +110,7 @@ def create_app(settings: ReportsSettings, messenger: Messenger | None = None) ->
                 await broker.stop()
                 await live.unsubscribe()
         finally:
+            await stack.aclose()
             if zalo is not None:
                 await zalo.close()
             await nc.close()

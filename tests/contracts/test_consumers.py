@@ -22,6 +22,7 @@ from services.broadcast.sender import Sender
 from services.reports.watch import format_event
 from shared import subjects
 from shared.events.broadcast import DeliveryDeadLettered
+from shared.events.identity import StaffAccessRevoked
 from shared.events.quarantine import WebhookQuarantined
 from shared.events.zalo import ZaloEventReceived
 from tests.contracts.golden import GOLDEN_DIR, check_golden
@@ -63,6 +64,11 @@ CONSUMERS: dict[str, dict[str, Decoder]] = {
     "broadcast.registry": {"analytics": decode_registry},
     "broadcast.cmd": {"broadcast planner": _handler_argument(PlanCommand)},
     "analytics.snapshot": {"analytics": decode_snapshot},
+    "identity.revoked": {
+        "every staff service's verifier (shared.identity.verifier)": _handler_argument(
+            StaffAccessRevoked
+        )
+    },
 }
 DELIVER_CONSUMERS: dict[str, Decoder] = {"broadcast sender": _sender_delivery}
 ENVELOPE = ("event_id", "type", "v", "occurred_at", "producer")
@@ -116,6 +122,7 @@ def published_subjects() -> list[str]:
         subjects.tips_updated_subject("{ward}"),
         subjects.tips_escalated_subject("{ward}"),
         subjects.ANALYTICS_SNAPSHOTS_STREAM.subjects[0].replace(">", "zalo"),
+        subjects.IDENTITY_REVOKED,
     ]
 
 

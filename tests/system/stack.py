@@ -17,7 +17,14 @@ import httpx
 
 from tools.localstack.servers import REPO_ROOT
 
-OFFSETS = {"ingest": 10, "reports": 20, "broadcast": 30, "analytics": 40, "fake-zalo": 90}
+OFFSETS = {
+    "ingest": 10,
+    "reports": 20,
+    "broadcast": 30,
+    "analytics": 40,
+    "identity": 50,
+    "fake-zalo": 90,
+}
 
 
 @dataclass

@@ -2,9 +2,12 @@
 
 NATS (JetStream) and a MongoDB-wire server are started unless `NATS_URL` / `MONGODB_URL` point
 at running ones; then the fake Zalo server and every service. Data lives in `var/run/` so a
-second `make run` finds the streams and collections of the first.
+second `make run` finds the streams and collections of the first. Staff sign in with the DEMO
+accounts it creates in the identity service (`tools/localstack/demo_accounts.py`); the DEMO
+static tokens below are kept for curl and the tests (dev mode only, `shared/auth.py`).
 """
 
+import asyncio
 import json
 import os
 import signal
@@ -22,11 +25,13 @@ from shared.auth import token_digest
 from shared.places import DEMO_PLACES_FILE
 from shared.startup import dev_secrets
 from tools.demo_world import WORLD_FILE, World
+from tools.localstack import demo_accounts
 from tools.localstack.servers import REPO_ROOT, ManagedProcess, free_port, start_mongo, start_nats
 
 VAR = Path(os.environ.get("BINHYEN_RUN_DIR", str(REPO_ROOT / "var" / "run")))
 
-# Demo staff, loopback only. Each token is printed at start so a person can try the APIs.
+# DEMO static staff tokens, loopback only (dev mode): printed at start so a person can try the
+# APIs with curl; the product path is the identity service's accounts and API tokens.
 DEMO_STAFF = {
     "demo-admin": {"id": "u-admin", "name": "Quản trị viên", "roles": ["admin"]},
     "demo-dispatcher": {
@@ -66,8 +71,9 @@ SERVICES = (
     Service("reports", "services.reports", 20),
     Service("broadcast", "services.broadcast", 30),
     Service("analytics", "services.analytics", 40),
+    Service("identity", "services.identity", 50),
 )
-FAKE_ZALO, INGEST, BROADCAST = SERVICES[0], SERVICES[1], SERVICES[3]
+FAKE_ZALO, INGEST, BROADCAST, IDENTITY = SERVICES[0], SERVICES[1], SERVICES[3], SERVICES[5]
 MAX_RESTARTS = 5
 
 
@@ -158,6 +164,18 @@ def import_registry() -> None:
     response.raise_for_status()
 
 
+def create_demo_accounts(env: dict[str, str]) -> None:
+    """DEMO accounts in the identity store, with this run's IDENTITY_KEY (make run only)."""
+    from services.identity.settings import IdentitySettings
+
+    settings = IdentitySettings(
+        mongodb_url=env["MONGODB_URL"],
+        mongodb_database=env.get("MONGODB_DATABASE", "binhyen"),
+        identity_key=env["IDENTITY_KEY"],
+    )
+    asyncio.run(demo_accounts.create_demo_accounts(env["MONGODB_URL"], settings))
+
+
 def main() -> None:
     VAR.mkdir(parents=True, exist_ok=True)
     stopping = failed = False
@@ -178,6 +196,8 @@ def main() -> None:
             wait_healthy(service, process)
             if service is BROADCAST:
                 import_registry()
+            if service is IDENTITY:
+                create_demo_accounts(service_env(nats_url, mongodb_url, service))
         print_banner(nats_url, mongodb_url)
         while not stopping:
             for service, process in list(children.items()):
@@ -220,7 +240,8 @@ def print_banner(nats_url: str, mongodb_url: str) -> None:
     lines += [
         f"  Zalo webhook        {INGEST.url}/webhooks/zalo",
         f"  dashboard           {SERVICES[4].url}/dashboard",
-        "Demo staff tokens (Authorization: Bearer <token>): " + ", ".join(DEMO_STAFF),
+        *demo_accounts.banner_lines(IDENTITY.url),
+        "DEMO static tokens (Authorization: Bearer <token>): " + ", ".join(DEMO_STAFF),
         "Send simulated citizens' events: .venv/bin/python -m tools.zalo_sim"
         f" --url {INGEST.url}/webhooks/zalo --rate 5 --count 50",
         f"Logs: {VAR}/*.log",

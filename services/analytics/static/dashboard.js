@@ -1,5 +1,6 @@
 "use strict";
-// The dashboard reads the metrics endpoints with the staff token (sessionStorage, or
+// The dashboard reads the metrics endpoints with the staff session (the cookie set by the
+// identity service's sign-in, sent by the browser itself) or an API token (sessionStorage, or
 // #token=... in the address for kiosks and tests) and draws them with the local Chart.js.
 (function () {
   const KEY = "binhyen-staff-token";
@@ -18,6 +19,11 @@
     return sessionStorage.getItem(KEY);
   }
 
+  function authHeaders() {
+    const value = token();
+    return value ? { Authorization: "Bearer " + value } : {};
+  }
+
   function query() {
     const params = new URLSearchParams();
     for (const id of ["from", "to", "interval", "unit_set"]) if ($(id).value) params.set(id, $(id).value);
@@ -26,7 +32,7 @@
 
   async function get(path, params) {
     const response = await fetch(path + "?" + params.toString(), {
-      headers: { Authorization: "Bearer " + token() },
+      headers: authHeaders(), credentials: "same-origin",
     });
     const body = await response.json().catch(() => ({}));
     if (response.status === 401 || response.status === 403) {
@@ -256,7 +262,7 @@
   async function download(name) {
     const params = query();
     params.set("format", "csv");
-    const response = await fetch("/metrics/" + name + "?" + params, { headers: { Authorization: "Bearer " + token() } });
+    const response = await fetch("/metrics/" + name + "?" + params, { headers: authHeaders(), credentials: "same-origin" });
     const link = document.createElement("a");
     link.href = URL.createObjectURL(await response.blob());
     link.download = name + ".csv";
@@ -283,5 +289,5 @@
   if (typeof Chart === "undefined") {
     document.body.prepend(el("p", "demo", "Chưa cài thư viện biểu đồ (chạy make dashboard-assets)."));
   }
-  if (token()) showApp(); else showLogin();
+  showApp();  // with a token, or the session cookie of a signed-in browser; else the login form
 })();

@@ -1,0 +1,96 @@
+"""`create_app(settings)`: the identity service (sign-in, sessions, accounts, API tokens)."""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from nats.errors import Error as NatsError
+from pymongo.errors import PyMongoError
+
+from services.identity import api, pages
+from services.identity.accounts import Identity
+from services.identity.settings import IdentitySettings
+from shared.events.envelope import event_bytes
+from shared.events.identity import StaffAccessRevoked
+from shared.health import health_router
+from shared.identity.store import IdentityStore
+from shared.identity.verifier import staff_verifier
+from shared.jetstream import connect
+from shared.mongo import connect_mongo
+from shared.process import stop_task
+from shared.subjects import IDENTITY_REVOKED
+from shared.web import harden
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: IdentitySettings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        mongo: Any = connect_mongo(settings.mongodb_url)
+        nc = await connect(settings.nats_url, name="identity")
+        try:
+            store = IdentityStore(mongo[settings.mongodb_database])
+            await store.ensure_indexes()
+
+            async def publish(event: StaffAccessRevoked) -> None:
+                await nc.publish(IDENTITY_REVOKED, event_bytes(event))
+                await nc.flush(timeout=1)
+
+            async with staff_verifier(
+                settings, "identity", serves_password_change=True
+            ) as verifier:
+                assert verifier.audit is not None
+                await verifier.audit.ensure_indexes()
+                identity = Identity(settings, store, verifier.audit, publish, verifier)
+                app.state.staff, app.state.identity, app.state.nats = verifier, identity, nc
+                sweeper = asyncio.create_task(_sweep(identity, settings.sweep_seconds))
+                try:
+                    yield
+                finally:
+                    await stop_task(sweeper)
+        finally:
+            await nc.close()
+            await mongo.close()
+
+    app = FastAPI(
+        title="binhyen identity",
+        version="1.0.0",
+        lifespan=lifespan,
+        docs_url=None,  # no CDN-script pages (shared.web)
+        redoc_url=None,
+        description=(
+            "Staff accounts, sign-in with a second factor, browser sessions and API tokens. "
+            "Every service verifies sessions and tokens the same way (shared.identity)."
+        ),
+    )
+    harden(app)
+    app.state.settings = settings
+
+    async def mongo_ready() -> object:
+        return await app.state.identity.store.db.command("ping")
+
+    async def nats_ready() -> object:
+        if not app.state.nats.is_connected:
+            raise ConnectionError("NATS is not connected")
+        return True
+
+    app.include_router(health_router({"mongodb": mongo_ready, "nats": nats_ready}))
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    return app
+
+
+async def _sweep(identity: Identity, every: float) -> None:
+    """Delete expired sessions and stale throttle entries (no TTL indexes on FerretDB)."""
+    while True:
+        try:
+            sessions, throttle = await identity.sweep()
+            if sessions or throttle:
+                log.info("identity swept", extra={"sessions": sessions, "throttle": throttle})
+        except (PyMongoError, NatsError) as exc:  # the next round tries again
+            log.warning("identity sweep failed", extra={"error": type(exc).__name__})
+        await asyncio.sleep(every)
