@@ -144,7 +144,7 @@ async def test_unknown_and_wrong_passwords_are_refused(topology: Topology) -> No
     assert not await connect_refused(topology.url("ingest"))
 
 
-@pytest.mark.parametrize("service", ["ingest", "reports", "broadcast", "analytics"])
+@pytest.mark.parametrize("service", ["ingest", "reports", "broadcast", "analytics", "identity"])
 async def test_service_publishes_its_own_subjects_and_no_others(
     as_user: object, service: str
 ) -> None:
@@ -250,6 +250,35 @@ async def test_dispatcher_reads_tips_only(as_user: object) -> None:
     await dispatcher.nc.subscribe("zalo.event.>")
     answers = await dispatcher.answers_since(before)
     assert any("subscription" in v.lower() and "zalo.event.>" in v for v in answers)
+
+
+async def test_every_staff_service_hears_revocations_only_identity_announces_them(
+    as_user: object,
+) -> None:
+    identity = await as_user("identity")  # type: ignore[operator]
+    assert identity.nc is not None
+    heard: dict[str, asyncio.Queue[bytes]] = {}
+    for service in ("reports", "broadcast", "analytics"):
+        session = await as_user(service)  # type: ignore[operator]
+        assert session.nc is not None
+        queue: asyncio.Queue[bytes] = asyncio.Queue()
+        heard[service] = queue
+
+        async def keep(msg: nats.aio.msg.Msg, queue: asyncio.Queue[bytes] = queue) -> None:
+            await queue.put(msg.data)
+
+        await session.nc.subscribe(subjects.IDENTITY_REVOKED, cb=keep)
+        await session.nc.flush()
+        assert not session.violations, service
+        assert await session.refused(subjects.IDENTITY_REVOKED), service
+    for _ in range(10):  # see test_dispatcher_reads_tips_only: a first message may be lost
+        assert not await identity.refused(subjects.IDENTITY_REVOKED)
+        with contextlib.suppress(TimeoutError):
+            for queue in heard.values():
+                await asyncio.wait_for(queue.get(), timeout=0.5)
+            break
+    else:
+        pytest.fail("a service never heard a revocation")
 
 
 async def test_no_service_may_read_another_ones_replies(as_user: object) -> None:

@@ -80,3 +80,34 @@ def test_make_run_generates_its_keys_once(tmp_path: Path) -> None:
     assert (tmp_path / "secrets.env").stat().st_mode & 0o077 == 0
     assert "PSEUDONYM_KEY" not in dev_secrets(tmp_path, environ={"PSEUDONYM_KEY": "mine"})
     assert dev_secrets(tmp_path / "other", environ={})["PSEUDONYM_KEY"] != first["PSEUDONYM_KEY"]
+
+
+def test_a_run_folder_from_before_gets_the_identity_key_added(tmp_path: Path) -> None:
+    (tmp_path / "secrets.env").write_text("PSEUDONYM_KEY=old\nTIPSTER_VAULT_KEY=older\n")
+    keys = dev_secrets(tmp_path, environ={})
+    assert (keys["PSEUDONYM_KEY"], keys["TIPSTER_VAULT_KEY"]) == ("old", "older")
+    assert len(keys["IDENTITY_KEY"]) == 64
+    assert dev_secrets(tmp_path, environ={})["IDENTITY_KEY"] == keys["IDENTITY_KEY"]
+
+
+def test_the_identity_service_needs_its_own_key() -> None:
+    from services.identity.settings import IdentitySettings
+
+    with pytest.raises(WeakSecrets, match="IDENTITY_KEY"):
+        require_secrets(IdentitySettings(_env_file=None), "identity_key", environ={})  # type: ignore[call-arg]
+    require_secrets(IdentitySettings(identity_key="i" * 40), "identity_key", environ={})
+
+
+@pytest.mark.parametrize("variable", ["staff_tokens", "staff_tokens_file"])
+def test_static_staff_tokens_only_in_dev_mode(variable: str) -> None:
+    """A static token can be neither revoked nor expired: outside dev mode a service refuses
+    to start with one; staff sign in and machines get API tokens (identity service)."""
+    from shared.startup import StaticTokens, forbid_static_tokens
+
+    settings = ReportsSettings(
+        **STRONG, **{variable: "/run/secrets/x" if "file" in variable else "{}"}
+    )
+    with pytest.raises(StaticTokens, match=variable.upper()):
+        forbid_static_tokens(settings, environ={})
+    forbid_static_tokens(settings, environ={"BINHYEN_DEV_MODE": "1"})
+    forbid_static_tokens(ReportsSettings(**STRONG), environ={})

@@ -32,7 +32,7 @@ CHECKS = [
 # negative_data_rejection is not checked: it flags unknown query parameters, which every
 # service ignores on purpose (a cache-buster must not break a client); invalid values of known
 # ones are refused (tests/*/test_bad_input.py).
-EXAMPLES = 25  # per operation: ~2,000 requests over the four services
+EXAMPLES = 25  # per operation: ~2,500 requests over the five services
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +85,7 @@ def _summary(exc: BaseException) -> str:
     return " | ".join(wanted or lines[:4])[:600]
 
 
-@pytest.mark.parametrize("service", ["ingest", "reports", "broadcast", "analytics"])
+@pytest.mark.parametrize("service", ["ingest", "reports", "broadcast", "analytics", "identity"])
 def test_no_server_error_and_every_answer_documented(stack: Stack, service: str) -> None:
     failed = _failures(stack, service)
     assert not failed, "\n".join(failed)
@@ -119,7 +119,7 @@ def _status_of(url: str, header_bytes: int) -> int:
     return int(answer.split()[1]) if answer.startswith(b"HTTP/1.1") else 0
 
 
-@pytest.mark.parametrize("service", ["reports", "broadcast", "analytics"])
+@pytest.mark.parametrize("service", ["reports", "broadcast", "analytics", "identity"])
 def test_staff_apis_do_not_read_huge_headers(stack: Stack, service: str) -> None:
     """Finding 7: 16 MB of headers were read and accepted. Over 64 KiB the server stops
     reading (h11); between 32 and 64 KiB the app answers 431; the service stays up."""
