@@ -128,7 +128,7 @@ class Identity:
         self.hasher = Hasher(
             settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
         )
-        self.sealer = totp.Sealer(settings.identity_key)
+        self.sealer = totp.Sealer(settings.identity_key, settings.identity_key_previous)
         limits = Limits(
             account_failures=settings.signin_max_failures,
             address_failures=settings.signin_address_max_failures,
@@ -248,16 +248,17 @@ class Identity:
     async def _second_factor_ok(self, account: Doc, code: str, origin: Origin) -> bool:
         """A current TOTP code not used before, or one unused recovery code (then spent)."""
         if totp.looks_like_recovery_code(code):
-            spent = await self.store.accounts.update_one(
-                {"_id": account["_id"], "recovery_codes": self.sealer.code_digest(code)},
-                {"$pull": {"recovery_codes": self.sealer.code_digest(code)}},
-            )
-            if spent.modified_count:
-                left = len(account.get("recovery_codes", [])) - 1
-                await self.audit.record(
-                    "recovery_code_used", origin, actor_id=account["_id"], left=left
+            for code_digest in self.sealer.code_digests(code):
+                spent = await self.store.accounts.update_one(
+                    {"_id": account["_id"], "recovery_codes": code_digest},
+                    {"$pull": {"recovery_codes": code_digest}},
                 )
-                return True
+                if spent.modified_count:
+                    left = len(account.get("recovery_codes", [])) - 1
+                    await self.audit.record(
+                        "recovery_code_used", origin, actor_id=account["_id"], left=left
+                    )
+                    return True
             return False
         secret = self.sealer.open(account["totp"]["secret"])
         if secret is None:
@@ -268,9 +269,12 @@ class Identity:
         step = totp.matching_step(secret, code)
         if step is None or step <= account["totp"].get("last_step", -1):
             return False
+        changes: Doc = {"totp.last_step": step}
+        if not self.sealer.is_current(account["totp"]["secret"]):  # IDENTITY_KEY rotated
+            changes["totp.secret"] = self.sealer.seal(secret)
         result = await self.store.accounts.update_one(
             {"_id": account["_id"], "totp.last_step": account["totp"].get("last_step", -1)},
-            {"$set": {"totp.last_step": step}},
+            {"$set": changes},
         )
         return result.modified_count == 1  # a concurrent use of the same code loses
 

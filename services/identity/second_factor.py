@@ -19,23 +19,35 @@ import time
 
 import pyotp
 import segno
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from pyotp import utils
 
 RECOVERY_CODES = 10
 _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud and typed by hand
 
 
-class Sealer:
-    """Seals TOTP secrets and keys recovery-code hashes, both from `IDENTITY_KEY`."""
+def _fernet(identity_key: str) -> Fernet:
+    seal_key = hashlib.sha256(b"binhyen-totp-seal:" + identity_key.encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(seal_key))
 
-    def __init__(self, identity_key: str) -> None:
-        seal_key = hashlib.sha256(b"binhyen-totp-seal:" + identity_key.encode()).digest()
-        self._fernet = Fernet(base64.urlsafe_b64encode(seal_key))
-        self._code_key = hashlib.sha256(b"binhyen-recovery:" + identity_key.encode()).digest()
+
+def _code_key(identity_key: str) -> bytes:
+    return hashlib.sha256(b"binhyen-recovery:" + identity_key.encode()).digest()
+
+
+class Sealer:
+    """Seals TOTP secrets and keys recovery-code hashes, both from `IDENTITY_KEY`; during a
+    rotation the previous key (`IDENTITY_KEY_PREVIOUS`) still opens and matches what it made,
+    and a secret it sealed is sealed again with the new key at its next use."""
+
+    def __init__(self, identity_key: str, previous: str | None = None) -> None:
+        keys = [identity_key, *([previous] if previous else [])]
+        self._fernet = MultiFernet([_fernet(k) for k in keys])
+        self._current = _fernet(identity_key)
+        self._code_keys = [_code_key(k) for k in keys]
 
     def seal(self, secret: str) -> str:
-        return self._fernet.encrypt(secret.encode()).decode()
+        return self._current.encrypt(secret.encode()).decode()
 
     def open(self, sealed: str) -> str | None:
         try:
@@ -43,8 +55,21 @@ class Sealer:
         except InvalidToken:
             return None
 
+    def is_current(self, sealed: str) -> bool:
+        try:
+            self._current.decrypt(sealed.encode())
+        except InvalidToken:
+            return False
+        return True
+
     def code_digest(self, code: str) -> str:
-        return hmac.new(self._code_key, normalize_code(code).encode(), hashlib.sha256).hexdigest()
+        """The keyed hash under the current key (what is stored from now on)."""
+        return self.code_digests(code)[0]
+
+    def code_digests(self, code: str) -> list[str]:
+        """The keyed hash under each key in force, the current one first."""
+        data = normalize_code(code).encode()
+        return [hmac.new(key, data, hashlib.sha256).hexdigest() for key in self._code_keys]
 
 
 def new_secret() -> str:

@@ -16,6 +16,8 @@ class IdentitySettings(ServiceSettings, StaffAuthSettings):
     # Seals TOTP secrets (Fernet) and keys the hashes of recovery codes. Required outside dev
     # mode (shared/startup.py); rotation: docs/security.md.
     identity_key: str = "change-me-identity-key"
+    # During a rotation only: the key before, which still opens what it sealed (docs/security.md).
+    identity_key_previous: str | None = None
 
     # Passwords: Argon2id (RFC 9106's second recommended option by default: 64 MiB, 3 passes,
     # 4 lanes). A stored hash made with other parameters is replaced at the next sign-in.

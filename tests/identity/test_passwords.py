@@ -103,3 +103,15 @@ def test_sealed_secrets_and_recovery_hashes_depend_on_the_key() -> None:
     assert len(set(codes)) == 10
     assert sealer.code_digest(codes[0]) == sealer.code_digest(codes[0].lower().replace("-", ""))
     assert sealer.code_digest(codes[0]) != other.code_digest(codes[0])
+
+
+def test_a_rotated_key_still_opens_and_matches_what_the_previous_one_made() -> None:
+    old = Sealer("old key")
+    sealed, code = old.seal("JBSWY3DPEHPK3PXP"), new_recovery_codes()[0]
+    rotating = Sealer("new key", previous="old key")
+    assert rotating.open(sealed) == "JBSWY3DPEHPK3PXP"
+    assert not rotating.is_current(sealed)
+    assert rotating.is_current(rotating.seal("JBSWY3DPEHPK3PXP"))
+    assert old.code_digest(code) in rotating.code_digests(code)
+    assert rotating.code_digest(code) != old.code_digest(code)  # new hashes use the new key
+    assert Sealer("new key").open(sealed) is None  # once the previous key is gone
