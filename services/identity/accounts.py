@@ -175,7 +175,7 @@ class Identity:
         except WeakPassword as exc:
             raise IdentityError(str(exc), 422) from exc
 
-    async def _account(self, person_id: str) -> Doc:
+    async def account(self, person_id: str) -> Doc:
         account = await self.store.account(person_id)
         if account is None:
             raise IdentityError("Không tìm thấy tài khoản.", 404)
@@ -290,7 +290,7 @@ class Identity:
 
     async def _confirm_password(self, user: StaffUser, password: str, origin: Origin) -> Doc:
         """The caller's account, after checking the password again (throttled like a sign-in)."""
-        account = await self._account(user.id)
+        account = await self.account(user.id)
         now = self.clock()
         if await self.throttle.locked_until(account["username"], origin.address, now):
             raise IdentityError(REFUSED, 403)
@@ -336,7 +336,7 @@ class Identity:
     ) -> list[str]:
         """Turn TOTP on with a first code; the recovery codes, shown this once. The session that
         confirmed counts as signed in with the second factor from now on."""
-        account = await self._account(user.id)
+        account = await self.account(user.id)
         pending = account.get("totp_pending")
         secret = self.sealer.open(pending["secret"]) if pending else None
         if account.get("totp") is not None or pending is None or secret is None:
@@ -376,7 +376,9 @@ class Identity:
             raise IdentityError("Xác thực hai bước chưa bật.", 409)
         if not await self._second_factor_ok(account, code, origin):
             raise IdentityError("Mã xác thực không đúng.", 422)
-        await self.store.update_account(user.id, {}, unset=("totp", "recovery_codes"))
+        await self.store.update_account(
+            user.id, {"updated_at": self.clock()}, unset=("totp", "recovery_codes")
+        )
         await self.store.sessions.update_many(
             {"person_id": user.id}, {"$set": {"second_factor": False}}
         )
@@ -462,7 +464,7 @@ class Identity:
         roles: list[Role] | None = None,
         wards: list[str] | None = None,
     ) -> Doc:
-        before = await self._account(person_id)
+        before = await self.account(person_id)
         changes: Doc = {"updated_at": self.clock(), "updated_by": actor.id}
         if name is not None:
             changes["name"] = name
@@ -493,7 +495,7 @@ class Identity:
     ) -> Doc:
         if person_id == actor.id and not active:
             raise IdentityError("Không tự vô hiệu hoá tài khoản của mình.", 409)
-        await self._account(person_id)
+        await self.account(person_id)
         after = await self.store.update_account(
             person_id, {"active": active, "updated_at": self.clock(), "updated_by": actor.id}
         )
@@ -511,7 +513,7 @@ class Identity:
     ) -> tuple[Doc, str]:
         """A temporary password (shown once), every session ended; with `second_factor`, TOTP
         and recovery codes removed too (a lost phone)."""
-        await self._account(person_id)
+        await self.account(person_id)
         temporary = temporary_password()
         changes: Doc = {
             "password_hash": await self._hash(temporary),

@@ -293,7 +293,7 @@ async def whoami(request: Request, user: CurrentStaff) -> Caller:
 async def my_account(user: CurrentStaff, identity: IdentityDep) -> Account:
     person(user)
     try:
-        return Account(**public_account(await identity._account(user.id)))
+        return Account(**public_account(await identity.account(user.id)))
     except IdentityError as exc:
         raise refused(exc) from exc
 
@@ -400,7 +400,7 @@ async def create_account(
 @router.get("/accounts/{person_id}", tags=["accounts"])
 async def read_account(person_id: PersonId, _: Admin, identity: IdentityDep) -> Account:
     try:
-        return Account(**public_account(await identity._account(person_id)))
+        return Account(**public_account(await identity.account(person_id)))
     except IdentityError as exc:
         raise refused(exc) from exc
 

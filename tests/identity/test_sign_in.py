@@ -138,3 +138,25 @@ def test_sign_in_page_works_without_script_and_refuses_a_forged_form(stack: Stac
         assert browser.get("/auth/session").status_code == 200
         assert browser.post("/sign-out", data={"csrf_token": csrf}).status_code == 303
         assert browser.get("/auth/session").status_code == 401
+
+
+def test_an_optional_second_factor_can_be_turned_off_with_a_code(
+    stack: Stack, admin: Person
+) -> None:
+    person = new_person(admin, ["officer"], second_factor=True)
+    wrong = person.post(
+        "identity",
+        "/me/second-factor/disable",
+        json={"password": person.password, "code": "000000"},
+    )
+    assert wrong.status_code == 422
+    off = person.post(
+        "identity",
+        "/me/second-factor/disable",
+        json={"password": person.password, "code": person.recovery_codes[0]},
+    )
+    assert off.status_code == 204, off.text
+    assert attempt(stack, person.username, person.password).status_code == 200
+    entries = admin.get("identity", f"/audit?actor_id={person.id}").json()
+    actions = {e["action"] for e in entries}
+    assert {"second_factor_enabled", "second_factor_disabled", "signed_in"} <= actions
