@@ -9,8 +9,9 @@ from faststream.exceptions import NackMessage
 from faststream.nats import JStream, NatsMessage, NatsRouter, PullSub
 from pydantic import BaseModel
 
-from services.broadcast.groups import group_event_update, membership_change, new_group_defaults
+from services.broadcast.groups import MembershipChange, group_event_change, new_group_defaults
 from services.broadcast.planner import PlanLater
+from services.broadcast.records import Echo
 from shared.events.zalo import ZaloEventKind, ZaloEventReceived
 from shared.jetstream import pull_inbox_prefix
 from shared.subjects import (
@@ -67,25 +68,21 @@ def build_router(rt: "Runtime") -> NatsRouter:
     async def on_group_event(event: ZaloEventReceived, msg: NatsMessage) -> None:
         if not event.group_id:
             log.warning("group event without group id ignored", extra={"event_id": event.event_id})
-            return
-        step = membership_change(event.event_name)
-        change = group_event_update(event.event_name, event.group_id, event.payload)
-        if (step is None or not event.user_id) and change is None:
-            return
-        if await rt.groups.event_applied(event.event_id):
+        change = group_event_change(
+            event.event_name, event.group_id, event.user_id, event.payload, event.occurred_at
+        )
+        if change is None or await rt.groups.event_applied(event.event_id):
             return
         # Marked applied only once the change is written and the registry's version has moved
         # on (both are idempotent), so a crash in between is redone by the redelivery; a
         # redelivered membership event moves the version on even if its group exists by now.
         redelivered = msg.raw_message.metadata.num_delivered > 1
         async with membership_lock:  # recounts of one process must not overtake each other
-            if step is not None and event.user_id:
-                defaults = new_group_defaults(event.group_id)
-                await rt.groups.change_membership(
-                    event.group_id, event.user_id, step, event.occurred_at, defaults, redelivered
-                )
-            elif change is not None:
-                await rt.groups.apply(event.group_id, *change, event.occurred_at)
+            if isinstance(change, MembershipChange):
+                defaults = new_group_defaults(change.group_id)
+                await rt.groups.change_membership(*change, defaults, redelivered)
+            else:
+                await rt.groups.apply(*change)
         await rt.groups.mark_event(event.event_id)
 
     @router.subscriber(
@@ -119,6 +116,6 @@ def build_router(rt: "Runtime") -> NatsRouter:
         group_id = event.group_id
         code = find_verification_code(event.text or "", rt.settings.verification_prefix)
         if group_id and code:
-            await rt.deliveries.record_echo(group_id, code, event.message_id)
+            await rt.deliveries.record_echo(Echo(group_id, code, event.message_id))
 
     return router

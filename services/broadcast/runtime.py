@@ -1,13 +1,13 @@
 """One broadcast process: connections, declarations, components and background loops.
 
 Both entry points build it: the HTTP app (`python -m services.broadcast`, which also runs sender
-workers unless RUN_SENDER=false) and worker-only replicas (`python -m services.broadcast.sender`).
+workers unless RUN_SENDER=false) and worker-only replicas (`python -m services.broadcast.sender`,
+`sender/__main__.py`).
 """
 
 import asyncio
 import contextlib
 import logging
-import signal
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,16 +25,14 @@ from services.broadcast.notices import NoticeService
 from services.broadcast.planner import Planner
 from services.broadcast.publishing import publish_all
 from services.broadcast.replies import Replies
-from services.broadcast.sender import Sender
+from services.broadcast.sender.worker import Sender
 from services.broadcast.settings import BroadcastSettings
 from services.broadcast.store import AuditStore, DeliveryStore, GroupStore, NoticeStore
 from shared.events.envelope import event_bytes
 from shared.events.zalo import ZaloEventKind
 from shared.jetstream import connect, ensure_consumer, ensure_stream, inbox_prefix
-from shared.logging import configure_logging
 from shared.mongo import connect_mongo
-from shared.process import run_worker, stop_task
-from shared.startup import require_secrets
+from shared.process import stop_task
 from shared.subjects import (
     BROADCAST_DELIVER,
     BROADCAST_ECHOES_DURABLE,
@@ -193,23 +191,3 @@ class Runtime:
             await self.zalo.close()
         await self.nc.drain()
         await self.mongo.close()
-
-
-async def _serve_workers(settings: BroadcastSettings) -> None:
-    runtime = Runtime(settings)
-    await runtime.start(workers=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    log.info("sender replica started", extra={"worker": runtime.sender.worker})
-    await stop.wait()
-    await runtime.stop()
-
-
-def run_sender_process() -> None:
-    """`python -m services.broadcast.sender`: sender workers, planner and handlers, no HTTP."""
-    settings = BroadcastSettings()
-    configure_logging(settings.log_level, service=f"{settings.service_name}-sender")
-    require_secrets(settings, "zalo_app_secret_key", "pseudonym_key")
-    run_worker(_serve_workers(settings))

@@ -9,7 +9,7 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StreamConfig
 
 from services.broadcast.fetching import WorkFetcher
-from services.broadcast.sender import times_delivered
+from services.broadcast.sender.worker import times_delivered
 
 pytestmark = pytest.mark.integration
 

@@ -5,7 +5,6 @@ envelope. No server: the samples are the bytes producers put on NATS (see `golde
 import json
 from collections.abc import Callable
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -18,7 +17,7 @@ from services.analytics.handlers import (
     decode_zalo,
 )
 from services.broadcast.handlers import PlanCommand
-from services.broadcast.sender import Sender
+from services.broadcast.records import parse_delivery
 from services.reports.watch import format_event
 from shared import subjects
 from shared.events.broadcast import DeliveryDeadLettered
@@ -35,7 +34,7 @@ def _handler_argument(model: Any) -> Decoder:
 
 
 def _sender_delivery(data: bytes) -> Any:
-    found = Sender._delivery(SimpleNamespace(data=data))  # type: ignore[arg-type]
+    found = parse_delivery(data)
     assert found is not None, "the sender would drop this delivery command"
     return found
 
