@@ -9,7 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 # Reports, at exit, every module that is the file `__main__` ran under another name too.
-REPORT = '''
+REPORT = """
 import atexit, sys
 
 def _report():
@@ -22,7 +22,7 @@ def _report():
     print(f"loaded twice: {twice}", flush=True)
 
 atexit.register(_report)
-'''
+"""
 
 
 @pytest.mark.parametrize("entry", ["services.broadcast.sender", "services.broadcast"])
