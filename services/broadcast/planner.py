@@ -5,7 +5,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from nats.js import JetStreamContext
+from nats.aio.client import Client as NatsClient
 
 from services.broadcast.approval import may_send
 from services.broadcast.domain import (
@@ -17,9 +17,9 @@ from services.broadcast.domain import (
     delivery_id,
 )
 from services.broadcast.groups import RosterEntry, select_targets
-from services.broadcast.publishing import publish_all
 from services.broadcast.records import TARGET_FIELDS, Delivery
 from services.broadcast.store import AuditStore, DeliveryStore, GroupStore, NoticeStore
+from shared.jetstream import publish_all
 from shared.subjects import BROADCAST_DELIVER, BROADCAST_PLAN
 
 log = logging.getLogger(__name__)
@@ -65,13 +65,14 @@ class PlanLater(Exception):
 class Planner:
     def __init__(
         self,
-        js: JetStreamContext,
+        nc: NatsClient,
         notices: NoticeStore,
         groups: GroupStore,
         deliveries: DeliveryStore,
         audit: AuditStore,
     ) -> None:
-        self.js, self.notices, self.groups, self.deliveries = js, notices, groups, deliveries
+        self.nc, self.js = nc, nc.jetstream()
+        self.notices, self.groups, self.deliveries = notices, groups, deliveries
         self.audit = audit
 
     async def request(self, notice_id: str, stage: str = "") -> None:
@@ -122,7 +123,7 @@ class Planner:
         for start in range(0, len(deliveries), PAGE):
             chunk = deliveries[start : start + PAGE]
             messages = [(BROADCAST_DELIVER, d.message(), d.id) for d in chunk]
-            await publish_all(self.js, messages, timeout=PUBLISH_TIMEOUT)
+            await publish_all(self.nc, messages, timeout=PUBLISH_TIMEOUT)
 
     async def _may_send(self, notice: Notice, roster: list[RosterEntry]) -> bool:
         """The two-person rule again, on the registry as it is now: groups moved or imported

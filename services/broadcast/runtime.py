@@ -23,14 +23,13 @@ from services.broadcast.groups import content_hash, registry_changes
 from services.broadcast.handlers import build_router
 from services.broadcast.notices import NoticeService
 from services.broadcast.planner import Planner
-from services.broadcast.publishing import publish_all
 from services.broadcast.replies import Replies
 from services.broadcast.sender.worker import Sender
 from services.broadcast.settings import BroadcastSettings
 from services.broadcast.store import AuditStore, DeliveryStore, GroupStore, NoticeStore
 from shared.events.envelope import event_bytes
 from shared.events.zalo import ZaloEventKind
-from shared.jetstream import connect, ensure_consumer, ensure_stream, inbox_prefix
+from shared.jetstream import connect, ensure_consumer, ensure_stream, inbox_prefix, publish_all
 from shared.mongo import connect_mongo
 from shared.process import stop_task
 from shared.subjects import (
@@ -92,9 +91,9 @@ class Runtime:
         await self._declare()
         self.zalo = ZaloClient(s, nats=self.nc)
         await self.zalo.start()
-        self.planner = Planner(self.js, self.notices, self.groups, self.deliveries, self.audit)
+        self.planner = Planner(self.nc, self.notices, self.groups, self.deliveries, self.audit)
         self.service = NoticeService(s, self.notices, self.deliveries, self.planner, self.audit)
-        self.sender = Sender(s, self.js, self.notices, self.deliveries, self.zalo)
+        self.sender = Sender(s, self.nc, self.notices, self.deliveries, self.zalo)
         self.replies = Replies(
             s, self.notices, self.deliveries, self.zalo, self.sender.outcomes.outcome
         )
@@ -173,7 +172,7 @@ class Runtime:
         them after a start): analytics builds its view of the registry from these events."""
         changes = registry_changes(await self.groups.every_group(), self._announced)
         messages = [(BROADCAST_REGISTRY, event_bytes(e), e.event_id) for e in changes]
-        await publish_all(self.js, messages, timeout=ANNOUNCE_TIMEOUT)
+        await publish_all(self.nc, messages, timeout=ANNOUNCE_TIMEOUT)
         self._announced |= {e.group_id: content_hash(e) for e in changes}  # once stored
 
     async def stop(self) -> None:

@@ -21,13 +21,11 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
-from nats.js import JetStreamContext
 
 from services.broadcast.domain import Notice, group_text, officer_text
-from services.broadcast.fetching import WorkFetcher
-from services.broadcast.publishing import Message, publish_all
 from services.broadcast.records import (
     Claim,
     Delivery,
@@ -42,6 +40,7 @@ from services.broadcast.settings import BroadcastSettings
 from services.broadcast.store import DeliveryStore, NoticeStore
 from shared.events.broadcast import DeliveryDeadLettered, DeliveryOutcomeRecorded
 from shared.events.envelope import event_bytes
+from shared.jetstream import Message, PullConsumer, publish_all, times_delivered
 from shared.subjects import (
     BROADCAST_DEAD_LETTER,
     BROADCAST_ECHOES_DURABLE,
@@ -56,6 +55,7 @@ from shared.zalo.models import BroadcastTarget
 
 log = logging.getLogger(__name__)
 RECORD_TRIES = 5  # inserting a batch's results: tries before the worker gives its id up
+OUTCOME_TIMEOUT = 5.0  # seconds for the stream to store one outcome event
 RESUME_ROUNDS = 20  # a delivery followed this often without settling is redelivered later
 
 
@@ -99,12 +99,11 @@ def send_failure(exc: ZaloError) -> SendFailure:
 class Outcomes:
     """Publishes outcome and dead-letter events (deduplicated by their event ids)."""
 
-    def __init__(self, js: JetStreamContext) -> None:
-        self.js = js
+    def __init__(self, nc: NatsClient) -> None:
+        self.nc = nc
 
     async def outcome(self, view: DeliveryView) -> None:
-        subject, body, msg_id = self.outcome_message(view)
-        await self.js.publish(subject, body, headers={"Nats-Msg-Id": msg_id})
+        await publish_all(self.nc, [self.outcome_message(view)], timeout=OUTCOME_TIMEOUT)
 
     @staticmethod
     def outcome_message(view: DeliveryView) -> Message:
@@ -149,22 +148,17 @@ class Sender:
     def __init__(
         self,
         settings: BroadcastSettings,
-        js: JetStreamContext,
+        nc: NatsClient,
         notices: NoticeStore,
         deliveries: DeliveryStore,
         zalo: ZaloClient,
         echo_durable: str = BROADCAST_ECHOES_DURABLE,
     ) -> None:
-        self.settings, self.js, self.notices, self.deliveries, self.zalo = (
-            settings,
-            js,
-            notices,
-            deliveries,
-            zalo,
-        )
+        self.settings, self.nc, self.js = settings, nc, nc.jetstream()
+        self.notices, self.deliveries, self.zalo = notices, deliveries, zalo
         self.policy = policy(settings)
         self.echo_durable = echo_durable
-        self.outcomes = Outcomes(js)
+        self.outcomes = Outcomes(nc)
         self.worker = uuid.uuid4().hex[:8]
         self._notices: dict[str, tuple[float, Notice]] = {}
         self._fetching: dict[str, asyncio.Future[Notice | None]] = {}
@@ -180,10 +174,10 @@ class Sender:
     async def run(self, stop: asyncio.Event) -> None:
         """Fetch and handle batches until `stop` is set (one loop; a process may run several)."""
         s = self.settings
-        async with WorkFetcher(self.js, BROADCAST_WORK_STREAM.name, self.durable) as fetcher:
+        async with PullConsumer(self.nc, BROADCAST_WORK_STREAM.name, self.durable) as work:
             while not stop.is_set():
                 try:
-                    msgs = await fetcher.fetch(s.sender_batch, s.sender_fetch_timeout)
+                    msgs = await work.fetch(s.sender_batch, s.sender_fetch_timeout)
                 except (NatsTimeoutError, TimeoutError):  # idle (or the request was refused)
                     continue
                 except Exception:  # e.g. NATS reconnecting: try again
@@ -401,7 +395,7 @@ class Sender:
                 events.append(self.outcomes.dead_letter_message(view, verdict.dead_error))
             if verdict.publish:
                 events.append(self.outcomes.outcome_message(view))
-        await publish_all(self.js, events, timeout=max(5.0, self.settings.sender_ack_wait / 2))
+        await publish_all(self.nc, events, timeout=max(5.0, self.settings.sender_ack_wait / 2))
         for c, verdict in zip(batch.claimed, verdicts, strict=True):
             if verdict.nak_delay is None:
                 await c.msg.ack()
@@ -483,14 +477,3 @@ class Sender:
 
     def lease(self, now: datetime) -> datetime:
         return now + timedelta(seconds=self.settings.claim_lease)
-
-
-def times_delivered(msg: Msg) -> int:
-    """How often JetStream has handed `msg` out, read from its reply subject
-    (`$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>`):
-    `msg.metadata` parses every field into objects, about eight times this cost per message.
-    Any other form of the subject goes through `msg.metadata`."""
-    tokens = (msg.reply or "").split(".")
-    if len(tokens) == 9 and tokens[0] == "$JS" and tokens[1] == "ACK" and tokens[4].isdigit():
-        return int(tokens[4])
-    return int(msg.metadata.num_delivered)
