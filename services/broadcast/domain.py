@@ -9,19 +9,15 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from shared.errors import ServiceError
 from shared.text import SafeLine, SafeText
 
 ZALO_TEXT_LIMIT = 2000
 FOLLOWERS_TARGET = "followers"
 
 
-class BroadcastError(Exception):
-    """A request the service refuses; `status` is the HTTP status the API answers with."""
-
-    def __init__(self, detail: str, status: int = 422) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.status = status
+class BroadcastError(ServiceError):
+    """A request the broadcast service refuses (`status`: the HTTP status it answers with)."""
 
 
 class Category(StrEnum):

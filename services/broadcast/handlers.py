@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from services.broadcast.groups import MembershipChange, group_event_change, new_group_defaults
 from services.broadcast.planner import PlanLater
 from services.broadcast.records import Echo
+from shared.dead_letters import dead_letters
 from shared.events.zalo import ZaloEventKind, ZaloEventReceived
 from shared.jetstream import pull_inbox_prefix
 from shared.subjects import (
@@ -25,6 +26,8 @@ from shared.verification import find_verification_code
 if TYPE_CHECKING:
     from services.broadcast.runtime import Runtime
 
+MAX_DELIVER = 20  # deliveries of a command or event before it is a poison message
+
 log = logging.getLogger(__name__)
 
 
@@ -34,7 +37,8 @@ class PlanCommand(BaseModel):
 
 def build_router(rt: "Runtime") -> NatsRouter:
     """Subscribers bound to the durables that `Runtime.start` declared."""
-    router = NatsRouter()
+    # A message that fails on every delivery is recorded on deadletter.broadcast, then acked.
+    router = NatsRouter(middlewares=[dead_letters(lambda: rt.nc, "broadcast", MAX_DELIVER)])
     work = JStream(BROADCAST_WORK_STREAM.name, declare=False)
     zalo = JStream(ZALO_EVENTS_STREAM.name, declare=False)
     pull = PullSub(batch_size=20, timeout=1.0)

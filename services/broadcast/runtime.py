@@ -20,7 +20,7 @@ from nats.js.errors import NotFoundError
 from pymongo import AsyncMongoClient
 
 from services.broadcast.groups import content_hash, registry_changes
-from services.broadcast.handlers import build_router
+from services.broadcast.handlers import MAX_DELIVER, build_router
 from services.broadcast.notices import NoticeService
 from services.broadcast.planner import Planner
 from services.broadcast.replies import Replies
@@ -43,6 +43,7 @@ from shared.subjects import (
     BROADCAST_SENDER_DURABLE,
     BROADCAST_USER_MESSAGES_DURABLE,
     BROADCAST_WORK_STREAM,
+    DEAD_LETTERS_STREAM,
     ZALO_EVENTS_STREAM,
     zalo_event_subject,
 )
@@ -115,6 +116,7 @@ class Runtime:
         s, js = self.settings, self.js
         await ensure_stream(js, BROADCAST_WORK_STREAM.to_config(s.nats_stream_replicas))
         await ensure_stream(js, BROADCAST_EVENTS_STREAM.to_config(s.nats_stream_replicas))
+        await ensure_stream(js, DEAD_LETTERS_STREAM.to_config(s.nats_stream_replicas))
         try:
             await js.stream_info(ZALO_EVENTS_STREAM.name)
         except NotFoundError:  # ingest owns it; create it only so we can bind before ingest ran
@@ -147,7 +149,7 @@ class Runtime:
             filter_subject=subject,
             ack_policy=AckPolicy.EXPLICIT,
             ack_wait=ack_wait,
-            max_deliver=-1 if unbounded else 20,
+            max_deliver=-1 if unbounded else MAX_DELIVER,
             max_ack_pending=20000 if unbounded else 1000,
         )
 

@@ -28,6 +28,7 @@ from starlette.types import Receive, Scope, Send
 from services.ingest.normalize import InvalidEvent, normalize
 from services.ingest.publisher import EventPublisher
 from services.ingest.settings import IngestSettings
+from shared.errors import ServiceError, error_body
 from shared.events.envelope import event_bytes
 from shared.events.quarantine import WebhookQuarantined
 from shared.subjects import ZALO_QUARANTINE, zalo_event_subject
@@ -56,10 +57,11 @@ class WebhookRefusal(BaseModel):
     detail: str
 
 
-class Refused(Exception):
+class Refused(ServiceError):
+    """A webhook call refused before anything is published (`error`: why, for the counters)."""
+
     def __init__(self, status: int, error: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status, self.error, self.detail = status, error, detail
+        super().__init__(detail, status, error)
 
 
 class _ClientGone(Exception):
@@ -78,7 +80,7 @@ class WebhookEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] != "POST":
-            body = {"detail": "Method Not Allowed"}
+            body = error_body("Method Not Allowed", error="method_not_allowed")
             await _send_json(send, 405, body, ((b"allow", b"POST"),))
             return
         self._counts["received"] += 1
@@ -118,7 +120,7 @@ class WebhookEndpoint:
     def _refused(self, refusal: Refused) -> tuple[int, dict[str, Any]]:
         self._counts[f"refused_{refusal.error}"] += 1
         log.info("webhook refused", extra={"reason": refusal.error})
-        return refusal.status, {"error": refusal.error, "detail": refusal.detail}
+        return refusal.status, error_body(refusal.detail, error=refusal.error)
 
 
 async def receive_zalo_event() -> WebhookAnswer:

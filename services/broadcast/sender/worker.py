@@ -21,9 +21,11 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import nats.errors
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
+from pymongo.errors import PyMongoError
 
 from services.broadcast.domain import Notice, group_text, officer_text
 from services.broadcast.records import (
@@ -180,13 +182,17 @@ class Sender:
                     msgs = await work.fetch(s.sender_batch, s.sender_fetch_timeout)
                 except (NatsTimeoutError, TimeoutError):  # idle (or the request was refused)
                     continue
-                except Exception:  # e.g. NATS reconnecting: try again
+                except (nats.errors.Error, OSError):  # e.g. NATS reconnecting: try again
                     log.warning("fetch failed", exc_info=True)
                     await asyncio.sleep(0.2)
                     continue
                 try:
                     await self.handle(msgs)
-                except Exception:  # the messages come back; this loop must go on
+                except Exception:
+                    # Not dead-lettered by delivery count: the work queue's redeliveries count
+                    # rate-limit pauses and waits on echoes too (its attempt bound lives in the
+                    # delivery documents), and a batch fails as a whole when MongoDB or NATS is
+                    # away, which must never drop a delivery.
                     log.exception("batch failed", extra={"messages": len(msgs)})
 
     async def keep_alive(self, stop: asyncio.Event) -> None:
@@ -203,7 +209,7 @@ class Sender:
             try:
                 await self.deliveries.beat(self.worker, lease)
                 self.alive_until = lease if now < self.alive_until else self.alive_until
-            except Exception:  # Mongo hiccup: retry on the next beat; sends check the lease
+            except PyMongoError:  # Mongo hiccup: retry on the next beat; sends check the lease
                 log.warning("worker heartbeat failed", exc_info=True)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), period)
@@ -338,7 +344,7 @@ class Sender:
                     if time.monotonic() > deadline:
                         return False
                     await asyncio.sleep(0.1)
-        except Exception:
+        except (nats.errors.Error, OSError):
             log.warning("echo consumer unreadable", exc_info=True)
             return False
         return True
@@ -373,7 +379,7 @@ class Sender:
             try:
                 await self.deliveries.insert_results(results)
                 return
-            except Exception:
+            except PyMongoError:
                 if attempt == RECORD_TRIES - 1:
                     self.alive_until = datetime.now(UTC)
                     raise
