@@ -188,6 +188,7 @@ ANALYTICS_TIPS_DURABLE = "analytics-tips"
 ANALYTICS_REGISTRY_DURABLE = "analytics-registry"
 ANALYTICS_SNAPSHOTS_DURABLE = "analytics-snapshots"
 # Snapshots of the OA's follower total and article statistics, polled from the Zalo API.
+ANALYTICS_ZALO_SNAPSHOT = "analytics.snapshot.zalo"
 ANALYTICS_SNAPSHOTS_STREAM = StreamSpec(
     name="ANALYTICS_SNAPSHOTS",
     subjects=("analytics.snapshot.>",),

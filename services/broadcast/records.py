@@ -7,9 +7,11 @@ stands (`Attempt`, `DeliveryView`) and Zalo's echo of a post (`Echo`). Only this
 """
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any
+
+from pydantic import BaseModel, Field, create_model
 
 from services.broadcast.domain import Channel, DeliveryState
 
@@ -67,6 +69,21 @@ class Delivery:
     def message(self) -> bytes:
         """The work-queue message: the static fields, so a sender needs no read."""
         return json.dumps(self.to_doc()).encode()
+
+
+def _command_model() -> type[BaseModel]:
+    """The work-queue message as a pydantic model, derived from `Delivery` (for the AsyncAPI
+    document: one definition of the shape)."""
+    static: dict[str, Any] = {
+        f.name: (f.type, f.default if f.default is not MISSING else ...)
+        for f in fields(Delivery)
+        if f.name != "id"
+    }
+    doc = "One delivery to make: the static fields of a (notice, target); `Nats-Msg-Id` = `_id`."
+    return create_model("DeliveryCommand", __doc__=doc, id=(str, Field(alias="_id")), **static)
+
+
+DeliveryCommand = _command_model()
 
 
 def parse_delivery(data: bytes) -> Delivery | None:
