@@ -20,6 +20,7 @@ from services.broadcast.domain import (
     MsgType,
     Notice,
     NoticeDraft,
+    NoticeQuery,
     NoticeStatus,
     Severity,
     Urgency,
@@ -159,13 +160,8 @@ async def list_notices(
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 20,
 ) -> Page:
-    filters: dict[str, Any] = {}
-    for key, value in (("status", status_), ("category", category), ("msg_type", msg_type)):
-        if value is not None:
-            filters[key] = value.value
-    if test_mode is not None:
-        filters["test_mode"] = test_mode
-    notices, total = await rt.notices.find(filters, (page - 1) * page_size, page_size)
+    query = NoticeQuery(status_, category, msg_type, test_mode)
+    notices, total = await rt.notices.find(query, (page - 1) * page_size, page_size)
     return Page(total=total, page=page, page_size=page_size, items=notices)
 
 

@@ -2,6 +2,7 @@
 
 import re
 import unicodedata
+from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
 from typing import Annotated
@@ -89,6 +90,16 @@ FINAL_STATES = frozenset({DeliveryState.SENT, DeliveryState.FAILED, DeliveryStat
 Code = Annotated[int, Field(ge=0, le=10_000)]
 WardSlug = Annotated[str, Field(pattern=r"^[a-z0-9-]{1,60}$")]
 GroupId = Annotated[str, Field(pattern=r"^[0-9A-Za-z_-]{1,40}$")]
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeQuery:
+    """Which notices a staff list shows (None: any)."""
+
+    status: NoticeStatus | None = None
+    category: Category | None = None
+    msg_type: MsgType | None = None
+    test_mode: bool | None = None
 
 
 class FollowerTargeting(BaseModel):

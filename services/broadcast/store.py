@@ -6,13 +6,14 @@ import uuid
 from collections import Counter, defaultdict
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from services.broadcast.domain import DeliveryState, Notice, NoticeStatus
+from services.broadcast.domain import DeliveryState, Notice, NoticeQuery, NoticeStatus
 from services.broadcast.groups import Group, RosterEntry, roster_entry
 from services.broadcast.records import (
     Attempt,
@@ -124,7 +125,7 @@ class GroupStore:
         """Every group (inactive ones too) with the time of its last change (any field)."""
         epoch = datetime.fromtimestamp(0, UTC)
         return [
-            (_group(d), _utc(d.get("changed_at") or d.get("updated_at") or epoch))
+            (_group(d), d.get("changed_at") or d.get("updated_at") or epoch)
             async for d in self.groups.find({}, batch_size=1000)
         ]
 
@@ -358,7 +359,12 @@ class NoticeStore:
         )
         return [str(d["_id"]) async for d in cursor]
 
-    async def find(self, filters: Doc, skip: int, limit: int) -> tuple[list[Notice], int]:
+    async def find(self, query: NoticeQuery, skip: int, limit: int) -> tuple[list[Notice], int]:
+        filters = {
+            key: value.value if isinstance(value, StrEnum) else value
+            for key, value in asdict(query).items()
+            if value is not None
+        }
         total = await self.notices.count_documents(filters)
         cursor = self.notices.find(filters).sort("created_at", DESCENDING).skip(skip).limit(limit)
         return [_notice(d) async for d in cursor], total
@@ -626,10 +632,6 @@ class DeliveryStore:
 
 def _page(found: Doc) -> list[Delivery]:
     return [Delivery.from_doc(doc) for doc in json.loads(found["deliveries"])]
-
-
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 async def _ensure(collection: Any, *keys: list[tuple[str, int]]) -> None:

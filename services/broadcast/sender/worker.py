@@ -28,6 +28,7 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from pymongo.errors import PyMongoError
 
 from services.broadcast.domain import Notice, group_text, officer_text
+from services.broadcast.outcomes import Outcomes
 from services.broadcast.records import (
     Claim,
     Delivery,
@@ -40,16 +41,12 @@ from services.broadcast.sender import decisions
 from services.broadcast.sender.decisions import Policy, SendFailure, Verdict
 from services.broadcast.settings import BroadcastSettings
 from services.broadcast.store import DeliveryStore, NoticeStore
-from shared.events.broadcast import DeliveryDeadLettered, DeliveryOutcomeRecorded
-from shared.events.envelope import event_bytes
 from shared.jetstream import Message, PullConsumer, publish_all, times_delivered
 from shared.subjects import (
-    BROADCAST_DEAD_LETTER,
     BROADCAST_ECHOES_DURABLE,
     BROADCAST_SENDER_DURABLE,
     BROADCAST_WORK_STREAM,
     ZALO_EVENTS_STREAM,
-    broadcast_outcome_subject,
 )
 from shared.zalo.client import ZaloClient
 from shared.zalo.errors import RateLimited, ZaloError, ZaloHttpError
@@ -57,7 +54,6 @@ from shared.zalo.models import BroadcastTarget
 
 log = logging.getLogger(__name__)
 RECORD_TRIES = 5  # inserting a batch's results: tries before the worker gives its id up
-OUTCOME_TIMEOUT = 5.0  # seconds for the stream to store one outcome event
 RESUME_ROUNDS = 20  # a delivery followed this often without settling is redelivered later
 
 
@@ -96,54 +92,6 @@ def send_failure(exc: ZaloError) -> SendFailure:
         rate_limited=isinstance(exc, RateLimited),
         retry_after=exc.retry_after if isinstance(exc, RateLimited) else None,
     )
-
-
-class Outcomes:
-    """Publishes outcome and dead-letter events (deduplicated by their event ids)."""
-
-    def __init__(self, nc: NatsClient) -> None:
-        self.nc = nc
-
-    async def outcome(self, view: DeliveryView) -> None:
-        await publish_all(self.nc, [self.outcome_message(view)], timeout=OUTCOME_TIMEOUT)
-
-    @staticmethod
-    def outcome_message(view: DeliveryView) -> Message:
-        d, state = view.delivery, view.state.value
-        event = DeliveryOutcomeRecorded(
-            event_id=f"{d.id}:{state}:{view.claims}",
-            occurred_at=datetime.now(UTC),
-            notice_id=d.notice_id,
-            delivery_id=d.id,
-            msg_type=d.msg_type or "Alert",
-            category=d.category or "other",
-            target_kind=d.target_kind,
-            target_id=d.target,
-            ward=d.ward,
-            channel=d.channel or "oa",
-            state=state,
-            attempts=view.claims,
-            error=view.result.outcome.last_error if view.result else None,
-            test_mode=d.test_mode,
-        )
-        return broadcast_outcome_subject(state), event_bytes(event), event.event_id
-
-    @staticmethod
-    def dead_letter_message(view: DeliveryView, error: str) -> Message:
-        d = view.delivery
-        event = DeliveryDeadLettered(
-            event_id=f"{d.id}:dead",
-            occurred_at=datetime.now(UTC),
-            notice_id=d.notice_id,
-            delivery_id=d.id,
-            target_kind=d.target_kind,
-            target_id=d.target,
-            ward=d.ward,
-            attempts=view.claims,
-            last_error=error,
-            failed_at=datetime.now(UTC),
-        )
-        return BROADCAST_DEAD_LETTER, event_bytes(event), event.event_id
 
 
 class Sender:
