@@ -216,7 +216,7 @@ def print_banner(nats_url: str, mongodb_url: str) -> None:
         f"  NATS JetStream      {nats_url}",
         f"  MongoDB-wire        {mongodb_url}",
     ]
-    lines += [f"  {s.name:<19} {s.url}  (docs: {s.url}/docs)" for s in SERVICES]
+    lines += [f"  {s.name:<19} {s.url}  (API: {s.url}/openapi.json)" for s in SERVICES]
     lines += [
         f"  Zalo webhook        {INGEST.url}/webhooks/zalo",
         f"  dashboard           {SERVICES[4].url}/dashboard",
