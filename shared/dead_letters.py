@@ -43,7 +43,19 @@ def where(exc: BaseException) -> str:
     return f"{type(exc).__name__} at {path}:{last.lineno}"
 
 
-def dead_letter_record(service: str, raw: Msg, exc: BaseException) -> MessageDeadLettered:
+async def dead_letter(nc: NatsClient, service: str, raw: Msg, error: str) -> MessageDeadLettered:
+    """Record `raw` as a poison message of `service` on `deadletter.<service>` (the caller
+    acknowledges or terminates it afterwards, once the record is stored)."""
+    record = dead_letter_record(service, raw, error)
+    message = (dead_letter_subject(service), event_bytes(record), record.event_id)
+    await publish_all(nc, [message], timeout=PUBLISH_TIMEOUT)
+    # The error's text may quote the message (a tip, a Zalo id): only `where` is logged.
+    extra = {"subject": raw.subject, "seq": record.stream_seq, "error": error}
+    log.error("message dead-lettered", extra=extra)
+    return record
+
+
+def dead_letter_record(service: str, raw: Msg, error: str) -> MessageDeadLettered:
     meta = raw.metadata
     return MessageDeadLettered(
         event_id=f"{meta.stream}:{meta.sequence.stream}",
@@ -54,7 +66,7 @@ def dead_letter_record(service: str, raw: Msg, exc: BaseException) -> MessageDea
         stream_seq=meta.sequence.stream,
         consumer=meta.consumer or "",
         deliveries=meta.num_delivered,
-        error=where(exc),
+        error=error,
     )
 
 
@@ -63,7 +75,6 @@ def dead_letters(
 ) -> Callable[..., BaseMiddleware]:
     """The middleware for a router whose durables allow `max_deliver` deliveries;
     `connection` gives the NATS connection to publish the record with (once it is open)."""
-    subject = dead_letter_subject(service)
 
     class DeadLetters(BaseMiddleware):
         async def consume_scope(self, call_next: Any, msg: StreamMessage[Any]) -> Any:
@@ -75,14 +86,7 @@ def dead_letters(
                 raw: Msg = msg.raw_message
                 if times_delivered(raw) < max_deliver:
                     raise
-                record = dead_letter_record(service, raw, exc)
-                message = (subject, event_bytes(record), record.event_id)
-                await publish_all(connection(), [message], timeout=PUBLISH_TIMEOUT)
-                # The error's text may quote the message (a tip, a Zalo id): never logged.
-                log.error(
-                    "message dead-lettered",
-                    extra={"subject": raw.subject, "seq": record.stream_seq, "error": record.error},
-                )
-                return None
+                await dead_letter(connection(), service, raw, where(exc))
+                return None  # acknowledged by FastStream
 
     return DeadLetters

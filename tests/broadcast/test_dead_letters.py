@@ -8,7 +8,12 @@ import pytest
 
 from services.broadcast.handlers import MAX_DELIVER
 from shared.dead_letters import where
-from shared.subjects import BROADCAST_PLAN, BROADCAST_WORK_STREAM, dead_letter_subject
+from shared.subjects import (
+    BROADCAST_DELIVER,
+    BROADCAST_PLAN,
+    BROADCAST_WORK_STREAM,
+    dead_letter_subject,
+)
 from tests.broadcast.builders import wait_for
 from tests.contracts.golden import check_golden
 
@@ -53,3 +58,35 @@ async def test_a_poison_command_is_dead_lettered_once_then_acked(broadcast, nats
         return not (info.state.subjects or {}).get(BROADCAST_PLAN)
 
     assert await wait_for(acked, 10)
+
+
+@pytest.mark.integration
+async def test_an_unreadable_delivery_message_is_dead_lettered_at_once(
+    broadcast, nats_client
+) -> None:
+    h = await broadcast()
+    records: asyncio.Queue[bytes] = asyncio.Queue()
+
+    async def on_record(msg) -> None:  # type: ignore[no-untyped-def]
+        await records.put(msg.data)
+
+    sub = await nats_client.subscribe(dead_letter_subject("broadcast"), cb=on_record)
+    try:
+        await h.runtime.js.publish(
+            BROADCAST_DELIVER, b'{"_id": "n:g"}', headers={"Nats-Msg-Id": "poison-2"}
+        )
+        data = await asyncio.wait_for(records.get(), 30)
+    finally:
+        await sub.unsubscribe()
+    check_golden(dead_letter_subject("broadcast"), data)
+    record = json.loads(data)
+    assert (record["subject"], record["deliveries"]) == (BROADCAST_DELIVER, 1)
+    assert record["error"] == "unreadable delivery message"
+
+    async def gone() -> bool:
+        info = await h.runtime.js.stream_info(
+            BROADCAST_WORK_STREAM.name, subjects_filter=BROADCAST_DELIVER
+        )
+        return not (info.state.subjects or {}).get(BROADCAST_DELIVER)
+
+    assert await wait_for(gone, 10)

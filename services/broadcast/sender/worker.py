@@ -41,6 +41,7 @@ from services.broadcast.sender import decisions
 from services.broadcast.sender.decisions import Policy, SendFailure, Verdict
 from services.broadcast.settings import BroadcastSettings
 from services.broadcast.store import DeliveryStore, NoticeStore
+from shared.dead_letters import dead_letter
 from shared.jetstream import Message, PullConsumer, publish_all, times_delivered
 from shared.subjects import (
     BROADCAST_ECHOES_DURABLE,
@@ -171,9 +172,8 @@ class Sender:
         settle = []
         for msg in msgs:
             delivery = parse_delivery(msg.data)
-            if delivery is None:
-                log.warning("unreadable delivery message, dropped", extra={"subject": msg.subject})
-                settle.append(msg.term())
+            if delivery is None:  # poison at once: it will never be readable
+                settle.append(self._dead_letter(msg, "unreadable delivery message"))
             elif times_delivered(msg) == 1:
                 fresh.append((msg, delivery))  # the usual case: nobody has tried it yet
             else:
@@ -195,6 +195,10 @@ class Sender:
             beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beat
+
+    async def _dead_letter(self, msg: Msg, error: str) -> None:
+        await dead_letter(self.nc, "broadcast", msg, error)
+        await msg.term()
 
     async def _resume(self, msg: Msg, delivery: Delivery, batch: Batch) -> None:
         """Follow a delivery somebody has tried already: finish it, wait, or take it over."""
