@@ -1,30 +1,40 @@
-"""NATS subscribers of the broadcast service: thin adapters over the components."""
+"""NATS subscribers of the broadcast service: thin adapters over the components.
+
+They reach the components through `Collaborators` (the runtime is one), not through the
+runtime module, so this module imports nothing that imports it back."""
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import Protocol
 
 from faststream import AckPolicy
 from faststream.exceptions import NackMessage
 from faststream.nats import JStream, NatsMessage, NatsRouter, PullSub
+from nats.aio.client import Client as NatsClient
 from pydantic import BaseModel
 
 from services.broadcast.groups import MembershipChange, group_event_change, new_group_defaults
-from services.broadcast.planner import PlanLater
+from services.broadcast.planner import PlanLater, Planner
 from services.broadcast.records import Echo
+from services.broadcast.replies import Replies
+from services.broadcast.settings import BroadcastSettings
+from services.broadcast.store import DeliveryStore, GroupStore
 from shared.dead_letters import dead_letters
 from shared.events.zalo import ZaloEventKind, ZaloEventReceived
 from shared.jetstream import pull_inbox_prefix
 from shared.subjects import (
+    BROADCAST_ECHOES_DURABLE,
+    BROADCAST_GROUP_EVENTS_DURABLE,
     BROADCAST_PLAN,
+    BROADCAST_PLANNER_DURABLE,
+    BROADCAST_SENDER_DURABLE,
+    BROADCAST_USER_MESSAGES_DURABLE,
     BROADCAST_WORK_STREAM,
     ZALO_EVENTS_STREAM,
     zalo_event_subject,
 )
 from shared.verification import find_verification_code
-
-if TYPE_CHECKING:
-    from services.broadcast.runtime import Runtime
 
 MAX_DELIVER = 20  # deliveries of a command or event before it is a poison message
 
@@ -35,7 +45,28 @@ class PlanCommand(BaseModel):
     notice_id: str
 
 
-def build_router(rt: "Runtime") -> NatsRouter:
+@dataclass(frozen=True)
+class Durables:
+    planner: str = BROADCAST_PLANNER_DURABLE
+    sender: str = BROADCAST_SENDER_DURABLE
+    groups: str = BROADCAST_GROUP_EVENTS_DURABLE
+    users: str = BROADCAST_USER_MESSAGES_DURABLE
+    echoes: str = BROADCAST_ECHOES_DURABLE
+
+
+class Collaborators(Protocol):
+    """What the subscribers use; `nc` and the components exist once the runtime started."""
+
+    settings: BroadcastSettings
+    durables: Durables
+    nc: NatsClient
+    planner: Planner
+    groups: GroupStore
+    deliveries: DeliveryStore
+    replies: Replies
+
+
+def build_router(rt: Collaborators) -> NatsRouter:
     """Subscribers bound to the durables that `Runtime.start` declared."""
     # A message that fails on every delivery is recorded on deadletter.broadcast, then acked.
     router = NatsRouter(middlewares=[dead_letters(lambda: rt.nc, "broadcast", MAX_DELIVER)])

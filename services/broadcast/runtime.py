@@ -8,7 +8,6 @@ workers unless RUN_SENDER=false) and worker-only replicas (`python -m services.b
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,7 +19,7 @@ from nats.js.errors import NotFoundError
 from pymongo import AsyncMongoClient
 
 from services.broadcast.groups import content_hash, registry_changes
-from services.broadcast.handlers import MAX_DELIVER, build_router
+from services.broadcast.handlers import MAX_DELIVER, Durables, build_router
 from services.broadcast.notices import NoticeService
 from services.broadcast.planner import Planner
 from services.broadcast.replies import Replies
@@ -34,14 +33,9 @@ from shared.mongo import connect_mongo
 from shared.process import stop_task
 from shared.subjects import (
     BROADCAST_DELIVER,
-    BROADCAST_ECHOES_DURABLE,
     BROADCAST_EVENTS_STREAM,
-    BROADCAST_GROUP_EVENTS_DURABLE,
     BROADCAST_PLAN,
-    BROADCAST_PLANNER_DURABLE,
     BROADCAST_REGISTRY,
-    BROADCAST_SENDER_DURABLE,
-    BROADCAST_USER_MESSAGES_DURABLE,
     BROADCAST_WORK_STREAM,
     DEAD_LETTERS_STREAM,
     ZALO_EVENTS_STREAM,
@@ -52,15 +46,6 @@ from shared.zalo.client import ZaloClient
 log = logging.getLogger(__name__)
 STALE_READY = timedelta(minutes=5)
 ANNOUNCE_TIMEOUT = 10.0  # seconds for the stream to store a round of registry changes
-
-
-@dataclass(frozen=True)
-class Durables:
-    planner: str = BROADCAST_PLANNER_DURABLE
-    sender: str = BROADCAST_SENDER_DURABLE
-    groups: str = BROADCAST_GROUP_EVENTS_DURABLE
-    users: str = BROADCAST_USER_MESSAGES_DURABLE
-    echoes: str = BROADCAST_ECHOES_DURABLE
 
 
 class Runtime:

@@ -1,5 +1,6 @@
 """Each entry point runs its module once: no module it imports is also its `__main__`."""
 
+import ast
 import os
 import subprocess
 import sys
@@ -37,3 +38,37 @@ def test_entry_point_loads_no_module_twice(entry: str, tmp_path: Path) -> None:
     )
     assert run.returncode != 0, "the process should have refused the empty secrets"
     assert "loaded twice: []" in run.stdout.decode(), run.stdout.decode() + run.stderr.decode()
+
+
+def imports_of(path: Path, package: str, modules: set[str]) -> set[str]:
+    """The modules of `package` that a module imports, at any level (type-only ones too)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(package):
+            for alias in node.names:
+                submodule = f"{node.module}.{alias.name}"
+                found.add(submodule if submodule in modules else node.module)
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith(package)}
+    return found & modules
+
+
+def test_broadcast_modules_import_no_cycle() -> None:
+    """runtime -> handlers -> runtime (and the sender through both) was a cycle."""
+    root = ROOT / "services" / "broadcast"
+    paths = {
+        ".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p
+        for p in root.rglob("*.py")
+    }
+    graph = {m: imports_of(p, "services.broadcast", set(paths)) for m, p in paths.items()}
+    done: set[str] = set()
+
+    def visit(module: str, path: tuple[str, ...]) -> None:
+        assert module not in path, " -> ".join([*path[path.index(module) :], module])
+        if module not in done:
+            for imported in graph[module]:
+                visit(imported, (*path, module))
+            done.add(module)
+
+    for module in graph:
+        visit(module, ())
