@@ -28,7 +28,7 @@ from starlette.types import Receive, Scope, Send
 from services.ingest.normalize import InvalidEvent, normalize
 from services.ingest.publisher import EventPublisher
 from services.ingest.settings import IngestSettings
-from shared.errors import ServiceError, error_body
+from shared.errors import ErrorBody, ServiceError, error_body
 from shared.events.envelope import event_bytes
 from shared.events.quarantine import WebhookQuarantined
 from shared.subjects import ZALO_QUARANTINE, zalo_event_subject
@@ -48,13 +48,6 @@ class WebhookAnswer(BaseModel):
 
     status: Literal["published", "duplicate", "spooled", "quarantined"]
     event_id: str | None = None
-
-
-class WebhookRefusal(BaseModel):
-    """A refused request (401/413): nothing was published."""
-
-    error: str
-    detail: str
 
 
 class Refused(ServiceError):
@@ -179,8 +172,9 @@ class WebhookRoute(APIRoute):
             tags=["webhook"],
             openapi_extra=_OPENAPI_REQUEST,
             responses={
-                401: {"model": WebhookRefusal, "description": "Unsigned, wrongly signed or stale"},
-                413: {"model": WebhookRefusal, "description": "Body over the size limit"},
+                # The one error body; nothing was published.
+                401: {"model": ErrorBody, "description": "Unsigned, wrongly signed or stale"},
+                413: {"model": ErrorBody, "description": "Body over the size limit"},
             },
         )
         self.app = endpoint
