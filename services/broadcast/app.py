@@ -6,7 +6,6 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from services.broadcast import api, cap
-from services.broadcast.domain import BroadcastError
 from services.broadcast.runtime import Runtime
 from services.broadcast.settings import BroadcastSettings
 from shared.health import health_router
@@ -40,7 +39,6 @@ def create_app(settings: BroadcastSettings) -> FastAPI:
     harden(app, {("POST", "/notices/cap"): cap.MAX_XML_BYTES, ("POST", "/groups/import"): 8 * MIB})
     app.state.runtime = runtime
     app.state.staff = StaffVerifier.static_only(settings)  # the lifespan's replaces it
-    app.add_exception_handler(BroadcastError, api.broadcast_error)
     app.include_router(api.router)
 
     async def nats_ok() -> None:
