@@ -24,6 +24,7 @@ from services.identity.settings import IdentitySettings
 from services.identity.throttle import Limits, Throttle
 from shared.audit import AuditLog, Origin
 from shared.auth import SECOND_FACTOR_ROLES, Role, StaffUser
+from shared.errors import ServiceError
 from shared.events.identity import RevocationReason, StaffAccessRevoked
 from shared.identity.store import (
     API_TOKEN_PREFIX,
@@ -48,10 +49,18 @@ _TEMPORARY_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnpqrstuvwxyz23456789"
 Publish = Callable[[StaffAccessRevoked], Awaitable[None]]
 
 
-class IdentityError(Exception):
-    def __init__(self, detail: str, status: int = 400, retry_after: int | None = None) -> None:
-        super().__init__(detail)
-        self.detail, self.status, self.retry_after = detail, status, retry_after
+class IdentityError(ServiceError):
+    """A refusal of the identity service; a lockout says when to try again."""
+
+    def __init__(
+        self,
+        detail: str,
+        status: int = 400,
+        error: str | None = None,
+        retry_after: int | None = None,
+    ) -> None:
+        super().__init__(detail, status, error)
+        self.retry_after = retry_after
 
 
 def normalize_username(username: str) -> str:
@@ -173,7 +182,7 @@ class Identity:
                 password, self.settings.password_min_length, username=username, name=name
             )
         except WeakPassword as exc:
-            raise IdentityError(str(exc), 422) from exc
+            raise IdentityError(str(exc), 422, "weak_password") from exc
 
     async def account(self, person_id: str) -> Doc:
         account = await self.store.account(person_id)
@@ -210,7 +219,7 @@ class Identity:
             if until is not None:
                 await self.audit.record("sign_in_locked", origin, actor_id=actor, outcome="locked")
                 raise self._locked(until, now)
-            raise IdentityError(REFUSED, 401)
+            raise IdentityError(REFUSED, 401, "sign_in_refused")
         await self.throttle.succeeded(name)
         changes: Doc = {"last_sign_in_at": now}
         if self.hasher.needs_rehash(account["password_hash"]):
@@ -243,7 +252,9 @@ class Identity:
     def _locked(self, until: datetime, now: datetime) -> IdentityError:
         seconds = max(1, int((until - now).total_seconds()))
         minutes = max(1, -(-seconds // 60))
-        return IdentityError(LOCKED.format(minutes=minutes), 429, retry_after=seconds)
+        return IdentityError(
+            LOCKED.format(minutes=minutes), 429, "sign_in_locked", retry_after=seconds
+        )
 
     async def _second_factor_ok(self, account: Doc, code: str, origin: Origin) -> bool:
         """A current TOTP code not used before, or one unused recovery code (then spent)."""
@@ -293,11 +304,11 @@ class Identity:
         account = await self.account(user.id)
         now = self.clock()
         if await self.throttle.locked_until(account["username"], origin.address, now):
-            raise IdentityError(REFUSED, 403)
+            raise IdentityError(REFUSED, 403, "sign_in_locked")
         if not await self._verify_password(account["password_hash"], password):
             await self.throttle.failed(account["username"], origin.address, now)
             await self.audit.record("password_check_failed", origin, actor=user, outcome="refused")
-            raise IdentityError("Mật khẩu hiện tại không đúng.", 403)
+            raise IdentityError("Mật khẩu hiện tại không đúng.", 403, "wrong_password")
         return account
 
     async def change_password(
@@ -306,7 +317,7 @@ class Identity:
         account = await self._confirm_password(user, current, origin)
         self._check_password(new, account["username"], account["name"])
         if await self._verify_password(account["password_hash"], new):
-            raise IdentityError("Mật khẩu mới phải khác mật khẩu cũ.", 422)
+            raise IdentityError("Mật khẩu mới phải khác mật khẩu cũ.", 422, "weak_password")
         await self.store.update_account(
             user.id,
             {
@@ -346,7 +357,7 @@ class Identity:
             await self.audit.record(
                 "second_factor_enrolment_failed", origin, actor=user, outcome="refused"
             )
-            raise IdentityError("Mã xác thực không đúng.", 422)
+            raise IdentityError("Mã xác thực không đúng.", 422, "wrong_code")
         codes = totp.new_recovery_codes()
         await self.store.update_account(
             user.id,
@@ -375,7 +386,7 @@ class Identity:
         if account.get("totp") is None:
             raise IdentityError("Xác thực hai bước chưa bật.", 409)
         if not await self._second_factor_ok(account, code, origin):
-            raise IdentityError("Mã xác thực không đúng.", 422)
+            raise IdentityError("Mã xác thực không đúng.", 422, "wrong_code")
         await self.store.update_account(
             user.id, {"updated_at": self.clock()}, unset=("totp", "recovery_codes")
         )
@@ -392,7 +403,7 @@ class Identity:
         if account.get("totp") is None:
             raise IdentityError("Xác thực hai bước chưa bật.", 409)
         if not await self._second_factor_ok(account, code, origin):
-            raise IdentityError("Mã xác thực không đúng.", 422)
+            raise IdentityError("Mã xác thực không đúng.", 422, "wrong_code")
         codes = totp.new_recovery_codes()
         await self.store.update_account(
             user.id, {"recovery_codes": [self.sealer.code_digest(c) for c in codes]}

@@ -10,11 +10,13 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from services.identity.accounts import Identity, IdentityError, public_account, public_token
 from shared.audit import AuditLog, Origin
 from shared.auth import CurrentStaff, Role, StaffUser, require_roles
+from shared.errors import ErrorBody, error_body
 from shared.identity.store import CSRF_COOKIE, SESSION_COOKIE, digest
 from shared.identity.verifier import csrf_token
 from shared.text import SafeLine
@@ -184,9 +186,12 @@ class AuditEntry(BaseModel):
 # --- helpers --------------------------------------------------------------------------------
 
 
-def refused(exc: IdentityError) -> HTTPException:
+async def identity_error(_: Request, exc: Exception) -> JSONResponse:
+    """The one error body, with `Retry-After` on a lockout."""
+    assert isinstance(exc, IdentityError)
     headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
-    return HTTPException(exc.status, detail=exc.detail, headers=headers)
+    body = error_body(exc.detail, error=exc.error)
+    return JSONResponse(body, status_code=exc.status, headers=headers)
 
 
 def secure_cookies(request: Request) -> bool:
@@ -242,16 +247,18 @@ def person(user: StaffUser) -> StaffUser:
 # --- sign-in, sign-out, the caller ------------------------------------------------------------
 
 
-@router.post("/auth/sign-in", tags=["sign-in"], responses={429: {"description": "Locked"}})
+LOCKED_RESPONSE: dict[int | str, dict[str, Any]] = {
+    429: {"model": ErrorBody, "description": "Locked after repeated failures (`sign_in_locked`)"}
+}
+
+
+@router.post("/auth/sign-in", tags=["sign-in"], responses=LOCKED_RESPONSE)
 async def sign_in(
     body: SignInIn, request: Request, response: Response, identity: IdentityDep
 ) -> SignedInOut:
     """Password, and the TOTP code (or a recovery code) when the account has one. Every
     refusal has the same message; repeated failures lock the name and the address (429)."""
-    try:
-        done = await identity.sign_in(body.username, body.password, body.code, Origin.of(request))
-    except IdentityError as exc:
-        raise refused(exc) from exc
+    done = await identity.sign_in(body.username, body.password, body.code, Origin.of(request))
     max_age = int(identity.absolute.total_seconds())
     set_session_cookies(request, response, done.session_id, done.csrf_token, max_age)
     return SignedInOut(
@@ -292,10 +299,7 @@ async def whoami(request: Request, user: CurrentStaff) -> Caller:
 @router.get("/me", tags=["me"])
 async def my_account(user: CurrentStaff, identity: IdentityDep) -> Account:
     person(user)
-    try:
-        return Account(**public_account(await identity.account(user.id)))
-    except IdentityError as exc:
-        raise refused(exc) from exc
+    return Account(**public_account(await identity.account(user.id)))
 
 
 @router.post("/me/password", tags=["me"], status_code=204)
@@ -303,16 +307,13 @@ async def change_password(
     body: PasswordIn, request: Request, user: CurrentStaff, identity: IdentityDep
 ) -> Response:
     """Other sessions of the person end; this one stays."""
-    try:
-        await identity.change_password(
-            person(user),
-            session_digest(request, user),
-            body.current_password,
-            body.new_password,
-            Origin.of(request),
-        )
-    except IdentityError as exc:
-        raise refused(exc) from exc
+    await identity.change_password(
+        person(user),
+        session_digest(request, user),
+        body.current_password,
+        body.new_password,
+        Origin.of(request),
+    )
     return Response(status_code=204)
 
 
@@ -321,10 +322,7 @@ async def start_second_factor(
     body: PasswordConfirmIn, request: Request, user: CurrentStaff, identity: IdentityDep
 ) -> EnrolmentOut:
     """Start TOTP enrolment: scan the QR code, then confirm with a first code."""
-    try:
-        found = await identity.start_enrolment(person(user), body.password, Origin.of(request))
-    except IdentityError as exc:
-        raise refused(exc) from exc
+    found = await identity.start_enrolment(person(user), body.password, Origin.of(request))
     return EnrolmentOut(secret=found.secret, otpauth_uri=found.uri, qr_svg=found.svg)
 
 
@@ -332,12 +330,9 @@ async def start_second_factor(
 async def confirm_second_factor(
     body: CodeIn, request: Request, user: CurrentStaff, identity: IdentityDep
 ) -> RecoveryCodesOut:
-    try:
-        codes = await identity.confirm_enrolment(
-            person(user), session_digest(request, user), body.code, Origin.of(request)
-        )
-    except IdentityError as exc:
-        raise refused(exc) from exc
+    codes = await identity.confirm_enrolment(
+        person(user), session_digest(request, user), body.code, Origin.of(request)
+    )
     return RecoveryCodesOut(codes=codes)
 
 
@@ -346,12 +341,7 @@ async def disable_second_factor(
     body: PasswordAndCodeIn, request: Request, user: CurrentStaff, identity: IdentityDep
 ) -> Response:
     """Not for admins and approvers, who must keep it."""
-    try:
-        await identity.disable_second_factor(
-            person(user), body.password, body.code, Origin.of(request)
-        )
-    except IdentityError as exc:
-        raise refused(exc) from exc
+    await identity.disable_second_factor(person(user), body.password, body.code, Origin.of(request))
     return Response(status_code=204)
 
 
@@ -359,12 +349,9 @@ async def disable_second_factor(
 async def renew_recovery_codes(
     body: PasswordAndCodeIn, request: Request, user: CurrentStaff, identity: IdentityDep
 ) -> RecoveryCodesOut:
-    try:
-        codes = await identity.renew_recovery_codes(
-            person(user), body.password, body.code, Origin.of(request)
-        )
-    except IdentityError as exc:
-        raise refused(exc) from exc
+    codes = await identity.renew_recovery_codes(
+        person(user), body.password, body.code, Origin.of(request)
+    )
     return RecoveryCodesOut(codes=codes)
 
 
@@ -387,22 +374,16 @@ async def list_accounts(
 async def create_account(
     body: AccountIn, request: Request, user: Admin, identity: IdentityDep
 ) -> AccountWithPassword:
-    try:
-        doc, temporary = await identity.create_account(
-            user, body.username, body.name, body.roles, body.wards, Origin.of(request)
-        )
-    except IdentityError as exc:
-        raise refused(exc) from exc
+    doc, temporary = await identity.create_account(
+        user, body.username, body.name, body.roles, body.wards, Origin.of(request)
+    )
     assert temporary is not None
     return AccountWithPassword(account=Account(**public_account(doc)), temporary_password=temporary)
 
 
 @router.get("/accounts/{person_id}", tags=["accounts"])
 async def read_account(person_id: PersonId, _: Admin, identity: IdentityDep) -> Account:
-    try:
-        return Account(**public_account(await identity.account(person_id)))
-    except IdentityError as exc:
-        raise refused(exc) from exc
+    return Account(**public_account(await identity.account(person_id)))
 
 
 @router.patch("/accounts/{person_id}", tags=["accounts"])
@@ -410,12 +391,9 @@ async def change_account(
     person_id: PersonId, body: AccountChange, request: Request, user: Admin, identity: IdentityDep
 ) -> Account:
     """New roles and wards apply on every service at once (the change is announced)."""
-    try:
-        doc = await identity.update_account(
-            user, person_id, Origin.of(request), body.name, body.roles, body.wards
-        )
-    except IdentityError as exc:
-        raise refused(exc) from exc
+    doc = await identity.update_account(
+        user, person_id, Origin.of(request), body.name, body.roles, body.wards
+    )
     return Account(**public_account(doc))
 
 
@@ -424,10 +402,7 @@ async def deactivate_account(
     person_id: PersonId, request: Request, user: Admin, identity: IdentityDep
 ) -> Account:
     """Every session of the person ends, on every service."""
-    try:
-        doc = await identity.set_active(user, person_id, False, Origin.of(request))
-    except IdentityError as exc:
-        raise refused(exc) from exc
+    doc = await identity.set_active(user, person_id, False, Origin.of(request))
     return Account(**public_account(doc))
 
 
@@ -435,10 +410,7 @@ async def deactivate_account(
 async def activate_account(
     person_id: PersonId, request: Request, user: Admin, identity: IdentityDep
 ) -> Account:
-    try:
-        doc = await identity.set_active(user, person_id, True, Origin.of(request))
-    except IdentityError as exc:
-        raise refused(exc) from exc
+    doc = await identity.set_active(user, person_id, True, Origin.of(request))
     return Account(**public_account(doc))
 
 
@@ -447,12 +419,7 @@ async def reset_account(
     person_id: PersonId, body: ResetIn, request: Request, user: Admin, identity: IdentityDep
 ) -> AccountWithPassword:
     """A temporary password, shown once; every session of the person ends."""
-    try:
-        doc, temporary = await identity.reset(
-            user, person_id, body.second_factor, Origin.of(request)
-        )
-    except IdentityError as exc:
-        raise refused(exc) from exc
+    doc, temporary = await identity.reset(user, person_id, body.second_factor, Origin.of(request))
     return AccountWithPassword(account=Account(**public_account(doc)), temporary_password=temporary)
 
 
@@ -470,12 +437,9 @@ async def create_token(
 ) -> TokenCreated:
     """For a machine client (a dispatch centre's integration, a kiosk): never admin or
     approver. The secret is shown this once and stored only as its hash."""
-    try:
-        doc, secret = await identity.create_token(
-            user, body.name, body.roles, body.wards, Origin.of(request)
-        )
-    except IdentityError as exc:
-        raise refused(exc) from exc
+    doc, secret = await identity.create_token(
+        user, body.name, body.roles, body.wards, Origin.of(request)
+    )
     return TokenCreated(token=Token(**public_token(doc)), secret=secret)
 
 
@@ -484,10 +448,7 @@ async def revoke_token(
     token_id: TokenId, request: Request, user: Admin, identity: IdentityDep
 ) -> Token:
     """Refused by every service at once (announced), within 2 s at worst."""
-    try:
-        doc = await identity.revoke_token(user, token_id, Origin.of(request))
-    except IdentityError as exc:
-        raise refused(exc) from exc
+    doc = await identity.revoke_token(user, token_id, Origin.of(request))
     return Token(**public_token(doc))
 
 

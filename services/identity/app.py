@@ -11,7 +11,7 @@ from nats.errors import Error as NatsError
 from pymongo.errors import PyMongoError
 
 from services.identity import api, pages
-from services.identity.accounts import Identity
+from services.identity.accounts import Identity, IdentityError
 from services.identity.settings import IdentitySettings
 from shared.events.envelope import event_bytes
 from shared.events.identity import StaffAccessRevoked
@@ -68,6 +68,7 @@ def create_app(settings: IdentitySettings) -> FastAPI:
         ),
     )
     harden(app)
+    app.add_exception_handler(IdentityError, api.identity_error)
     app.state.settings = settings
 
     async def mongo_ready() -> object:

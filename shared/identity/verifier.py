@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs
 
-from fastapi import HTTPException, Request, status
+from fastapi import HTTPException, Request
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from pydantic import ValidationError
@@ -43,6 +43,7 @@ from shared.auth import (
     StaffUser,
     unauthenticated,
 )
+from shared.errors import ServiceError
 from shared.events.identity import StaffAccessRevoked
 from shared.identity.store import (
     API_TOKEN_PREFIX,
@@ -154,8 +155,8 @@ class StaffVerifier:
         if user is None:
             raise unauthenticated()
         if user.withheld_because == "password_change" and not self.serves_password_change:
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN, detail="Cần đổi mật khẩu tạm trước khi làm việc."
+            raise ServiceError(
+                "Cần đổi mật khẩu tạm trước khi làm việc.", 403, "password_change_required"
             )
         return user
 
@@ -164,7 +165,7 @@ class StaffVerifier:
         good? Checked from the cache, so as cheap as a request."""
         try:
             await self.authenticate(request)
-        except HTTPException:
+        except (HTTPException, ServiceError):
             return False
         return True
 
@@ -267,9 +268,10 @@ async def check_csrf(request: Request, session_id: str) -> None:
         form = parse_qs((await request.body()).decode("utf-8", errors="replace"))
         offered = next(iter(form.get(CSRF_FIELD, [])), None)
     if offered is None or not hmac.compare_digest(offered.encode(), expected.encode()):
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN,
-            detail="Thiếu hoặc sai mã chống giả mạo yêu cầu (CSRF): tải lại trang rồi thử lại.",
+        raise ServiceError(
+            "Thiếu hoặc sai mã chống giả mạo yêu cầu (CSRF): tải lại trang rồi thử lại.",
+            403,
+            "csrf",
         )
 
 

@@ -1,4 +1,4 @@
-"""The AsyncAPI documents of all four services, generated from the code, name exactly the
+"""The AsyncAPI documents of all five services, generated from the code, name exactly the
 subjects `shared/subjects.py` declares: every channel is a declared subject (or a declared
 subscription filter), and every declared subject is in some service's document."""
 
@@ -14,6 +14,7 @@ from services.analytics.asyncapi import specification as analytics_spec
 from services.analytics.settings import AnalyticsSettings
 from services.broadcast.asyncapi import specification as broadcast_spec
 from services.broadcast.settings import BroadcastSettings
+from services.identity.asyncapi import specification as identity_spec
 from services.ingest.asyncapi import specification as ingest_spec
 from services.reports.asyncapi import specification as reports_spec
 from services.reports.settings import ReportsSettings
@@ -25,6 +26,7 @@ DOCUMENTS: dict[str, Callable[[], str]] = {
     "reports": lambda: reports_spec(ReportsSettings()),
     "broadcast": lambda: broadcast_spec(BroadcastSettings()),
     "analytics": lambda: analytics_spec(AnalyticsSettings()),
+    "identity": identity_spec,
 }
 _SUBJECT = re.compile(r"[a-z0-9_-]+(\.([a-z0-9_{}-]+|\*|>))+")
 

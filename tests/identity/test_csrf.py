@@ -36,6 +36,7 @@ def test_form_posts_without_the_csrf_token_are_refused_everywhere(
     for service, (path, fields) in targets.items():
         refused = forged_form(person, service, path, fields)
         assert refused.status_code == 403, (service, refused.text)
+        assert refused.json()["error"] == "csrf"
         assert "CSRF" in refused.json()["detail"]
         wrong = forged_form(person, service, path, {**fields, "csrf_token": "0" * 64})
         assert wrong.status_code == 403, service

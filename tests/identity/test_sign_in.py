@@ -86,7 +86,7 @@ def test_every_refusal_has_one_message_and_about_the_same_time(stack: Stack, adm
             timings[kind].append(time.perf_counter() - start)
             assert response.status_code == 401, (kind, response.text)
             bodies.add(response.text)
-    assert bodies == {f'{{"detail":"{REFUSED}","errors":[]}}'}
+    assert bodies == {f'{{"error":"sign_in_refused","detail":"{REFUSED}","errors":[]}}'}
     medians = {kind: statistics.median(values) for kind, values in timings.items()}
     fastest, slowest = min(medians.values()), max(medians.values())
     assert slowest <= fastest * 1.5, medians
@@ -102,6 +102,7 @@ def test_failures_lock_a_name_whether_or_not_it_exists(stack: Stack, admin: Pers
     for responses in answers.values():
         assert [r.status_code for r in responses] == [401] * (MAX_FAILURES - 1) + [429]
     locked = answers[person.username][-1]
+    assert locked.json()["error"] == "sign_in_locked"
     assert locked.json()["detail"].startswith("Tạm khoá đăng nhập vì nhập sai nhiều lần.")
     assert answers[ghost][-1].json() == locked.json()  # nothing tells the names apart
     assert int(locked.headers["retry-after"]) <= LOCKOUT_SECONDS + 1

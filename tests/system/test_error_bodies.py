@@ -29,6 +29,16 @@ FAILING = [
         "invalid_period",
     ),
     ("analytics", "GET", "/metrics/followers?interval=century", None, 422, "invalid"),
+    (
+        "identity",
+        "POST",
+        "/auth/sign-in",
+        {"username": "no-such-name", "password": "not the password"},
+        401,
+        "sign_in_refused",
+    ),
+    ("identity", "GET", "/accounts/no-such-person", None, 404, "not_found"),
+    ("identity", "POST", "/accounts", {"username": "x", "roles": ["chief"]}, 422, "invalid"),
 ]
 
 
