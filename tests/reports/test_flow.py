@@ -268,6 +268,14 @@ class TestTipsterPrivacy:
         [entry] = (await harness.http.get("/audit", headers=auth("t-admin"))).json()
         assert (entry["actor"], entry["pseudonym"]) == ("a-1", case["tipster"])
         assert (entry["case_id"], entry["case_ref"]) == (case_id, case["ref"])
+        # And in the staff audit log: who, when, from where (shared.audit).
+        logged = await harness.reports.store.db["audit_log"].find_one(
+            {"action": "tipster_revealed"}
+        )
+        assert logged is not None
+        assert (logged["actor_id"], logged["target"]) == ("a-1", case["tipster"])
+        assert logged["address"] == "127.0.0.1"
+        assert logged["details"] == {"case_id": case_id}
         stored = await harness.reports.store.tipsters.find_one({"_id": case["tipster"]})
         assert stored is not None
         assert CITIZEN not in json.dumps(stored, default=str)
