@@ -2,7 +2,6 @@
 
 import asyncio
 import re
-import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -29,22 +28,13 @@ from tests.analytics.conftest import (
 )
 from tests.analytics.test_api import GROUPS, HOUSEHOLDS
 from tests.analytics.test_tips_and_reach import delivery, publish, triaged, updated
+from tests.browser import CHROMIUM, CHROMIUM_FLAGS
 from tools.localstack.servers import REPO_ROOT, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.usefixtures("stream_cleanup")]
 
 CHART_JS = REPO_ROOT / ".local/npm/node_modules/chart.js/dist/chart.umd.min.js"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--virtual-time-budget=10000",
-]
+FLAGS = [*CHROMIUM_FLAGS, "--virtual-time-budget=10000"]
 
 
 def canvas_attributes(dom: str, chart: str) -> dict[str, str]:

@@ -23,6 +23,7 @@ OFFSETS = {
     "broadcast": 30,
     "analytics": 40,
     "identity": 50,
+    "console": 60,
     "fake-zalo": 90,
 }
 

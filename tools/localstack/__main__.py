@@ -72,9 +72,12 @@ SERVICES = (
     Service("broadcast", "services.broadcast", 30),
     Service("analytics", "services.analytics", 40),
     Service("identity", "services.identity", 50),
+    Service("console", "services.console", 60),  # last: it forwards to the others
 )
 FAKE_ZALO, INGEST, BROADCAST, IDENTITY = SERVICES[0], SERVICES[1], SERVICES[3], SERVICES[5]
+CONSOLE = SERVICES[6]
 MAX_RESTARTS = 5
+CONSOLE_UPSTREAMS = ("identity", "reports", "broadcast", "analytics")
 
 
 def _port_or_free(preferred: int) -> int:
@@ -128,6 +131,8 @@ def service_env(nats_url: str, mongodb_url: str, service: Service) -> dict[str, 
         # A demo is tried at any hour: non-urgent notices go out at once instead of waiting for
         # 06:00 Vietnam time. QUIET_HOURS_ENABLED=true in the environment turns them back on.
         "QUIET_HOURS_ENABLED": os.environ.get("QUIET_HOURS_ENABLED", "false"),
+        # Where the console forwards `/api/<service>/...` (services/console/proxy.py).
+        **{f"{s.name.upper()}_URL": s.url for s in SERVICES if s.name in CONSOLE_UPSTREAMS},
     }
     return os.environ | env
 
@@ -243,6 +248,7 @@ def print_banner(nats_url: str, mongodb_url: str) -> None:
     lines += [
         f"  Zalo webhook        {INGEST.url}/webhooks/zalo",
         f"  dashboard           {SERVICES[4].url}/dashboard",
+        f"  staff console       {CONSOLE.url}/  (sign in with a DEMO account below)",
         *demo_accounts.banner_lines(IDENTITY.url),
         "DEMO static tokens (Authorization: Bearer <token>): " + ", ".join(DEMO_STAFF),
         "Send simulated citizens' events: .venv/bin/python -m tools.zalo_sim"

@@ -1,0 +1,556 @@
+// The staff console: sign-in through identity's session, the live queue and the case page.
+// Everything that comes from outside (residents' text, names, codes) reaches the page through
+// textContent or attribute setters, never innerHTML; the page's policy forbids inline script.
+"use strict";
+
+const LABELS = {
+  priority: { urgent: "Khẩn cấp", high: "Cao", normal: "Bình thường", low: "Thấp" },
+  status: {
+    new: "Mới",
+    assigned: "Đã phân công",
+    verifying: "Đang xác minh",
+    resolved: "Đã giải quyết",
+    rejected: "Đã từ chối",
+    duplicate: "Trùng (đã gộp)",
+  },
+  category: {
+    theft: "Trộm cắp",
+    robbery: "Cướp giật",
+    drugs: "Ma túy",
+    gambling: "Cờ bạc",
+    fraud: "Lừa đảo",
+    violence: "Bạo lực",
+    domestic_violence: "Bạo lực gia đình",
+    public_disorder: "Gây rối trật tự",
+    traffic: "Giao thông",
+    suspicious: "Đối tượng khả nghi",
+    fire: "Cháy nổ",
+    other: "Khác",
+  },
+  kind: { tip: "Tin báo", question: "Hỏi thủ tục", help: "Cần giúp đỡ", other: "Khác" },
+  outcome: {
+    verified_handled: "Đã xác minh, xử lý",
+    referred: "Chuyển cơ quan khác",
+    false_report: "Tin sai sự thật",
+    no_evidence: "Không đủ căn cứ",
+    answered: "Đã trả lời",
+  },
+  change: {
+    created: "Tiếp nhận từ Zalo",
+    assigned: "Phân công",
+    acknowledged: "Đã tiếp nhận",
+    status_changed: "Đổi trạng thái",
+    note_added: "Thêm ghi chú",
+    replied: "Trả lời người dân",
+    duplicate_suggested: "Gợi ý trùng",
+    merged_from: "Gộp tin trùng",
+    merged: "Đã gộp",
+    retriaged: "Phân loại lại",
+    rerouted: "Chuyển phường/xã",
+    message_added: "Thêm tin nhắn",
+  },
+};
+// The case workflow of reports (services/reports/cases.py TRANSITIONS); the service decides.
+const NEXT_STATUS = {
+  new: ["assigned", "verifying", "rejected"],
+  assigned: ["verifying", "resolved", "rejected"],
+  verifying: ["resolved", "rejected"],
+};
+const OPEN = new Set(["new", "assigned", "verifying"]);
+const PRIORITY_RANK = { urgent: 0, high: 1, normal: 2, low: 3 };
+const WORKER_ROLES = ["dispatcher", "officer", "admin"];
+
+const state = {
+  me: null,
+  csrf: null,
+  config: { urgent_ack_seconds: 300 },
+  wards: new Map(),
+  cases: new Map(),
+  openCase: null,
+  stream: null,
+  streamBroken: false,
+};
+
+const $ = (id) => document.getElementById(id);
+
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (key === "text") node.textContent = value;
+    else if (key === "class") node.className = value;
+    else node.setAttribute(key, value);
+  }
+  for (const child of children) if (child) node.append(child);
+  return node;
+}
+
+class ApiError extends Error {
+  constructor(status, body) {
+    super((body && body.detail) || messageFor(status));
+    this.status = status;
+    this.body = body;
+  }
+}
+
+function messageFor(status) {
+  if (status === 0) return "Mất kết nối mạng. Nội dung bạn nhập vẫn còn; hãy thử lại.";
+  if (status === 401) return "Phiên đăng nhập đã hết. Vui lòng đăng nhập lại.";
+  if (status === 403) return "Bạn không có quyền thực hiện thao tác này.";
+  if (status >= 500) return "Hệ thống đang bận. Nội dung bạn nhập vẫn còn; hãy thử lại.";
+  return "Yêu cầu không hợp lệ.";
+}
+
+function csrfToken() {
+  if (state.csrf) return state.csrf;
+  const match = document.cookie.match(/(?:^|;\s*)binhyen_csrf=([^;]+)/);
+  return match ? decodeURIComponent(match[1]) : "";
+}
+
+async function api(service, path, { method = "GET", body } = {}) {
+  const headers = { Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (method !== "GET") headers["X-CSRF-Token"] = csrfToken();
+  let response;
+  try {
+    response = await fetch(`/api/${service}${path}`, {
+      method,
+      headers,
+      credentials: "same-origin",
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch {
+    throw new ApiError(0, null);
+  }
+  const data = await response.json().catch(() => null);
+  if (!response.ok) throw new ApiError(response.status, data);
+  return data;
+}
+
+function show(viewId) {
+  for (const id of ["sign-in-view", "queue-view", "case-view", "no-role-view"]) {
+    $(id).hidden = id !== viewId;
+  }
+}
+
+function notice(text) {
+  $("notice").textContent = text || "";
+  $("notice").hidden = !text;
+}
+
+// ---- time ------------------------------------------------------------------------------
+
+function duration(seconds) {
+  const s = Math.max(0, Math.floor(seconds));
+  if (s < 60) return `${s} giây`;
+  if (s < 3600) return `${Math.floor(s / 60)} phút`;
+  if (s < 86400) return `${Math.floor(s / 3600)} giờ ${Math.floor((s % 3600) / 60)} phút`;
+  return `${Math.floor(s / 86400)} ngày`;
+}
+
+function clock(seconds) {
+  const s = Math.floor(Math.abs(seconds));
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
+
+function localTime(iso) {
+  return new Date(iso).toLocaleString("vi-VN", { timeZone: "Asia/Ho_Chi_Minh" });
+}
+
+function slaDeadline(item) {
+  if (item.priority !== "urgent" || item.acknowledged_at || !OPEN.has(item.status)) return null;
+  return Date.parse(item.created_at) + state.config.urgent_ack_seconds * 1000;
+}
+
+function tickTimes() {
+  const now = Date.now();
+  for (const node of document.querySelectorAll("[data-since]")) {
+    node.textContent = `nhận cách đây ${duration((now - Number(node.dataset.since)) / 1000)}`;
+  }
+  for (const node of document.querySelectorAll("[data-deadline]")) {
+    const left = (Number(node.dataset.deadline) - now) / 1000;
+    node.textContent =
+      left >= 0 ? `còn ${clock(left)} để tiếp nhận` : `quá hạn tiếp nhận ${clock(left)}`;
+    node.classList.toggle("overdue", left < 0);
+  }
+}
+
+// ---- sign-in ---------------------------------------------------------------------------
+
+async function signIn(event) {
+  event.preventDefault();
+  const form = event.target;
+  const error = $("sign-in-error");
+  error.textContent = "";
+  const username = form.username.value.trim();
+  const password = form.password.value;
+  if (!username || !password) {
+    error.textContent = "Hãy nhập tên đăng nhập và mật khẩu.";
+    return;
+  }
+  const body = { username, password };
+  if (form.code.value.trim()) body.code = form.code.value.trim();
+  try {
+    const done = await api("identity", "/auth/sign-in", { method: "POST", body });
+    state.csrf = done.csrf_token;
+    form.password.value = "";
+    form.code.value = "";
+    await enter();
+  } catch (exc) {
+    error.textContent = exc.message;
+  }
+}
+
+async function signOut() {
+  try {
+    await api("identity", "/auth/sign-out", { method: "POST" });
+  } catch (exc) {
+    if (exc.status !== 401) return notice(exc.message);
+  }
+  if (state.stream) state.stream.close();
+  state.me = state.csrf = state.stream = null;
+  $("who").textContent = "";
+  $("sign-out").hidden = true;
+  show("sign-in-view");
+}
+
+async function enter() {
+  try {
+    state.me = await api("identity", "/auth/session");
+  } catch (exc) {
+    if (exc.status === 401) return show("sign-in-view");
+    return notice(exc.message);
+  }
+  state.csrf = state.me.csrf_token || state.csrf;
+  $("who").textContent = state.me.name;
+  $("sign-out").hidden = false;
+  if (!state.me.roles.some((role) => WORKER_ROLES.includes(role))) return show("no-role-view");
+  await loadWards();
+  await loadQueue();
+  openStream();
+  route();
+}
+
+// ---- queue -----------------------------------------------------------------------------
+
+async function loadWards() {
+  const ward = $("filters").ward;
+  const mine = state.me.wards || [];
+  try {
+    for (const item of await api("reports", "/wards")) {
+      state.wards.set(item.slug, item.name);
+      if (mine.length && !mine.includes(item.slug)) continue;
+      ward.append(el("option", { value: item.slug, text: item.name }));
+    }
+  } catch (exc) {
+    notice(exc.message);
+  }
+}
+
+function wardName(slug) {
+  return state.wards.get(slug) || (slug === "unknown" ? "Chưa rõ phường/xã" : slug);
+}
+
+function filters() {
+  const form = $("filters");
+  return { ward: form.ward.value, status: form.status.value, priority: form.priority.value };
+}
+
+function matches(item) {
+  const f = filters();
+  if (f.ward && item.ward !== f.ward) return false;
+  if (f.status === "open" ? !OPEN.has(item.status) : f.status && item.status !== f.status) {
+    return false;
+  }
+  return !f.priority || item.priority === f.priority;
+}
+
+async function loadQueue() {
+  const f = filters();
+  const params = new URLSearchParams({ limit: "200" });
+  if (f.ward) params.set("ward", f.ward);
+  if (f.status && f.status !== "open") params.set("status", f.status);
+  if (f.priority) params.set("priority", f.priority);
+  try {
+    const page = await api("reports", `/cases?${params}`);
+    state.cases = new Map(page.items.map((item) => [caseId(item), item]));
+    renderQueue();
+  } catch (exc) {
+    notice(exc.message);
+  }
+}
+
+function caseId(item) {
+  return item._id || item.id;
+}
+
+function firstText(item) {
+  const message = (item.messages || []).find((m) => m.text);
+  return message ? message.text : "(không có chữ)";
+}
+
+function renderQueue() {
+  const items = [...state.cases.values()].filter(matches);
+  items.sort(
+    (a, b) =>
+      PRIORITY_RANK[a.priority] - PRIORITY_RANK[b.priority] ||
+      Date.parse(b.created_at) - Date.parse(a.created_at),
+  );
+  const rows = items.map((item) => {
+    const deadline = slaDeadline(item);
+    const link = el(
+      "a",
+      { href: `#/case/${encodeURIComponent(caseId(item))}`, class: "row" },
+      el("span", { class: `badge ${item.priority}`, text: LABELS.priority[item.priority] }),
+      el("strong", { class: "ref", text: item.ref }),
+      el("span", { text: LABELS.category[item.category] || item.category }),
+      el("span", { class: "ward", text: wardName(item.ward) }),
+      el("span", { class: "status", text: LABELS.status[item.status] || item.status }),
+      el("span", { class: "text", text: firstText(item) }),
+      el("span", { class: "since", "data-since": String(Date.parse(item.created_at)) }),
+      deadline === null ? null : el("span", { class: "sla", "data-deadline": String(deadline) }),
+    );
+    return el("li", { "data-case": caseId(item), class: item.priority }, link);
+  });
+  $("queue").replaceChildren(...rows);
+  $("queue-empty").hidden = rows.length > 0;
+  tickTimes();
+}
+
+// ---- live stream -----------------------------------------------------------------------
+
+function openStream() {
+  if (state.stream) state.stream.close();
+  const source = new EventSource("/api/reports/cases/stream");
+  state.stream = source;
+  source.addEventListener("open", () => {
+    $("live-state").textContent = "Đang cập nhật trực tiếp.";
+    if (state.streamBroken) {
+      // What changed while the connection was down: read the queue again.
+      state.streamBroken = false;
+      loadQueue();
+      if (state.openCase) refreshCase(state.openCase);
+    }
+  });
+  source.addEventListener("error", () => {
+    state.streamBroken = true;
+    $("live-state").textContent = "Mất kết nối trực tiếp, đang kết nối lại…";
+  });
+  for (const type of ["tip.triaged", "tip.updated", "tip.escalated"]) {
+    source.addEventListener(type, (event) => onCaseEvent(JSON.parse(event.data)));
+  }
+}
+
+async function onCaseEvent(event) {
+  if (event.info_only) return;
+  let item;
+  try {
+    item = await api("reports", `/cases/${encodeURIComponent(event.case_id)}`);
+  } catch {
+    return; // no longer visible to this person (moved to another ward)
+  }
+  state.cases.set(caseId(item), item);
+  renderQueue();
+  if (state.openCase === caseId(item)) renderCase(item);
+}
+
+// ---- case page -------------------------------------------------------------------------
+
+function route() {
+  const match = location.hash.match(/^#\/case\/(.+)$/);
+  if (!state.me) return;
+  if (match) {
+    state.openCase = decodeURIComponent(match[1]);
+    $("action-result").textContent = "";
+    for (const form of ["note-form", "reply-form"]) $(form).reset();
+    show("case-view");
+    refreshCase(state.openCase);
+  } else {
+    state.openCase = null;
+    show("queue-view");
+  }
+}
+
+async function refreshCase(id) {
+  try {
+    const item = await api("reports", `/cases/${encodeURIComponent(id)}`);
+    state.cases.set(caseId(item), item);
+    if (state.openCase === id) renderCase(item);
+  } catch (exc) {
+    $("case-details").replaceChildren(el("p", { class: "error", text: exc.message }));
+  }
+}
+
+function section(title, ...children) {
+  return el("section", { class: "card" }, el("h2", { text: title }), ...children);
+}
+
+function mapLink(latitude, longitude) {
+  const url =
+    `https://www.openstreetmap.org/?mlat=${latitude}&mlon=${longitude}` +
+    `#map=18/${latitude}/${longitude}`;
+  return el("a", { href: url, target: "_blank", rel: "noopener noreferrer", text: "Mở bản đồ" });
+}
+
+function messageItem(message) {
+  const item = el(
+    "li",
+    {},
+    el("time", { text: localTime(message.at) }),
+    el("p", { class: "said", text: message.text || "(không có chữ)" }),
+  );
+  if (message.photos && message.photos.length) {
+    item.append(el("p", { text: `Kèm ${message.photos.length} ảnh` }));
+  }
+  if (message.latitude !== null && message.longitude !== null) {
+    const where = `Vị trí: ${message.latitude.toFixed(5)}, ${message.longitude.toFixed(5)} — `;
+    item.append(el("p", { class: "where", text: where }, mapLink(message.latitude, message.longitude)));
+  }
+  return item;
+}
+
+function renderCase(item) {
+  const deadline = slaDeadline(item);
+  const facts = el(
+    "dl",
+    { class: "facts" },
+    el("dt", { text: "Mức ưu tiên" }),
+    el("dd", {}, el("span", { class: `badge ${item.priority}`, text: LABELS.priority[item.priority] })),
+    el("dt", { text: "Loại" }),
+    el("dd", { text: `${LABELS.kind[item.kind] || item.kind} · ${LABELS.category[item.category] || item.category}` }),
+    el("dt", { text: "Phường/xã" }),
+    el("dd", { text: wardName(item.ward) }),
+    el("dt", { text: "Trạng thái" }),
+    el("dd", { class: "status", text: caseStatusText(item) }),
+    el("dt", { text: "Nhận lúc" }),
+    el("dd", {}, el("span", { text: `${localTime(item.created_at)} · ` }), el("span", { "data-since": String(Date.parse(item.created_at)) })),
+    el("dt", { text: "Tiếp nhận" }),
+    el("dd", { class: "acked", text: item.acknowledged_at ? localTime(item.acknowledged_at) : "chưa tiếp nhận" }),
+  );
+  if (deadline !== null) facts.append(el("dt", { text: "Hạn tiếp nhận" }), el("dd", { class: "sla", "data-deadline": String(deadline) }));
+  const parts = [
+    el("h1", { text: `Tin báo ${item.ref}` }),
+    facts,
+    section("Tin nhắn của người dân", el("ol", { class: "messages" }, ...(item.messages || []).map(messageItem))),
+    section(
+      "Lý do phân loại",
+      el("ul", {}, ...(item.reasons || []).map((r) => el("li", { text: `${r.rule}: ${r.term}` }))),
+    ),
+  ];
+  if (item.duplicate_of) {
+    parts.push(section("Có thể trùng với", el("a", { href: `#/case/${encodeURIComponent(item.duplicate_of)}`, text: "tin báo gốc" })));
+  }
+  if ((item.notes || []).length) {
+    parts.push(section("Ghi chú và trả lời", el("ol", {}, ...item.notes.map((n) => el("li", {}, el("time", { text: localTime(n.at) }), el("p", { class: "said", text: n.text }))))));
+  }
+  parts.push(
+    section(
+      "Lịch sử",
+      el("ol", { class: "history" }, ...(item.history || []).map((h) =>
+        el("li", { text: `${localTime(h.at)} · ${LABELS.change[h.change] || h.change}${h.detail ? ` (${LABELS.outcome[h.detail] || LABELS.status[h.detail] || h.detail})` : ""}` }),
+      )),
+    ),
+  );
+  $("case-details").replaceChildren(...parts);
+  renderActions(item);
+  tickTimes();
+}
+
+function caseStatusText(item) {
+  const status = LABELS.status[item.status] || item.status;
+  return item.outcome ? `${status} — ${LABELS.outcome[item.outcome] || item.outcome}` : status;
+}
+
+function renderActions(item) {
+  const open = OPEN.has(item.status);
+  $("ack").hidden = Boolean(item.acknowledged_at) || !open;
+  const to = $("transition-form").to;
+  const chosen = to.value;
+  to.replaceChildren(...(NEXT_STATUS[item.status] || []).map((s) => el("option", { value: s, text: LABELS.status[s] })));
+  if ([...to.options].some((o) => o.value === chosen)) to.value = chosen;
+  $("transition-form").hidden = !open;
+}
+
+async function act(button, run, success) {
+  const result = $("action-result");
+  button.disabled = true;
+  result.textContent = "Đang gửi…";
+  result.classList.remove("error");
+  try {
+    const item = await run();
+    state.cases.set(caseId(item), item);
+    renderCase(item);
+    result.textContent = success;
+    return true;
+  } catch (exc) {
+    result.textContent = exc.message;
+    result.classList.add("error");
+    return false;
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function caseUrl(suffix) {
+  return `/cases/${encodeURIComponent(state.openCase)}${suffix}`;
+}
+
+function bindActions() {
+  $("ack").addEventListener("click", (event) =>
+    act(event.target, () => api("reports", caseUrl("/ack"), { method: "POST" }), "Đã tiếp nhận tin báo."),
+  );
+  $("transition-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const form = event.target;
+    const body = { to: form.to.value };
+    if (body.to === "resolved") {
+      if (!form.outcome.value) {
+        $("action-result").textContent = "Hãy chọn kết quả khi kết thúc tin báo.";
+        return;
+      }
+      body.outcome = form.outcome.value;
+    }
+    act(form.querySelector("button"), () => api("reports", caseUrl("/transitions"), { method: "POST", body }), "Đã cập nhật trạng thái.");
+  });
+  for (const [formId, suffix, success] of [
+    ["note-form", "/notes", "Đã thêm ghi chú."],
+    ["reply-form", "/reply", "Đã gửi trả lời qua Zalo."],
+  ]) {
+    $(formId).addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const form = event.target;
+      const text = form.text.value.trim();
+      if (!text) {
+        $("action-result").textContent = "Nội dung không được để trống.";
+        return;
+      }
+      const sent = await act(form.querySelector("button"), () => api("reports", caseUrl(suffix), { method: "POST", body: { text } }), success);
+      if (sent) form.reset(); // kept when sending failed, so nothing typed is lost
+    });
+  }
+}
+
+// ---- start -----------------------------------------------------------------------------
+
+function fillSelect(select, labels) {
+  for (const [value, text] of Object.entries(labels)) select.append(el("option", { value, text }));
+}
+
+async function start() {
+  fillSelect($("filters").priority, LABELS.priority);
+  fillSelect($("filters").status, LABELS.status);
+  fillSelect($("transition-form").outcome, LABELS.outcome);
+  $("sign-in-form").addEventListener("submit", signIn);
+  $("sign-out").addEventListener("click", signOut);
+  $("filters").addEventListener("change", loadQueue);
+  window.addEventListener("hashchange", route);
+  bindActions();
+  setInterval(tickTimes, 1000);
+  try {
+    state.config = await (await fetch("/config.json")).json();
+  } catch {
+    // the default countdown is reports' default
+  }
+  await enter();
+}
+
+document.addEventListener("DOMContentLoaded", start);
