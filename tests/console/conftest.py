@@ -33,7 +33,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield running
 
 
-@pytest.fixture(scope="package")
+# Per module: sync Playwright keeps its event loop in this thread while it runs, and the
+# in-process tests (test_proxy.py) need pytest-asyncio's loop there.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     assert CHROMIUM is not None
     with sync_playwright() as playwright:
@@ -58,11 +60,20 @@ class Console:
         return self
 
     def sign_in(self, username: str = "demo-dispatcher") -> "Console":
+        """A dispatcher: signed in once the live queue is connected."""
+        self.sign_in_only(username)
+        live = self.page.locator("#live-state", has_text="Đang cập nhật trực tiếp.")
+        live.wait_for(timeout=15_000)
+        return self
+
+    def sign_in_only(self, username: str, code: str | None = None) -> "Console":
         page = self.page
         page.get_by_label("Tên đăng nhập").fill(username)
         page.get_by_label("Mật khẩu").fill(DEMO_PASSWORD)
+        if code is not None:
+            page.get_by_label("Mã xác thực 2 bước (nếu tài khoản có)").fill(code)
         page.get_by_role("button", name="Đăng nhập").click()
-        page.locator("#live-state", has_text="Đang cập nhật trực tiếp.").wait_for(timeout=15_000)
+        page.get_by_role("button", name="Đăng xuất").wait_for(timeout=15_000)
         return self
 
     def row(self, text: str) -> Any:

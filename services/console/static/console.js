@@ -50,6 +50,46 @@ const LABELS = {
     message_added: "Thêm tin nhắn",
   },
 };
+// Broadcast's CAP fields (services/broadcast/domain.py) in plain Vietnamese.
+const NOTICE_LABELS = {
+  category: {
+    security_warning: "Cảnh báo an ninh, trật tự",
+    fraud_warning: "Cảnh báo lừa đảo",
+    procedure: "Hướng dẫn thủ tục",
+    wanted_missing: "Truy tìm, tìm người mất tích",
+    health_advisory: "Khuyến cáo sức khỏe",
+    other: "Khác",
+  },
+  severity: {
+    Extreme: "Đặc biệt nghiêm trọng",
+    Severe: "Nghiêm trọng",
+    Moderate: "Trung bình",
+    Minor: "Nhẹ",
+    Unknown: "Chưa rõ",
+  },
+  urgency: {
+    Immediate: "Ngay lập tức",
+    Expected: "Sắp xảy ra (trong vài giờ)",
+    Future: "Trong thời gian tới",
+    Past: "Đã qua",
+    Unknown: "Chưa rõ",
+  },
+  certainty: {
+    Observed: "Đã xảy ra, đã xác nhận",
+    Likely: "Nhiều khả năng",
+    Possible: "Có thể",
+    Unlikely: "Ít khả năng",
+    Unknown: "Chưa rõ",
+  },
+  status: {
+    pending_approval: "Chờ duyệt",
+    scheduled: "Đã lên lịch",
+    ready: "Sẵn sàng gửi",
+    dispatched: "Đã gửi đi",
+    cancelled: "Đã hủy",
+    expired: "Hết hạn",
+  },
+};
 // The case workflow of reports (services/reports/cases.py TRANSITIONS); the service decides.
 const NEXT_STATUS = {
   new: ["assigned", "verifying", "rejected"],
@@ -59,6 +99,7 @@ const NEXT_STATUS = {
 const OPEN = new Set(["new", "assigned", "verifying"]);
 const PRIORITY_RANK = { urgent: 0, high: 1, normal: 2, low: 3 };
 const WORKER_ROLES = ["dispatcher", "officer", "admin"];
+const NOTICE_ROLES = ["editor", "approver", "admin"];
 
 const state = {
   me: null,
@@ -69,6 +110,7 @@ const state = {
   openCase: null,
   stream: null,
   streamBroken: false,
+  noticeKey: null, // the idempotency key of the notice being submitted, kept until it is stored
 };
 
 const $ = (id) => document.getElementById(id);
@@ -106,8 +148,8 @@ function csrfToken() {
   return match ? decodeURIComponent(match[1]) : "";
 }
 
-async function api(service, path, { method = "GET", body } = {}) {
-  const headers = { Accept: "application/json" };
+async function api(service, path, { method = "GET", body, extraHeaders = {} } = {}) {
+  const headers = { Accept: "application/json", ...extraHeaders };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (method !== "GET") headers["X-CSRF-Token"] = csrfToken();
   let response;
@@ -127,7 +169,7 @@ async function api(service, path, { method = "GET", body } = {}) {
 }
 
 function show(viewId) {
-  for (const id of ["sign-in-view", "queue-view", "case-view", "no-role-view"]) {
+  for (const id of ["sign-in-view", "queue-view", "case-view", "notices-view", "no-role-view"]) {
     $(id).hidden = id !== viewId;
   }
 }
@@ -223,11 +265,19 @@ async function enter() {
   state.csrf = state.me.csrf_token || state.csrf;
   $("who").textContent = state.me.name;
   $("sign-out").hidden = false;
-  if (!state.me.roles.some((role) => WORKER_ROLES.includes(role))) return show("no-role-view");
+  $("nav-queue").hidden = !hasRole(WORKER_ROLES);
+  $("nav-notices").hidden = !hasRole(NOTICE_ROLES);
+  if (!hasRole(WORKER_ROLES) && !hasRole(NOTICE_ROLES)) return show("no-role-view");
   await loadWards();
-  await loadQueue();
-  openStream();
+  if (hasRole(WORKER_ROLES)) {
+    await loadQueue();
+    openStream();
+  }
   route();
+}
+
+function hasRole(roles) {
+  return Boolean(state.me) && state.me.roles.some((role) => roles.includes(role));
 }
 
 // ---- queue -----------------------------------------------------------------------------
@@ -238,6 +288,9 @@ async function loadWards() {
   try {
     for (const item of await api("reports", "/wards")) {
       state.wards.set(item.slug, item.name);
+      $("notice-wards").append(
+        el("label", { class: "check" }, el("input", { type: "checkbox", name: "wards", value: item.slug }), item.name),
+      );
       if (mine.length && !mine.includes(item.slug)) continue;
       ward.append(el("option", { value: item.slug, text: item.name }));
     }
@@ -358,7 +411,13 @@ async function onCaseEvent(event) {
 function route() {
   const match = location.hash.match(/^#\/case\/(.+)$/);
   if (!state.me) return;
-  if (match) {
+  if (location.hash === "#/notices" && hasRole(NOTICE_ROLES)) {
+    state.openCase = null;
+    show("notices-view");
+    loadApprovals();
+  } else if (!hasRole(WORKER_ROLES)) {
+    location.hash = "#/notices";
+  } else if (match) {
     state.openCase = decodeURIComponent(match[1]);
     $("action-result").textContent = "";
     for (const form of ["note-form", "reply-form"]) $(form).reset();
@@ -529,16 +588,153 @@ function bindActions() {
   }
 }
 
+// ---- notices: compose and approve ------------------------------------------------------
+
+function randomKey() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16)); // randomUUID needs HTTPS
+  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function vietnamTime(local) {
+  // <input type=datetime-local> gives wall-clock time; Đồng Hới is UTC+7 all year.
+  return local ? `${local}:00+07:00` : null;
+}
+
+async function submitNotice(event) {
+  event.preventDefault();
+  const form = event.target;
+  const result = $("notice-result");
+  result.classList.add("error");
+  const wards = [...form.querySelectorAll("input[name=wards]:checked")].map((i) => i.value);
+  const targets = { all_groups: form.all_groups.checked, followers: form.followers.checked, wards };
+  const problems = [];
+  if (!form.title.value.trim()) problems.push("tiêu đề");
+  if (!form.body.value.trim()) problems.push("nội dung");
+  if (!targets.all_groups && !targets.followers && !wards.length) problems.push("nơi nhận");
+  if (problems.length) {
+    result.textContent = `Còn thiếu: ${problems.join(", ")}.`;
+    return;
+  }
+  const body = {
+    title: form.title.value.trim(),
+    body: form.body.value.trim(),
+    category: form.category.value,
+    severity: form.severity.value,
+    urgency: form.urgency.value,
+    certainty: form.certainty.value,
+    targets,
+    test_mode: form.test_mode.checked,
+  };
+  if (form.expires_at.value) body.expires_at = vietnamTime(form.expires_at.value);
+  // One key per notice: sending again after a network failure cannot make a second notice.
+  state.noticeKey = state.noticeKey || randomKey();
+  const button = form.querySelector("button");
+  button.disabled = true;
+  result.textContent = "Đang gửi…";
+  try {
+    const notice = await api("broadcast", "/notices", {
+      method: "POST",
+      body,
+      extraHeaders: { "Idempotency-Key": state.noticeKey },
+    });
+    state.noticeKey = null;
+    form.reset();
+    result.classList.remove("error");
+    result.textContent =
+      notice.status === "pending_approval"
+        ? `Đã lưu thông báo ${notice.verification_code}: đang chờ một người khác duyệt.`
+        : `Đã lưu thông báo ${notice.verification_code}: ${NOTICE_LABELS.status[notice.status] || notice.status}.`;
+    loadApprovals();
+  } catch (exc) {
+    const fields = ((exc.body && exc.body.errors) || []).map((e) => e.msg).join(" ");
+    result.textContent = fields ? `${exc.message} ${fields}` : exc.message;
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function targetText(targets) {
+  const parts = [];
+  if (targets.all_groups) parts.push("tất cả các nhóm");
+  if (targets.followers) parts.push("người quan tâm OA");
+  if (targets.wards.length) parts.push(targets.wards.map(wardName).join(", "));
+  if (targets.groups.length) parts.push(`${targets.groups.length} nhóm`);
+  return parts.join("; ");
+}
+
+async function loadApprovals() {
+  let page;
+  try {
+    page = await api("broadcast", "/notices?status=pending_approval&page_size=50");
+  } catch (exc) {
+    return notice(exc.message);
+  }
+  const rows = page.items.map((item) => {
+    const mine = item.created_by === state.me.id;
+    const row = el(
+      "li",
+      { "data-notice": item.id },
+      el("strong", { text: item.title }),
+      el("p", { class: "said", text: item.body }),
+      el("p", {
+        class: "hint",
+        text:
+          `${NOTICE_LABELS.category[item.category] || item.category} · ` +
+          `${NOTICE_LABELS.severity[item.severity]} · ${NOTICE_LABELS.urgency[item.urgency]} · ` +
+          `${NOTICE_LABELS.certainty[item.certainty]} · gửi đến ${targetText(item.targets)}` +
+          (item.test_mode ? " · chế độ thử" : ""),
+      }),
+      el("p", {
+        class: "two-person",
+        text: mine
+          ? "Bạn là người soạn: cần một người khác duyệt."
+          : `Người soạn: ${item.created_by}. Bạn là người thứ hai.`,
+      }),
+    );
+    if (hasRole(["approver"]) && !mine) {
+      const approve = el("button", { type: "button", text: "Duyệt và phát hành" });
+      approve.addEventListener("click", () => approveNotice(item.id, approve));
+      row.append(approve);
+    }
+    return row;
+  });
+  $("approvals").replaceChildren(...rows);
+  $("approvals-empty").hidden = rows.length > 0;
+}
+
+async function approveNotice(id, button) {
+  button.disabled = true;
+  try {
+    await api("broadcast", `/notices/${encodeURIComponent(id)}/approve`, { method: "POST" });
+    await loadApprovals();
+    notice("");
+  } catch (exc) {
+    notice(exc.message);
+    button.disabled = false;
+  }
+}
+
 // ---- start -----------------------------------------------------------------------------
 
-function fillSelect(select, labels) {
-  for (const [value, text] of Object.entries(labels)) select.append(el("option", { value, text }));
+function fillSelect(select, labels, chosen = null) {
+  for (const [value, text] of Object.entries(labels)) {
+    const option = el("option", { value, text });
+    option.defaultSelected = value === chosen; // what form.reset() comes back to
+    select.append(option);
+  }
 }
+
+// A new notice starts from the middle of each scale, never from "extreme" or "immediate".
+const NOTICE_DEFAULTS = { category: "security_warning", severity: "Moderate", urgency: "Expected", certainty: "Likely" };
 
 async function start() {
   fillSelect($("filters").priority, LABELS.priority);
   fillSelect($("filters").status, LABELS.status);
   fillSelect($("transition-form").outcome, LABELS.outcome);
+  for (const field of ["category", "severity", "urgency", "certainty"]) {
+    fillSelect($("notice-form")[field], NOTICE_LABELS[field], NOTICE_DEFAULTS[field]);
+  }
+  $("notice-form").addEventListener("submit", submitNotice);
   $("sign-in-form").addEventListener("submit", signIn);
   $("sign-out").addEventListener("click", signOut);
   $("filters").addEventListener("change", loadQueue);
