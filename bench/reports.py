@@ -27,7 +27,7 @@ from services.reports.settings import ReportsSettings
 from shared.events.zalo import MessageType, ZaloEventKind, ZaloEventReceived
 from shared.jetstream import connect
 from shared.subjects import TIPS_PREFIX, zalo_event_subject
-from tools.localstack.servers import mongo_server_command, start_mongo, start_nats
+from tools.localstack.servers import mongo_server_label, start_mongo, start_nats
 
 RUNS = 3
 PACED = 60
@@ -41,7 +41,7 @@ TEXTS = (
 )
 
 
-STORE = "mongod" if "mongod" in mongo_server_command(Path("."), 0)[0] else "FerretDB v1 (SQLite)"
+STORE = mongo_server_label()
 
 
 def event(index: int) -> ZaloEventReceived:

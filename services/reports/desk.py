@@ -18,7 +18,7 @@ from services.reports.cases import (
     check_transition,
 )
 from services.reports.corrections import correction_of, is_retriage
-from services.reports.outgoing import stage_item, triaged_event, updated_event
+from services.reports.outgoing import StagedEvent, triaged_event, updated_event
 from services.reports.publisher import TipPublisher
 from services.reports.store import ReportsStore
 from services.reports.vault import Sealer
@@ -138,7 +138,11 @@ class Desk:
             await self.store.keep_correction(correction_of(updated, user.id, self.clock()))
         key = uuid.uuid4().hex
         staged = [
-            stage_item(self._update(updated, "retriaged", user), tips_updated_subject(updated.ward))
+            StagedEvent.of(
+                self._update(updated, "retriaged", user),
+                tips_updated_subject(updated.ward),
+                updated.id,
+            )
         ]
         if "ward" in changes:
             moved = updated_event(
@@ -148,15 +152,19 @@ class Desk:
                 update={"event_id": f"tt-{updated.id}-{updated.ward}-{key}"}
             )
             staged += [
-                stage_item(moved, tips_updated_subject(case.ward)),
-                stage_item(card, tips_triaged_subject(updated.ward, updated.priority)),
+                StagedEvent.of(moved, tips_updated_subject(case.ward), updated.id),
+                StagedEvent.of(
+                    card, tips_triaged_subject(updated.ward, updated.priority), updated.id
+                ),
             ]
         for other in new_info:
             copy = triaged_event(updated, other, info_only=True).model_copy(
                 update={"event_id": f"tt-{updated.id}-{other}-{key}"}
             )
-            staged.append(stage_item(copy, tips_triaged_subject(other, updated.priority)))
-        await self.store.stage(updated.id, staged)
+            staged.append(
+                StagedEvent.of(copy, tips_triaged_subject(other, updated.priority), updated.id)
+            )
+        await self.store.stage(staged)
         await self.publisher.flush(updated.id)
         return updated
 
@@ -256,7 +264,7 @@ class Desk:
         self, case: Case, change: str, user: StaffUser, detail: str | None = None
     ) -> None:
         event = self._update(case, change, user, detail)
-        await self.store.stage(case.id, [stage_item(event, tips_updated_subject(case.ward))])
+        await self.store.stage([StagedEvent.of(event, tips_updated_subject(case.ward), case.id)])
         await self.publisher.flush(case.id)
 
     async def _note_merge(self, duplicate: Case, user: StaffUser) -> None:

@@ -1,0 +1,605 @@
+"""What intake does with citizens' messages, decided without I/O.
+
+`IntakeCore.plan(arrivals, snapshot)` reads what the store held when a batch arrived (a
+`Snapshot`) and returns a `Plan`: the cases to insert, the messages to join, the tipster,
+duplicate-list and SLA notes, the tip events to stage, the ledger entries and each message's
+result. The orchestrator (`intake.py`) only loads the snapshot, calls `plan` and performs it.
+
+Messages of one batch are decided in order against a working copy of the snapshot, so a
+second message of a tipster joins the case their first one opened, and a case opened earlier
+in the batch is a duplicate candidate for a later one. When the plan needs a case the
+snapshot lacks (a duplicate candidate's status), it lists it in `Plan.missing` and decides
+nothing: the orchestrator loads it and plans again. Planning twice from the same snapshot
+gives the same plan, so a batch that must be planned again (a case that already exists, a
+reference code that is taken) is simply re-planned.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel, ConfigDict
+
+from services.reports import replies
+from services.reports.cases import (
+    Case,
+    CaseMessage,
+    HistoryEntry,
+    WardSource,
+    case_id_for,
+    higher_priority,
+    reference_code,
+)
+from services.reports.duplicates import Fingerprint, fingerprint, ranked_duplicates
+from services.reports.knowledge import KnowledgeBase
+from services.reports.outgoing import StagedEvent, triaged_event, updated_event
+from services.reports.roster import Roster
+from services.reports.triage import Triage, Triager
+from services.reports.wards import ward_in_text
+from shared.events.envelope import Event
+from shared.events.tips import CaseStatus, Reason, TipCategory, TipKind, TipPriority
+from shared.events.zalo import MessageType, ZaloEventKind, ZaloEventReceived
+from shared.places import UNKNOWN_WARD, Gazetteer
+from shared.subjects import tips_triaged_subject, tips_updated_subject
+from shared.verification import find_verification_code
+
+SYSTEM = "system"
+LONG_REF = 10  # characters of a reference code whose short form is taken
+
+
+@dataclass(frozen=True)
+class IntakeConfig:
+    group_window: timedelta
+    duplicate_window: timedelta
+    duplicate_threshold: float
+    ref_prefix: str
+    group_wards: dict[str, str]
+    location_max_km: float = 3.0
+    verification_prefix: str = "CA"
+
+
+# --- what the store holds --------------------------------------------------------------------
+
+
+class IntakeRecord(BaseModel):
+    """The intake ledger's entry for a handled event (`_id` = event id)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event_id: str
+    case_id: str | None
+    outcome: str
+    at: datetime
+
+
+class TipsterState(BaseModel):
+    """A tipster's newest open case and when they last wrote (the grouping window)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    pseudonym: str
+    open_case_id: str | None = None
+    last_message_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """A citizen's message as intake reads it: the event, its sender's pseudonym, the message."""
+
+    event: ZaloEventReceived
+    tipster: str
+    message: "CaseMessage"
+
+    @classmethod
+    def of(cls, event: ZaloEventReceived, tipster: str) -> "Arrival":
+        return cls(event, tipster, case_message(event))
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the store held for a batch. `cases` maps an id to None when it is known absent."""
+
+    seen: dict[str, IntakeRecord] = field(default_factory=dict)
+    tipsters: dict[str, TipsterState] = field(default_factory=dict)
+    cases: dict[str, Case | None] = field(default_factory=dict)
+    fingerprints: tuple[Fingerprint, ...] = ()
+    taken_refs: frozenset[str] = frozenset()
+
+    def adding(
+        self, cases: dict[str, Case | None], taken_refs: frozenset[str] = frozenset()
+    ) -> "Snapshot":
+        return Snapshot(
+            seen=self.seen,
+            tipsters=self.tipsters,
+            cases={**self.cases, **cases},
+            fingerprints=self.fingerprints,
+            taken_refs=self.taken_refs | taken_refs,
+        )
+
+
+# --- what to do ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Retriage:
+    kind: TipKind
+    category: TipCategory
+    priority: TipPriority
+
+
+@dataclass(frozen=True)
+class Reroute:
+    ward: str
+    ward_source: WardSource
+    places: list[str]
+
+
+@dataclass(frozen=True)
+class Join:
+    """Add `message` to the case once (the store skips it if the case already has it)."""
+
+    case_id: str
+    message: CaseMessage
+    last_message_at: datetime
+    retriage: Retriage | None = None
+    reroute: Reroute | None = None
+    reasons: tuple[Reason, ...] | None = None  # replaces the case's reasons when set
+
+
+@dataclass(frozen=True)
+class TipsterNote:
+    """Remember a tipster's newest open case; `first` keeps their sealed id (a new case)."""
+
+    pseudonym: str
+    case_id: str
+    at: datetime
+    first: bool
+
+
+@dataclass(frozen=True)
+class SlaWatch:
+    case_id: str
+    since: datetime
+
+
+@dataclass
+class IntakeResult:
+    """What happened, and what the handler still has to send to the citizen."""
+
+    outcome: str
+    case_id: str | None = None
+    reply: str | None = None
+    reply_key: str | None = None
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Plan:
+    """Every effect of a batch, in the order the messages were decided."""
+
+    results: list[IntakeResult] = field(default_factory=list)
+    new_cases: list[Case] = field(default_factory=list)
+    joins: list[Join] = field(default_factory=list)
+    tipsters: list[TipsterNote] = field(default_factory=list)
+    fingerprints: list[Fingerprint] = field(default_factory=list)
+    sla: list[SlaWatch] = field(default_factory=list)
+    staged: list[StagedEvent] = field(default_factory=list)
+    records: list[IntakeRecord] = field(default_factory=list)
+    missing: set[str] = field(default_factory=set)
+
+
+class _NeedCase(Exception):
+    """A decision needs a case the snapshot does not hold (caught inside `plan`)."""
+
+    def __init__(self, case_id: str) -> None:
+        super().__init__(case_id)
+        self.case_id = case_id
+
+
+# --- deciding --------------------------------------------------------------------------------
+
+
+class IntakeCore:
+    """Triage, grouping, duplicates, routing: pure decisions over typed models."""
+
+    def __init__(
+        self,
+        triager: Triager,
+        gazetteer: Gazetteer,
+        knowledge: KnowledgeBase,
+        roster: Roster,
+        config: IntakeConfig,
+    ) -> None:
+        self.triager = triager
+        self.gazetteer = gazetteer
+        self.knowledge = knowledge
+        self.roster = roster
+        self.config = config
+        self.stopwords = frozenset(
+            token.folded for word in triager.rules.stopwords for token in triager.tokens(word)
+        )
+
+    def plan(self, arrivals: list[Arrival], snapshot: Snapshot) -> Plan:
+        """Decide a batch in order; a plan with `missing` set must be planned again."""
+        work = _Working(snapshot)
+        plan = Plan()
+        for arrival in arrivals:
+            try:
+                result = self._decide(arrival, work, plan)
+            except _NeedCase as need:
+                plan.missing.add(need.case_id)
+                continue
+            plan.results.append(result)
+            record = IntakeRecord(
+                event_id=arrival.event.event_id,
+                case_id=result.case_id,
+                outcome=result.outcome,
+                at=arrival.event.received_at,
+            )
+            if arrival.event.event_id not in work.seen:
+                work.seen[arrival.event.event_id] = record
+                plan.records.append(record)
+        return Plan(missing=plan.missing) if plan.missing else plan
+
+    # --- one message ----------------------------------------------------------------------------
+
+    def _decide(self, arrival: Arrival, work: "_Working", plan: Plan) -> IntakeResult:
+        event = arrival.event
+        seen = work.seen.get(event.event_id)
+        if seen is not None:
+            return self._replayed(seen, event, work)
+        text = arrival.message.text or ""
+        if find_verification_code(text, self.config.verification_prefix):
+            # A resident checking a notice's code, or a notice forwarded into a group: broadcast
+            # answers it, and the warning words it quotes must not open a tip.
+            return IntakeResult(outcome="ignored_verification")
+        open_case = work.open_case(arrival.tipster, event.received_at - self.config.group_window)
+        if open_case is not None:
+            return self._join(open_case, arrival, work, plan)
+        return self._open(arrival, work, plan)
+
+    def _replayed(
+        self, seen: IntakeRecord, event: ZaloEventReceived, work: "_Working"
+    ) -> IntakeResult:
+        if seen.case_id is None or seen.outcome != "opened":
+            return IntakeResult(outcome="redelivered", case_id=seen.case_id)
+        case = work.case(seen.case_id)
+        if case is None:
+            return IntakeResult(outcome="redelivered")
+        result = self._opened_result(case, event)
+        result.outcome = "redelivered"
+        return result
+
+    # --- a new case, or none --------------------------------------------------------------------
+
+    def _open(self, arrival: Arrival, work: "_Working", plan: Plan) -> IntakeResult:
+        event, message = arrival.event, arrival.message
+        triage = self._triage(message)
+        # A question the model is unsure of may be a report phrased as one: it becomes a case
+        # for a dispatcher to check rather than an automatic answer or nothing.
+        settled_question = triage.kind == TipKind.QUESTION and not triage.review
+        if settled_question:
+            answered = self._answer(message, event)
+            if answered is not None:
+                return answered
+        if triage.kind == TipKind.OTHER or (
+            event.kind == ZaloEventKind.GROUP_MESSAGE and settled_question
+        ):
+            return IntakeResult(outcome=f"ignored_{triage.kind}")
+        # Unknown counts as new: inserting a case that exists fails, and the batch is re-planned.
+        existing = work.cases.get(case_id_for(event.event_id))
+        if existing is None:
+            case = self._new_case(arrival, triage, work)
+            plan.new_cases.append(case)
+        else:
+            case = existing  # opened before a crash: finish what followed the insert
+        work.cases[case.id] = case
+        work.note_tipster(arrival.tipster, case.id, case.last_message_at)
+        plan.tipsters.append(TipsterNote(arrival.tipster, case.id, case.last_message_at, True))
+        mark = fingerprint(case, self.stopwords)
+        work.fingerprints.append(mark)
+        plan.fingerprints.append(mark)
+        if case.priority == TipPriority.URGENT:
+            plan.sla.append(SlaWatch(case.id, case.created_at))
+        plan.staged += self._opened_events(case, event)
+        return self._opened_result(case, event)
+
+    def _new_case(self, arrival: Arrival, triage: Triage, work: "_Working") -> Case:
+        event, message = arrival.event, arrival.message
+        ward, source, places, place_reasons = self._ward(event, message.text or "", message)
+        case_id = case_id_for(event.event_id)
+        ref = reference_code(case_id, self.config.ref_prefix)
+        if ref in work.taken_refs:
+            ref = reference_code(case_id, self.config.ref_prefix, length=LONG_REF)
+        at = event.received_at
+        officer = self.roster.on_duty(ward, at) if ward != UNKNOWN_WARD else None
+        history = [HistoryEntry(at=at, actor=SYSTEM, change="created")]
+        if officer:
+            history.append(HistoryEntry(at=at, actor=SYSTEM, change="assigned", detail=officer))
+        kind = triage.kind if triage.kind != TipKind.OTHER else TipKind.TIP
+        case = Case(
+            id=case_id,
+            ref=ref,
+            kind=kind,
+            category=triage.category,
+            priority=triage.priority,
+            ward=ward,
+            ward_source=source,
+            places=places,
+            reasons=[*triage.reasons, *place_reasons],
+            status=CaseStatus.ASSIGNED if officer else CaseStatus.NEW,
+            tipster=arrival.tipster,
+            channel="group" if event.kind == ZaloEventKind.GROUP_MESSAGE else "oa",
+            group_id=event.group_id,
+            messages=[message],
+            message_ids=[event.event_id],
+            created_at=at,
+            updated_at=at,
+            last_message_at=at,
+            assignee=officer,
+            info_wards=self._other_wards(ward, message.text or ""),
+            history=history,
+        )
+        self._note_duplicate(case, work)
+        return case
+
+    def _note_duplicate(self, case: Case, work: "_Working") -> None:
+        """Mark `case` as a likely duplicate of another tipster's open case of the incident."""
+        if case.kind != TipKind.TIP:
+            return
+        mark = fingerprint(case, self.stopwords)
+        since = case.created_at - self.config.duplicate_window
+        wards = None if case.ward == UNKNOWN_WARD else {case.ward, UNKNOWN_WARD}
+        candidates = [
+            f for f in work.fingerprints if f.at >= since and (wards is None or f.ward in wards)
+        ]
+        ranked = ranked_duplicates(
+            mark,
+            candidates,
+            threshold=self.config.duplicate_threshold,
+            window=self.config.duplicate_window,
+        )
+        for candidate, score in ranked:
+            original = work.case(candidate.case_id)
+            if original is None or not original.is_open:
+                continue
+            case.duplicate_of = original.id
+            case.history.append(
+                HistoryEntry(
+                    at=case.created_at,
+                    actor=SYSTEM,
+                    change="duplicate_suggested",
+                    detail=f"{original.ref} ({score:.2f})",
+                )
+            )
+            return
+
+    def _opened_events(self, case: Case, event: ZaloEventReceived) -> list[StagedEvent]:
+        """The new case's card for its ward, info copies, and the duplicate suggestion."""
+        staged = [self._card(case, case.ward)]
+        staged += [self._card(case, ward, info_only=True) for ward in case.info_wards]
+        if case.duplicate_of is not None:
+            update = self._update(case, "duplicate_suggested", f"{event.event_id}:dup")
+            staged.append(StagedEvent.of(update, tips_updated_subject(case.ward), case.id))
+        return staged
+
+    # --- a message joins an open case -----------------------------------------------------------
+
+    def _join(self, case: Case, arrival: Arrival, work: "_Working", plan: Plan) -> IntakeResult:
+        event = arrival.event
+        if event.event_id in case.message_ids:
+            if case.message_ids[:1] == [event.event_id]:
+                # This event opened the case and its processing stopped half-way: finish it.
+                plan.staged += self._opened_events(case, event)
+                return self._opened_result(case, event)
+            return IntakeResult(outcome="already_joined", case_id=case.id)
+        join = self._joined(case, arrival)
+        plan.joins.append(join)
+        updated = _apply(case, join)
+        work.cases[case.id] = updated
+        work.note_tipster(arrival.tipster, case.id, event.received_at)
+        plan.tipsters.append(TipsterNote(arrival.tipster, case.id, event.received_at, False))
+        if updated.priority == TipPriority.URGENT and case.priority != TipPriority.URGENT:
+            plan.sla.append(SlaWatch(case.id, event.received_at))
+        if join.reroute is not None:
+            mark = fingerprint(updated, self.stopwords)
+            work.fingerprints.append(mark)
+            plan.fingerprints.append(mark)
+        plan.staged += self._joined_events(case, updated, join, event)
+        return IntakeResult(outcome="joined", case_id=case.id)
+
+    def _joined(self, case: Case, arrival: Arrival) -> Join:
+        """Re-triage the case on its whole text; place an unknown-ward case if now possible."""
+        message, event = arrival.message, arrival.event
+        text = "\n".join(t for t in (case.text, message.text) if t)
+        triage = self.triager.classify(text)
+        ward_reasons = [r for r in case.reasons if r.rule.startswith("ward.")]
+        other_reasons = [r for r in case.reasons if not r.rule.startswith("ward.")]
+        if case.kind == TipKind.TIP or triage.kind == TipKind.TIP:
+            kind = TipKind.TIP
+            category = triage.category if triage.kind == TipKind.TIP else case.category
+        else:
+            kind, category = case.kind, case.category
+        priority = higher_priority(case.priority, triage.priority)
+        retriage = None
+        if (kind, category, priority) != (case.kind, case.category, case.priority):
+            retriage = Retriage(kind, category, priority)
+            other_reasons = list(triage.reasons)
+        reroute = None
+        if case.ward == UNKNOWN_WARD:
+            ward, source, places, place_reasons = self._ward(event, text, message)
+            if ward != UNKNOWN_WARD:
+                reroute = Reroute(ward, source, places)
+                ward_reasons = place_reasons
+        reasons = None
+        if retriage is not None or reroute is not None:
+            reasons = (*other_reasons, *ward_reasons)
+        return Join(case.id, message, event.received_at, retriage, reroute, reasons)
+
+    def _joined_events(
+        self, case: Case, updated: Case, join: Join, event: ZaloEventReceived
+    ) -> list[StagedEvent]:
+        key = event.event_id
+        subject = tips_updated_subject(updated.ward)
+        staged = [
+            StagedEvent.of(self._update(updated, "message_added", f"{key}:msg"), subject, case.id)
+        ]
+        if join.retriage is not None:
+            retriaged = self._update(updated, "retriaged", f"{key}:retriage")
+            staged.append(StagedEvent.of(retriaged, subject, case.id))
+        if join.reroute is not None:
+            moved = self._update(updated, "rerouted", f"{key}:reroute", previous_ward=case.ward)
+            staged.append(StagedEvent.of(moved, tips_updated_subject(case.ward), case.id))
+            staged.append(self._card(updated, join.reroute.ward))
+        return staged
+
+    # --- helpers --------------------------------------------------------------------------------
+
+    def _triage(self, message: CaseMessage) -> Triage:
+        if message.text:
+            return self.triager.classify(message.text)
+        if message.photos or message.latitude is not None:
+            return Triage(
+                kind=TipKind.TIP,
+                category=self.triager.classify("").category,
+                priority=TipPriority.NORMAL,
+                reasons=(Reason(rule="kind.attachment", term=message.message_type or ""),),
+            )
+        return self.triager.classify("")
+
+    def _answer(self, message: CaseMessage, event: ZaloEventReceived) -> IntakeResult | None:
+        tokens = self.triager.tokens(message.text or "")
+        wards = [m.ward for m in self.gazetteer.find(message.text or "")]
+        answer = self.knowledge.answer(tokens, wards)
+        if answer is None or event.kind != ZaloEventKind.USER_MESSAGE:
+            return None
+        return IntakeResult(
+            outcome="answered",
+            reply=answer.text,
+            reply_key=f"{event.event_id}:answer",
+            reasons=[f"knowledge.{answer.entry_id}"],
+        )
+
+    def _opened_result(self, case: Case, event: ZaloEventReceived) -> IntakeResult:
+        reply = None
+        if case.channel == "oa" and not event.is_anonymous:
+            name = self._ward_name(case.ward)
+            reply = replies.received(case.kind, case.category, case.priority, name, case.ref)
+        return IntakeResult(
+            outcome="opened", case_id=case.id, reply=reply, reply_key=f"{case.id}:received"
+        )
+
+    def _ward(
+        self, event: ZaloEventReceived, text: str, message: CaseMessage
+    ) -> tuple[str, WardSource, list[str], list[Reason]]:
+        """Group's ward, else a place named in the text, else a shared location, else unknown."""
+        places = self.gazetteer.find(text)
+        units = sorted({m.unit for m in places})
+        group_ward = self.config.group_wards.get(event.group_id or "")
+        if group_ward is not None:
+            ward = self.gazetteer.current(group_ward) or group_ward
+            return ward, "group", units, [Reason(rule="ward.group", term=ward)]
+        named = ward_in_text(self.gazetteer, text)
+        if named is not None:
+            reason = Reason(rule=f"ward.{named.via}", term=named.name)
+            return named.ward, "text", units, [reason]
+        if message.latitude is not None and message.longitude is not None:
+            near = self.gazetteer.nearest(
+                message.latitude, message.longitude, self.config.location_max_km
+            )
+            if near is not None:
+                return (
+                    near.ward,
+                    "location",
+                    [near.unit],
+                    [Reason(rule="ward.location", term=near.name)],
+                )
+        return UNKNOWN_WARD, "unknown", [], []
+
+    def _other_wards(self, ward: str, text: str) -> list[str]:
+        return sorted({m.ward for m in self.gazetteer.find(text)} - {ward, UNKNOWN_WARD})
+
+    def _ward_name(self, ward: str) -> str | None:
+        unit = self.gazetteer.units.get(ward)
+        return f"{unit.kind} {unit.name}" if unit else None
+
+    def _card(self, case: Case, ward: str, info_only: bool = False) -> StagedEvent:
+        event = triaged_event(case, ward, info_only)
+        return StagedEvent.of(event, tips_triaged_subject(ward, case.priority), case.id)
+
+    def _update(self, case: Case, change: str, key: str, previous_ward: str | None = None) -> Event:
+        return updated_event(case, change, SYSTEM, f"tu-{key}", case.last_message_at, previous_ward)
+
+
+class _Working:
+    """The snapshot as the batch changes it, message after message (never written back)."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.seen = dict(snapshot.seen)
+        self.tipsters = dict(snapshot.tipsters)
+        self.cases = dict(snapshot.cases)
+        self.fingerprints = list(snapshot.fingerprints)
+        self.taken_refs = snapshot.taken_refs
+
+    def case(self, case_id: str) -> Case | None:
+        """The case, or None if it does not exist; raises `_NeedCase` if unknown."""
+        if case_id not in self.cases:
+            raise _NeedCase(case_id)
+        return self.cases[case_id]
+
+    def open_case(self, tipster: str, since: datetime) -> Case | None:
+        """The tipster's open case if they last wrote at or after `since`."""
+        state = self.tipsters.get(tipster)
+        if state is None or state.open_case_id is None or state.last_message_at is None:
+            return None
+        if state.last_message_at < since:
+            return None
+        case = self.case(state.open_case_id)
+        return case if case is not None and case.is_open else None
+
+    def note_tipster(self, tipster: str, case_id: str, at: datetime) -> None:
+        self.tipsters[tipster] = TipsterState(
+            pseudonym=tipster, open_case_id=case_id, last_message_at=at
+        )
+
+
+def _apply(case: Case, join: Join) -> Case:
+    """The case as the store holds it after `join`."""
+    changes: dict[str, object] = {
+        "messages": [*case.messages, join.message],
+        "message_ids": [*case.message_ids, join.message.event_id],
+        "last_message_at": join.last_message_at,
+    }
+    if join.retriage is not None:
+        changes |= {
+            "kind": join.retriage.kind,
+            "category": join.retriage.category,
+            "priority": join.retriage.priority,
+        }
+    if join.reroute is not None:
+        changes |= {
+            "ward": join.reroute.ward,
+            "ward_source": join.reroute.ward_source,
+            "places": join.reroute.places,
+        }
+    if join.reasons is not None:
+        changes["reasons"] = list(join.reasons)
+    return case.model_copy(update=changes)
+
+
+def case_message(event: ZaloEventReceived) -> CaseMessage:
+    photos = tuple(
+        a.url for a in event.attachments if a.type in (MessageType.IMAGE, MessageType.GIF) and a.url
+    )
+    location = next(
+        (a for a in event.attachments if a.type == MessageType.LOCATION and a.latitude is not None),
+        None,
+    )
+    return CaseMessage(
+        event_id=event.event_id,
+        at=event.received_at,
+        message_type=event.message_type,
+        text=(event.text or "").strip() or None,
+        photos=photos,
+        latitude=location.latitude if location else None,
+        longitude=location.longitude if location else None,
+    )
