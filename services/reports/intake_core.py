@@ -16,6 +16,7 @@ reference code that is taken) is simply re-planned.
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -143,6 +144,25 @@ class Join:
     retriage: Retriage | None = None
     reroute: Reroute | None = None
     reasons: tuple[Reason, ...] | None = None  # replaces the case's reasons when set
+
+    def fields(self) -> dict[str, Any]:
+        """The case's fields the join sets, besides adding the message."""
+        changes: dict[str, Any] = {"last_message_at": self.last_message_at}
+        if self.retriage is not None:
+            changes |= {
+                "kind": self.retriage.kind,
+                "category": self.retriage.category,
+                "priority": self.retriage.priority,
+            }
+        if self.reroute is not None:
+            changes |= {
+                "ward": self.reroute.ward,
+                "ward_source": self.reroute.ward_source,
+                "places": self.reroute.places,
+            }
+        if self.reasons is not None:
+            changes["reasons"] = list(self.reasons)
+        return changes
 
 
 @dataclass(frozen=True)
@@ -564,26 +584,11 @@ class _Working:
 
 def _apply(case: Case, join: Join) -> Case:
     """The case as the store holds it after `join`."""
-    changes: dict[str, object] = {
+    pushed = {
         "messages": [*case.messages, join.message],
         "message_ids": [*case.message_ids, join.message.event_id],
-        "last_message_at": join.last_message_at,
     }
-    if join.retriage is not None:
-        changes |= {
-            "kind": join.retriage.kind,
-            "category": join.retriage.category,
-            "priority": join.retriage.priority,
-        }
-    if join.reroute is not None:
-        changes |= {
-            "ward": join.reroute.ward,
-            "ward_source": join.reroute.ward_source,
-            "places": join.reroute.places,
-        }
-    if join.reasons is not None:
-        changes["reasons"] = list(join.reasons)
-    return case.model_copy(update=changes)
+    return case.model_copy(update={**pushed, **join.fields()})
 
 
 def case_message(event: ZaloEventReceived) -> CaseMessage:

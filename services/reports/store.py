@@ -336,19 +336,7 @@ class ReportsStore:
 
 
 def _join_write(join: Join) -> UpdateOne:
-    changes: Document = {"last_message_at": join.last_message_at}
-    if join.retriage is not None:
-        changes |= {
-            "kind": str(join.retriage.kind),
-            "category": str(join.retriage.category),
-            "priority": str(join.retriage.priority),
-        }
-    if join.reroute is not None:
-        changes |= {
-            "ward": join.reroute.ward,
-            "ward_source": join.reroute.ward_source,
-            "places": join.reroute.places,
-        }
+    changes = join.fields()
     if join.reasons is not None:
         changes["reasons"] = [reason.model_dump() for reason in join.reasons]
     message = join.message
