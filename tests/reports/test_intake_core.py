@@ -198,7 +198,8 @@ def _check_reply(plan: Plan, events: list[ZaloEventReceived]) -> None:
     [result] = plan.results
     [case] = plan.new_cases
     assert result.case_id == case.id == case_id_for(events[0].event_id)
-    assert result.reply is not None and case.ref in result.reply
+    assert result.reply is not None
+    assert case.ref in result.reply
     assert result.reply_key == f"{case.id}:received"
     assert (case.ward, case.ward_source, case.channel) == ("quang-phu", "text", "oa")
     assert plan.records[0].outcome == "opened"
@@ -206,7 +207,8 @@ def _check_reply(plan: Plan, events: list[ZaloEventReceived]) -> None:
 
 def _check_answer(plan: Plan, events: list[ZaloEventReceived]) -> None:
     [result] = plan.results
-    assert result.reply and result.reply_key == f"{events[0].event_id}:answer"
+    assert result.reply
+    assert result.reply_key == f"{events[0].event_id}:answer"
     assert result.reasons == ["knowledge.can-cuoc-cap-moi"]
 
 
@@ -260,7 +262,8 @@ def _check_long_ref(plan: Plan, events: list[ZaloEventReceived]) -> None:
 
 def _check_retriage(plan: Plan, events: list[ZaloEventReceived]) -> None:
     [join] = plan.joins
-    assert join.retriage is not None and join.retriage.priority == TipPriority.URGENT
+    assert join.retriage is not None
+    assert join.retriage.priority == TipPriority.URGENT
     assert join.reasons is not None
     rules = {reason.rule for reason in join.reasons}
     assert {"ward.unit", "model.priority"} <= rules  # the ward reason survives retriage
@@ -269,9 +272,11 @@ def _check_retriage(plan: Plan, events: list[ZaloEventReceived]) -> None:
 
 def _check_reroute(plan: Plan, events: list[ZaloEventReceived]) -> None:
     [join] = plan.joins
-    assert join.reroute is not None and join.reroute.ward == "quang-phu"
+    assert join.reroute is not None
+    assert join.reroute.ward == "quang-phu"
     assert plan.fingerprints[0].ward == "quang-phu"
-    assert join.retriage is None and join.reasons is not None  # the ward reason replaced
+    assert join.retriage is None
+    assert join.reasons is not None
     assert [r.rule for r in join.reasons if r.rule.startswith("ward.")] == ["ward.unit"]
     rerouted = plan.staged[-2].payload
     assert (rerouted["previous_ward"], rerouted["ward"]) == ("unknown", "quang-phu")
@@ -311,9 +316,12 @@ ADDED = "message_added@tips.updated.quang-phu"
 
 ROWS = [
     # --- no case ---
-    Row("verification code", lambda: [tip("Kiểm tra mã CA-7K2M9Q")], outcomes=["ignored_verification"]),
-    Row("question answered", lambda: [tip(ID_CARD_QUESTION)], outcomes=["answered"], check=_check_answer),
-    Row("question in a group", lambda: [tip(ID_CARD_QUESTION, group_id=GROUP)], outcomes=["ignored_question"]),
+    Row("verification code", lambda: [tip("Kiểm tra mã CA-7K2M9Q")],
+        outcomes=["ignored_verification"]),
+    Row("question answered", lambda: [tip(ID_CARD_QUESTION)], outcomes=["answered"],
+        check=_check_answer),
+    Row("question in a group", lambda: [tip(ID_CARD_QUESTION, group_id=GROUP)],
+        outcomes=["ignored_question"]),
     Row("chit-chat", lambda: [tip(CHITCHAT)], outcomes=["ignored_other"]),
     # --- a new case ---
     Row("tip opens a case", lambda: [tip(THEFT_LAST_NIGHT)], outcomes=["opened"], new_cases=1,
