@@ -100,6 +100,7 @@ def create_app(settings: ReportsSettings, messenger: Messenger | None = None) ->
             await broker.connect()
             await broker.start()
             consumer = handlers.IntakeConsumer(nc, reports)
+            app.state.intake_consumer = consumer
             await consumer.start()
             timer = asyncio.create_task(_sla_loop(reports))
             try:

@@ -90,6 +90,8 @@ class Desk:
         updated = await self._apply(
             case, user, changes, f"status:{target}", expect={"status": case.status}
         )
+        if not updated.is_open:
+            await self.store.forget_recent(updated.ward, updated.id)
         change = "merged" if target == CaseStatus.DUPLICATE else "status_changed"
         await self._emit(updated, change, user, detail=str(outcome) if outcome else str(target))
         if target == CaseStatus.DUPLICATE and merged_into:

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 MESSAGE_KINDS = (ZaloEventKind.USER_MESSAGE, ZaloEventKind.GROUP_MESSAGE)
 RETRY_DELAY = 2.0
-BATCH = 100
+BATCH = 250
 IDLE_WAIT = 5.0  # seconds a request for one message waits before it is renewed
 _GRACE = 1.0  # past a request's expiry, before its end is taken as lost
 TRANSIENT = (PyMongoError, NatsError, TimeoutError)
@@ -150,7 +150,8 @@ class IntakeConsumer:
     async def _triage(self, accepted: list[tuple[Msg, ZaloEventReceived]]) -> None:
         reports = self.reports
         events = [event for _, event in accepted]
-        results, staged = await reports.intake.process(events)
+        first = frozenset(e.event_id for m, e in accepted if m.metadata.num_delivered == 1)
+        results, staged = await reports.intake.process(events, first)
         await reports.publisher.publish_staged(staged)
         await asyncio.gather(*(_reply(reports, r, e) for r, e in zip(results, events, strict=True)))
         for (msg, event), result in zip(accepted, results, strict=True):

@@ -14,6 +14,7 @@ from services.reports.intake_core import (
     IntakeCore,
     IntakeResult,
     Plan,
+    Planner,
     Snapshot,
 )
 from services.reports.outgoing import StagedEvent
@@ -39,12 +40,19 @@ class Intake:
         return results[0]
 
     async def process(
-        self, events: list[ZaloEventReceived]
+        self, events: list[ZaloEventReceived], first_deliveries: frozenset[str] = frozenset()
     ) -> tuple[list[IntakeResult], list[StagedEvent]]:
-        """A batch of messages, in order: each one's result, and the events staged for all."""
+        """A batch of messages, in order: each one's result, and the events staged for all.
+
+        `first_deliveries`: ids of events the consumer delivers for the first time, which
+        cannot have been handled before (ingest publishes one stream message per event id:
+        the stream's duplicate window covers its acceptance horizon), so the ledger is read
+        only for redeliveries. A consumer recreated over old messages would break that
+        premise: it must start after the last handled message."""
         arrivals = [Arrival.of(event, self._pseudonym(event)) for event in events]
-        plan = await self._plan(arrivals, await self._load(arrivals))
-        await self._perform(plan, arrivals)
+        snapshot = await self._load(arrivals, first_deliveries)
+        plan = await self._plan(arrivals, snapshot)
+        await self._perform(plan, arrivals, known_tipsters=set(snapshot.tipsters))
         return plan.results, plan.staged
 
     def _pseudonym(self, event: ZaloEventReceived) -> str:
@@ -52,11 +60,12 @@ class Intake:
             raise ValueError("message event without a user id")
         return self.sealer.pseudonym(event.user_id)
 
-    async def _load(self, arrivals: list[Arrival]) -> Snapshot:
+    async def _load(self, arrivals: list[Arrival], first_deliveries: frozenset[str]) -> Snapshot:
         config = self.core.config
         first = min(arrival.event.received_at for arrival in arrivals)
+        redelivered = {a.event.event_id for a in arrivals} - first_deliveries
         seen, tipsters, fingerprints = await asyncio.gather(
-            self.store.seen_many(a.event.event_id for a in arrivals),
+            self.store.seen_many(redelivered),
             asyncio.gather(*(self.store.tipster(t) for t in {a.tipster for a in arrivals})),
             self.store.recent_fingerprints(first - config.duplicate_window),
         )
@@ -77,27 +86,24 @@ class Intake:
     async def _plan(self, arrivals: list[Arrival], snapshot: Snapshot) -> Plan:
         """Plan until the plan holds: every case it needs is known, and its new cases are in."""
         for _ in range(MAX_PLANS):
-            plan = self.core.plan(arrivals, snapshot)
-            if plan.missing:
-                snapshot = snapshot.adding(await self.store.get_many(plan.missing))
-                continue
+            planner = Planner(self.core, snapshot)
+            while missing := planner.advance(arrivals):
+                loaded = await self.store.get_many(missing)
+                planner.learn(loaded)
+                snapshot = snapshot.adding(loaded)
+            plan = planner.plan
             inserted = await self.store.insert_cases(plan.new_cases)
             if inserted.clean:
                 return plan
+            # A case that existed, or a reference code that is taken: plan the batch again.
             known = {case.id: case for case in plan.new_cases} | inserted.existing
             snapshot = snapshot.adding(
-                {
-                    case_id: case
-                    for case_id, case in known.items()
-                    if case.ref not in inserted.taken_refs
-                },
+                {i: case for i, case in known.items() if case.ref not in inserted.taken_refs},
                 frozenset(inserted.taken_refs),
             )
-        raise RuntimeError(
-            f"intake could not settle a batch of {len(arrivals)} in {MAX_PLANS} plans"
-        )
+        raise RuntimeError(f"intake could not settle a batch in {MAX_PLANS} plans")
 
-    async def _perform(self, plan: Plan, arrivals: list[Arrival]) -> None:
+    async def _perform(self, plan: Plan, arrivals: list[Arrival], known_tipsters: set[str]) -> None:
         first_cases = {note.pseudonym for note in plan.tipsters if note.first}
         sealed = {
             a.tipster: self.sealer.seal(a.event.user_id or "")
@@ -106,7 +112,7 @@ class Intake:
         }
         await self.store.add_messages(plan.joins)
         await asyncio.gather(
-            self.store.note_tipsters(plan.tipsters, sealed),
+            self.store.note_tipsters(plan.tipsters, sealed, known_tipsters),
             self.store.remember_recent(plan.fingerprints),
             self.store.watch_sla(plan.sla),
             self.store.stage(plan.staged),

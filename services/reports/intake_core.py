@@ -30,7 +30,12 @@ from services.reports.cases import (
     higher_priority,
     reference_code,
 )
-from services.reports.duplicates import Fingerprint, fingerprint, ranked_duplicates
+from services.reports.duplicates import (
+    RECENT_LIMIT,
+    Fingerprint,
+    fingerprint,
+    ranked_duplicates,
+)
 from services.reports.knowledge import KnowledgeBase
 from services.reports.outgoing import StagedEvent, triaged_event, updated_event
 from services.reports.roster import Roster
@@ -39,12 +44,13 @@ from services.reports.wards import ward_in_text
 from shared.events.envelope import Event
 from shared.events.tips import CaseStatus, Reason, TipCategory, TipKind, TipPriority
 from shared.events.zalo import MessageType, ZaloEventKind, ZaloEventReceived
-from shared.places import UNKNOWN_WARD, Gazetteer
+from shared.places import UNKNOWN_WARD, Gazetteer, PlaceMatch
 from shared.subjects import tips_triaged_subject, tips_updated_subject
 from shared.verification import find_verification_code
 
 SYSTEM = "system"
 LONG_REF = 10  # characters of a reference code whose short form is taken
+MAX_UNKNOWN = 10  # duplicate candidates asked for at once
 
 
 @dataclass(frozen=True)
@@ -208,11 +214,35 @@ class Plan:
 
 
 class _NeedCase(Exception):
-    """A decision needs a case the snapshot does not hold (caught inside `plan`)."""
+    """A decision needs cases the snapshot does not hold (caught by the `Planner`)."""
 
-    def __init__(self, case_id: str) -> None:
-        super().__init__(case_id)
-        self.case_id = case_id
+    def __init__(self, case_ids: set[str]) -> None:
+        super().__init__(case_ids)
+        self.case_ids = case_ids
+
+
+class Planner:
+    """Decides a batch message by message, stopping where a message needs cases it lacks;
+    given them (`learn`), it goes on from that message. Decided messages are never redone."""
+
+    def __init__(self, core: "IntakeCore", snapshot: Snapshot) -> None:
+        self.core = core
+        self.work = _Working(snapshot)
+        self.plan = Plan()
+        self.decided = 0
+
+    def advance(self, arrivals: list[Arrival]) -> set[str]:
+        """Decide the rest of `arrivals`; the ids of cases still needed, or an empty set."""
+        while self.decided < len(arrivals):
+            try:
+                self.core.decide(arrivals[self.decided], self.work, self.plan)
+            except _NeedCase as need:
+                return need.case_ids
+            self.decided += 1
+        return set()
+
+    def learn(self, cases: dict[str, Case | None]) -> None:
+        self.work.cases.update(cases)
 
 
 # --- deciding --------------------------------------------------------------------------------
@@ -239,28 +269,29 @@ class IntakeCore:
         )
 
     def plan(self, arrivals: list[Arrival], snapshot: Snapshot) -> Plan:
-        """Decide a batch in order; a plan with `missing` set must be planned again."""
-        work = _Working(snapshot)
-        plan = Plan()
-        for arrival in arrivals:
-            try:
-                result = self._decide(arrival, work, plan)
-            except _NeedCase as need:
-                plan.missing.add(need.case_id)
-                continue
-            plan.results.append(result)
+        """Decide a batch in order; a plan with `missing` set decided nothing (plan again with
+        those cases in the snapshot, or use a `Planner` to go on where it stopped)."""
+        planner = Planner(self, snapshot)
+        missing = planner.advance(arrivals)
+        return Plan(missing=missing) if missing else planner.plan
+
+    # --- one message ----------------------------------------------------------------------------
+
+    def decide(self, arrival: Arrival, work: "_Working", plan: Plan) -> None:
+        """Add one message's effects and result to `plan`; raises `_NeedCase` before changing
+        anything when it needs a case `work` does not hold."""
+        result = self._decide(arrival, work, plan)
+        plan.results.append(result)
+        event_id = arrival.event.event_id
+        if event_id not in work.seen:
             record = IntakeRecord(
-                event_id=arrival.event.event_id,
+                event_id=event_id,
                 case_id=result.case_id,
                 outcome=result.outcome,
                 at=arrival.event.received_at,
             )
-            if arrival.event.event_id not in work.seen:
-                work.seen[arrival.event.event_id] = record
-                plan.records.append(record)
-        return Plan(missing=plan.missing) if plan.missing else plan
-
-    # --- one message ----------------------------------------------------------------------------
+            work.seen[event_id] = record
+            plan.records.append(record)
 
     def _decide(self, arrival: Arrival, work: "_Working", plan: Plan) -> IntakeResult:
         event = arrival.event
@@ -307,16 +338,16 @@ class IntakeCore:
             return IntakeResult(outcome=f"ignored_{triage.kind}")
         # Unknown counts as new: inserting a case that exists fails, and the batch is re-planned.
         existing = work.cases.get(case_id_for(event.event_id))
+        case = existing or self._new_case(arrival, triage, work)
+        mark = fingerprint(case, self.stopwords)
         if existing is None:
-            case = self._new_case(arrival, triage, work)
+            self._note_duplicate(case, mark, work)
             plan.new_cases.append(case)
-        else:
-            case = existing  # opened before a crash: finish what followed the insert
+        # else: opened before a crash; finish what followed the insert
         work.cases[case.id] = case
         work.note_tipster(arrival.tipster, case.id, case.last_message_at)
         plan.tipsters.append(TipsterNote(arrival.tipster, case.id, case.last_message_at, True))
-        mark = fingerprint(case, self.stopwords)
-        work.fingerprints.append(mark)
+        work.note_recent(mark)
         plan.fingerprints.append(mark)
         if case.priority == TipPriority.URGENT:
             plan.sla.append(SlaWatch(case.id, case.created_at))
@@ -325,7 +356,8 @@ class IntakeCore:
 
     def _new_case(self, arrival: Arrival, triage: Triage, work: "_Working") -> Case:
         event, message = arrival.event, arrival.message
-        ward, source, places, place_reasons = self._ward(event, message.text or "", message)
+        found = self.gazetteer.find(message.text or "")
+        ward, source, places, place_reasons = self._ward(event, message.text or "", message, found)
         case_id = case_id_for(event.event_id)
         ref = reference_code(case_id, self.config.ref_prefix)
         if ref in work.taken_refs:
@@ -336,7 +368,7 @@ class IntakeCore:
         if officer:
             history.append(HistoryEntry(at=at, actor=SYSTEM, change="assigned", detail=officer))
         kind = triage.kind if triage.kind != TipKind.OTHER else TipKind.TIP
-        case = Case(
+        return Case(
             id=case_id,
             ref=ref,
             kind=kind,
@@ -356,39 +388,45 @@ class IntakeCore:
             updated_at=at,
             last_message_at=at,
             assignee=officer,
-            info_wards=self._other_wards(ward, message.text or ""),
+            info_wards=sorted({m.ward for m in found} - {ward, UNKNOWN_WARD}),
             history=history,
         )
-        self._note_duplicate(case, work)
-        return case
 
-    def _note_duplicate(self, case: Case, work: "_Working") -> None:
+    def _note_duplicate(self, case: Case, mark: Fingerprint, work: "_Working") -> None:
         """Mark `case` as a likely duplicate of another tipster's open case of the incident."""
         if case.kind != TipKind.TIP:
             return
-        mark = fingerprint(case, self.stopwords)
         since = case.created_at - self.config.duplicate_window
-        wards = None if case.ward == UNKNOWN_WARD else {case.ward, UNKNOWN_WARD}
-        candidates = [
-            f for f in work.fingerprints if f.at >= since and (wards is None or f.ward in wards)
-        ]
+        wards = None if case.ward == UNKNOWN_WARD else (case.ward, UNKNOWN_WARD)
+        candidates = work.recent(wards, since)
         ranked = ranked_duplicates(
             mark,
             candidates,
             threshold=self.config.duplicate_threshold,
             window=self.config.duplicate_window,
         )
+        # A candidate noted with its code is open (closing a case takes it off the list)
+        # unless this batch knows otherwise; one noted without (before that rule) must be
+        # loaded. Those ranked before the first open one are asked for together.
+        unknown = []
+        for candidate, _ in ranked:
+            if candidate.case_id not in work.cases and candidate.ref is None:
+                unknown.append(candidate.case_id)
+            elif _is_open(candidate, work):
+                break
+        if unknown:
+            raise _NeedCase(set(unknown[:MAX_UNKNOWN]))
         for candidate, score in ranked:
-            original = work.case(candidate.case_id)
-            if original is None or not original.is_open:
+            if not _is_open(candidate, work):
                 continue
-            case.duplicate_of = original.id
+            original = work.cases.get(candidate.case_id)
+            case.duplicate_of = candidate.case_id
             case.history.append(
                 HistoryEntry(
                     at=case.created_at,
                     actor=SYSTEM,
                     change="duplicate_suggested",
-                    detail=f"{original.ref} ({score:.2f})",
+                    detail=f"{original.ref if original else candidate.ref} ({score:.2f})",
                 )
             )
             return
@@ -422,7 +460,7 @@ class IntakeCore:
             plan.sla.append(SlaWatch(case.id, event.received_at))
         if join.reroute is not None:
             mark = fingerprint(updated, self.stopwords)
-            work.fingerprints.append(mark)
+            work.note_recent(mark)
             plan.fingerprints.append(mark)
         plan.staged += self._joined_events(case, updated, join, event)
         return IntakeResult(outcome="joined", case_id=case.id)
@@ -509,16 +547,21 @@ class IntakeCore:
         )
 
     def _ward(
-        self, event: ZaloEventReceived, text: str, message: CaseMessage
+        self,
+        event: ZaloEventReceived,
+        text: str,
+        message: CaseMessage,
+        found: list[PlaceMatch] | None = None,
     ) -> tuple[str, WardSource, list[str], list[Reason]]:
-        """Group's ward, else a place named in the text, else a shared location, else unknown."""
-        places = self.gazetteer.find(text)
+        """Group's ward, else a place named in the text, else a shared location, else unknown;
+        `found`: the gazetteer's matches in `text`, if already known."""
+        places = self.gazetteer.find(text) if found is None else found
         units = sorted({m.unit for m in places})
         group_ward = self.config.group_wards.get(event.group_id or "")
         if group_ward is not None:
             ward = self.gazetteer.current(group_ward) or group_ward
             return ward, "group", units, [Reason(rule="ward.group", term=ward)]
-        named = ward_in_text(self.gazetteer, text)
+        named = ward_in_text(self.gazetteer, text, places)
         if named is not None:
             reason = Reason(rule=f"ward.{named.via}", term=named.name)
             return named.ward, "text", units, [reason]
@@ -534,9 +577,6 @@ class IntakeCore:
                     [Reason(rule="ward.location", term=near.name)],
                 )
         return UNKNOWN_WARD, "unknown", [], []
-
-    def _other_wards(self, ward: str, text: str) -> list[str]:
-        return sorted({m.ward for m in self.gazetteer.find(text)} - {ward, UNKNOWN_WARD})
 
     def _ward_name(self, ward: str) -> str | None:
         unit = self.gazetteer.units.get(ward)
@@ -557,13 +597,15 @@ class _Working:
         self.seen = dict(snapshot.seen)
         self.tipsters = dict(snapshot.tipsters)
         self.cases = dict(snapshot.cases)
-        self.fingerprints = list(snapshot.fingerprints)
+        self.fingerprints: dict[str, list[Fingerprint]] = {}
+        for mark in snapshot.fingerprints:
+            self.note_recent(mark)
         self.taken_refs = snapshot.taken_refs
 
     def case(self, case_id: str) -> Case | None:
         """The case, or None if it does not exist; raises `_NeedCase` if unknown."""
         if case_id not in self.cases:
-            raise _NeedCase(case_id)
+            raise _NeedCase({case_id})
         return self.cases[case_id]
 
     def open_case(self, tipster: str, since: datetime) -> Case | None:
@@ -576,10 +618,34 @@ class _Working:
         case = self.case(state.open_case_id)
         return case if case is not None and case.is_open else None
 
+    def note_recent(self, mark: Fingerprint) -> None:
+        """Keep a ward's `RECENT_LIMIT` newest cases as duplicate candidates, as the store does."""
+        marks = self.fingerprints.setdefault(mark.ward, [])
+        marks.append(mark)
+        if len(marks) > RECENT_LIMIT:
+            del marks[0]
+
+    def recent(self, wards: tuple[str, ...] | None, since: datetime) -> list[Fingerprint]:
+        """Duplicate candidates noted since `since` in `wards` (all wards if None)."""
+        lists = (
+            self.fingerprints.values()
+            if wards is None
+            else (self.fingerprints.get(ward, []) for ward in wards)
+        )
+        return [mark for marks in lists for mark in marks if mark.at >= since]
+
     def note_tipster(self, tipster: str, case_id: str, at: datetime) -> None:
         self.tipsters[tipster] = TipsterState(
             pseudonym=tipster, open_case_id=case_id, last_message_at=at
         )
+
+
+def _is_open(candidate: Fingerprint, work: _Working) -> bool:
+    """Whether a duplicate candidate's case is open, as far as the batch knows."""
+    if candidate.case_id in work.cases:
+        case = work.cases[candidate.case_id]
+        return case is not None and case.is_open
+    return candidate.ref is not None
 
 
 def _apply(case: Case, join: Join) -> Case:

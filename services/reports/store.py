@@ -1,7 +1,7 @@
 """Every MongoDB query of the reports service (operators that FerretDB v1 supports)."""
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -11,7 +11,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.reports.cases import Case, HistoryEntry, Note
-from services.reports.duplicates import Fingerprint
+from services.reports.duplicates import RECENT_LIMIT, Fingerprint
 from services.reports.intake_core import IntakeRecord, Join, SlaWatch, TipsterNote, TipsterState
 from services.reports.outgoing import StagedEvent
 from shared.events.tips import CaseStatus, TipKind, TipPriority
@@ -19,7 +19,6 @@ from shared.mongo import ensure_indexes
 
 Document = dict[str, Any]
 DUPLICATE_KEY = 11000
-RECENT_LIMIT = 50  # duplicate candidates per ward (the most recent ones)
 
 
 @dataclass
@@ -141,27 +140,56 @@ class ReportsStore:
             last_message_at=doc.get("last_message_at"),
         )
 
-    async def note_tipsters(self, notes: list[TipsterNote], sealed: Mapping[str, str]) -> None:
-        """Remember each tipster's newest open case; keep the sealed id of a first case's
-        tipster (once). `sealed` maps pseudonyms to sealed ids."""
+    async def note_tipsters(
+        self, notes: list[TipsterNote], sealed: Mapping[str, str], known: Set[str]
+    ) -> None:
+        """Remember each tipster's newest open case, keeping the sealed id of a first case's
+        tipster (once). `sealed` maps pseudonyms to sealed ids; `known` holds the tipsters
+        whose document existed when the batch was loaded: the others are inserted (one
+        statement for all, far cheaper than upserts on FerretDB), updated if one appeared
+        meanwhile."""
+        latest = {note.pseudonym: note for note in notes}  # a later note of a tipster wins
+        firsts = {note.pseudonym for note in notes if note.first}
+        docs = [
+            {
+                "_id": name,
+                "sealed": sealed[name],
+                "first_seen": latest[name].at,
+                "open_case_id": latest[name].case_id,
+                "last_message_at": latest[name].at,
+            }
+            for name in sorted(firsts - set(known))
+        ]
+        clashed = {str(doc["_id"]) for doc in await self._insert_new(self.tipsters, docs)}
+        inserted = {str(doc["_id"]) for doc in docs} - clashed
         writes = []
-        for note in notes:
+        for name, note in latest.items():
+            if name in inserted:
+                continue
             update: Document = {"$set": {"open_case_id": note.case_id, "last_message_at": note.at}}
-            if note.first:
-                update["$setOnInsert"] = {"sealed": sealed[note.pseudonym], "first_seen": note.at}
-            writes.append(UpdateOne({"_id": note.pseudonym}, update, upsert=note.first))
+            if name in firsts:  # kept once, whoever wrote first
+                update["$setOnInsert"] = {"sealed": sealed[name], "first_seen": note.at}
+            writes.append(UpdateOne({"_id": name}, update, upsert=name in firsts))
         if writes:
-            await self.tipsters.bulk_write(writes, ordered=True)
+            await self.tipsters.bulk_write(writes, ordered=False)
 
     async def remember_recent(self, fingerprints: list[Fingerprint]) -> None:
         """Note new cases in their ward's short list of recent cases (duplicate candidates)."""
         by_ward: dict[str, list[Document]] = {}
         for mark in fingerprints:
             by_ward.setdefault(mark.ward, []).append(mark.to_document())
-        for ward, items in by_ward.items():
-            await self.recent.update_one(
-                {"_id": ward}, {"$push": {"items": {"$each": items}}}, upsert=True
+        await asyncio.gather(
+            *(
+                self.recent.update_one(
+                    {"_id": ward}, {"$push": {"items": {"$each": items}}}, upsert=True
+                )
+                for ward, items in by_ward.items()
             )
+        )
+
+    async def forget_recent(self, ward: str, case_id: str) -> None:
+        """Take a closed case out of its ward's duplicate candidates."""
+        await self.recent.update_one({"_id": ward}, {"$pull": {"items": {"case_id": case_id}}})
 
     async def recent_fingerprints(self, since: datetime) -> list[Fingerprint]:
         """Cases noted since `since` in every ward's list, pruning older notes."""
@@ -225,13 +253,9 @@ class ReportsStore:
         return [Case.model_validate(doc) for doc in docs], total
 
     async def watch_sla(self, watches: list[SlaWatch]) -> None:
-        """Start the acknowledgement clock of urgent cases (once each)."""
-        writes = [
-            UpdateOne({"_id": w.case_id}, {"$setOnInsert": {"since": w.since}}, upsert=True)
-            for w in watches
-        ]
-        if writes:
-            await self.sla.bulk_write(writes, ordered=False)
+        """Start the acknowledgement clock of urgent cases (once each: a clock running is
+        kept)."""
+        await self._insert_new(self.sla, [{"_id": w.case_id, "since": w.since} for w in watches])
 
     async def unwatch_sla(self, case_id: str) -> None:
         await self.sla.delete_one({"_id": case_id})
@@ -298,15 +322,19 @@ class ReportsStore:
         if event_ids:
             await self.outbox.delete_many({"_id": {"$in": event_ids}})
 
-    async def _insert_new(self, collection: Any, docs: list[Document]) -> None:
-        """Insert documents whose `_id` may exist already (those are kept as they are)."""
+    async def _insert_new(self, collection: Any, docs: list[Document]) -> list[Document]:
+        """Insert documents whose `_id` may exist already (those are kept as they are);
+        returns the documents that were not inserted for that reason."""
         if not docs:
-            return
+            return []
         try:
             await collection.insert_many(docs, ordered=False)
         except BulkWriteError as exc:
-            if any(error.get("code") != DUPLICATE_KEY for error in exc.details["writeErrors"]):
+            errors = exc.details["writeErrors"]
+            if any(error.get("code") != DUPLICATE_KEY for error in errors):
                 raise
+            return [docs[error["index"]] for error in errors]
+        return []
 
     # --- tipsters, audit, replies -------------------------------------------------------------
 

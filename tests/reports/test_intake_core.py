@@ -8,7 +8,7 @@ gazetteer are used; only the store is replaced by the snapshot the orchestrator 
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -183,10 +183,17 @@ def neighbour_case(open_: bool) -> Callable[[IntakeCore, list[ZaloEventReceived]
     return build
 
 
-def neighbour_case_unknown(core: IntakeCore, events: list[ZaloEventReceived]) -> Snapshot:
-    """A duplicate candidate whose case the snapshot does not hold."""
+def neighbour_case_unloaded(core: IntakeCore, events: list[ZaloEventReceived]) -> Snapshot:
+    """A duplicate candidate noted with its code, its case not loaded: open (closing a case
+    takes it off the list)."""
     snapshot = neighbour_case(True)(core, events)
     return Snapshot(fingerprints=snapshot.fingerprints)
+
+
+def neighbour_case_unknown(core: IntakeCore, events: list[ZaloEventReceived]) -> Snapshot:
+    """A duplicate candidate noted before codes were kept: its case must be loaded."""
+    [mark] = neighbour_case(True)(core, events).fingerprints
+    return Snapshot(fingerprints=(replace(mark, ref=None),))
 
 
 def taken_ref(core: IntakeCore, events: list[ZaloEventReceived]) -> Snapshot:
@@ -354,6 +361,10 @@ ROWS = [
     Row("closed case is no duplicate", lambda: [tip(THEFT_LAST_NIGHT)], neighbour_case(False),
         outcomes=["opened"], new_cases=1, tipsters=[True], fingerprints=1, staged=[NEW],
         check=_check_not_duplicate),
+    Row("candidate noted with its code: no load", lambda: [tip(THEFT_LAST_NIGHT)],
+        neighbour_case_unloaded, outcomes=["opened"], new_cases=1, tipsters=[True],
+        fingerprints=1, staged=[NEW, "duplicate_suggested@tips.updated.quang-phu"],
+        check=_check_duplicate),
     Row("unknown candidate: plan again", lambda: [tip(THEFT_LAST_NIGHT)], neighbour_case_unknown,
         outcomes=[], records=0, check=_check_missing),
     Row("insert happened before a crash: finish", lambda: [tip(THEFT_LAST_NIGHT)],
