@@ -8,29 +8,13 @@ import pytest
 from services.reports.case_changes import retriage_changes, retriage_events, transition_changes
 from services.reports.cases import Case, CaseError
 from shared.events.tips import CaseStatus, Outcome, TipCategory, TipKind, TipPriority
+from tests.reports.builders import make_case
 
 AT = datetime(2026, 12, 4, 3, 0, tzinfo=UTC)
 
 
 def case(status: CaseStatus = CaseStatus.NEW, case_id: str = "c1", **fields: Any) -> Case:
-    return Case.model_validate(
-        {
-            "_id": case_id,
-            "ref": f"BY-{case_id.upper()}",
-            "kind": TipKind.TIP,
-            "category": TipCategory.THEFT,
-            "priority": TipPriority.NORMAL,
-            "ward": "quang-phu",
-            "ward_source": "text",
-            "status": status,
-            "tipster": "p1",
-            "channel": "oa",
-            "created_at": AT,
-            "updated_at": AT,
-            "last_message_at": AT,
-            **fields,
-        }
-    )
+    return make_case(status, id=case_id, ref=f"BY-{case_id.upper()}", **fields)
 
 
 OPEN_ORIGINAL = case(case_id="c0")
