@@ -151,8 +151,11 @@ class IntakeConsumer:
         reports = self.reports
         events = [event for _, event in accepted]
         first = frozenset(e.event_id for m, e in accepted if m.metadata.num_delivered == 1)
-        results, staged = await reports.intake.process(events, first)
-        await reports.publisher.publish_staged(staged)
+        plan = await reports.intake.process(events, first)
+        await asyncio.gather(
+            reports.intake.finish(plan), reports.publisher.publish_staged(plan.staged)
+        )
+        results = plan.results
         await asyncio.gather(*(_reply(reports, r, e) for r, e in zip(results, events, strict=True)))
         for (msg, event), result in zip(accepted, results, strict=True):
             await msg.ack()

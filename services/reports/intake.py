@@ -3,7 +3,8 @@ perform the plan with a few bulk writes per batch.
 
 Idempotent: a case opened by an event has an id derived from that event, a message joins a
 case at most once, and staged events carry deterministic ids (`Nats-Msg-Id`). The ledger
-entries are written last, so a batch interrupted before them is decided again.
+entries are written last (`finish`), so a batch interrupted before them is decided again: its
+cases exist, so it re-stages what they announce, and JetStream drops a republished event.
 """
 
 import asyncio
@@ -17,7 +18,6 @@ from services.reports.intake_core import (
     Planner,
     Snapshot,
 )
-from services.reports.outgoing import StagedEvent
 from services.reports.store import ReportsStore
 from services.reports.vault import Sealer
 from shared.events.zalo import ZaloEventReceived
@@ -36,13 +36,16 @@ class Intake:
 
     async def handle(self, event: ZaloEventReceived) -> IntakeResult:
         """One message; its tip events stay staged for the publisher."""
-        results, _ = await self.process([event])
-        return results[0]
+        plan = await self.process([event])
+        await self.finish(plan)
+        return plan.results[0]
 
     async def process(
         self, events: list[ZaloEventReceived], first_deliveries: frozenset[str] = frozenset()
-    ) -> tuple[list[IntakeResult], list[StagedEvent]]:
-        """A batch of messages, in order: each one's result, and the events staged for all.
+    ) -> Plan:
+        """A batch of messages, in order, up to the ledger: the plan performed, with each
+        message's result and the events it staged. `finish` writes the ledger entries; it may
+        run beside the publishing of the staged events (both only follow the writes here).
 
         `first_deliveries`: ids of events the consumer delivers for the first time, which
         cannot have been handled before (ingest publishes one stream message per event id:
@@ -53,7 +56,11 @@ class Intake:
         snapshot = await self._load(arrivals, first_deliveries)
         plan = await self._plan(arrivals, snapshot)
         await self._perform(plan, arrivals, known_tipsters=set(snapshot.tipsters))
-        return plan.results, plan.staged
+        return plan
+
+    async def finish(self, plan: Plan) -> None:
+        """The ledger entries, last: a batch interrupted before them is decided again."""
+        await self.store.record(plan.records)
 
     def _pseudonym(self, event: ZaloEventReceived) -> str:
         if event.user_id is None:
@@ -110,14 +117,13 @@ class Intake:
             for a in arrivals
             if a.tipster in first_cases
         }
-        await self.store.add_messages(plan.joins)
         await asyncio.gather(
+            self.store.add_messages(plan.joins),  # the batch's new cases are in (`_plan`)
             self.store.note_tipsters(plan.tipsters, sealed, known_tipsters),
             self.store.remember_recent(plan.fingerprints),
             self.store.watch_sla(plan.sla),
             self.store.stage(plan.staged),
         )
-        await self.store.record(plan.records)
         for arrival, result in zip(arrivals, plan.results, strict=True):
             if result.outcome in ("opened", "joined"):
                 log.info(

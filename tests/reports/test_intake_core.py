@@ -22,6 +22,7 @@ from services.reports.intake_core import (
     IntakeCore,
     IntakeRecord,
     Plan,
+    Planner,
     Snapshot,
     TipsterState,
     case_message,
@@ -452,3 +453,24 @@ def test_case_message_keeps_photos_and_location() -> None:
         ("https://example.invalid/a.jpg",),
         17.47,
     )
+
+
+def test_the_planner_goes_on_where_it_stopped(core: IntakeCore) -> None:
+    """Given the case it asked for, the planner decides the rest: the same plan as planning
+    with that case known from the start, and no message decided twice."""
+    events = [
+        tip(CHITCHAT, user_id=NEIGHBOUR),
+        tip(THEFT_LAST_NIGHT, minutes=1),  # needs the unknown candidate's case
+        tip(KNIFE_NOW, minutes=2),  # joins the case the message before opens
+    ]
+    known = neighbour_case(True)(core, events)
+    [mark] = known.fingerprints
+    snapshot = Snapshot(fingerprints=(replace(mark, ref=None),))
+    arrivals = [arrival(e) for e in events]
+    planner = Planner(core, snapshot)
+    assert planner.advance(arrivals) == {mark.case_id}
+    assert planner.decided == 1  # the message before the one that waits stays decided
+    planner.learn(known.cases)
+    assert planner.advance(arrivals) == set()
+    assert [r.outcome for r in planner.plan.results] == ["ignored_other", "opened", "joined"]
+    assert planner.plan == core.plan(arrivals, snapshot.adding(known.cases))
