@@ -9,7 +9,11 @@ cases exist, so it re-stages what they announce, and JetStream drops a republish
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
+from datetime import datetime
 
+from services.reports.duplicates import Fingerprint
 from services.reports.intake_core import (
     Arrival,
     IntakeCore,
@@ -24,15 +28,43 @@ from shared.events.zalo import ZaloEventReceived
 
 log = logging.getLogger(__name__)
 MAX_PLANS = 5  # a batch is re-planned when it meets cases or codes it did not know
+RECENT_TTL = 1.0  # seconds the wards' recent-case lists are reused before being read again
+
+
+class RecentCases:
+    """The wards' recent-case lists (duplicate candidates), read from the store at most every
+    `ttl` seconds, with the cases this process noted since. Reading them was the largest part
+    of a quiet stream's latency; the cost is that another replica's new case, or a case closed
+    by staff, is seen up to `ttl` later (a suggestion only: staff still decide)."""
+
+    def __init__(
+        self, store: ReportsStore, ttl: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.store, self.ttl, self.clock = store, ttl, clock
+        self._marks: list[Fingerprint] = []
+        self._read_at: float | None = None
+
+    async def since(self, since: datetime) -> list[Fingerprint]:
+        if self._read_at is None or self.clock() - self._read_at > self.ttl:
+            self._marks = await self.store.recent_fingerprints(since)
+            self._read_at = self.clock()
+        return [mark for mark in self._marks if mark.at >= since]
+
+    def noted(self, marks: list[Fingerprint]) -> None:
+        """Cases this process has just written to the lists."""
+        self._marks += marks
 
 
 class Intake:
     """Turns `ZaloEventReceived` message events into cases and staged tip events."""
 
-    def __init__(self, store: ReportsStore, core: IntakeCore, sealer: Sealer) -> None:
+    def __init__(
+        self, store: ReportsStore, core: IntakeCore, sealer: Sealer, recent_ttl: float = RECENT_TTL
+    ) -> None:
         self.store = store
         self.core = core
         self.sealer = sealer
+        self.recent = RecentCases(store, recent_ttl)
 
     async def handle(self, event: ZaloEventReceived) -> IntakeResult:
         """One message; its tip events stay staged for the publisher."""
@@ -56,6 +88,7 @@ class Intake:
         snapshot = await self._load(arrivals, first_deliveries)
         plan = await self._plan(arrivals, snapshot)
         await self._perform(plan, arrivals, known_tipsters=set(snapshot.tipsters))
+        self.recent.noted(plan.fingerprints)
         return plan
 
     async def finish(self, plan: Plan) -> None:
@@ -74,7 +107,7 @@ class Intake:
         seen, tipsters, fingerprints = await asyncio.gather(
             self.store.seen_many(redelivered),
             asyncio.gather(*(self.store.tipster(t) for t in {a.tipster for a in arrivals})),
-            self.store.recent_fingerprints(first - config.duplicate_window),
+            self.recent.since(first - config.duplicate_window),
         )
         since = first - config.group_window
         wanted = {
