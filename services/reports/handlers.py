@@ -1,11 +1,11 @@
 """The intake consumer: pull a batch, screen it, let intake handle it, publish, reply, ack.
 
-Batches come from the durable `reports-intake` consumer through `shared.pulling`: one
-request takes whatever is pending (up to `BATCH`) without waiting, and when nothing is, a
-request for one message waits for it. A quiet stream then costs one message per batch and no
-added wait; a backlog is drained `BATCH` messages at a time with a few bulk writes each.
-FastStream's pull subscriber waits for a full batch until its timeout (nats-py's `fetch`),
-which would add that timeout to every tip on a quiet stream.
+Batches come from the durable `reports-intake` consumer through `shared.jetstream`'s
+`PullConsumer`: one fetch takes whatever is pending (up to `BATCH`) without waiting, and when
+nothing is, a fetch of one message waits for it. A quiet stream then costs one message per
+batch and no added wait; a backlog is drained `BATCH` messages at a time with a few bulk
+writes each. A fetch of a whole batch that waits (nats-py's, FastStream's pull subscriber)
+would wait for the batch to fill, adding its timeout to every tip on a quiet stream.
 """
 
 import asyncio
@@ -17,6 +17,7 @@ import httpx
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
+from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pydantic import ValidationError
 from pymongo.errors import PyMongoError
@@ -25,8 +26,8 @@ from services.reports.intake_core import IntakeResult
 from services.reports.services import Reports
 from services.reports.settings import ReportsSettings
 from shared.events.zalo import ZaloEventKind, ZaloEventReceived
+from shared.jetstream import PullConsumer, times_delivered
 from shared.process import stop_task
-from shared.pulling import PullRequests
 from shared.subjects import zalo_event_subject
 from shared.zalo.errors import ZaloError
 
@@ -35,8 +36,8 @@ log = logging.getLogger(__name__)
 MESSAGE_KINDS = (ZaloEventKind.USER_MESSAGE, ZaloEventKind.GROUP_MESSAGE)
 RETRY_DELAY = 2.0
 BATCH = 250
-IDLE_WAIT = 5.0  # seconds a request for one message waits before it is renewed
-_GRACE = 1.0  # past a request's expiry, before its end is taken as lost
+IDLE_WAIT = 5.0  # seconds a fetch of one message waits before it is renewed
+PENDING_WAIT = 0.01  # seconds for the server to answer a fetch of what is pending
 TRANSIENT = (PyMongoError, NatsError, TimeoutError)
 
 
@@ -83,7 +84,7 @@ class IntakeConsumer:
         settings = reports.settings
         self.reports = reports
         self.batch = batch
-        self._pulls = PullRequests(nc, settings.zalo_events_stream, settings.intake_durable)
+        self._pulls = PullConsumer(nc, settings.zalo_events_stream, settings.intake_durable)
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -107,15 +108,13 @@ class IntakeConsumer:
                 await self.handle(deliveries)
 
     async def _next_batch(self) -> list[Msg]:
-        pulls = self._pulls
-        if len(pulls.collected) < self.batch:
-            await pulls.request(self.batch, {"no_wait": True}, _GRACE)
-        if not pulls.collected:
-            expires = {"expires": int(IDLE_WAIT * 1e9)}
-            if await pulls.request(1, expires, IDLE_WAIT + _GRACE) is not None:
-                await asyncio.sleep(RETRY_DELAY)  # refused (the consumer is gone): no busy loop
-        batch, pulls.collected = pulls.collected, []
-        return batch
+        """What is pending (up to `BATCH`), else the first message to come (or nothing)."""
+        for batch, wait in ((self.batch, PENDING_WAIT), (1, IDLE_WAIT)):
+            try:
+                return await self._pulls.fetch(batch, wait)
+            except NatsTimeoutError:
+                continue
+        return []
 
     async def handle(self, deliveries: list[Msg]) -> None:
         """Screen, then handle the batch's messages together; one failure retries them all,
@@ -150,7 +149,7 @@ class IntakeConsumer:
     async def _triage(self, accepted: list[tuple[Msg, ZaloEventReceived]]) -> None:
         reports = self.reports
         events = [event for _, event in accepted]
-        first = frozenset(e.event_id for m, e in accepted if m.metadata.num_delivered == 1)
+        first = frozenset(e.event_id for m, e in accepted if times_delivered(m) == 1)
         plan = await reports.intake.process(events, first)
         await asyncio.gather(
             reports.intake.finish(plan), reports.publisher.publish_staged(plan.staged)
