@@ -22,7 +22,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pydantic import ValidationError
 from pymongo.errors import PyMongoError
 
-from services.reports.intake_core import IntakeResult
+from services.reports.intake_core import Arrival, IntakeResult
 from services.reports.services import Reports
 from services.reports.settings import ReportsSettings
 from shared.events.zalo import ZaloEventKind, ZaloEventReceived
@@ -77,6 +77,18 @@ def screen(data: bytes) -> Screened:
     return Screened(event)
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """A message of the batch: what JetStream delivered, and what intake read of it."""
+
+    msg: Msg
+    arrival: Arrival
+
+    @property
+    def event(self) -> ZaloEventReceived:
+        return self.arrival.event
+
+
 class IntakeConsumer:
     """Pulls batches from `reports-intake` and handles each until stopped."""
 
@@ -86,6 +98,7 @@ class IntakeConsumer:
         self.batch = batch
         self._pulls = PullConsumer(nc, settings.zalo_events_stream, settings.intake_durable)
         self._task: asyncio.Task[None] | None = None
+        self._ahead: asyncio.Task[list[Delivery]] | None = None
 
     async def start(self) -> None:
         await self._pulls.open()
@@ -94,18 +107,40 @@ class IntakeConsumer:
     async def stop(self) -> None:
         if self._task is not None:
             await stop_task(self._task)
+        if self._ahead is not None:
+            await stop_task(self._ahead)
         await self._pulls.close()
 
     async def _run(self) -> None:
+        """Each batch is pulled and read (`Intake.read`) while the one before it is handled,
+        and handled after it: one batch at a time, in order."""
+        self._ahead = asyncio.create_task(self._prepare())
         while True:
-            try:
-                deliveries = await self._next_batch()
-            except NatsError as exc:  # NATS away: the client reconnects; ask again
-                log.warning("intake pull failed", extra={"error": type(exc).__name__})
-                await asyncio.sleep(RETRY_DELAY)
-                continue
-            if deliveries:
-                await self.handle(deliveries)
+            batch = await self._ahead
+            self._ahead = asyncio.create_task(self._prepare())
+            if batch:
+                await self.handle(batch)
+
+    async def _prepare(self) -> list[Delivery]:
+        try:
+            deliveries = await self._next_batch()
+        except NatsError as exc:  # NATS away: the client reconnects; ask again
+            log.warning("intake pull failed", extra={"error": type(exc).__name__})
+            await asyncio.sleep(RETRY_DELAY)
+            return []
+        accepted: list[tuple[Msg, ZaloEventReceived]] = []
+        for msg in deliveries:
+            screened = screen(msg.data)
+            if screened.event is not None:
+                accepted.append((msg, screened.event))
+            elif screened.verdict == "skip":
+                await msg.ack()
+            else:
+                await msg.term()
+        arrivals = await self.reports.intake.read([event for _, event in accepted])
+        return [
+            Delivery(msg, arrival) for (msg, _), arrival in zip(accepted, arrivals, strict=True)
+        ]
 
     async def _next_batch(self) -> list[Msg]:
         """What is pending (up to `BATCH`), else the first message to come (or nothing)."""
@@ -116,52 +151,40 @@ class IntakeConsumer:
                 continue
         return []
 
-    async def handle(self, deliveries: list[Msg]) -> None:
-        """Screen, then handle the batch's messages together; one failure retries them all,
-        and an unexpected one is retried message by message so it holds up only its own."""
-        accepted: list[tuple[Msg, ZaloEventReceived]] = []
-        for msg in deliveries:
-            screened = screen(msg.data)
-            if screened.event is not None:
-                accepted.append((msg, screened.event))
-            elif screened.verdict == "skip":
-                await msg.ack()
-            else:
-                await msg.term()
-        if not accepted:
-            return
+    async def handle(self, batch: list[Delivery]) -> None:
+        """Handle the batch's messages together; one failure retries them all, and an
+        unexpected one is retried message by message so it holds up only its own."""
         try:
-            await self._triage(accepted)
+            await self._triage(batch)
         except TRANSIENT as exc:
             log.warning(
                 "intake failed, will retry",
-                extra={"messages": len(accepted), "error": type(exc).__name__},
+                extra={"messages": len(batch), "error": type(exc).__name__},
             )
-            await asyncio.gather(*(msg.nak(delay=RETRY_DELAY) for msg, _ in accepted))
+            await asyncio.gather(*(d.msg.nak(delay=RETRY_DELAY) for d in batch))
         except Exception:
-            if len(accepted) > 1:
-                for msg, _ in accepted:
-                    await self.handle([msg])
+            if len(batch) > 1:
+                for delivery in batch:
+                    await self.handle([delivery])
                 return
-            log.exception("intake failed", extra={"event_id": accepted[0][1].event_id})
-            await accepted[0][0].nak(delay=RETRY_DELAY)
+            log.exception("intake failed", extra={"event_id": batch[0].event.event_id})
+            await batch[0].msg.nak(delay=RETRY_DELAY)
 
-    async def _triage(self, accepted: list[tuple[Msg, ZaloEventReceived]]) -> None:
+    async def _triage(self, batch: list[Delivery]) -> None:
         reports = self.reports
-        events = [event for _, event in accepted]
-        first = frozenset(e.event_id for m, e in accepted if times_delivered(m) == 1)
-        plan = await reports.intake.process(events, first)
+        first = frozenset(d.event.event_id for d in batch if times_delivered(d.msg) == 1)
+        plan = await reports.intake.process([d.arrival for d in batch], first)
         await asyncio.gather(
             reports.intake.finish(plan), reports.publisher.publish_staged(plan.staged)
         )
-        results = plan.results
-        await asyncio.gather(*(_reply(reports, r, e) for r, e in zip(results, events, strict=True)))
-        for (msg, event), result in zip(accepted, results, strict=True):
-            await msg.ack()
+        replies = zip(plan.results, batch, strict=True)
+        await asyncio.gather(*(_reply(reports, result, d.event) for result, d in replies))
+        for delivery, result in zip(batch, plan.results, strict=True):
+            await delivery.msg.ack()
             log.info(
                 "message triaged",
                 extra={
-                    "event_id": event.event_id,
+                    "event_id": delivery.event.event_id,
                     "outcome": result.outcome,
                     "case_id": result.case_id,
                 },

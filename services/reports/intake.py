@@ -68,12 +68,25 @@ class Intake:
 
     async def handle(self, event: ZaloEventReceived) -> IntakeResult:
         """One message; its tip events stay staged for the publisher."""
-        plan = await self.process([event])
+        plan = await self.process(await self.read([event]))
         await self.finish(plan)
         return plan.results[0]
 
+    async def read(self, events: list[ZaloEventReceived]) -> list[Arrival]:
+        """The batch's arrivals with their own triage, yielding to the event loop between
+        messages: run beside another batch's store round trips, it uses their waiting time."""
+        arrivals = []
+        for event in events:
+            tipster = self._pseudonym(event)
+            try:
+                arrivals.append(self.core.read(event, tipster))
+            except Exception:  # raised again by `process`, where its message is retried alone
+                arrivals.append(Arrival.of(event, tipster))
+            await asyncio.sleep(0)
+        return arrivals
+
     async def process(
-        self, events: list[ZaloEventReceived], first_deliveries: frozenset[str] = frozenset()
+        self, arrivals: list[Arrival], first_deliveries: frozenset[str] = frozenset()
     ) -> Plan:
         """A batch of messages, in order, up to the ledger: the plan performed, with each
         message's result and the events it staged. `finish` writes the ledger entries; it may
@@ -84,7 +97,6 @@ class Intake:
         the stream's duplicate window covers its acceptance horizon), so the ledger is read
         only for redeliveries. A consumer recreated over old messages would break that
         premise: it must start after the last handled message."""
-        arrivals = [Arrival.of(event, self._pseudonym(event)) for event in events]
         snapshot = await self._load(arrivals, first_deliveries)
         plan = await self._plan(arrivals, snapshot)
         await self._perform(plan, arrivals, known_tipsters=set(snapshot.tipsters))

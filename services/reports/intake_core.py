@@ -90,11 +90,13 @@ class TipsterState(BaseModel):
 
 @dataclass(frozen=True)
 class Arrival:
-    """A citizen's message as intake reads it: the event, its sender's pseudonym, the message."""
+    """A citizen's message as intake reads it: the event, its sender's pseudonym, the message,
+    and the message's own triage when it was read ahead (`IntakeCore.read`)."""
 
     event: ZaloEventReceived
     tipster: str
     message: "CaseMessage"
+    triage: Triage | None = None
 
     @classmethod
     def of(cls, event: ZaloEventReceived, tipster: str) -> "Arrival":
@@ -268,6 +270,12 @@ class IntakeCore:
             token.folded for word in triager.rules.stopwords for token in triager.tokens(word)
         )
 
+    def read(self, event: ZaloEventReceived, tipster: str) -> Arrival:
+        """The arrival with the triage of its own message, which depends on nothing stored:
+        computed ahead while another batch waits for the store."""
+        message = case_message(event)
+        return Arrival(event, tipster, message, self._triage(message))
+
     def plan(self, arrivals: list[Arrival], snapshot: Snapshot) -> Plan:
         """Decide a batch in order; a plan with `missing` set decided nothing (plan again with
         those cases in the snapshot, or use a `Planner` to go on where it stopped)."""
@@ -324,7 +332,7 @@ class IntakeCore:
 
     def _open(self, arrival: Arrival, work: "_Working", plan: Plan) -> IntakeResult:
         event, message = arrival.event, arrival.message
-        triage = self._triage(message)
+        triage = arrival.triage or self._triage(message)
         # A question the model is unsure of may be a report phrased as one: it becomes a case
         # for a dispatcher to check rather than an automatic answer or nothing.
         settled_question = triage.kind == TipKind.QUESTION and not triage.review
