@@ -104,8 +104,13 @@ class Intake:
         return plan
 
     async def finish(self, plan: Plan) -> None:
-        """The ledger entries, last: a batch interrupted before them is decided again."""
-        await self.store.record(plan.records)
+        """The ledger entries, last: a batch interrupted before them is decided again. Beside
+        them, the new cases' notes in the wards' duplicate lists, which only suggest: this
+        process already has them (`RecentCases`), and a note lost in a crash costs at most a
+        suggestion, so they are not written before the tip events go out."""
+        await asyncio.gather(
+            self.store.record(plan.records), self.store.remember_recent(plan.fingerprints)
+        )
 
     def _pseudonym(self, event: ZaloEventReceived) -> str:
         if event.user_id is None:
@@ -165,7 +170,6 @@ class Intake:
         await asyncio.gather(
             self.store.add_messages(plan.joins),  # the batch's new cases are in (`_plan`)
             self.store.note_tipsters(plan.tipsters, sealed, known_tipsters),
-            self.store.remember_recent(plan.fingerprints),
             self.store.watch_sla(plan.sla),
             self.store.stage(plan.staged),
         )
