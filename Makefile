@@ -49,6 +49,7 @@ bench: install
 	$(PY) -m bench.ingest
 	$(PY) -m bench.triage
 	$(PY) -m bench.reports
+	$(PY) -m bench.reports_store
 	$(PY) -m bench.zalo_client
 	$(PY) -m bench.analytics
 	$(PY) -m bench.broadcast
