@@ -25,14 +25,8 @@ from pathlib import Path
 
 from bench.reports import event
 from services.reports.app import load_gazetteer
-from services.reports.intake_core import (
-    Arrival,
-    IntakeConfig,
-    IntakeCore,
-    Join,
-    Plan,
-    Snapshot,
-)
+from services.reports.intake_core import IntakeCore
+from services.reports.intake_plan import Arrival, IntakeConfig, Join, Plan, Snapshot
 from services.reports.knowledge import KnowledgeBase
 from services.reports.roster import Roster
 from services.reports.settings import ReportsSettings

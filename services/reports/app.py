@@ -22,7 +22,8 @@ from services.reports.cases import CaseError
 from services.reports.desk import Desk, Messenger
 from services.reports.hub import Hub
 from services.reports.intake import Intake
-from services.reports.intake_core import IntakeConfig, IntakeCore
+from services.reports.intake_core import IntakeCore
+from services.reports.intake_plan import IntakeConfig
 from services.reports.knowledge import KnowledgeBase
 from services.reports.publisher import TipPublisher
 from services.reports.roster import Roster

@@ -22,7 +22,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pydantic import ValidationError
 from pymongo.errors import PyMongoError
 
-from services.reports.intake_core import Arrival, IntakeResult
+from services.reports.intake_plan import Arrival, IntakeResult
 from services.reports.services import Reports
 from services.reports.settings import ReportsSettings
 from shared.events.zalo import ZaloEventKind, ZaloEventReceived

@@ -14,14 +14,9 @@ from collections.abc import Callable
 from datetime import datetime
 
 from services.reports.duplicates import Fingerprint
-from services.reports.intake_core import (
-    Arrival,
-    IntakeCore,
-    IntakeResult,
-    Plan,
-    Planner,
-    Snapshot,
-)
+from services.reports.intake_core import IntakeCore
+from services.reports.intake_plan import Arrival, IntakeResult, Plan, Snapshot
+from services.reports.intake_planning import Planner
 from services.reports.store import ReportsStore
 from services.reports.vault import Sealer
 from shared.events.zalo import ZaloEventReceived

@@ -3,22 +3,11 @@
 `IntakeCore.plan(arrivals, snapshot)` reads what the store held when a batch arrived (a
 `Snapshot`) and returns a `Plan`: the cases to insert, the messages to join, the tipster,
 duplicate-list and SLA notes, the tip events to stage, the ledger entries and each message's
-result. The orchestrator (`intake.py`) only loads the snapshot, calls `plan` and performs it.
-
-Messages of one batch are decided in order against a working copy of the snapshot, so a
-second message of a tipster joins the case their first one opened, and a case opened earlier
-in the batch is a duplicate candidate for a later one. When the plan needs a case the
-snapshot lacks (a duplicate candidate's status), it lists it in `Plan.missing` and decides
-nothing: the orchestrator loads it and plans again. Planning twice from the same snapshot
-gives the same plan, so a batch that must be planned again (a case that already exists, a
-reference code that is taken) is simply re-planned.
+result (`intake_plan.py`). The orchestrator (`intake.py`) only loads the snapshot, lets a
+`Planner` (`intake_planning.py`) decide the batch in order with this core, and performs the
+plan. Planning twice from the same snapshot gives the same plan, so a batch that meets a case
+that already exists or a reference code that is taken is simply planned again.
 """
-
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
-
-from pydantic import BaseModel, ConfigDict
 
 from services.reports import replies
 from services.reports.cases import (
@@ -30,20 +19,30 @@ from services.reports.cases import (
     higher_priority,
     reference_code,
 )
-from services.reports.duplicates import (
-    RECENT_LIMIT,
-    Fingerprint,
-    fingerprint,
-    ranked_duplicates,
+from services.reports.duplicates import Fingerprint, fingerprint, ranked_duplicates
+from services.reports.intake_plan import (
+    Arrival,
+    IntakeConfig,
+    IntakeRecord,
+    IntakeResult,
+    Join,
+    Plan,
+    Reroute,
+    Retriage,
+    SlaWatch,
+    Snapshot,
+    TipsterNote,
+    case_message,
 )
+from services.reports.intake_planning import NeedCases, Planner, Working, apply_join, is_open
 from services.reports.knowledge import KnowledgeBase
 from services.reports.outgoing import StagedEvent, triaged_event, updated_event
 from services.reports.roster import Roster
 from services.reports.triage import Triage, Triager
 from services.reports.wards import ward_in_text
 from shared.events.envelope import Event
-from shared.events.tips import CaseStatus, Reason, TipCategory, TipKind, TipPriority
-from shared.events.zalo import MessageType, ZaloEventKind, ZaloEventReceived
+from shared.events.tips import CaseStatus, Reason, TipKind, TipPriority
+from shared.events.zalo import ZaloEventKind, ZaloEventReceived
 from shared.places import UNKNOWN_WARD, Gazetteer, PlaceMatch
 from shared.subjects import tips_triaged_subject, tips_updated_subject
 from shared.verification import find_verification_code
@@ -51,203 +50,6 @@ from shared.verification import find_verification_code
 SYSTEM = "system"
 LONG_REF = 10  # characters of a reference code whose short form is taken
 MAX_UNKNOWN = 10  # duplicate candidates asked for at once
-
-
-@dataclass(frozen=True)
-class IntakeConfig:
-    group_window: timedelta
-    duplicate_window: timedelta
-    duplicate_threshold: float
-    ref_prefix: str
-    group_wards: dict[str, str]
-    location_max_km: float = 3.0
-    verification_prefix: str = "CA"
-
-
-# --- what the store holds --------------------------------------------------------------------
-
-
-class IntakeRecord(BaseModel):
-    """The intake ledger's entry for a handled event (`_id` = event id)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    event_id: str
-    case_id: str | None
-    outcome: str
-    at: datetime
-
-
-class TipsterState(BaseModel):
-    """A tipster's newest open case and when they last wrote (the grouping window)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    pseudonym: str
-    open_case_id: str | None = None
-    last_message_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class Arrival:
-    """A citizen's message as intake reads it: the event, its sender's pseudonym, the message,
-    and the message's own triage when it was read ahead (`IntakeCore.read`)."""
-
-    event: ZaloEventReceived
-    tipster: str
-    message: "CaseMessage"
-    triage: Triage | None = None
-
-    @classmethod
-    def of(cls, event: ZaloEventReceived, tipster: str) -> "Arrival":
-        return cls(event, tipster, case_message(event))
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """What the store held for a batch. `cases` maps an id to None when it is known absent."""
-
-    seen: dict[str, IntakeRecord] = field(default_factory=dict)
-    tipsters: dict[str, TipsterState] = field(default_factory=dict)
-    cases: dict[str, Case | None] = field(default_factory=dict)
-    fingerprints: tuple[Fingerprint, ...] = ()
-    taken_refs: frozenset[str] = frozenset()
-
-    def adding(
-        self, cases: dict[str, Case | None], taken_refs: frozenset[str] = frozenset()
-    ) -> "Snapshot":
-        return Snapshot(
-            seen=self.seen,
-            tipsters=self.tipsters,
-            cases={**self.cases, **cases},
-            fingerprints=self.fingerprints,
-            taken_refs=self.taken_refs | taken_refs,
-        )
-
-
-# --- what to do ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Retriage:
-    kind: TipKind
-    category: TipCategory
-    priority: TipPriority
-
-
-@dataclass(frozen=True)
-class Reroute:
-    ward: str
-    ward_source: WardSource
-    places: list[str]
-
-
-@dataclass(frozen=True)
-class Join:
-    """Add `message` to the case once (the store skips it if the case already has it)."""
-
-    case_id: str
-    message: CaseMessage
-    last_message_at: datetime
-    retriage: Retriage | None = None
-    reroute: Reroute | None = None
-    reasons: tuple[Reason, ...] | None = None  # replaces the case's reasons when set
-
-    def fields(self) -> dict[str, Any]:
-        """The case's fields the join sets, besides adding the message."""
-        changes: dict[str, Any] = {"last_message_at": self.last_message_at}
-        if self.retriage is not None:
-            changes |= {
-                "kind": self.retriage.kind,
-                "category": self.retriage.category,
-                "priority": self.retriage.priority,
-            }
-        if self.reroute is not None:
-            changes |= {
-                "ward": self.reroute.ward,
-                "ward_source": self.reroute.ward_source,
-                "places": self.reroute.places,
-            }
-        if self.reasons is not None:
-            changes["reasons"] = list(self.reasons)
-        return changes
-
-
-@dataclass(frozen=True)
-class TipsterNote:
-    """Remember a tipster's newest open case; `first` keeps their sealed id (a new case)."""
-
-    pseudonym: str
-    case_id: str
-    at: datetime
-    first: bool
-
-
-@dataclass(frozen=True)
-class SlaWatch:
-    case_id: str
-    since: datetime
-
-
-@dataclass
-class IntakeResult:
-    """What happened, and what the handler still has to send to the citizen."""
-
-    outcome: str
-    case_id: str | None = None
-    reply: str | None = None
-    reply_key: str | None = None
-    reasons: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Plan:
-    """Every effect of a batch, in the order the messages were decided."""
-
-    results: list[IntakeResult] = field(default_factory=list)
-    new_cases: list[Case] = field(default_factory=list)
-    joins: list[Join] = field(default_factory=list)
-    tipsters: list[TipsterNote] = field(default_factory=list)
-    fingerprints: list[Fingerprint] = field(default_factory=list)
-    sla: list[SlaWatch] = field(default_factory=list)
-    staged: list[StagedEvent] = field(default_factory=list)
-    records: list[IntakeRecord] = field(default_factory=list)
-    missing: set[str] = field(default_factory=set)
-
-
-class _NeedCase(Exception):
-    """A decision needs cases the snapshot does not hold (caught by the `Planner`)."""
-
-    def __init__(self, case_ids: set[str]) -> None:
-        super().__init__(case_ids)
-        self.case_ids = case_ids
-
-
-class Planner:
-    """Decides a batch message by message, stopping where a message needs cases it lacks;
-    given them (`learn`), it goes on from that message. Decided messages are never redone."""
-
-    def __init__(self, core: "IntakeCore", snapshot: Snapshot) -> None:
-        self.core = core
-        self.work = _Working(snapshot)
-        self.plan = Plan()
-        self.decided = 0
-
-    def advance(self, arrivals: list[Arrival]) -> set[str]:
-        """Decide the rest of `arrivals`; the ids of cases still needed, or an empty set."""
-        while self.decided < len(arrivals):
-            try:
-                self.core.decide(arrivals[self.decided], self.work, self.plan)
-            except _NeedCase as need:
-                return need.case_ids
-            self.decided += 1
-        return set()
-
-    def learn(self, cases: dict[str, Case | None]) -> None:
-        self.work.cases.update(cases)
-
-
-# --- deciding --------------------------------------------------------------------------------
 
 
 class IntakeCore:
@@ -285,8 +87,8 @@ class IntakeCore:
 
     # --- one message ----------------------------------------------------------------------------
 
-    def decide(self, arrival: Arrival, work: "_Working", plan: Plan) -> None:
-        """Add one message's effects and result to `plan`; raises `_NeedCase` before changing
+    def decide(self, arrival: Arrival, work: Working, plan: Plan) -> None:
+        """Add one message's effects and result to `plan`; raises `NeedCases` before changing
         anything when it needs a case `work` does not hold."""
         result = self._decide(arrival, work, plan)
         plan.results.append(result)
@@ -301,7 +103,7 @@ class IntakeCore:
             work.seen[event_id] = record
             plan.records.append(record)
 
-    def _decide(self, arrival: Arrival, work: "_Working", plan: Plan) -> IntakeResult:
+    def _decide(self, arrival: Arrival, work: Working, plan: Plan) -> IntakeResult:
         event = arrival.event
         seen = work.seen.get(event.event_id)
         if seen is not None:
@@ -317,7 +119,7 @@ class IntakeCore:
         return self._open(arrival, work, plan)
 
     def _replayed(
-        self, seen: IntakeRecord, event: ZaloEventReceived, work: "_Working"
+        self, seen: IntakeRecord, event: ZaloEventReceived, work: Working
     ) -> IntakeResult:
         if seen.case_id is None or seen.outcome != "opened":
             return IntakeResult(outcome="redelivered", case_id=seen.case_id)
@@ -330,7 +132,7 @@ class IntakeCore:
 
     # --- a new case, or none --------------------------------------------------------------------
 
-    def _open(self, arrival: Arrival, work: "_Working", plan: Plan) -> IntakeResult:
+    def _open(self, arrival: Arrival, work: Working, plan: Plan) -> IntakeResult:
         event, message = arrival.event, arrival.message
         triage = arrival.triage or self._triage(message)
         # A question the model is unsure of may be a report phrased as one: it becomes a case
@@ -362,7 +164,7 @@ class IntakeCore:
         plan.staged += self._opened_events(case, event)
         return self._opened_result(case, event)
 
-    def _new_case(self, arrival: Arrival, triage: Triage, work: "_Working") -> Case:
+    def _new_case(self, arrival: Arrival, triage: Triage, work: Working) -> Case:
         event, message = arrival.event, arrival.message
         found = self.gazetteer.find(message.text or "")
         ward, source, places, place_reasons = self._ward(event, message.text or "", message, found)
@@ -400,7 +202,7 @@ class IntakeCore:
             history=history,
         )
 
-    def _note_duplicate(self, case: Case, mark: Fingerprint, work: "_Working") -> None:
+    def _note_duplicate(self, case: Case, mark: Fingerprint, work: Working) -> None:
         """Mark `case` as a likely duplicate of another tipster's open case of the incident."""
         if case.kind != TipKind.TIP:
             return
@@ -420,12 +222,12 @@ class IntakeCore:
         for candidate, _ in ranked:
             if candidate.case_id not in work.cases and candidate.ref is None:
                 unknown.append(candidate.case_id)
-            elif _is_open(candidate, work):
+            elif is_open(candidate, work):
                 break
         if unknown:
-            raise _NeedCase(set(unknown[:MAX_UNKNOWN]))
+            raise NeedCases(set(unknown[:MAX_UNKNOWN]))
         for candidate, score in ranked:
-            if not _is_open(candidate, work):
+            if not is_open(candidate, work):
                 continue
             original = work.cases.get(candidate.case_id)
             case.duplicate_of = candidate.case_id
@@ -450,7 +252,7 @@ class IntakeCore:
 
     # --- a message joins an open case -----------------------------------------------------------
 
-    def _join(self, case: Case, arrival: Arrival, work: "_Working", plan: Plan) -> IntakeResult:
+    def _join(self, case: Case, arrival: Arrival, work: Working, plan: Plan) -> IntakeResult:
         event = arrival.event
         if event.event_id in case.message_ids:
             if case.message_ids[:1] == [event.event_id]:
@@ -460,7 +262,7 @@ class IntakeCore:
             return IntakeResult(outcome="already_joined", case_id=case.id)
         join = self._joined(case, arrival)
         plan.joins.append(join)
-        updated = _apply(case, join)
+        updated = apply_join(case, join)
         work.cases[case.id] = updated
         work.note_tipster(arrival.tipster, case.id, event.received_at)
         plan.tipsters.append(TipsterNote(arrival.tipster, case.id, event.received_at, False))
@@ -596,89 +398,3 @@ class IntakeCore:
 
     def _update(self, case: Case, change: str, key: str, previous_ward: str | None = None) -> Event:
         return updated_event(case, change, SYSTEM, f"tu-{key}", case.last_message_at, previous_ward)
-
-
-class _Working:
-    """The snapshot as the batch changes it, message after message (never written back)."""
-
-    def __init__(self, snapshot: Snapshot) -> None:
-        self.seen = dict(snapshot.seen)
-        self.tipsters = dict(snapshot.tipsters)
-        self.cases = dict(snapshot.cases)
-        self.fingerprints: dict[str, list[Fingerprint]] = {}
-        for mark in snapshot.fingerprints:
-            self.note_recent(mark)
-        self.taken_refs = snapshot.taken_refs
-
-    def case(self, case_id: str) -> Case | None:
-        """The case, or None if it does not exist; raises `_NeedCase` if unknown."""
-        if case_id not in self.cases:
-            raise _NeedCase({case_id})
-        return self.cases[case_id]
-
-    def open_case(self, tipster: str, since: datetime) -> Case | None:
-        """The tipster's open case if they last wrote at or after `since`."""
-        state = self.tipsters.get(tipster)
-        if state is None or state.open_case_id is None or state.last_message_at is None:
-            return None
-        if state.last_message_at < since:
-            return None
-        case = self.case(state.open_case_id)
-        return case if case is not None and case.is_open else None
-
-    def note_recent(self, mark: Fingerprint) -> None:
-        """Keep a ward's `RECENT_LIMIT` newest cases as duplicate candidates, as the store does."""
-        marks = self.fingerprints.setdefault(mark.ward, [])
-        marks.append(mark)
-        if len(marks) > RECENT_LIMIT:
-            del marks[0]
-
-    def recent(self, wards: tuple[str, ...] | None, since: datetime) -> list[Fingerprint]:
-        """Duplicate candidates noted since `since` in `wards` (all wards if None)."""
-        lists = (
-            self.fingerprints.values()
-            if wards is None
-            else (self.fingerprints.get(ward, []) for ward in wards)
-        )
-        return [mark for marks in lists for mark in marks if mark.at >= since]
-
-    def note_tipster(self, tipster: str, case_id: str, at: datetime) -> None:
-        self.tipsters[tipster] = TipsterState(
-            pseudonym=tipster, open_case_id=case_id, last_message_at=at
-        )
-
-
-def _is_open(candidate: Fingerprint, work: _Working) -> bool:
-    """Whether a duplicate candidate's case is open, as far as the batch knows."""
-    if candidate.case_id in work.cases:
-        case = work.cases[candidate.case_id]
-        return case is not None and case.is_open
-    return candidate.ref is not None
-
-
-def _apply(case: Case, join: Join) -> Case:
-    """The case as the store holds it after `join`."""
-    pushed = {
-        "messages": [*case.messages, join.message],
-        "message_ids": [*case.message_ids, join.message.event_id],
-    }
-    return case.model_copy(update={**pushed, **join.fields()})
-
-
-def case_message(event: ZaloEventReceived) -> CaseMessage:
-    photos = tuple(
-        a.url for a in event.attachments if a.type in (MessageType.IMAGE, MessageType.GIF) and a.url
-    )
-    location = next(
-        (a for a in event.attachments if a.type == MessageType.LOCATION and a.latitude is not None),
-        None,
-    )
-    return CaseMessage(
-        event_id=event.event_id,
-        at=event.received_at,
-        message_type=event.message_type,
-        text=(event.text or "").strip() or None,
-        photos=photos,
-        latitude=location.latitude if location else None,
-        longitude=location.longitude if location else None,
-    )

@@ -12,7 +12,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.reports.cases import Case, HistoryEntry, Note
 from services.reports.duplicates import RECENT_LIMIT, Fingerprint
-from services.reports.intake_core import IntakeRecord, Join, SlaWatch, TipsterNote, TipsterState
+from services.reports.intake_plan import IntakeRecord, Join, SlaWatch, TipsterNote, TipsterState
 from services.reports.outgoing import StagedEvent
 from shared.events.tips import CaseStatus, TipKind, TipPriority
 from shared.mongo import ensure_indexes

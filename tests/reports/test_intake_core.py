@@ -16,17 +16,17 @@ import pytest
 from services.reports.app import load_gazetteer
 from services.reports.cases import Case, case_id_for, reference_code
 from services.reports.duplicates import fingerprint
-from services.reports.intake_core import (
+from services.reports.intake_core import IntakeCore
+from services.reports.intake_plan import (
     Arrival,
     IntakeConfig,
-    IntakeCore,
     IntakeRecord,
     Plan,
-    Planner,
     Snapshot,
     TipsterState,
     case_message,
 )
+from services.reports.intake_planning import Planner
 from services.reports.knowledge import KnowledgeBase
 from services.reports.roster import Roster
 from services.reports.settings import ReportsSettings
