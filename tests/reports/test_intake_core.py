@@ -43,7 +43,7 @@ TIPSTER = "p-citizen"
 OTHER_TIPSTER = "p-neighbour"
 
 THEFT_LAST_NIGHT = "Tối qua nhà em ở xã Quang Phú bị mất trộm con chó"  # tip, normal, quang-phu
-THEFT_NOW = "Có trộm ở xã Quang Phú"  # tip, urgent, quang-phu
+FIGHT_NOW = "Đang có đánh nhau, có người bị chém chảy máu ở chợ xã Quang Phú"  # tip, urgent
 THEFT_NO_PLACE = "Tối qua nhà em bị mất trộm con chó, giờ mới biết"  # tip, normal, unknown ward
 KNIFE_NOW = "nó đang cầm dao dọa chủ nhà"  # makes a case urgent
 PLACE_ONLY = "ở xã Quang Phú"
@@ -336,7 +336,7 @@ ROWS = [
         tipsters=[True], fingerprints=1, staged=[NEW], check=_check_reply),
     Row("unanswered question opens a case", lambda: [tip(OPEN_QUESTION)], outcomes=["opened"],
         new_cases=1, tipsters=[True], fingerprints=1, staged=["card@tips.triaged.unknown.normal"]),
-    Row("urgent tip watches the SLA", lambda: [tip(THEFT_NOW)], outcomes=["opened"], new_cases=1,
+    Row("urgent tip watches the SLA", lambda: [tip(FIGHT_NOW)], outcomes=["opened"], new_cases=1,
         tipsters=[True], fingerprints=1, sla=1, staged=[URGENT]),
     Row("group tip takes the group's ward", lambda: [tip(THEFT_NO_PLACE, group_id=GROUP)],
         outcomes=["opened"], new_cases=1, tipsters=[True], fingerprints=1,
