@@ -21,7 +21,9 @@ from services.reports import api, handlers
 from services.reports.cases import CaseError
 from services.reports.desk import Desk, Messenger
 from services.reports.hub import Hub
-from services.reports.intake import Intake, IntakeConfig
+from services.reports.intake import Intake
+from services.reports.intake_core import IntakeCore
+from services.reports.intake_plan import IntakeConfig
 from services.reports.knowledge import KnowledgeBase
 from services.reports.publisher import TipPublisher
 from services.reports.roster import Roster
@@ -74,8 +76,6 @@ def create_broker(settings: ReportsSettings) -> NatsBroker:
 def create_app(settings: ReportsSettings, messenger: Messenger | None = None) -> FastAPI:
     """The service; pass `messenger` to reply through something other than the Zalo client."""
     broker = create_broker(settings)
-    state: dict[str, Reports] = {}
-    broker.include_router(handlers.create_router(settings, lambda: state["reports"]))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -92,7 +92,6 @@ def create_app(settings: ReportsSettings, messenger: Messenger | None = None) ->
                 await zalo.start()
                 outbound = zalo
             reports = _build(settings, store, broker, outbound)
-            state["reports"] = reports
             app.state.reports = reports
             app.state.nats = nc
             app.state.staff = StaffDirectory.from_settings(
@@ -101,6 +100,9 @@ def create_app(settings: ReportsSettings, messenger: Messenger | None = None) ->
             live = await nc.subscribe(TIPS_ALL, cb=reports.hub.on_message)
             await broker.connect()
             await broker.start()
+            consumer = handlers.IntakeConsumer(nc, reports)
+            app.state.intake_consumer = consumer
+            await consumer.start()
             timer = asyncio.create_task(_sla_loop(reports))
             try:
                 yield
@@ -108,6 +110,7 @@ def create_app(settings: ReportsSettings, messenger: Messenger | None = None) ->
                 timer.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await timer
+                await consumer.stop()
                 await broker.stop()
                 await live.unsubscribe()
         finally:
@@ -170,7 +173,7 @@ def _build(
         location_max_km=settings.location_max_km,
         verification_prefix=settings.verification_prefix,
     )
-    intake = Intake(store, triager, gazetteer, knowledge, sealer, roster, config)
+    intake = Intake(store, IntakeCore(triager, gazetteer, knowledge, roster, config), sealer)
     publisher = TipPublisher(broker, store, settings.tips_stream)
     desk = Desk(store, publisher, gazetteer, sealer, messenger)
     return Reports(settings, store, gazetteer, intake, publisher, desk, Hub(), messenger)
