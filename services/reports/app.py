@@ -7,8 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from faststream import ExceptionMiddleware
 from faststream.exceptions import RejectMessage
 from faststream.nats import NatsBroker
@@ -18,7 +17,6 @@ from pydantic import ValidationError
 from pymongo.errors import PyMongoError
 
 from services.reports import api, handlers
-from services.reports.cases import CaseError
 from services.reports.desk import Desk, Messenger
 from services.reports.hub import Hub
 from services.reports.intake import Intake
@@ -39,7 +37,7 @@ from shared.jetstream import connect, ensure_consumer, ensure_stream, inbox_pref
 from shared.mongo import connect_mongo
 from shared.places import Gazetteer
 from shared.subjects import TIPS_ALL, TIPS_STREAM, ZALO_EVENTS_STREAM
-from shared.web import error_body, harden
+from shared.web import harden
 from shared.zalo.client import ZaloClient
 
 log = logging.getLogger(__name__)
@@ -122,11 +120,7 @@ def create_app(settings: ReportsSettings, messenger: Messenger | None = None) ->
     app = FastAPI(
         title="binhyen reports", version="1.0.0", lifespan=lifespan, docs_url=None, redoc_url=None
     )
-    harden(app)
-
-    @app.exception_handler(CaseError)
-    async def _case_error(request: Request, exc: CaseError) -> JSONResponse:
-        return JSONResponse(error_body(exc.detail), status_code=exc.status_code)
+    harden(app)  # CaseError is a ServiceError: the one error body, its code by status
 
     async def mongo_ready() -> object:
         return await app.state.reports.store.db.command("ping")
