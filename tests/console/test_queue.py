@@ -103,6 +103,42 @@ def test_a_tip_of_another_ward_stays_out_of_the_queue(stack: Stack, console: Ope
     assert desk.row(elsewhere).count() == 0
 
 
+# Records each notification the page shows (Playwright's init scripts run before the page's).
+RECORD_NOTIFICATIONS = """
+const Real = window.Notification;
+window.shownNotifications = [];
+window.Notification = class extends Real {
+  constructor(title, options) {
+    window.shownNotifications.push({ title, body: options && options.body });
+    super(title, options);
+  }
+};
+Object.defineProperty(window.Notification, "permission", { get: () => Real.permission });
+window.Notification.requestPermission = () => Real.requestPermission();
+"""
+
+
+def test_an_urgent_tip_rings_and_notifies_without_the_residents_words(
+    stack: Stack, console: OpenConsole
+) -> None:
+    desk = console(DESKTOP)
+    desk.context.grant_permissions(["notifications"])
+    desk.page.add_init_script(RECORD_NOTIFICATIONS)
+    desk.page.reload()
+    desk.sign_in()
+    desk.page.get_by_role("button", name="Bật chuông và thông báo khi có tin khẩn").click()
+    desk.page.get_by_role("button", name="Chuông và thông báo đã bật").wait_for()
+    marker = f"nhà {time.time_ns() % 10**6}"
+    send_tip(stack, f"Cướp giật có dao ở {marker} phường Quang Phú, cần gấp")
+    desk.row(marker).wait_for(timeout=10_000)
+    ref = desk.row(marker).locator(".ref").text_content()
+    shown = desk.page.evaluate("window.shownNotifications")
+    assert shown == [{"title": f"Tin báo khẩn {ref}", "body": "Cướp giật · Quang Phú"}]
+    send_tip(stack, f"Mất trộm dép ở {marker}0 phường Quang Phú")  # not urgent: no alarm
+    desk.row(f"{marker}0").wait_for(timeout=10_000)
+    assert len(desk.page.evaluate("window.shownNotifications")) == 1
+
+
 def test_a_phone_shows_queue_and_case_without_sideways_scroll(
     stack: Stack, console: OpenConsole
 ) -> None:

@@ -401,9 +401,60 @@ async function onCaseEvent(event) {
   } catch {
     return; // no longer visible to this person (moved to another ward)
   }
+  if (event.type === "tip.triaged" && item.priority === "urgent") alertUrgent(item);
   state.cases.set(caseId(item), item);
   renderQueue();
   if (state.openCase === caseId(item)) renderCase(item);
+}
+
+// ---- urgent alerts: a sound and a browser notification -----------------------------------
+
+const alerts = { audio: null };
+
+function enableAlerts() {
+  // Both need a person's gesture: the browser refuses sound and permission prompts otherwise.
+  alerts.audio = alerts.audio || new AudioContext();
+  alerts.audio.resume();
+  if ("Notification" in window && Notification.permission === "default") {
+    Notification.requestPermission().then(showAlertsState);
+  }
+  showAlertsState();
+}
+
+function showAlertsState() {
+  const denied = "Notification" in window && Notification.permission === "denied";
+  $("alerts").textContent = !alerts.audio
+    ? "Bật chuông và thông báo khi có tin khẩn"
+    : denied
+      ? "Chuông đã bật (trình duyệt chặn thông báo)"
+      : "Chuông và thông báo đã bật";
+}
+
+function beep() {
+  const context = alerts.audio;
+  const tone = context.createOscillator();
+  const gain = context.createGain();
+  tone.frequency.value = 880;
+  gain.gain.setValueAtTime(0.2, context.currentTime);
+  gain.gain.exponentialRampToValueAtTime(0.001, context.currentTime + 0.6);
+  tone.connect(gain).connect(context.destination);
+  tone.start();
+  tone.stop(context.currentTime + 0.6);
+}
+
+function alertUrgent(item) {
+  if (alerts.audio) beep();
+  if (!("Notification" in window) || Notification.permission !== "granted") return;
+  // A notification can show on a locked screen: the code, category and ward, never the
+  // resident's words.
+  const shown = new Notification(`Tin báo khẩn ${item.ref}`, {
+    body: `${LABELS.category[item.category] || item.category} · ${wardName(item.ward)}`,
+    tag: caseId(item),
+  });
+  shown.addEventListener("click", () => {
+    window.focus();
+    location.hash = `#/case/${encodeURIComponent(caseId(item))}`;
+  });
 }
 
 // ---- case page -------------------------------------------------------------------------
@@ -737,6 +788,7 @@ async function start() {
   $("notice-form").addEventListener("submit", submitNotice);
   $("sign-in-form").addEventListener("submit", signIn);
   $("sign-out").addEventListener("click", signOut);
+  $("alerts").addEventListener("click", enableAlerts);
   $("filters").addEventListener("change", loadQueue);
   window.addEventListener("hashchange", route);
   bindActions();
