@@ -103,6 +103,28 @@ def test_a_tip_of_another_ward_stays_out_of_the_queue(stack: Stack, console: Ope
     assert desk.row(elsewhere).count() == 0
 
 
+def test_a_dispatcher_corrects_the_triage(stack: Stack, console: OpenConsole) -> None:
+    desk = console(PHONE).sign_in()
+    marker = f"số tài khoản {time.time_ns() % 10**6}"
+    send_tip(stack, f"Có người gọi điện đòi chuyển tiền vào {marker}, phường Quang Phú")
+    desk.row(marker).locator("a").click()
+    page = desk.page
+    page.locator(".said", has_text=marker).wait_for()
+    triage = page.locator("#triage-form")
+    triage.get_by_label("Nhóm vụ việc").select_option("traffic")
+    triage.get_by_label("Mức ưu tiên").select_option("low")
+    page.get_by_role("button", name="Lưu phân loại").click()
+    page.locator("#action-result", has_text="Đã lưu phân loại.").wait_for()
+    page.locator(".facts", has_text="Giao thông").wait_for()
+    page.locator(".history li", has_text="Sửa phân loại").wait_for()
+    case_id = page.evaluate("decodeURIComponent(location.hash.split('/').pop())")
+    stored = httpx.get(
+        f"{stack.url('reports')}/cases/{case_id}",
+        headers={"Authorization": "Bearer demo-admin"},  # make run's DEMO static token
+    ).json()
+    assert (stored["category"], stored["priority"]) == ("traffic", "low")
+
+
 # Records each notification the page shows (Playwright's init scripts run before the page's).
 RECORD_NOTIFICATIONS = """
 const Real = window.Notification;

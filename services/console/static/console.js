@@ -37,6 +37,7 @@ const LABELS = {
   },
   change: {
     created: "Tiếp nhận từ Zalo",
+    changed: "Sửa phân loại",
     assigned: "Phân công",
     acknowledged: "Đã tiếp nhận",
     status_changed: "Đổi trạng thái",
@@ -110,6 +111,7 @@ const state = {
   openCase: null,
   stream: null,
   streamBroken: false,
+  triageShown: null, // the case whose triage form was last filled
   noticeKey: null, // the idempotency key of the notice being submitted, kept until it is stored
 };
 
@@ -470,6 +472,7 @@ function route() {
     location.hash = "#/notices";
   } else if (match) {
     state.openCase = decodeURIComponent(match[1]);
+    state.triageShown = null;
     $("action-result").textContent = "";
     for (const form of ["note-form", "reply-form"]) $(form).reset();
     show("case-view");
@@ -578,6 +581,13 @@ function renderActions(item) {
   to.replaceChildren(...(NEXT_STATUS[item.status] || []).map((s) => el("option", { value: s, text: LABELS.status[s] })));
   if ([...to.options].some((o) => o.value === chosen)) to.value = chosen;
   $("transition-form").hidden = !open;
+  const triage = $("triage-form");
+  triage.hidden = !open;
+  if (state.triageShown !== caseId(item)) {
+    // Set once per case opened, so a live update does not undo a choice being made.
+    state.triageShown = caseId(item);
+    for (const field of ["kind", "category", "priority"]) triage[field].value = item[field];
+  }
 }
 
 async function act(button, run, success) {
@@ -620,6 +630,20 @@ function bindActions() {
       body.outcome = form.outcome.value;
     }
     act(form.querySelector("button"), () => api("reports", caseUrl("/transitions"), { method: "POST", body }), "Đã cập nhật trạng thái.");
+  });
+  $("triage-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const form = event.target;
+    const item = state.cases.get(state.openCase);
+    const body = {};
+    for (const field of ["kind", "category", "priority"]) {
+      if (!item || form[field].value !== item[field]) body[field] = form[field].value;
+    }
+    if (!Object.keys(body).length) {
+      $("action-result").textContent = "Phân loại không thay đổi.";
+      return;
+    }
+    act(form.querySelector("button"), () => api("reports", caseUrl(""), { method: "PATCH", body }), "Đã lưu phân loại.");
   });
   for (const [formId, suffix, success] of [
     ["note-form", "/notes", "Đã thêm ghi chú."],
@@ -782,6 +806,7 @@ async function start() {
   fillSelect($("filters").priority, LABELS.priority);
   fillSelect($("filters").status, LABELS.status);
   fillSelect($("transition-form").outcome, LABELS.outcome);
+  for (const field of ["kind", "category", "priority"]) fillSelect($("triage-form")[field], LABELS[field]);
   for (const field of ["category", "severity", "urgency", "certainty"]) {
     fillSelect($("notice-form")[field], NOTICE_LABELS[field], NOTICE_DEFAULTS[field]);
   }
