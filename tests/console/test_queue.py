@@ -161,7 +161,7 @@ def test_an_urgent_tip_rings_and_notifies_without_the_residents_words(
     assert len(desk.page.evaluate("window.shownNotifications")) == 1
 
 
-def test_a_phone_shows_queue_and_case_without_sideways_scroll(
+def test_phone_and_desktop_show_queue_and_case_without_sideways_scroll(
     stack: Stack, console: OpenConsole
 ) -> None:
     marker = f"nhà số {time.time_ns() % 10**6}"
@@ -175,6 +175,13 @@ def test_a_phone_shows_queue_and_case_without_sideways_scroll(
     phone.page.locator(".said", has_text=marker).wait_for()
     screenshot(phone.page, "case-360")
     assert phone.page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    desktop = console(DESKTOP).sign_in()
+    desktop.row(marker).wait_for(timeout=10_000)
+    screenshot(desktop.page, "queue-1366")
+    desktop.row(marker).locator("a").click()
+    desktop.page.locator(".said", has_text=marker).wait_for()
+    screenshot(desktop.page, "case-1366")
+    assert desktop.page.evaluate("document.documentElement.scrollWidth") <= DESKTOP["width"]
 
 
 HOSTILE = '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script><b id=bold>đậm</b>'
