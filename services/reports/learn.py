@@ -4,6 +4,7 @@ grouped by author (a message's author never sits on both sides of a fold)."""
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 from scipy import sparse
@@ -222,14 +223,14 @@ def _tune_urgent(
     out-of-fold precision still holds the floor, if it reaches the recall target; else the
     highest threshold that reaches the recall target (precision grows with the threshold); the
     lowest tried if none does."""
-    scored = [
+    scored: list[tuple[float, dict[str, Any]]] = [
         (threshold, score(cv.examples, cv.outcomes(base.model_copy(update={"urgent": threshold}))))
         for threshold in URGENT_STEPS
     ]
     for threshold, scores in reversed(scored):  # from the lowest threshold up
         if scores["urgent_precision"] >= precision_floor:
             if scores["urgent_recall"] >= target:
-                return threshold
+                return float(threshold)
             break
     for threshold, scores in scored:
         if scores["urgent_recall"] >= target:
