@@ -58,8 +58,11 @@ class AckedPublisher:
         """Publishes still waiting for their acknowledgement."""
         return len(self._waiting)
 
-    async def publish(self, subject: str, data: bytes, msg_id: str) -> bool:
-        """Publish once; True if JetStream reports `msg_id` as a duplicate it did not store."""
+    async def publish(
+        self, subject: str, data: bytes, msg_id: str, headers: dict[str, str] | None = None
+    ) -> bool:
+        """Publish once; True if JetStream reports `msg_id` as a duplicate it did not store.
+        `headers` go with the message besides `Nats-Msg-Id` (the trace context, say)."""
         loop = self._loop
         if self._subscription is None or loop is None:
             raise nats.errors.ConnectionClosedError
@@ -69,9 +72,8 @@ class AckedPublisher:
         self._waiting[token] = future
         timer = loop.call_later(self._timeout, _expire, future)
         try:
-            await self._nc.publish(
-                subject, data, reply=self._prefix + token, headers={MSG_ID_HEADER: msg_id}
-            )
+            sent = {**headers, MSG_ID_HEADER: msg_id} if headers else {MSG_ID_HEADER: msg_id}
+            await self._nc.publish(subject, data, reply=self._prefix + token, headers=sent)
             reply = await future
         finally:
             timer.cancel()

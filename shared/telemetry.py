@@ -1,0 +1,107 @@
+"""Metrics and traces for a service's process and its HTTP side, set up in one call each.
+
+`configure_telemetry(service)` at process start (`shared.serve`, worker entry points);
+`instrument(app)` wraps a FastAPI app: one server span per request (W3C `traceparent`
+honoured) and `binhyen_<service>_http_requests_total` / `…_http_request_duration_seconds`
+by route template and status. The route is the template (`/cases/{case_id}`), never the path,
+and no query string or header value is recorded: both can carry a citizen's words or ids.
+The span and metrics are written here rather than by OpenTelemetry's ASGI middleware, which
+records the full URL with its query string.
+"""
+
+import time
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared import metrics
+from shared.tracing import configure_tracing, extract
+
+# Scraped and probed every few seconds: neither traced nor counted.
+UNOBSERVED = frozenset({"/metrics", "/healthz", "/readyz"})
+
+
+def configure_telemetry(service: str) -> None:
+    metrics.set_service(service)
+    configure_tracing(service)
+
+
+class Instrumented:
+    """ASGI middleware: a server span and request metrics for every HTTP request."""
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.tracer = trace.get_tracer("binhyen.http")
+        labels = ("method", "route", "status")
+        self.requests = metrics.counter(service, "http_requests", "HTTP requests", labels)
+        self.duration = metrics.histogram(
+            service, "http_request_duration_seconds", "HTTP request duration", ("method", "route")
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in UNOBSERVED:
+            await self.app(scope, receive, send)
+            return
+        method: str = scope["method"]
+        status = 500
+        carrier = _trace_headers(scope)
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        started = time.perf_counter()
+        with self.tracer.start_as_current_span(
+            method, context=extract(carrier), kind=SpanKind.SERVER, record_exception=True
+        ) as span:
+            try:
+                await self.app(scope, receive, send_status)
+            finally:
+                route = _route(scope)
+                span.update_name(f"{method} {route}")
+                span.set_attribute("http.request.method", method)
+                span.set_attribute("http.route", route)
+                span.set_attribute("http.response.status_code", status)
+                if status >= 500:
+                    span.set_status(Status(StatusCode.ERROR))
+                self.requests.labels(method, route, str(status)).inc()
+                self.duration.labels(method, route).observe(time.perf_counter() - started)
+
+
+def instrument(app: Any, service: str) -> Instrumented:
+    return Instrumented(app, service)
+
+
+def _trace_headers(scope: Scope) -> dict[str, str] | None:
+    carrier: dict[str, str] | None = None
+    for name, value in scope["headers"]:
+        if name in (b"traceparent", b"tracestate"):
+            carrier = carrier or {}
+            carrier[name.decode()] = value.decode("latin-1")
+    return carrier
+
+
+def _route(scope: Scope) -> str:
+    """The matched route's template; unmatched paths share one label (no path in a label)."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else "unmatched"
+
+
+def broker_middlewares(service: str) -> list[Any]:
+    """FastStream's own NATS middlewares for a broker: trace context carried in message headers
+    (a consume span per message, a publish span per publish), and Prometheus metrics of every
+    subscriber and publisher as `binhyen_<service>_received_processed_messages_total`, …"""
+    from faststream.nats.opentelemetry import NatsTelemetryMiddleware
+    from faststream.nats.prometheus import NatsPrometheusMiddleware
+    from prometheus_client import REGISTRY
+
+    prefix = metrics.metric_name(service, "").rstrip("_")
+    return [
+        NatsTelemetryMiddleware(),
+        NatsPrometheusMiddleware(registry=REGISTRY, app_name=service, metrics_prefix=prefix),
+    ]

@@ -1,0 +1,131 @@
+"""OpenTelemetry traces: one provider per process, W3C trace context on NATS headers.
+
+Configured from the standard OpenTelemetry variables, nothing of our own:
+- `OTEL_SDK_DISABLED=true`: no tracing at all (no trace ids in logs or headers either);
+- `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`): where spans go, by
+  OTLP over HTTP (compose sets the collector; `make run` sets nothing, so nothing is exported);
+- `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG`: which traces are recorded; by default
+  `parentbased_traceidratio` at `DEFAULT_SAMPLE_RATIO` when exporting, none when not.
+
+Trace ids exist whether or not a trace is sampled: each webhook starts one, every message
+carries it (`traceparent`) and every log line written while handling it names it.
+
+FastStream's `NatsTelemetryMiddleware` carries the context through FastStream publishers and
+subscribers; the three hot paths that use nats-py directly (ingest's publish, analytics'
+batches, broadcast's sender) call `inject` / `extract` / `links_from` here.
+"""
+
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from opentelemetry import propagate, trace
+from opentelemetry.context import Context
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider, sampling
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import Link, format_span_id, format_trace_id
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SAMPLE_RATIO = 0.1  # of the traces that start here (webhooks, staff requests)
+MAX_LINKS = 64  # per batch span: a sample of the messages it handled
+TRACEPARENT = "traceparent"
+
+_provider: TracerProvider | None = None
+
+
+def configure_tracing(
+    service: str, processor: SpanProcessor | None = None
+) -> TracerProvider | None:
+    """Install this process's tracer provider, once; `processor` replaces the OTLP exporter
+    (tests pass an in-memory one, which also records every trace)."""
+    global _provider
+    if _provider is not None:
+        return _provider
+    if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return None
+    exporting = processor is not None or _endpoint() is not None
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": f"binhyen-{service}"}),
+        sampler=_sampler(exporting, record_all=processor is not None),
+    )
+    if processor is not None:
+        provider.add_span_processor(processor)
+    elif exporting:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    trace.set_tracer_provider(provider)
+    _instrument_mongo()
+    _provider = provider
+    return provider
+
+
+def _endpoint() -> str | None:
+    return os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get(
+        "OTEL_EXPORTER_OTLP_ENDPOINT"
+    )
+
+
+def _sampler(exporting: bool, record_all: bool) -> sampling.Sampler:
+    if record_all:
+        return sampling.ALWAYS_ON
+    if os.environ.get("OTEL_TRACES_SAMPLER"):
+        return sampling._get_from_env_or_default()
+    if not exporting:  # ids and propagation only: a recorded span would go nowhere
+        return sampling.ParentBased(sampling.ALWAYS_OFF)
+    return sampling.ParentBased(sampling.TraceIdRatioBased(DEFAULT_SAMPLE_RATIO))
+
+
+def _instrument_mongo() -> None:
+    """A span per MongoDB command (command name and collection; never the documents)."""
+    from opentelemetry.instrumentation.pymongo import PymongoInstrumentor
+
+    instrumentor = PymongoInstrumentor()
+    if not instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.instrument(capture_statement=False)
+
+
+def tracer(name: str) -> trace.Tracer:
+    return trace.get_tracer(name)
+
+
+def inject(headers: dict[str, str]) -> dict[str, str]:
+    """Add the current trace context (`traceparent`, and `tracestate` if any) to `headers`."""
+    propagate.inject(headers)
+    return headers
+
+
+def extract(headers: Mapping[str, str] | None) -> Context:
+    """The trace context a message carries (an empty context if none)."""
+    return propagate.extract(headers or {})
+
+
+def links_from(headers: Iterable[Mapping[str, str] | None]) -> list[Link]:
+    """Links from a batch span to (at most `MAX_LINKS` of) the messages it handled."""
+    links: list[Link] = []
+    for carrier in headers:
+        if carrier and TRACEPARENT in carrier:
+            context = trace.get_current_span(extract(carrier)).get_span_context()
+            if context.is_valid:
+                links.append(Link(context))
+                if len(links) == MAX_LINKS:
+                    break
+    return links
+
+
+def current_ids() -> tuple[str, str] | None:
+    """(trace id, span id) of the span being handled, as hex, if there is one."""
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return None
+    return format_trace_id(context.trace_id), format_span_id(context.span_id)
+
+
+def headers_trace_id(headers: Mapping[str, Any] | None) -> str | None:
+    """The trace id in a message's `traceparent` header (`00-<trace>-<span>-<flags>`)."""
+    value = (headers or {}).get(TRACEPARENT)
+    parts = value.split("-") if isinstance(value, str) else []
+    return parts[1] if len(parts) == 4 else None
