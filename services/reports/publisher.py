@@ -5,6 +5,7 @@ from typing import Any
 
 from faststream.nats import NatsBroker
 
+from services.reports import metrics
 from services.reports.store import ReportsStore
 
 log = logging.getLogger(__name__)
@@ -32,4 +33,5 @@ class TipPublisher:
         await self.broker.publish(
             payload, subject, stream=self.stream, headers={"Nats-Msg-Id": event_id}
         )
+        metrics.tip_published(payload)
         log.info("tip event published", extra={"event_id": event_id, "subject": subject})
