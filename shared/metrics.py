@@ -162,3 +162,20 @@ def watch_consumers(
             floors[(stream, durable)] = floor
 
     return on_scrape(refresh)
+
+
+def serve_without_http_app() -> None:
+    """For a worker-only process (no FastAPI app): serve `/metrics` on `METRICS_PORT` if set,
+    from prometheus-client's own server (scrape hooks do not run there: the service's HTTP
+    replicas report the consumer gauges)."""
+    port = os.environ.get("METRICS_PORT")
+    if port:
+        from prometheus_client import start_http_server
+
+        host = os.environ.get("HTTP_HOST", "127.0.0.1")
+        if os.environ.get(MULTIPROC_DIR):
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            start_http_server(int(port), addr=host, registry=registry)
+        else:
+            start_http_server(int(port), addr=host)

@@ -17,7 +17,8 @@ batches, broadcast's sender) call `inject` / `extract` / `links_from` here.
 
 import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from opentelemetry import propagate, trace
@@ -129,3 +130,16 @@ def headers_trace_id(headers: Mapping[str, Any] | None) -> str | None:
     value = (headers or {}).get(TRACEPARENT)
     parts = value.split("-") if isinstance(value, str) else []
     return parts[1] if len(parts) == 4 else None
+
+
+@contextmanager
+def batch_span(name: str, headers: Sequence[Mapping[str, str] | None]) -> Iterator[trace.Span]:
+    """A consumer span around one batch of messages: a child of the first message's trace
+    (a batch is mostly one notice's or one burst's), linked to (some of) the others."""
+    parent = extract(headers[0]) if headers else None
+    links = links_from(headers[1:])
+    with trace.get_tracer("binhyen.batch").start_as_current_span(
+        name, context=parent, kind=trace.SpanKind.CONSUMER, links=links
+    ) as span:
+        span.set_attribute("messaging.batch.message_count", len(headers))
+        yield span

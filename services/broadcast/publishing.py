@@ -18,6 +18,8 @@ from nats.js import JetStreamContext
 from nats.js.api import Header
 from nats.js.errors import APIError, NoStreamResponseError
 
+from shared.tracing import inject
+
 # (subject, body, Nats-Msg-Id)
 Message = tuple[str, bytes, str]
 
@@ -55,9 +57,11 @@ async def publish_all(js: JetStreamContext, messages: Sequence[Message], timeout
 
     inbox = nc.new_inbox()
     sub = await nc.subscribe(f"{inbox}.*", cb=on_reply)
+    context = inject({})  # every message continues the current trace (a plan, a send batch)
     try:
         for n, (subject, body, msg_id) in enumerate(messages):
-            await nc.publish(subject, body, reply=f"{inbox}.{n}", headers={"Nats-Msg-Id": msg_id})
+            headers = {**context, "Nats-Msg-Id": msg_id}
+            await nc.publish(subject, body, reply=f"{inbox}.{n}", headers=headers)
         # asyncio.wait, not wait_for: on Python 3.11 wait_for can swallow a cancellation.
         await asyncio.wait([done], timeout=timeout)
         if not done.done():

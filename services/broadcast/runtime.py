@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,6 +33,7 @@ from shared.events.envelope import event_bytes
 from shared.events.zalo import ZaloEventKind
 from shared.jetstream import connect, ensure_consumer, ensure_stream, inbox_prefix
 from shared.logging import configure_logging
+from shared.metrics import serve_without_http_app, watch_consumers
 from shared.mongo import connect_mongo
 from shared.process import run_worker, stop_task
 from shared.startup import require_secrets
@@ -49,6 +51,7 @@ from shared.subjects import (
     ZALO_EVENTS_STREAM,
     zalo_event_subject,
 )
+from shared.telemetry import broker_middlewares, configure_telemetry
 from shared.zalo.client import ZaloClient
 
 log = logging.getLogger(__name__)
@@ -80,6 +83,7 @@ class Runtime:
         self.broker: NatsBroker | None = None
         self.zalo: ZaloClient | None = None
         self._announced: dict[str, str] = {}  # group id -> content hash last published
+        self._unwatch: Callable[[], None] = lambda: None
 
     async def start(self, *, workers: bool, scheduler: bool = True) -> None:
         s = self.settings
@@ -92,6 +96,7 @@ class Runtime:
         for store in (self.groups, self.notices, self.deliveries, self.audit):
             await store.ensure_indexes()
         await self._declare()
+        self._unwatch = watch_consumers("broadcast", self.js, self._watched())
         self.zalo = ZaloClient(s, nats=self.nc)
         await self.zalo.start()
         self.planner = Planner(self.js, self.notices, self.groups, self.deliveries, self.audit)
@@ -100,7 +105,12 @@ class Runtime:
         self.replies = Replies(
             s, self.notices, self.deliveries, self.zalo, self.sender.outcomes.outcome
         )
-        self.broker = NatsBroker(s.nats_url, logger=None, inbox_prefix=inbox_prefix(s.nats_url))
+        self.broker = NatsBroker(
+            s.nats_url,
+            logger=None,
+            inbox_prefix=inbox_prefix(s.nats_url),
+            middlewares=broker_middlewares("broadcast"),
+        )
         self.broker.include_router(build_router(self))
         await self.broker.start()
         if workers:
@@ -138,6 +148,12 @@ class Runtime:
         ):
             config = self._consumer(durable, zalo_event_subject(kind), s.event_ack_wait)
             await ensure_consumer(js, ZALO_EVENTS_STREAM.name, config)
+
+    def _watched(self) -> list[tuple[str, str]]:
+        d, work, events = self.durables, BROADCAST_WORK_STREAM.name, ZALO_EVENTS_STREAM.name
+        return [(work, d.planner), (work, d.sender)] + [
+            (events, durable) for durable in (d.groups, d.users, d.echoes)
+        ]
 
     @staticmethod
     def _consumer(
@@ -182,6 +198,7 @@ class Runtime:
         if self._stop.is_set():
             return
         self._stop.set()
+        self._unwatch()
         if self._tasks:  # loops see the stop event and finish their batch
             await asyncio.wait(self._tasks, timeout=self.settings.sender_fetch_timeout + 10)
         for task in self._tasks:
@@ -211,5 +228,7 @@ def run_sender_process() -> None:
     """`python -m services.broadcast.sender`: sender workers, planner and handlers, no HTTP."""
     settings = BroadcastSettings()
     configure_logging(settings.log_level, service=f"{settings.service_name}-sender")
+    configure_telemetry("broadcast")
+    serve_without_http_app()
     require_secrets(settings, "zalo_app_secret_key", "pseudonym_key")
     run_worker(_serve_workers(settings))

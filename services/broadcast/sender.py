@@ -33,6 +33,7 @@ from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 
+from services.broadcast import metrics
 from services.broadcast.domain import (
     Channel,
     DeliveryState,
@@ -192,7 +193,8 @@ class Sender:
                     await asyncio.sleep(0.2)
                     continue
                 try:
-                    await self.handle(msgs)
+                    with metrics.sending(msgs):
+                        await self.handle(msgs)
                 except Exception:  # the messages come back; this loop must go on
                     log.exception("batch failed", extra={"messages": len(msgs)})
 
@@ -429,6 +431,7 @@ class Sender:
         events: list[Message] = []
         for c, result, verdict in zip(batch.claimed, results, verdicts, strict=True):
             view = result_view(c.doc, result)
+            metrics.settled(view, dead=verdict.dead_error is not None)
             if verdict.dead_error is not None:
                 events.append(self.outcomes.dead_letter_message(view, verdict.dead_error))
             if verdict.publish:
