@@ -9,7 +9,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 
 .PHONY: install mongo-server run test lint format bench clean
 
-install: $(VENV)/.synced mongo-server dashboard-assets
+install: $(VENV)/.synced mongo-server dashboard-assets promtool
 
 $(UV):
 	$(PYTHON) -m venv .local/uv
@@ -24,6 +24,12 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 mongo-server:
 	@if [ -n "$${MONGODB_URL:-}" ] || command -v mongod >/dev/null; then :; \
 	else deploy/local/install-ferretdb.sh $(CURDIR)/.local/bin/ferretdb; fi
+
+# promtool checks and unit-tests the alert rules (deploy/observability/alerts.yml); built once
+# from the Go module proxy, of the Prometheus release compose runs.
+.PHONY: promtool
+promtool:
+	deploy/local/install-promtool.sh $(CURDIR)/.local/bin/promtool
 
 run: install
 	$(PY) -m tools.localstack

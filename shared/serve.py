@@ -23,7 +23,7 @@ def serve(create_app: Callable[[S], FastAPI], settings: S, service: str, http: s
     between 32 KiB and that, `shared.web` answers 431. Ingest keeps httptools (`http=`) for
     the webhook's throughput (docs/benchmarks.md) and refuses large headers in the app."""
     configure_logging(settings.log_level, service=service)
-    configure_telemetry(service)
+    configure_telemetry(service, settings)
     uvicorn.run(
         instrument(create_app(settings), service),
         host=settings.http_host,

@@ -14,18 +14,78 @@ from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
+from pymongo import monitoring
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import metrics
+from shared.settings import ServiceSettings
 from shared.tracing import configure_tracing, extract
 
 # Scraped and probed every few seconds: neither traced nor counted.
 UNOBSERVED = frozenset({"/metrics", "/healthz", "/readyz"})
 
 
-def configure_telemetry(service: str) -> None:
+def configure_telemetry(service: str, settings: ServiceSettings) -> None:
+    """At process start, before any MongoDB client exists (listeners are global)."""
     metrics.set_service(service)
-    configure_tracing(service)
+    if not settings.otel_sdk_disabled:
+        endpoint, ratio = settings.otel_exporter_otlp_endpoint, settings.otel_traces_sampler_arg
+        configure_tracing(service, endpoint, ratio)
+    monitoring.register(MongoCommands(service))
+
+
+class MongoCommands(monitoring.CommandListener):
+    """`binhyen_<service>_mongodb_commands_total{command, result}` and their durations: MongoDB
+    as each service sees it (command names only; never a document)."""
+
+    def __init__(self, service: str) -> None:
+        self.commands = metrics.counter(
+            service,
+            "mongodb_commands",
+            "MongoDB commands by name and result",
+            ("command", "result"),
+        )
+        self.duration = metrics.histogram(
+            service, "mongodb_command_duration_seconds", "MongoDB command time", ("command",)
+        )
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        pass
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        self._done(event.command_name, "ok", event.duration_micros)
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        self._done(event.command_name, "failed", event.duration_micros)
+
+    def _done(self, command: str, result: str, micros: int) -> None:
+        name = command if command in _COMMANDS else "other"  # bounded label values
+        self.commands.labels(name, result).inc()
+        self.duration.labels(name).observe(micros / 1e6)
+
+
+_COMMANDS = frozenset(
+    {
+        "find",
+        "insert",
+        "update",
+        "delete",
+        "aggregate",
+        "count",
+        "distinct",
+        "findAndModify",
+        "getMore",
+        "createIndexes",
+        "listIndexes",
+        "ping",
+        "hello",
+        "isMaster",
+        "killCursors",
+        "listCollections",
+        "drop",
+        "endSessions",
+    }
+)
 
 
 class Instrumented:

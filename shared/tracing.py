@@ -1,22 +1,23 @@
 """OpenTelemetry traces: one provider per process, W3C trace context on NATS headers.
 
-Configured from the standard OpenTelemetry variables, nothing of our own:
+Configured by each service's settings (`shared.settings.ServiceSettings`, the standard
+OpenTelemetry variable names):
 - `OTEL_SDK_DISABLED=true`: no tracing at all (no trace ids in logs or headers either);
-- `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`): where spans go, by
-  OTLP over HTTP (compose sets the collector; `make run` sets nothing, so nothing is exported);
-- `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG`: which traces are recorded; by default
-  `parentbased_traceidratio` at `DEFAULT_SAMPLE_RATIO` when exporting, none when not.
+- `OTEL_EXPORTER_OTLP_ENDPOINT`: the collector that spans go to, by OTLP over HTTP (compose sets
+  it; `make run` does not, so nothing is recorded or exported there);
+- `OTEL_TRACES_SAMPLER_ARG`: the share of new traces (webhooks, staff requests) recorded when
+  exporting, `DEFAULT_SAMPLE_RATIO` unless set; a message's consumer follows the decision
+  its producer made (parent-based sampling).
 
-Trace ids exist whether or not a trace is sampled: each webhook starts one, every message
+Trace ids exist whether or not a trace is recorded: each webhook starts one, every message
 carries it (`traceparent`) and every log line written while handling it names it.
 
 FastStream's `NatsTelemetryMiddleware` carries the context through FastStream publishers and
-subscribers; the three hot paths that use nats-py directly (ingest's publish, analytics'
-batches, broadcast's sender) call `inject` / `extract` / `links_from` here.
+subscribers; the hot paths that use nats-py directly (ingest's publish, broadcast's
+`publish_all` and sender, analytics' batches) call `inject` / `batch_span` here.
 """
 
 import logging
-import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -30,7 +31,7 @@ from opentelemetry.trace import Link, format_span_id, format_trace_id
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SAMPLE_RATIO = 0.1  # of the traces that start here (webhooks, staff requests)
+DEFAULT_SAMPLE_RATIO = 0.1  # keep in step with ServiceSettings.otel_traces_sampler_arg
 MAX_LINKS = 64  # per batch span: a sample of the messages it handled
 TRACEPARENT = "traceparent"
 
@@ -38,46 +39,37 @@ _provider: TracerProvider | None = None
 
 
 def configure_tracing(
-    service: str, processor: SpanProcessor | None = None
-) -> TracerProvider | None:
-    """Install this process's tracer provider, once; `processor` replaces the OTLP exporter
-    (tests pass an in-memory one, which also records every trace)."""
+    service: str,
+    endpoint: str = "",
+    ratio: float = DEFAULT_SAMPLE_RATIO,
+    processor: SpanProcessor | None = None,
+) -> TracerProvider:
+    """Install this process's tracer provider, once. Spans are exported to `endpoint` (OTLP
+    over HTTP), or handed to `processor` (tests pass an in-memory one, which records every
+    trace), or, with neither, not recorded at all (ids and propagation only)."""
     global _provider
     if _provider is not None:
         return _provider
-    if os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
-        return None
-    exporting = processor is not None or _endpoint() is not None
+    if processor is not None:
+        sampler: sampling.Sampler = sampling.ALWAYS_ON
+    elif endpoint:
+        sampler = sampling.ParentBased(sampling.TraceIdRatioBased(ratio))
+    else:  # a recorded span would go nowhere
+        sampler = sampling.ParentBased(sampling.ALWAYS_OFF)
     provider = TracerProvider(
-        resource=Resource.create({"service.name": f"binhyen-{service}"}),
-        sampler=_sampler(exporting, record_all=processor is not None),
+        resource=Resource.create({"service.name": f"binhyen-{service}"}), sampler=sampler
     )
     if processor is not None:
         provider.add_span_processor(processor)
-    elif exporting:
+    elif endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        exporter = OTLPSpanExporter(endpoint=endpoint.rstrip("/") + "/v1/traces")
+        provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
     _instrument_mongo()
     _provider = provider
     return provider
-
-
-def _endpoint() -> str | None:
-    return os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get(
-        "OTEL_EXPORTER_OTLP_ENDPOINT"
-    )
-
-
-def _sampler(exporting: bool, record_all: bool) -> sampling.Sampler:
-    if record_all:
-        return sampling.ALWAYS_ON
-    if os.environ.get("OTEL_TRACES_SAMPLER"):
-        return sampling._get_from_env_or_default()
-    if not exporting:  # ids and propagation only: a recorded span would go nowhere
-        return sampling.ParentBased(sampling.ALWAYS_OFF)
-    return sampling.ParentBased(sampling.TraceIdRatioBased(DEFAULT_SAMPLE_RATIO))
 
 
 def _instrument_mongo() -> None:

@@ -228,7 +228,7 @@ def run_sender_process() -> None:
     """`python -m services.broadcast.sender`: sender workers, planner and handlers, no HTTP."""
     settings = BroadcastSettings()
     configure_logging(settings.log_level, service=f"{settings.service_name}-sender")
-    configure_telemetry("broadcast")
+    configure_telemetry("broadcast", settings)
     serve_without_http_app()
     require_secrets(settings, "zalo_app_secret_key", "pseudonym_key")
     run_worker(_serve_workers(settings))

@@ -30,8 +30,9 @@ class TipPublisher:
         return len(done)
 
     async def publish(self, event_id: str, subject: str, payload: dict[str, Any]) -> None:
-        await self.broker.publish(
+        ack = await self.broker.publish(
             payload, subject, stream=self.stream, headers={"Nats-Msg-Id": event_id}
         )
-        metrics.tip_published(payload)
+        if not getattr(ack, "duplicate", False):  # the SLA loop's flush may race the handler's
+            metrics.tip_published(payload)
         log.info("tip event published", extra={"event_id": event_id, "subject": subject})

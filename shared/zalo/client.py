@@ -454,7 +454,7 @@ class ZaloClient:
             self._telemetry.rate_limited(family, await self._limiter.acquire(family))
             token = await self._token_keeper().access_token()
             try:
-                with self._telemetry.call(method, path):
+                with self._telemetry.call(method, path, family):
                     return await self._request(method, path, token, params, json_body, files)
             except AccessTokenInvalid:
                 if refreshed:

@@ -21,7 +21,10 @@ class ZaloTelemetry:
     def __init__(self, service: str | None = None) -> None:
         s = service or metrics.service()
         self.calls = metrics.counter(
-            s, "zalo_api_calls", "Zalo API calls by endpoint and result code", ("endpoint", "code")
+            s,
+            "zalo_api_calls",
+            "Zalo API calls by endpoint, rate-limit family and result code",
+            ("endpoint", "family", "code"),
         )
         self.duration = metrics.histogram(
             s, "zalo_api_call_duration_seconds", "One Zalo API exchange", ("endpoint",)
@@ -50,7 +53,7 @@ class ZaloTelemetry:
             self.waited.labels(family).inc(seconds)
 
     @contextmanager
-    def call(self, method: str, endpoint: str) -> Iterator[None]:
+    def call(self, method: str, endpoint: str, family: str) -> Iterator[None]:
         """Around one HTTP exchange with Zalo: a client span, a count by result, a duration."""
         code = "error"  # anything but Zalo's answer or a ZaloError (a cancellation, say)
         with (
@@ -69,7 +72,7 @@ class ZaloTelemetry:
                 raise
             finally:
                 span.set_attribute("zalo.error_code", code)
-                self.calls.labels(endpoint, code).inc()
+                self.calls.labels(endpoint, family, code).inc()
 
     @contextmanager
     def refresh(self) -> Iterator[None]:

@@ -20,7 +20,7 @@ _EXPORTER = InMemorySpanExporter()
 @pytest.fixture
 def spans() -> Iterator[InMemorySpanExporter]:
     """The spans finished during the test (the provider is installed once per process)."""
-    configure_tracing("tests", SimpleSpanProcessor(_EXPORTER))
+    configure_tracing("tests", processor=SimpleSpanProcessor(_EXPORTER))
     _EXPORTER.clear()
     yield _EXPORTER
     _EXPORTER.clear()

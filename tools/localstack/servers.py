@@ -36,6 +36,7 @@ class ManagedProcess:
     url: str
     port: int
     data_dir: Path
+    monitor_url: str | None = None  # nats-server's monitoring endpoint, when enabled
 
     def stop(self, timeout: float = 10.0) -> None:
         if self.process.poll() is None:

@@ -1,0 +1,106 @@
+"""Every service's `/metrics` moves by exactly a known workload, on the stack `make run` starts:
+signed tips through ingest, triaged by reports, counted by analytics, and one notice to every
+OA group sent by broadcast through the Zalo API."""
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.shared.prometheus import sample
+from tests.system.stack import Stack, running_stack
+from tests.system.test_whole_system import RATE_LIMITS, eventually, notice_to_all_groups
+from tools.demo_world import World
+from tools.zalo_sim.__main__ import run as simulate
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+TIPS = 12
+SERVICES = ("ingest", "reports", "broadcast", "analytics")
+
+
+async def scrape_all(http: httpx.AsyncClient, stack: Stack) -> dict[str, str]:
+    pages = {}
+    for service in SERVICES:
+        response = await http.get(f"{stack.url(service)}/metrics")
+        assert response.status_code == 200, service
+        pages[service] = response.text
+    return pages
+
+
+def moved(
+    before: dict[str, str], after: dict[str, str], service: str, name: str, **labels: str
+) -> float:
+    return sample(after[service], name, **labels) - sample(before[service], name, **labels)
+
+
+def workload_done(sent: dict[str, Any], oa_groups: int):  # type: ignore[no-untyped-def]
+    """The counters, by name, and how far each must move."""
+    return {
+        (
+            "ingest",
+            "binhyen_ingest_webhook_requests_total",
+            (("status", "200"), ("outcome", "published")),
+        ): TIPS,
+        ("reports", "binhyen_reports_tips_triaged_total", ()): sent["cases"],
+        ("reports", "binhyen_reports_consumer_acked_total", (("durable", "reports-intake"),)): TIPS,
+        (
+            "analytics",
+            "binhyen_analytics_consumer_acked_total",
+            (("durable", "analytics-zalo-events"),),
+        ): TIPS,
+        (
+            "analytics",
+            "binhyen_analytics_consumer_acked_total",
+            (("durable", "analytics-tips"),),
+        ): sent["cases"],
+        ("broadcast", "binhyen_broadcast_notices_planned_total", ()): 1,
+        ("broadcast", "binhyen_broadcast_deliveries_total", (("state", "sent"),)): oa_groups,
+        (
+            "broadcast",
+            "binhyen_broadcast_zalo_api_calls_total",
+            (("endpoint", "/v3.0/oa/group/message"), ("code", "0")),
+        ): oa_groups,
+    }
+
+
+def test_counters_move_by_exactly_the_workload(tmp_path: Path) -> None:
+    # Quiet hours off: the notice must go now, whatever the time in Vietnam.
+    with running_stack(
+        tmp_path, ZALO_RATE_LIMITS=RATE_LIMITS, QUIET_HOURS_ENABLED="false"
+    ) as stack:
+        asyncio.run(drive(stack))
+
+
+async def drive(stack: Stack) -> None:
+    oa_groups = sum(1 for g in World.load().groups if g.channel == "oa")
+    async with httpx.AsyncClient(timeout=10) as http:
+        before = await scrape_all(http, stack)
+        url = f"{stack.url('ingest')}/webhooks/zalo"
+        statuses, sent = await simulate(url, 20, TIPS, ["user_send_text"], seed=7)
+        assert statuses == {"200 published": TIPS}
+        assert sent["cases"] > 0
+        await notice_to_all_groups(http, stack)
+        expected = workload_done(sent, oa_groups)
+
+        def deltas(after: dict[str, str]) -> dict[Any, float]:
+            return {key: moved(before, after, key[0], key[1], **dict(key[2])) for key in expected}
+
+        last: dict[Any, float] = {}
+
+        async def reached() -> dict[str, str] | None:
+            nonlocal last
+            after = await scrape_all(http, stack)
+            last = deltas(after)
+            return after if all(last[k] >= want for k, want in expected.items()) else None
+
+        try:
+            await eventually(reached, timeout=120)
+        except AssertionError:
+            raise AssertionError(f"moved {last}, expected {expected}") from None
+        await asyncio.sleep(2)  # anything counted twice would show by now
+        after = await scrape_all(http, stack)
+        assert deltas(after) == expected
+        assert moved(before, after, "broadcast", "binhyen_broadcast_dead_letters_total") == 0
