@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import nats
 import pytest
 
 from tests.shared.prometheus import sample
@@ -36,8 +37,9 @@ def moved(
     return sample(after[service], name, **labels) - sample(before[service], name, **labels)
 
 
-def workload_done(sent: dict[str, Any], oa_groups: int):  # type: ignore[no-untyped-def]
-    """The counters, by name, and how far each must move."""
+def workload_done(sent: dict[str, Any], oa_groups: int, tip_events: int):  # type: ignore[no-untyped-def]
+    """The counters, by name, and how far each must move (`tip_events`: what reports put on the
+    TIPS stream meanwhile: the new cases, and a suggested duplicate's update if any)."""
     return {
         (
             "ingest",
@@ -77,30 +79,38 @@ def test_counters_move_by_exactly_the_workload(tmp_path: Path) -> None:
 async def drive(stack: Stack) -> None:
     oa_groups = sum(1 for g in World.load().groups if g.channel == "oa")
     async with httpx.AsyncClient(timeout=10) as http:
+        nc = await nats.connect(stack.nats_url)
+        js = nc.jetstream()
+        tips_before = (await js.stream_info("TIPS")).state.last_seq
         before = await scrape_all(http, stack)
         url = f"{stack.url('ingest')}/webhooks/zalo"
         statuses, sent = await simulate(url, 20, TIPS, ["user_send_text"], seed=7)
         assert statuses == {"200 published": TIPS}
         assert sent["cases"] > 0
         await notice_to_all_groups(http, stack)
-        expected = workload_done(sent, oa_groups)
 
-        def deltas(after: dict[str, str]) -> dict[Any, float]:
-            return {key: moved(before, after, key[0], key[1], **dict(key[2])) for key in expected}
+        async def tip_events() -> int:
+            return int((await js.stream_info("TIPS")).state.last_seq - tips_before)
 
         last: dict[Any, float] = {}
 
-        async def reached() -> dict[str, str] | None:
+        async def reached() -> tuple[dict[Any, int], dict[str, str]] | None:
             nonlocal last
+            expected = workload_done(sent, oa_groups, await tip_events())
             after = await scrape_all(http, stack)
-            last = deltas(after)
-            return after if all(last[k] >= want for k, want in expected.items()) else None
+            last = {k: moved(before, after, k[0], k[1], **dict(k[2])) for k in expected}
+            return (expected, after) if last == expected else None
 
         try:
             await eventually(reached, timeout=120)
         except AssertionError:
-            raise AssertionError(f"moved {last}, expected {expected}") from None
-        await asyncio.sleep(2)  # anything counted twice would show by now
-        after = await scrape_all(http, stack)
-        assert deltas(after) == expected
+            raise AssertionError(
+                f"moved {last}, expected {workload_done(sent, oa_groups, await tip_events())}"
+            ) from None
+        await asyncio.sleep(3)  # anything counted twice would show by now
+        final = await reached()
+        assert final is not None, last
+        expected, after = final
+        await nc.close()
+        assert expected[("reports", "binhyen_reports_tips_triaged_total", ())] == sent["cases"]
         assert moved(before, after, "broadcast", "binhyen_broadcast_dead_letters_total") == 0
