@@ -5,8 +5,8 @@
 honoured) and `binhyen_<service>_http_requests_total` / `…_http_request_duration_seconds`
 by route template and status. The route is the template (`/cases/{case_id}`), never the path,
 and no query string or header value is recorded: both can carry a citizen's words or ids.
-The span and metrics are written here rather than by OpenTelemetry's ASGI middleware, which
-records the full URL with its query string.
+The span and metrics are written here rather than by OpenTelemetry's ASGI middleware or
+FastAPI's native telemetry, which record the full path and the query string.
 """
 
 import time
@@ -101,7 +101,13 @@ class Instrumented:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in UNOBSERVED:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        # FastAPI's own telemetry (0.165+) stands aside when this key is set, as it does for an
+        # app mounted in an instrumented one: it would record the raw path and query string.
+        scope["fastapi.telemetry"] = True
+        if scope["path"] in UNOBSERVED:
             await self.app(scope, receive, send)
             return
         method: str = scope["method"]
