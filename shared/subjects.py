@@ -111,6 +111,24 @@ BROADCAST_EVENTS_STREAM = StreamSpec(
 )
 
 
+# --- Dead letters ---------------------------------------------------------------------------
+# Every service records its own poison messages here (shared.dead_letters).
+# A message a subscriber failed on as often as its consumer delivers it (`MessageDeadLettered`).
+DEAD_LETTER_PREFIX = "deadletter"
+
+
+def dead_letter_subject(service: str) -> str:
+    """Where a service's poison messages are recorded (`deadletter.broadcast`)."""
+    return f"{DEAD_LETTER_PREFIX}.{service}"
+
+
+DEAD_LETTERS_STREAM = StreamSpec(
+    name="DEAD_LETTERS",
+    subjects=(f"{DEAD_LETTER_PREFIX}.>",),
+    description="Records of poison messages (which message, which error), for operators.",
+    max_age=90 * DAY,
+)
+
 # --- Tips (producer: reports) -----------------------------------------------------------------
 # `tips.triaged.<ward>.<priority>` for a new case, `tips.updated.<ward>` for every later change,
 # `tips.escalated.<ward>` when an urgent case waits too long. Ward = ASCII slug or `unknown`.
@@ -170,6 +188,7 @@ ANALYTICS_TIPS_DURABLE = "analytics-tips"
 ANALYTICS_REGISTRY_DURABLE = "analytics-registry"
 ANALYTICS_SNAPSHOTS_DURABLE = "analytics-snapshots"
 # Snapshots of the OA's follower total and article statistics, polled from the Zalo API.
+ANALYTICS_ZALO_SNAPSHOT = "analytics.snapshot.zalo"
 ANALYTICS_SNAPSHOTS_STREAM = StreamSpec(
     name="ANALYTICS_SNAPSHOTS",
     subjects=("analytics.snapshot.>",),

@@ -1,9 +1,11 @@
-"""What every HTTP service gets (`harden(app)`): one JSON error body, request limits, and a
-strict Content-Security-Policy on its pages.
+"""What every HTTP service gets (`harden(app)`): one error type and one JSON error body,
+request limits, and a strict Content-Security-Policy on its pages.
 
-Errors: every 4xx answer is `ErrorBody` (`{"detail": "...", "errors": [...]}`), documented on
-every route. Validation errors list the fields, never echo the input (it may hold a lone
-surrogate JSON cannot encode, or a resident's text).
+Errors: a request a service refuses raises `ServiceError` (or a service's subclass of it);
+every 4xx answer, the webhook's included, is `ErrorBody` (`{"error": code, "detail": text,
+"errors": [...]}`), mapped here and documented on every route. `errors` names the fields at
+fault of a 422 (empty otherwise), and never echoes the input (it may hold a lone surrogate JSON
+cannot encode, or a resident's text).
 
 Limits: bodies are refused with 413 past a per-route size (1 MiB unless the route says more),
 checked from Content-Length and again while reading, so a lying client cannot make the service
@@ -26,9 +28,13 @@ from typing import Annotated, Any
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, BeforeValidator
+from pydantic import BeforeValidator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.errors import ErrorBody, ServiceError, error_code, utf8
+from shared.errors import FieldError as FieldError  # re-exported: services import it from here
+from shared.errors import error_body as error_body
 
 MIB = 1024 * 1024
 DEFAULT_BODY_LIMIT = MIB
@@ -45,18 +51,6 @@ def _iso_only(value: object) -> object:
 
 _ISO_START = re.compile(r"^\d{4}-\d{2}-\d{2}")
 IsoDateTime = Annotated[datetime, BeforeValidator(_iso_only)]
-
-
-class FieldError(BaseModel):
-    loc: list[str | int]
-    msg: str
-
-
-class ErrorBody(BaseModel):
-    """The one error body of every staff API (4xx)."""
-
-    detail: str
-    errors: list[FieldError] = []
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -121,13 +115,15 @@ def harden(app: FastAPI, body_limits: Mapping[tuple[str, str], int] | None = Non
     `body_limits`: (method, path) -> bytes for routes that need more or less than 1 MiB."""
     app.router.responses = {**ERROR_RESPONSES, **app.router.responses}
     app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(ServiceError, service_error)
     app.add_exception_handler(StarletteHTTPException, http_error)  # routing's 404/405 too
     app.add_middleware(PagePolicy)
     app.add_middleware(RequestLimits, body_limits=dict(body_limits or {}))
 
 
-def error_body(detail: str, errors: list[FieldError] | None = None) -> dict[str, Any]:
-    return ErrorBody(detail=_utf8(detail), errors=errors or []).model_dump()
+async def service_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ServiceError)
+    return JSONResponse(error_body(exc.detail, error=exc.error), status_code=exc.status)
 
 
 async def invalid_request(_: Request, exc: Exception) -> JSONResponse:
@@ -135,23 +131,20 @@ async def invalid_request(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [
         FieldError(
-            loc=[p if isinstance(p, int) else _utf8(str(p))[:100] for p in e.get("loc", ())],
-            msg=_utf8(str(e.get("msg", "")))[:300],
+            loc=[p if isinstance(p, int) else utf8(str(p))[:100] for p in e.get("loc", ())],
+            msg=utf8(str(e.get("msg", "")))[:300],
         )
         for e in exc.errors()[:50]
     ]
-    return JSONResponse(error_body("Dữ liệu không hợp lệ.", errors), status_code=422)
+    body = error_body("Dữ liệu không hợp lệ.", errors, error=error_code(422))
+    return JSONResponse(body, status_code=422)
 
 
 async def http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail, default=str)
-    return JSONResponse(error_body(detail), status_code=exc.status_code, headers=exc.headers)
-
-
-def _utf8(text: str) -> str:
-    """Lone surrogates (valid in a JSON escape, not in UTF-8) become "?"."""
-    return text.encode("utf-8", errors="replace").decode("utf-8")
+    body = error_body(detail, error=error_code(exc.status_code))
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
 
 class BodyTooLarge(HTTPException):
@@ -198,7 +191,7 @@ class RequestLimits:
 
 
 async def _send_error(send: Send, status: int, detail: str) -> None:
-    body = json.dumps(error_body(detail), ensure_ascii=False).encode()
+    body = json.dumps(error_body(detail, error=error_code(status)), ensure_ascii=False).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -77,6 +77,10 @@ def collect_grants() -> dict[str, Grants]:
         if match := _CONSTANT.match(line):
             name = match["name"]
             _grant(grants, name, getattr(subjects, name), _producer_at(sections, number))
+    # Every service records its own poison messages (shared.dead_letters).
+    for service in SERVICES:
+        grants[service].subjects.add(subjects.dead_letter_subject(service))
+        grants[service].streams.add(subjects.DEAD_LETTERS_STREAM.name)
     # A stream declared outside its producer's section belongs to whoever publishes its subjects.
     for value in vars(subjects).values():
         if isinstance(value, subjects.StreamSpec):

@@ -1,8 +1,8 @@
 """JetStream consumers: thin batch handlers that hand raw messages to the pipeline.
 
-The batches are pulled with `puller.BatchPuller` rather than a FastStream subscriber: the
-per-message cost of nats-py's fetch, under FastStream's batch subscriber, kept the service
-below its throughput target (see `puller`).
+The batches are pulled with `shared.jetstream.BatchPuller` rather than a FastStream subscriber:
+the per-message cost of nats-py's fetch, under FastStream's batch subscriber, kept the service
+below its throughput target (see `shared.jetstream`).
 """
 
 import contextlib
@@ -14,14 +14,13 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from services.analytics.consumer import BatchPipeline, Decoder
 from services.analytics.increments import CountedZaloEvent, Decoded, zalo_increments
-from services.analytics.puller import BatchPuller, Handler
 from services.analytics.reach import delivery_effects
 from services.analytics.registry import registry_fact
 from services.analytics.settings import AnalyticsSettings
 from services.analytics.snapshots import ZaloStatsSnapshotted, snapshot_fact
 from services.analytics.tips import TIP_EVENT, tip_effects
 from shared.events.broadcast import DeliveryOutcomeRecorded, RegistryGroupChanged
-from shared.jetstream import connect
+from shared.jetstream import BatchHandler, BatchPuller, connect
 from shared.metrics import watch_consumers
 from shared.subjects import (
     ANALYTICS_BROADCAST_DURABLE,
@@ -143,7 +142,7 @@ async def consuming(settings: AnalyticsSettings, pipeline: BatchPipeline) -> Asy
         await nc.close()
 
 
-def _handler(pipeline: BatchPipeline, decoder: Decoder) -> Handler:
+def _handler(pipeline: BatchPipeline, decoder: Decoder) -> BatchHandler:
     async def on_batch(messages: list[Msg]) -> None:
         await pipeline.submit(messages, decoder)
 

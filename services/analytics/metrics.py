@@ -8,13 +8,17 @@ from typing import Any
 
 from services.analytics.buckets import VIETNAM, Grain, day_labels, hour_labels
 from services.analytics.increments import MESSAGE_KINDS
+from shared.errors import ServiceError
 
 MAX_DAYS = 366
 MAX_HOURS = 31 * 24
 
 
-class PeriodError(ValueError):
-    """A period that cannot be served (reversed, too long)."""
+class PeriodError(ServiceError):
+    """A period that cannot be served (reversed, too long): 422."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, 422, "invalid_period")
 
 
 def period_labels(first: date, last: date, grain: Grain) -> list[str]:

@@ -20,6 +20,7 @@ from services.broadcast.domain import (
     MsgType,
     Notice,
     NoticeDraft,
+    NoticeQuery,
     NoticeStatus,
     Severity,
     Urgency,
@@ -27,8 +28,8 @@ from services.broadcast.domain import (
 from services.broadcast.groups import Group, parse_groups_csv
 from services.broadcast.runtime import Runtime
 from shared.auth import CurrentStaff, Role, StaffUser, require_roles
+from shared.errors import FieldError, error_body
 from shared.text import SafeLine, SafeText
-from shared.web import FieldError, error_body
 
 FOLLOWERS_NOTE = (
     "Followers receive notices as an OA article broadcast (the broadcast API sends only "
@@ -77,11 +78,6 @@ class UpdateIn(BaseModel):
     expires_at: datetime | None = None
 
 
-async def broadcast_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, BroadcastError)
-    return JSONResponse(error_body(exc.detail), status_code=exc.status)
-
-
 async def _write_groups(rt: Runtime, groups: list[Group], user: StaffUser) -> None:
     """Upsert groups; a write that moves a known group to another ward needs an admin. Every
     write is audited with its moves."""
@@ -107,7 +103,7 @@ async def import_groups(request: Request, rt: RuntimeDep, user: RegistryWriter) 
     if errors:  # in the one error body: loc = ["row", line number in the file]
         fields = [FieldError(loc=["row", e.row], msg=m) for e in errors[:200] for m in e.errors]
         detail = f"Không nhập nhóm nào: {len(errors)} dòng lỗi."
-        return JSONResponse(error_body(detail, fields), status_code=422)
+        return JSONResponse(error_body(detail, fields, error="invalid"), status_code=422)
     await _write_groups(rt, groups, user)
     return JSONResponse({"imported": len(groups)})
 
@@ -164,13 +160,8 @@ async def list_notices(
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     page_size: Annotated[int, Query(ge=1, le=200)] = 20,
 ) -> Page:
-    filters: dict[str, Any] = {}
-    for key, value in (("status", status_), ("category", category), ("msg_type", msg_type)):
-        if value is not None:
-            filters[key] = value.value
-    if test_mode is not None:
-        filters["test_mode"] = test_mode
-    notices, total = await rt.notices.find(filters, (page - 1) * page_size, page_size)
+    query = NoticeQuery(status_, category, msg_type, test_mode)
+    notices, total = await rt.notices.find(query, (page - 1) * page_size, page_size)
     return Page(total=total, page=page, page_size=page_size, items=notices)
 
 

@@ -6,7 +6,6 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from services.broadcast import api, cap
-from services.broadcast.domain import BroadcastError
 from services.broadcast.runtime import Runtime
 from services.broadcast.settings import BroadcastSettings
 from shared.auth import StaffDirectory
@@ -40,7 +39,6 @@ def create_app(settings: BroadcastSettings) -> FastAPI:
     app.state.staff = StaffDirectory.from_settings(
         settings.staff_tokens_file, settings.staff_tokens
     )
-    app.add_exception_handler(BroadcastError, api.broadcast_error)
     app.include_router(api.router)
 
     async def nats_ok() -> None:

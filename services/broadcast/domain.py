@@ -2,6 +2,7 @@
 
 import re
 import unicodedata
+from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
 from typing import Annotated
@@ -9,19 +10,15 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from shared.errors import ServiceError
 from shared.text import SafeLine, SafeText
 
 ZALO_TEXT_LIMIT = 2000
 FOLLOWERS_TARGET = "followers"
 
 
-class BroadcastError(Exception):
-    """A request the service refuses; `status` is the HTTP status the API answers with."""
-
-    def __init__(self, detail: str, status: int = 422) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.status = status
+class BroadcastError(ServiceError):
+    """A request the broadcast service refuses (`status`: the HTTP status it answers with)."""
 
 
 class Category(StrEnum):
@@ -93,6 +90,16 @@ FINAL_STATES = frozenset({DeliveryState.SENT, DeliveryState.FAILED, DeliveryStat
 Code = Annotated[int, Field(ge=0, le=10_000)]
 WardSlug = Annotated[str, Field(pattern=r"^[a-z0-9-]{1,60}$")]
 GroupId = Annotated[str, Field(pattern=r"^[0-9A-Za-z_-]{1,40}$")]
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeQuery:
+    """Which notices a staff list shows (None: any)."""
+
+    status: NoticeStatus | None = None
+    category: Category | None = None
+    msg_type: MsgType | None = None
+    test_mode: bool | None = None
 
 
 class FollowerTargeting(BaseModel):

@@ -230,6 +230,44 @@ def group_event_update(
     return {"$set": fields, "$setOnInsert": on_insert}, True
 
 
+class MembershipChange(NamedTuple):
+    """A member joined (+1) or left (-1) a group at `at`."""
+
+    group_id: str
+    user_id: str
+    step: int
+    at: datetime
+
+
+class LifecycleChange(NamedTuple):
+    """A group was created, renamed or disbanded at `at`: the registry update it implies."""
+
+    group_id: str
+    update: dict[str, object]
+    upsert: bool
+    at: datetime
+
+
+def group_event_change(
+    event_name: str,
+    group_id: str | None,
+    user_id: str | None,
+    payload: dict[str, object] | None,
+    at: datetime,
+) -> MembershipChange | LifecycleChange | None:
+    """What a Zalo group event changes in the registry; None when it changes nothing (no group
+    id, a membership event without a member, or an event the registry does not follow)."""
+    if not group_id:
+        return None
+    step = membership_change(event_name)
+    if step is not None and user_id:
+        return MembershipChange(group_id, user_id, step, at)
+    change = group_event_update(event_name, group_id, payload)
+    if change is None:
+        return None
+    return LifecycleChange(group_id, *change, at)
+
+
 def registry_changes(
     groups: Iterable[tuple[Group, datetime]], announced: Mapping[str, str]
 ) -> list[RegistryGroupChanged]:

@@ -1,28 +1,42 @@
-"""NATS subscribers of the broadcast service: thin adapters over the components."""
+"""NATS subscribers of the broadcast service: thin adapters over the components.
+
+They reach the components through `Collaborators` (the runtime is one), not through the
+runtime module, so this module imports nothing that imports it back."""
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import Protocol
 
 from faststream import AckPolicy
 from faststream.exceptions import NackMessage
 from faststream.nats import JStream, NatsMessage, NatsRouter, PullSub
+from nats.aio.client import Client as NatsClient
 from pydantic import BaseModel
 
-from services.broadcast.groups import group_event_update, membership_change, new_group_defaults
-from services.broadcast.planner import PlanLater
+from services.broadcast.groups import MembershipChange, group_event_change, new_group_defaults
+from services.broadcast.planner import PlanLater, Planner
+from services.broadcast.records import Echo
+from services.broadcast.replies import Replies
+from services.broadcast.settings import BroadcastSettings
+from services.broadcast.store import DeliveryStore, GroupStore
+from shared.dead_letters import dead_letters
 from shared.events.zalo import ZaloEventKind, ZaloEventReceived
 from shared.jetstream import pull_inbox_prefix
 from shared.subjects import (
+    BROADCAST_ECHOES_DURABLE,
+    BROADCAST_GROUP_EVENTS_DURABLE,
     BROADCAST_PLAN,
+    BROADCAST_PLANNER_DURABLE,
+    BROADCAST_SENDER_DURABLE,
+    BROADCAST_USER_MESSAGES_DURABLE,
     BROADCAST_WORK_STREAM,
     ZALO_EVENTS_STREAM,
     zalo_event_subject,
 )
 from shared.verification import find_verification_code
 
-if TYPE_CHECKING:
-    from services.broadcast.runtime import Runtime
+MAX_DELIVER = 20  # deliveries of a command or event before it is a poison message
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +45,31 @@ class PlanCommand(BaseModel):
     notice_id: str
 
 
-def build_router(rt: "Runtime") -> NatsRouter:
+@dataclass(frozen=True)
+class Durables:
+    planner: str = BROADCAST_PLANNER_DURABLE
+    sender: str = BROADCAST_SENDER_DURABLE
+    groups: str = BROADCAST_GROUP_EVENTS_DURABLE
+    users: str = BROADCAST_USER_MESSAGES_DURABLE
+    echoes: str = BROADCAST_ECHOES_DURABLE
+
+
+class Collaborators(Protocol):
+    """What the subscribers use; `nc` and the components exist once the runtime started."""
+
+    settings: BroadcastSettings
+    durables: Durables
+    nc: NatsClient
+    planner: Planner
+    groups: GroupStore
+    deliveries: DeliveryStore
+    replies: Replies
+
+
+def build_router(rt: Collaborators) -> NatsRouter:
     """Subscribers bound to the durables that `Runtime.start` declared."""
-    router = NatsRouter()
+    # A message that fails on every delivery is recorded on deadletter.broadcast, then acked.
+    router = NatsRouter(middlewares=[dead_letters(lambda: rt.nc, "broadcast", MAX_DELIVER)])
     work = JStream(BROADCAST_WORK_STREAM.name, declare=False)
     zalo = JStream(ZALO_EVENTS_STREAM.name, declare=False)
     pull = PullSub(batch_size=20, timeout=1.0)
@@ -67,25 +103,21 @@ def build_router(rt: "Runtime") -> NatsRouter:
     async def on_group_event(event: ZaloEventReceived, msg: NatsMessage) -> None:
         if not event.group_id:
             log.warning("group event without group id ignored", extra={"event_id": event.event_id})
-            return
-        step = membership_change(event.event_name)
-        change = group_event_update(event.event_name, event.group_id, event.payload)
-        if (step is None or not event.user_id) and change is None:
-            return
-        if await rt.groups.event_applied(event.event_id):
+        change = group_event_change(
+            event.event_name, event.group_id, event.user_id, event.payload, event.occurred_at
+        )
+        if change is None or await rt.groups.event_applied(event.event_id):
             return
         # Marked applied only once the change is written and the registry's version has moved
         # on (both are idempotent), so a crash in between is redone by the redelivery; a
         # redelivered membership event moves the version on even if its group exists by now.
         redelivered = msg.raw_message.metadata.num_delivered > 1
         async with membership_lock:  # recounts of one process must not overtake each other
-            if step is not None and event.user_id:
-                defaults = new_group_defaults(event.group_id)
-                await rt.groups.change_membership(
-                    event.group_id, event.user_id, step, event.occurred_at, defaults, redelivered
-                )
-            elif change is not None:
-                await rt.groups.apply(event.group_id, *change, event.occurred_at)
+            if isinstance(change, MembershipChange):
+                defaults = new_group_defaults(change.group_id)
+                await rt.groups.change_membership(*change, defaults, redelivered)
+            else:
+                await rt.groups.apply(*change)
         await rt.groups.mark_event(event.event_id)
 
     @router.subscriber(
@@ -119,6 +151,6 @@ def build_router(rt: "Runtime") -> NatsRouter:
         group_id = event.group_id
         code = find_verification_code(event.text or "", rt.settings.verification_prefix)
         if group_id and code:
-            await rt.deliveries.record_echo(group_id, code, event.message_id)
+            await rt.deliveries.record_echo(Echo(group_id, code, event.message_id))
 
     return router

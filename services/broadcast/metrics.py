@@ -3,7 +3,6 @@
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
 
 from nats.aio.msg import Msg
 
@@ -33,11 +32,10 @@ def planned(deliveries: int) -> None:
     DELIVERIES_PLANNED.inc(deliveries)
 
 
-def settled(view: dict[str, Any], dead: bool) -> None:
-    kind = str(view.get("target_kind"))
-    DELIVERIES.labels(str(view.get("state")), kind).inc()
+def settled(state: str, target_kind: str, dead: bool) -> None:
+    DELIVERIES.labels(state, target_kind).inc()
     if dead:
-        DEAD_LETTERS.labels(kind).inc()
+        DEAD_LETTERS.labels(target_kind).inc()
 
 
 @contextmanager

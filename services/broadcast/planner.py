@@ -5,7 +5,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from nats.js import JetStreamContext
+from nats.aio.client import Client as NatsClient
 
 from services.broadcast import metrics
 from services.broadcast.approval import may_send
@@ -18,15 +18,9 @@ from services.broadcast.domain import (
     delivery_id,
 )
 from services.broadcast.groups import RosterEntry, select_targets
-from services.broadcast.publishing import publish_all
-from services.broadcast.store import (
-    TARGET_FIELDS,
-    AuditStore,
-    DeliveryStore,
-    GroupStore,
-    NoticeStore,
-    static_fields,
-)
+from services.broadcast.records import TARGET_FIELDS, Delivery
+from services.broadcast.store import AuditStore, DeliveryStore, GroupStore, NoticeStore
+from shared.jetstream import publish_all
 from shared.subjects import BROADCAST_DELIVER, BROADCAST_PLAN
 
 log = logging.getLogger(__name__)
@@ -34,39 +28,35 @@ PAGE = 500  # deliveries per stored page and per pipelined publish
 PUBLISH_TIMEOUT = 30.0  # seconds for a page's acknowledgements
 
 
-def _base(notice: Notice, target: str, now: datetime) -> dict[str, Any]:
-    return {
-        "_id": delivery_id(notice.id, target),
-        "notice_id": notice.id,
-        "target": target,
-        "code": notice.verification_code,
-        "msg_type": notice.msg_type.value,
-        "category": notice.category.value,
-        "test_mode": notice.test_mode,
-        "created_at": now,
-    }
+def _delivery(notice: Notice, target: str, **fields: Any) -> Delivery:
+    return Delivery(
+        id=delivery_id(notice.id, target),
+        notice_id=notice.id,
+        target=target,
+        code=notice.verification_code,
+        msg_type=notice.msg_type.value,
+        category=notice.category.value,
+        test_mode=notice.test_mode,
+        **fields,
+    )
 
 
-def group_delivery(notice: Notice, group: RosterEntry, now: datetime) -> dict[str, Any]:
-    """A delivery document for one group (ward and officer copied for progress and reminders)."""
-    return {
-        **_base(notice, group.group_id, now),
-        "target_kind": "group",
-        "ward": group.ward,
-        "channel": group.channel,
-        "group_name": group.name,
-        "officer_id": group.officer_id,
-        "officer_name": group.officer_name,
-    }
+def group_delivery(notice: Notice, group: RosterEntry) -> Delivery:
+    """The delivery to one group (ward and officer copied for progress and reminders)."""
+    return _delivery(
+        notice,
+        group.group_id,
+        target_kind="group",
+        ward=group.ward,
+        channel=group.channel,
+        group_name=group.name,
+        officer_id=group.officer_id,
+        officer_name=group.officer_name,
+    )
 
 
-def follower_delivery(notice: Notice, now: datetime) -> dict[str, Any]:
-    return {
-        **_base(notice, FOLLOWERS_TARGET, now),
-        "target_kind": "followers",
-        "ward": None,
-        "channel": "broadcast",
-    }
+def follower_delivery(notice: Notice) -> Delivery:
+    return _delivery(notice, FOLLOWERS_TARGET, target_kind="followers", channel="broadcast")
 
 
 class PlanLater(Exception):
@@ -76,13 +66,14 @@ class PlanLater(Exception):
 class Planner:
     def __init__(
         self,
-        js: JetStreamContext,
+        nc: NatsClient,
         notices: NoticeStore,
         groups: GroupStore,
         deliveries: DeliveryStore,
         audit: AuditStore,
     ) -> None:
-        self.js, self.notices, self.groups, self.deliveries = js, notices, groups, deliveries
+        self.nc, self.js = nc, nc.jetstream()
+        self.notices, self.groups, self.deliveries = notices, groups, deliveries
         self.audit = audit
 
     async def request(self, notice_id: str, stage: str = "") -> None:
@@ -106,9 +97,9 @@ class Planner:
         done: set[str] = set()
         for page in pages:  # a run that crashed may not have published them all
             await self.enqueue(page)
-            done.update(d["_id"] for d in page)
-        planned_docs = await self._deliveries_for(notice, roster, now)
-        remaining = [d for d in planned_docs if d["_id"] not in done]
+            done.update(d.id for d in page)
+        wanted = await self._deliveries_for(notice, roster, now)
+        remaining = [d for d in wanted if d.id not in done]
         number, planned = len(pages), len(done)
         while remaining:
             page = remaining[:PAGE]
@@ -117,8 +108,8 @@ class Planner:
                 remaining = remaining[PAGE:]
             else:  # another planner stored this page first: publish its page, plan the rest
                 page = stored
-                taken = {d["_id"] for d in stored}
-                remaining = [d for d in remaining if d["_id"] not in taken]
+                taken = {d.id for d in stored}
+                remaining = [d for d in remaining if d.id not in taken]
             await self.enqueue(page)
             number, planned = number + 1, planned + len(page)
         metrics.planned(planned)
@@ -128,16 +119,13 @@ class Planner:
         log.info("notice planned", extra={"notice_id": notice_id, "deliveries": planned})
         return planned
 
-    async def enqueue(self, docs: list[dict[str, Any]]) -> None:
+    async def enqueue(self, deliveries: list[Delivery]) -> None:
         """Publish one work-queue message per delivery (`Nats-Msg-Id` = delivery id) carrying
         its static fields, so a sender needs no read; pipelined, chunk by chunk."""
-        for start in range(0, len(docs), PAGE):
-            chunk = docs[start : start + PAGE]
-            messages = [
-                (BROADCAST_DELIVER, json.dumps(static_fields(d)).encode(), str(d["_id"]))
-                for d in chunk
-            ]
-            await publish_all(self.js, messages, timeout=PUBLISH_TIMEOUT)
+        for start in range(0, len(deliveries), PAGE):
+            chunk = deliveries[start : start + PAGE]
+            messages = [(BROADCAST_DELIVER, d.message(), d.id) for d in chunk]
+            await publish_all(self.nc, messages, timeout=PUBLISH_TIMEOUT)
 
     async def _may_send(self, notice: Notice, roster: list[RosterEntry]) -> bool:
         """The two-person rule again, on the registry as it is now: groups moved or imported
@@ -156,33 +144,33 @@ class Planner:
 
     async def _deliveries_for(
         self, notice: Notice, roster: list[RosterEntry], now: datetime
-    ) -> list[dict[str, Any]]:
+    ) -> list[Delivery]:
         """Every delivery of a notice: its groups from the registry's roster (or, for an update
         or a cancel, the original's reached targets), then the followers."""
         if notice.msg_type != MsgType.ALERT and notice.references:
             return await self._follow_up(notice, now)
-        docs = [
-            group_delivery(notice, group, now)
+        deliveries = [
+            group_delivery(notice, group)
             for group in select_targets(roster, notice.targets, notice.test_mode)
         ]
         if notice.targets.followers and not notice.test_mode:
-            docs.append(follower_delivery(notice, now))
-        return docs
+            deliveries.append(follower_delivery(notice))
+        return deliveries
 
-    async def _follow_up(self, notice: Notice, now: datetime) -> list[dict[str, Any]]:
+    async def _follow_up(self, notice: Notice, now: datetime) -> list[Delivery]:
         """An update or a cancel goes to exactly the targets the original reached. A cancel
         waits until the original's sends in flight have finished, so it sees all of them."""
         original = notice.references or ""
         if notice.msg_type == MsgType.CANCEL and await self.deliveries.in_flight(original, now):
             raise PlanLater(f"sends of {original} still in flight")
         reached = await self.deliveries.of_notice(original, [DeliveryState.SENT])
-        docs: list[dict[str, Any]] = []
-        for old in reached:
-            if old["target_kind"] == "followers":
-                docs.append(follower_delivery(notice, now))
-                continue
-            doc = _base(notice, str(old["target"]), now)
-            for key in TARGET_FIELDS:
-                doc[key] = old.get(key)
-            docs.append(doc)
-        return docs
+        return [
+            follower_delivery(notice)
+            if old.delivery.target_kind == "followers"
+            else _delivery(
+                notice,
+                old.delivery.target,
+                **{key: getattr(old.delivery, key) for key in TARGET_FIELDS},
+            )
+            for old in reached
+        ]

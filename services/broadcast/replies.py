@@ -3,8 +3,8 @@ and the reminders and escalations of manual groups nobody confirmed."""
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from services.broadcast.domain import (
@@ -14,6 +14,7 @@ from services.broadcast.domain import (
     officer_text,
     verification_reply,
 )
+from services.broadcast.records import Delivery, DeliveryView
 from services.broadcast.settings import BroadcastSettings
 from services.broadcast.store import DeliveryStore, NoticeStore
 from shared.logging import pseudonymize
@@ -22,7 +23,7 @@ from shared.zalo.client import ZaloClient
 
 log = logging.getLogger(__name__)
 FAR_FUTURE = timedelta(days=3650)
-OutcomePublisher = Callable[[dict[str, Any]], Awaitable[None]]
+OutcomePublisher = Callable[[DeliveryView], Awaitable[None]]
 
 
 class Replies:
@@ -56,9 +57,9 @@ class Replies:
         )
         return reply
 
-    async def _confirm(self, officer_id: str, text: str, pending: list[dict[str, Any]]) -> str:
+    async def _confirm(self, officer_id: str, text: str, pending: list[DeliveryView]) -> str:
         code = find_verification_code(text, self.s.verification_prefix)
-        codes = {str(d["code"]) for d in pending}
+        codes = {v.delivery.code for v in pending}
         if code is None and len(codes) == 1:
             code = next(iter(codes))
         if code not in codes:
@@ -72,13 +73,13 @@ class Replies:
             return reply
         now = datetime.now(UTC)
         confirmed = 0
-        for doc in pending:
-            if doc["code"] != code:
+        for view in pending:
+            if view.delivery.code != code:
                 continue
-            view = await self.deliveries.confirm(doc, now)
-            if view is not None:
+            sent = await self.deliveries.confirm(view, now)
+            if sent is not None:
                 confirmed += 1
-                await self.publish_outcome(view)
+                await self.publish_outcome(sent)
         reply = f"Đã ghi nhận: {confirmed} nhóm đã đăng thông báo mã {code}. Cảm ơn đồng chí."
         await self.zalo.send_text(officer_id, reply)
         log.info("manual post confirmed", extra={"groups": confirmed, "code": code})
@@ -87,39 +88,38 @@ class Replies:
     async def chase_unconfirmed(self, now: datetime) -> int:
         """Re-send to officers who did not confirm, then escalate (once each, any replica)."""
         handled = 0
-        for doc in await self.deliveries.manual_due(now):
-            notice = await self.notices.get(str(doc["notice_id"]))
-            if notice is None:
+        for view in await self.deliveries.manual_due(now):
+            delivery, awaiting, result = view.delivery, view.awaiting, view.result
+            notice = await self.notices.get(delivery.notice_id)
+            if notice is None or awaiting is None or result is None:
                 continue
-            notified = _aware(doc.get("notified_at") or now)
-            if int(doc.get("reminders", 0)) < 1:
-                if not await self.deliveries.take_step(str(doc["_id"]), "remind", now):
+            notified = result.outcome.notified_at or now
+            if awaiting.reminders < 1:
+                if not await self.deliveries.take_step(delivery.id, "remind", now):
                     continue
-                text = officer_text(notice, str(doc.get("group_name")), True)
-                await self.zalo.send_text(str(doc["officer_id"]), text)
+                text = officer_text(notice, str(delivery.group_name), True)
+                await self.zalo.send_text(str(delivery.officer_id), text)
                 escalate_at = notified + timedelta(seconds=self.s.manual_escalate_after)
-                fields: dict[str, Any] = {"reminders": 1, "next_action_at": escalate_at}
-                await self.deliveries.set_awaiting_fields(str(doc["result_id"]), fields)
-                log.info("manual reminder sent", extra={"delivery_id": doc["_id"]})
+                await self.deliveries.set_awaiting(
+                    replace(awaiting, reminders=1, next_action_at=escalate_at)
+                )
+                log.info("manual reminder sent", extra={"delivery_id": delivery.id})
             else:
-                if not await self.deliveries.take_step(str(doc["_id"]), "escalate", now):
+                if not await self.deliveries.take_step(delivery.id, "escalate", now):
                     continue
-                await self._escalate(doc, notice)
-                fields = {"escalated_at": now, "next_action_at": now + FAR_FUTURE}
-                await self.deliveries.set_awaiting_fields(str(doc["result_id"]), fields)
+                await self._escalate(delivery, notice)
+                await self.deliveries.set_awaiting(
+                    replace(awaiting, escalated_at=now, next_action_at=now + FAR_FUTURE)
+                )
             handled += 1
         return handled
 
-    async def _escalate(self, doc: dict[str, Any], notice: Notice) -> None:
-        label = str(doc.get("officer_name") or self._pseudo(str(doc.get("officer_id"))))
-        text = escalation_text(notice, str(doc.get("group_name")), label)
+    async def _escalate(self, delivery: Delivery, notice: Notice) -> None:
+        label = delivery.officer_name or self._pseudo(str(delivery.officer_id))
+        text = escalation_text(notice, str(delivery.group_name), label)
         for supervisor in self.s.escalation_user_ids:
             await self.zalo.send_text(supervisor, text)
-        log.warning("manual delivery escalated", extra={"delivery_id": doc["_id"]})
+        log.warning("manual delivery escalated", extra={"delivery_id": delivery.id})
 
     def _pseudo(self, user_id: str) -> str:
         return pseudonymize(user_id, self.s.pseudonym_key)
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -1,15 +1,14 @@
 """One broadcast process: connections, declarations, components and background loops.
 
 Both entry points build it: the HTTP app (`python -m services.broadcast`, which also runs sender
-workers unless RUN_SENDER=false) and worker-only replicas (`python -m services.broadcast.sender`).
+workers unless RUN_SENDER=false) and worker-only replicas (`python -m services.broadcast.sender`,
+`sender/__main__.py`).
 """
 
 import asyncio
 import contextlib
 import logging
-import signal
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,51 +20,35 @@ from nats.js.errors import NotFoundError
 from pymongo import AsyncMongoClient
 
 from services.broadcast.groups import content_hash, registry_changes
-from services.broadcast.handlers import build_router
+from services.broadcast.handlers import MAX_DELIVER, Durables, build_router
 from services.broadcast.notices import NoticeService
 from services.broadcast.planner import Planner
-from services.broadcast.publishing import publish_all
 from services.broadcast.replies import Replies
-from services.broadcast.sender import Sender
+from services.broadcast.sender.worker import Sender
 from services.broadcast.settings import BroadcastSettings
 from services.broadcast.store import AuditStore, DeliveryStore, GroupStore, NoticeStore
 from shared.events.envelope import event_bytes
 from shared.events.zalo import ZaloEventKind
-from shared.jetstream import connect, ensure_consumer, ensure_stream, inbox_prefix
-from shared.logging import configure_logging
-from shared.metrics import serve_without_http_app, watch_consumers
+from shared.jetstream import connect, ensure_consumer, ensure_stream, inbox_prefix, publish_all
+from shared.metrics import watch_consumers
 from shared.mongo import connect_mongo
-from shared.process import run_worker, stop_task
-from shared.startup import require_secrets
+from shared.process import stop_task
 from shared.subjects import (
     BROADCAST_DELIVER,
-    BROADCAST_ECHOES_DURABLE,
     BROADCAST_EVENTS_STREAM,
-    BROADCAST_GROUP_EVENTS_DURABLE,
     BROADCAST_PLAN,
-    BROADCAST_PLANNER_DURABLE,
     BROADCAST_REGISTRY,
-    BROADCAST_SENDER_DURABLE,
-    BROADCAST_USER_MESSAGES_DURABLE,
     BROADCAST_WORK_STREAM,
+    DEAD_LETTERS_STREAM,
     ZALO_EVENTS_STREAM,
     zalo_event_subject,
 )
-from shared.telemetry import broker_middlewares, configure_telemetry
+from shared.telemetry import broker_middlewares
 from shared.zalo.client import ZaloClient
 
 log = logging.getLogger(__name__)
 STALE_READY = timedelta(minutes=5)
 ANNOUNCE_TIMEOUT = 10.0  # seconds for the stream to store a round of registry changes
-
-
-@dataclass(frozen=True)
-class Durables:
-    planner: str = BROADCAST_PLANNER_DURABLE
-    sender: str = BROADCAST_SENDER_DURABLE
-    groups: str = BROADCAST_GROUP_EVENTS_DURABLE
-    users: str = BROADCAST_USER_MESSAGES_DURABLE
-    echoes: str = BROADCAST_ECHOES_DURABLE
 
 
 class Runtime:
@@ -99,9 +82,9 @@ class Runtime:
         self._unwatch = watch_consumers("broadcast", self.js, self._watched())
         self.zalo = ZaloClient(s, nats=self.nc)
         await self.zalo.start()
-        self.planner = Planner(self.js, self.notices, self.groups, self.deliveries, self.audit)
+        self.planner = Planner(self.nc, self.notices, self.groups, self.deliveries, self.audit)
         self.service = NoticeService(s, self.notices, self.deliveries, self.planner, self.audit)
-        self.sender = Sender(s, self.js, self.notices, self.deliveries, self.zalo)
+        self.sender = Sender(s, self.nc, self.notices, self.deliveries, self.zalo)
         self.replies = Replies(
             s, self.notices, self.deliveries, self.zalo, self.sender.outcomes.outcome
         )
@@ -128,6 +111,7 @@ class Runtime:
         s, js = self.settings, self.js
         await ensure_stream(js, BROADCAST_WORK_STREAM.to_config(s.nats_stream_replicas))
         await ensure_stream(js, BROADCAST_EVENTS_STREAM.to_config(s.nats_stream_replicas))
+        await ensure_stream(js, DEAD_LETTERS_STREAM.to_config(s.nats_stream_replicas))
         try:
             await js.stream_info(ZALO_EVENTS_STREAM.name)
         except NotFoundError:  # ingest owns it; create it only so we can bind before ingest ran
@@ -166,7 +150,7 @@ class Runtime:
             filter_subject=subject,
             ack_policy=AckPolicy.EXPLICIT,
             ack_wait=ack_wait,
-            max_deliver=-1 if unbounded else 20,
+            max_deliver=-1 if unbounded else MAX_DELIVER,
             max_ack_pending=20000 if unbounded else 1000,
         )
 
@@ -191,7 +175,7 @@ class Runtime:
         them after a start): analytics builds its view of the registry from these events."""
         changes = registry_changes(await self.groups.every_group(), self._announced)
         messages = [(BROADCAST_REGISTRY, event_bytes(e), e.event_id) for e in changes]
-        await publish_all(self.js, messages, timeout=ANNOUNCE_TIMEOUT)
+        await publish_all(self.nc, messages, timeout=ANNOUNCE_TIMEOUT)
         self._announced |= {e.group_id: content_hash(e) for e in changes}  # once stored
 
     async def stop(self) -> None:
@@ -210,25 +194,3 @@ class Runtime:
             await self.zalo.close()
         await self.nc.drain()
         await self.mongo.close()
-
-
-async def _serve_workers(settings: BroadcastSettings) -> None:
-    runtime = Runtime(settings)
-    await runtime.start(workers=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    log.info("sender replica started", extra={"worker": runtime.sender.worker})
-    await stop.wait()
-    await runtime.stop()
-
-
-def run_sender_process() -> None:
-    """`python -m services.broadcast.sender`: sender workers, planner and handlers, no HTTP."""
-    settings = BroadcastSettings()
-    configure_logging(settings.log_level, service=f"{settings.service_name}-sender")
-    configure_telemetry("broadcast", settings)
-    serve_without_http_app()
-    require_secrets(settings, "zalo_app_secret_key", "pseudonym_key")
-    run_worker(_serve_workers(settings))

@@ -4,20 +4,32 @@ import contextlib
 import json
 import uuid
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from services.broadcast.domain import DeliveryState, Notice, NoticeStatus
+from services.broadcast.domain import DeliveryState, Notice, NoticeQuery, NoticeStatus
 from services.broadcast.groups import Group, RosterEntry, roster_entry
+from services.broadcast.records import (
+    Attempt,
+    Awaiting,
+    Claim,
+    Delivery,
+    DeliveryView,
+    Doc,
+    Echo,
+    Outcome,
+    Result,
+    attempt_id,
+)
 from shared.mongo import ensure_indexes
 from shared.text import STORED
 
-Doc = dict[str, Any]
 ROSTER_PAGE = 2000  # groups per roster page (one JSON string of ~0.3 MB)
 _VERSION = {"_id": "version"}
 
@@ -113,7 +125,7 @@ class GroupStore:
         """Every group (inactive ones too) with the time of its last change (any field)."""
         epoch = datetime.fromtimestamp(0, UTC)
         return [
-            (_group(d), _utc(d.get("changed_at") or d.get("updated_at") or epoch))
+            (_group(d), d.get("changed_at") or d.get("updated_at") or epoch)
             async for d in self.groups.find({}, batch_size=1000)
         ]
 
@@ -347,7 +359,12 @@ class NoticeStore:
         )
         return [str(d["_id"]) async for d in cursor]
 
-    async def find(self, filters: Doc, skip: int, limit: int) -> tuple[list[Notice], int]:
+    async def find(self, query: NoticeQuery, skip: int, limit: int) -> tuple[list[Notice], int]:
+        filters = {
+            key: value.value if isinstance(value, StrEnum) else value
+            for key, value in asdict(query).items()
+            if value is not None
+        }
         total = await self.notices.count_documents(filters)
         cursor = self.notices.find(filters).sort("created_at", DESCENDING).skip(skip).limit(limit)
         return [_notice(d) async for d in cursor], total
@@ -361,54 +378,6 @@ def _notice_doc(notice: Notice) -> Doc:
 
 def _notice(doc: Doc) -> Notice:
     return Notice.model_validate({**doc, "id": doc["_id"]}, context=STORED)
-
-
-# Fields of a delivery that never change: the planner writes them once and the work-queue
-# message carries them. A result keeps only what changes (plus `notice_id`, and the officer of
-# a manual group): FerretDB's cost of an insert grows with the document.
-TARGET_FIELDS = ("target_kind", "ward", "channel", "group_name", "officer_id", "officer_name")
-STATIC_FIELDS = ("notice_id", "target", *TARGET_FIELDS, "code", "msg_type", "category", "test_mode")
-# Bookkeeping of an unconfirmed manual delivery, kept on its `broadcast_awaiting` entry.
-AWAITING_FIELDS = ("next_action_at", "reminders", "escalated_at")
-# Claims that are not a sender's send: their result follows at once, nothing goes to Zalo.
-BOOKKEEPING_CLAIMS = frozenset({"cancel", "confirm", "echo"})
-
-
-def static_fields(doc: Doc) -> Doc:
-    """The delivery's unchanging fields (with `_id`), as the work-queue message carries them."""
-    return {"_id": doc["_id"], **{key: doc.get(key) for key in STATIC_FIELDS}}
-
-
-def result_view(static: Doc, result: Doc) -> Doc:
-    """A delivery (`static`: its planner document or message) as its latest result shows it:
-    `_id` = delivery id, `claims` = attempt."""
-    return {
-        **static,
-        **result,
-        "_id": result["delivery_id"],
-        "claims": int(result["k"]),
-        "result_id": result["_id"],
-    }
-
-
-def pending_view(doc: Doc) -> Doc:
-    """A delivery nobody has finished an attempt of yet."""
-    return {**doc, "state": DeliveryState.PENDING.value, "claims": 0, "failures": 0}
-
-
-@dataclass
-class Attempt:
-    """Where a delivery stands: its highest claimed attempt `k` (0: none), that claim, the
-    result of attempt k (None while it is open) and the latest result written (k or earlier)."""
-
-    k: int
-    claim: Doc | None
-    result: Doc | None
-    latest: Doc | None
-
-    @property
-    def failures(self) -> int:
-        return int(self.latest.get("failures", 0)) if self.latest else 0
 
 
 class DeliveryStore:
@@ -426,7 +395,7 @@ class DeliveryStore:
       FerretDB's cost is per document and per value, not per byte);
     - attempt k is the claim `D#k` (`broadcast_claims`, exactly one holder) and, once the
       holder knows what happened, the result `D#k` (`broadcast_results`, written only by the
-      holder, repeating D's static fields);
+      holder, repeating D's static fields for a manual group);
     - D's state is its latest result; a claimed attempt without a result is in flight while
       its holder is alive and in doubt once it is not.
     """
@@ -446,19 +415,21 @@ class DeliveryStore:
         await _ensure(self.results, [("notice_id", ASCENDING)])
         await _ensure(self.awaiting, [("next_action_at", ASCENDING)], [("officer_id", ASCENDING)])
 
-    async def plan_page(self, notice_id: str, page: int, docs: list[Doc]) -> list[Doc] | None:
-        """Store page `page` of a notice's deliveries (their static fields). None when stored;
-        when another planner stored that page first, its deliveries instead."""
-        body = json.dumps([static_fields(d) for d in docs], ensure_ascii=False)
+    async def plan_page(
+        self, notice_id: str, page: int, deliveries: list[Delivery]
+    ) -> list[Delivery] | None:
+        """Store page `page` of a notice's deliveries. None when stored; when another planner
+        stored that page first, its deliveries instead."""
+        body = json.dumps([d.to_doc() for d in deliveries], ensure_ascii=False)
         doc = {"_id": f"{notice_id}#{page}", "notice_id": notice_id, "deliveries": body}
         if not await _insert_new(self.plans, [doc]):
             return None
         found = await self.plans.find_one({"_id": doc["_id"]})
         return _page(found) if found else []
 
-    async def planned(self, notice_id: str) -> list[list[Doc]]:
+    async def planned(self, notice_id: str) -> list[list[Delivery]]:
         """The stored pages of a notice's deliveries, in order (probed by `_id`)."""
-        pages: list[list[Doc]] = []
+        pages: list[list[Delivery]] = []
         while True:
             found = await self.plans.find_one({"_id": f"{notice_id}#{len(pages)}"})
             if found is None:
@@ -475,11 +446,11 @@ class DeliveryStore:
             return await self.article(delivery_id) or article_id
         return article_id
 
-    async def insert_claims(self, claims: list[Doc]) -> set[str]:
+    async def insert_claims(self, claims: list[Claim]) -> set[str]:
         """Insert claims; returns the ids that someone else holds already."""
-        return await _insert_new(self.claims, claims)
+        return await _insert_new(self.claims, [c.to_doc() for c in claims])
 
-    async def insert_results(self, results: list[Doc]) -> None:
+    async def insert_results(self, results: list[Result]) -> None:
         """Record the results of attempts (a result written twice by its holder stays one).
 
         A manual delivery awaiting its officer also gets an entry in the small
@@ -487,32 +458,36 @@ class DeliveryStore:
         not scan every result (FerretDB scans a collection per query)."""
         awaiting = [
             {
-                "_id": r["_id"],
-                "delivery_id": r["delivery_id"],
-                "k": r["k"],
-                "officer_id": r.get("officer_id"),
-                "next_action_at": r.get("next_action_at"),
-                "recorded_at": r["recorded_at"],
+                "_id": r.id,
+                "delivery_id": r.delivery.id,
+                "k": r.k,
+                "officer_id": r.delivery.officer_id,
+                "next_action_at": r.outcome.next_action_at,
+                "recorded_at": r.recorded_at,
             }
             for r in results
-            if r.get("state") == DeliveryState.AWAITING_CONFIRMATION.value
+            if r.state == DeliveryState.AWAITING_CONFIRMATION
         ]
         await _insert_new(self.awaiting, awaiting)
-        await _insert_new(self.results, results)
+        await _insert_new(self.results, [r.to_doc() for r in results])
 
-    async def attempt(self, delivery_id: str) -> Attempt:
+    async def attempt(self, delivery: Delivery) -> Attempt:
         """Probe the claims `D#1, D#2, …` by `_id` (the only lookup FerretDB does not scan for)."""
         k, claim = 0, None
         while True:
-            found = await self.claims.find_one({"_id": f"{delivery_id}#{k + 1}"})
+            found = await self.claims.find_one({"_id": attempt_id(delivery.id, k + 1)})
             if found is None:
                 break
-            k, claim = k + 1, found
-        result = await self.results.find_one({"_id": f"{delivery_id}#{k}"}) if k else None
+            k, claim = k + 1, Claim.from_doc(found)
+        result = await self._result(delivery, k) if k else None
         latest, j = result, k - 1
         while latest is None and j > 0:
-            latest, j = await self.results.find_one({"_id": f"{delivery_id}#{j}"}), j - 1
+            latest, j = await self._result(delivery, j), j - 1
         return Attempt(k, claim, result, latest)
+
+    async def _result(self, delivery: Delivery, k: int) -> Result | None:
+        found = await self.results.find_one({"_id": attempt_id(delivery.id, k)})
+        return Result.from_doc(found, delivery) if found else None
 
     async def beat(self, worker: str, alive_until: datetime) -> None:
         """A worker's liveness: one document per worker, written only by that worker (one
@@ -525,41 +500,41 @@ class DeliveryStore:
         doc = await self.workers.find_one({"_id": worker})
         return doc["alive_until"] if doc else None
 
-    async def views(self, notice_id: str, open_claims: bool = False) -> list[Doc]:
+    async def views(self, notice_id: str, open_claims: bool = False) -> list[DeliveryView]:
         """Every delivery of a notice as its latest result shows it (scans; not the send
         path). With `open_claims`, a delivery whose next attempt is claimed without a result
-        carries that claim as `open_claim`."""
+        carries that claim."""
         latest: dict[str, Doc] = {}
         async for found in self.results.find({"notice_id": notice_id}):
             known = latest.get(found["delivery_id"])
             if known is None or int(known["k"]) < int(found["k"]):
                 latest[found["delivery_id"]] = found
+        claims: dict[str, Claim] = {}
+        if open_claims:
+            async for stored in self.claims.find({"notice_id": notice_id}):
+                claims[str(stored["_id"])] = Claim.from_doc(stored)
         views = []
         for page in await self.planned(notice_id):
-            for doc in page:
-                result = latest.get(doc["_id"])
-                views.append(pending_view(doc) if result is None else result_view(doc, result))
-        if open_claims:
-            claims = {c["_id"]: c async for c in self.claims.find({"notice_id": notice_id})}
-            for view in views:
-                claim = claims.get(f"{view['_id']}#{view['claims'] + 1}")
-                if claim is not None:
-                    view["open_claim"] = claim
+            for delivery in page:
+                last = latest.get(delivery.id)
+                result = Result.from_doc(last, delivery) if last else None
+                view = DeliveryView(delivery, result)
+                claim = claims.get(attempt_id(delivery.id, view.claims + 1))
+                views.append(replace(view, open_claim=claim) if claim else view)
         return views
 
-    async def of_notice(self, notice_id: str, states: list[DeliveryState]) -> list[Doc]:
-        wanted = {s.value for s in states}
-        return [v for v in await self.views(notice_id) if v["state"] in wanted]
+    async def of_notice(self, notice_id: str, states: list[DeliveryState]) -> list[DeliveryView]:
+        return [v for v in await self.views(notice_id) if v.state in states]
 
     async def in_flight(self, notice_id: str, now: datetime) -> int:
         """Deliveries of a notice whose current attempt is held by a live sender."""
         live = 0
         for view in await self.views(notice_id, open_claims=True):
-            claim = view.get("open_claim")
-            if claim is None or claim.get("worker") in BOOKKEEPING_CLAIMS:
+            claim = view.open_claim
+            if claim is None or claim.is_bookkeeping:
                 continue
-            until = await self.alive_until(str(claim.get("worker")))
-            live += until is not None and _utc(until) > now
+            until = await self.alive_until(claim.worker)
+            live += until is not None and until > now
         return live
 
     async def cancel_open(self, notice_id: str, now: datetime) -> int:
@@ -568,49 +543,53 @@ class DeliveryStore:
         A delivery is cancelled by claiming its next attempt (the same insert a sender
         makes), so a sender either loses that race and never sends, or won it first and its
         send counts as in flight (the withdrawal waits for it)."""
-        open_states = {DeliveryState.PENDING.value, DeliveryState.AWAITING_CONFIRMATION.value}
-        views = [v for v in await self.views(notice_id) if v["state"] in open_states]
-        claims = [bookkeeping_claim(v, v["claims"] + 1, "cancel", now) for v in views]
-        taken = await _insert_new(self.claims, claims)
-        won = [(v, c) for v, c in zip(views, claims, strict=True) if c["_id"] not in taken]
+        open_states = {DeliveryState.PENDING, DeliveryState.AWAITING_CONFIRMATION}
+        views = [v for v in await self.views(notice_id) if v.state in open_states]
+        claims = [Claim.of(v.delivery, v.claims + 1, "cancel", now) for v in views]
+        taken = await self.insert_claims(claims)
+        cancelled = Outcome(DeliveryState.CANCELLED, finished_at=now)
         await self.insert_results(
             [
-                next_result(
-                    v, c["k"], {"state": DeliveryState.CANCELLED.value, "finished_at": now}, now
-                )
-                for v, c in won
+                Result.of(v.delivery, c.k, cancelled, now, v.failures)
+                for v, c in zip(views, claims, strict=True)
+                if c.id not in taken
             ]
         )
-        return len(won)
+        return len(views) - len(taken)
 
     async def progress(self, notice_id: str) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
         """Counts by state, and by ward then state (computed in Python: FerretDB-safe)."""
         by_state: Counter[str] = Counter()
         by_ward: dict[str, Counter[str]] = defaultdict(Counter)
         for view in await self.views(notice_id):
-            by_state[view["state"]] += 1
-            by_ward[view.get("ward") or "-"][view["state"]] += 1
+            by_state[view.state.value] += 1
+            by_ward[view.delivery.ward or "-"][view.state.value] += 1
         return dict(by_state), {w: dict(c) for w, c in sorted(by_ward.items())}
 
-    async def _open(self, entries: list[Doc]) -> list[Doc]:
+    async def _open(self, entries: list[Doc]) -> list[DeliveryView]:
         """Views of the awaiting entries whose result is still their delivery's latest; entries
         overtaken by a later attempt (confirmed, cancelled, re-sent) are removed."""
         views = []
         for entry in entries:
             delivery, k = str(entry["delivery_id"]), int(entry["k"])
-            if await self.claims.find_one({"_id": f"{delivery}#{k + 1}"}) is not None:
+            if await self.claims.find_one({"_id": attempt_id(delivery, k + 1)}) is not None:
                 await self.awaiting.delete_one({"_id": entry["_id"]})
                 continue
-            result = await self.results.find_one({"_id": entry["_id"]})
-            if result is None:
+            found = await self.results.find_one({"_id": entry["_id"]})
+            if found is None:
                 continue  # the result is being written (or its writer died: re-sent later)
-            if result["state"] == DeliveryState.AWAITING_CONFIRMATION.value:
-                bookkeeping = {key: entry[key] for key in AWAITING_FIELDS if key in entry}
-                # A manual delivery's results carry its static fields (next_result).
-                views.append({**result_view({}, result), **bookkeeping})
+            result = Result.from_doc(found)  # a manual delivery's results carry its fields
+            if result.state == DeliveryState.AWAITING_CONFIRMATION:
+                awaiting = Awaiting(
+                    result.id,
+                    entry.get("next_action_at"),
+                    int(entry.get("reminders") or 0),
+                    entry.get("escalated_at"),
+                )
+                views.append(DeliveryView(result.delivery, result, awaiting=awaiting))
         return views
 
-    async def manual_due(self, now: datetime, limit: int = 100) -> list[Doc]:
+    async def manual_due(self, now: datetime, limit: int = 100) -> list[DeliveryView]:
         """Unconfirmed manual deliveries whose reminder or escalation is due."""
         query = {"next_action_at": {"$lte": now}}
         return await self._open([d async for d in self.awaiting.find(query).limit(limit)])
@@ -620,69 +599,39 @@ class DeliveryStore:
         taken = await _insert_new(self.claims, [{"_id": f"{delivery_id}#{step}", "at": now}])
         return not taken
 
-    async def set_awaiting_fields(self, result_id: str, fields: Doc) -> None:
+    async def set_awaiting(self, awaiting: Awaiting) -> None:
         """Bookkeeping of an unconfirmed manual delivery (reminders, escalation), by the
         holder of that step's claim."""
-        await self.awaiting.update_one({"_id": result_id}, {"$set": fields})
+        fields = {k: v for k, v in asdict(awaiting).items() if v is not None}
+        del fields["result_id"]
+        await self.awaiting.update_one({"_id": awaiting.result_id}, {"$set": fields})
 
-    async def awaiting_for_officer(self, officer_id: str) -> list[Doc]:
+    async def awaiting_for_officer(self, officer_id: str) -> list[DeliveryView]:
         query = {"officer_id": officer_id}
         found = [d async for d in self.awaiting.find(query).sort("recorded_at", ASCENDING)]
         return await self._open(found)
 
-    async def confirm(self, view: Doc, now: datetime) -> Doc | None:
+    async def confirm(self, view: DeliveryView, now: datetime) -> DeliveryView | None:
         """The officer's «đã đăng»: the delivery's next attempt records it sent (once)."""
-        k = int(view["claims"]) + 1
-        if await _insert_new(self.claims, [bookkeeping_claim(view, k, "confirm", now)]):
+        claim = Claim.of(view.delivery, view.claims + 1, "confirm", now)
+        if await self.insert_claims([claim]):
             return None
-        fields = {"state": DeliveryState.SENT.value, "sent_at": now, "confirmed_at": now}
-        result = next_result(view, k, fields, now)
+        sent = Outcome(DeliveryState.SENT, sent_at=now, confirmed_at=now)
+        result = Result.of(view.delivery, claim.k, sent, now, view.failures)
         await self.insert_results([result])
-        return result_view(view, result)
+        return DeliveryView(view.delivery, result)
 
-    async def record_echo(self, group_id: str, code: str, message_id: str | None) -> None:
-        await _insert_new(self.echoes, [{"_id": f"{group_id}:{code}", "message_id": message_id}])
+    async def record_echo(self, echo: Echo) -> None:
+        doc = {"_id": f"{echo.group_id}:{echo.code}", "message_id": echo.message_id}
+        await _insert_new(self.echoes, [doc])
 
-    async def echo_seen(self, group_id: str, code: str) -> Doc | None:
-        return await self.echoes.find_one({"_id": f"{group_id}:{code}"})
-
-
-def bookkeeping_claim(doc: Doc, k: int, worker: str, now: datetime) -> Doc:
-    """A claim that sends nothing (cancel, confirm, echo): its result follows at once."""
-    return {
-        "_id": f"{doc['_id']}#{k}",
-        "delivery_id": doc["_id"],
-        "notice_id": doc["notice_id"],
-        "worker": worker,
-        "k": k,
-        "created_at": now,
-    }
+    async def echo_seen(self, group_id: str, code: str) -> Echo | None:
+        found = await self.echoes.find_one({"_id": f"{group_id}:{code}"})
+        return Echo(group_id, code, found.get("message_id")) if found else None
 
 
-def next_result(doc: Doc, k: int, fields: Doc, now: datetime) -> Doc:
-    """The result document of attempt k of a delivery (`doc`: its static fields or a view).
-    A manual delivery's results repeat its static fields: the officers' reminders and
-    replies start from a result, and there are few of them."""
-    manual = {k: doc.get(k) for k in STATIC_FIELDS} if doc.get("channel") == "manual" else {}
-    return {
-        "notice_id": doc["notice_id"],
-        **manual,
-        "failures": int(doc.get("failures", 0)),
-        **fields,
-        "_id": f"{doc['_id']}#{k}",
-        "delivery_id": doc["_id"],
-        "k": k,
-        "recorded_at": now,
-    }
-
-
-def _page(found: Doc) -> list[Doc]:
-    docs: list[Doc] = json.loads(found["deliveries"])
-    return docs
-
-
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+def _page(found: Doc) -> list[Delivery]:
+    return [Delivery.from_doc(doc) for doc in json.loads(found["deliveries"])]
 
 
 async def _ensure(collection: Any, *keys: list[tuple[str, int]]) -> None:

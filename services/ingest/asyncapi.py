@@ -5,12 +5,11 @@ nats-py on its hot path; the channels are declared here on a FastStream broker t
 connects, so the document is generated from the same models and subject builders.
 """
 
-import argparse
 from collections.abc import Sequence
 
 from faststream.nats import JStream, NatsBroker
-from faststream.specification import AsyncAPI
 
+from shared.asyncapi import document, write
 from shared.events.quarantine import WebhookQuarantined
 from shared.events.zalo import ZaloEventKind, ZaloEventReceived
 from shared.subjects import (
@@ -19,6 +18,8 @@ from shared.subjects import (
     ZALO_QUARANTINE_STREAM,
     zalo_event_subject,
 )
+
+DESCRIPTION = "Zalo OA webhooks in, normalized events on JetStream out."
 
 
 def documented_broker() -> NatsBroker:
@@ -45,24 +46,11 @@ def documented_broker() -> NatsBroker:
 
 
 def specification() -> str:
-    return (
-        AsyncAPI(
-            documented_broker(),
-            title="binhyen ingest",
-            version="1.0.0",
-            description="Zalo OA webhooks in, normalized events on JetStream out.",
-        )
-        .to_specification()
-        .to_json()
-    )
+    return document(documented_broker(), "ingest", DESCRIPTION)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", default="docs/asyncapi/ingest.json")
-    args = parser.parse_args(argv)
-    with open(args.out, "w", encoding="utf-8") as out:
-        out.write(specification())
+    write("ingest", specification, argv)
 
 
 if __name__ == "__main__":

@@ -18,10 +18,9 @@ import nats.errors
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 
-from services.ingest.jetstream import AckedPublisher
 from services.ingest.settings import IngestSettings
 from services.ingest.spool import Spool
-from shared.jetstream import connect, ensure_stream
+from shared.jetstream import AckedPublisher, connect, ensure_stream
 from shared.process import stop_task
 from shared.subjects import ZALO_EVENTS_STREAM, ZALO_QUARANTINE_STREAM
 from shared.tracing import inject
@@ -42,7 +41,7 @@ class EventPublisher:
     def __init__(self, settings: IngestSettings, spool: Spool) -> None:
         self._settings = settings
         self._spool = spool
-        self._nc: NatsClient | None = None
+        self._nats: NatsClient | None = None
         self._js: JetStreamContext | None = None
         self._acked: AckedPublisher | None = None
         self._wake = asyncio.Event()
@@ -61,8 +60,8 @@ class EventPublisher:
         for task in self._background:
             with contextlib.suppress(Exception):  # a loop that failed has logged why
                 await stop_task(task)
-        if self._nc is not None:
-            await self._nc.close()
+        if self._nats is not None:
+            await self._nats.close()
         await self._spool.close()
 
     @property
@@ -70,7 +69,7 @@ class EventPublisher:
         return self._spool.size
 
     def is_ready(self) -> bool:
-        return self._acked is not None and self._nc is not None and self._nc.is_connected
+        return self._acked is not None and self._nats is not None and self._nats.is_connected
 
     async def check_ready(self) -> None:
         """Readiness probe: JetStream answers."""
@@ -96,9 +95,9 @@ class EventPublisher:
         return Outcome.DUPLICATE if duplicate else Outcome.PUBLISHED
 
     async def _keep_connected(self) -> None:
-        while self._nc is None:
+        while self._nats is None:
             try:
-                self._nc = await connect(
+                self._nats = await connect(
                     self._settings.nats_url,
                     name="ingest",
                     reconnected_cb=self._on_reconnected,
@@ -111,8 +110,8 @@ class EventPublisher:
 
     async def _declare(self) -> None:
         """Streams declared idempotently; retried until NATS answers."""
-        assert self._nc is not None
-        js = self._nc.jetstream(timeout=5)
+        assert self._nats is not None
+        js = self._nats.jetstream(timeout=5)
         settings = self._settings
         replicas = settings.nats_stream_replicas
         while True:
@@ -133,7 +132,7 @@ class EventPublisher:
                 log.warning("declaring streams failed", extra={"error": type(exc).__name__})
                 await asyncio.sleep(1.0)
         self._js = js
-        acked = AckedPublisher(self._nc, self._settings.publish_timeout_s)
+        acked = AckedPublisher(self._nats, self._settings.publish_timeout_s)
         await acked.start()
         self._acked = acked
         self._wake.set()

@@ -28,6 +28,7 @@ from services.ingest import metrics
 from services.ingest.normalize import InvalidEvent, normalize
 from services.ingest.publisher import EventPublisher
 from services.ingest.settings import IngestSettings
+from shared.errors import ErrorBody, ServiceError, error_body
 from shared.events.envelope import event_bytes
 from shared.events.quarantine import WebhookQuarantined
 from shared.subjects import ZALO_QUARANTINE, zalo_event_subject
@@ -49,17 +50,11 @@ class WebhookAnswer(BaseModel):
     event_id: str | None = None
 
 
-class WebhookRefusal(BaseModel):
-    """A refused request (401/413): nothing was published."""
+class Refused(ServiceError):
+    """A webhook call refused before anything is published (`error`: why, for the counters)."""
 
-    error: str
-    detail: str
-
-
-class Refused(Exception):
     def __init__(self, status: int, error: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status, self.error, self.detail = status, error, detail
+        super().__init__(detail, status, error)
 
 
 class _ClientGone(Exception):
@@ -75,7 +70,7 @@ class WebhookEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] != "POST":
-            body = {"detail": "Method Not Allowed"}
+            body = error_body("Method Not Allowed", error="method_not_allowed")
             metrics.WEBHOOK_REQUESTS.labels("405", "method_not_allowed").inc()
             await _send_json(send, 405, body, ((b"allow", b"POST"),))
             return
@@ -120,7 +115,7 @@ class WebhookEndpoint:
     def _refused(self, refusal: Refused) -> tuple[int, dict[str, Any]]:
         metrics.WEBHOOK_REQUESTS.labels(str(refusal.status), refusal.error).inc()
         log.info("webhook refused", extra={"reason": refusal.error})
-        return refusal.status, {"error": refusal.error, "detail": refusal.detail}
+        return refusal.status, error_body(refusal.detail, error=refusal.error)
 
 
 async def receive_zalo_event() -> WebhookAnswer:
@@ -179,8 +174,9 @@ class WebhookRoute(APIRoute):
             tags=["webhook"],
             openapi_extra=_OPENAPI_REQUEST,
             responses={
-                401: {"model": WebhookRefusal, "description": "Unsigned, wrongly signed or stale"},
-                413: {"model": WebhookRefusal, "description": "Body over the size limit"},
+                # The one error body; nothing was published.
+                401: {"model": ErrorBody, "description": "Unsigned, wrongly signed or stale"},
+                413: {"model": ErrorBody, "description": "Body over the size limit"},
             },
         )
         self.app = endpoint

@@ -4,8 +4,10 @@ import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
+from services.broadcast.domain import Notice, NoticeStatus
 from shared.auth import token_digest
 
 STAFF = {
@@ -183,3 +185,19 @@ async def bridge_echoes(h: Any, stop: asyncio.Event, interval: float = 0.2) -> i
         if done:
             return len(seen)
         await asyncio.sleep(interval)
+
+
+def stored_notice(**overrides: Any) -> Notice:
+    """A notice as the store holds it, for the decision cores' unit tests."""
+    at = datetime(2026, 12, 4, 7, 59, tzinfo=UTC)
+    values: dict[str, Any] = {
+        **notice_body(),
+        "id": "n1",
+        "status": NoticeStatus.DISPATCHED,
+        "verification_code": "CA-ABC123",
+        "created_by": "u-editor",
+        "created_at": at,
+        "release_at": at,
+        **overrides,
+    }
+    return Notice.model_validate(values)

@@ -5,7 +5,10 @@ import pytest
 from services.broadcast.domain import Channel
 from services.broadcast.groups import (
     Group,
+    LifecycleChange,
+    MembershipChange,
     content_hash,
+    group_event_change,
     group_event_update,
     membership_change,
     parse_groups_csv,
@@ -68,6 +71,40 @@ class TestGroupEvents:
 
     def test_unrelated_event(self) -> None:
         assert group_event_update("user_send_group_text", "g1", None) is None
+
+    AT = datetime(2026, 12, 4, 8, 0, tzinfo=UTC)
+
+    @pytest.mark.parametrize(
+        ("event_name", "group_id", "user_id", "change"),
+        [
+            ("user_join_group", "g1", "u1", MembershipChange("g1", "u1", 1, AT)),
+            ("remove_member_group", "g1", "u1", MembershipChange("g1", "u1", -1, AT)),
+            ("user_join_group", "g1", None, None),  # a membership event without its member
+            ("user_join_group", None, "u1", None),
+            ("create_group", None, None, None),
+            ("user_send_group_text", "g1", "u1", None),
+            (
+                "disperse_group",
+                "g1",
+                "u1",
+                LifecycleChange("g1", {"$set": {"active": False}}, False, AT),
+            ),
+        ],
+    )
+    def test_what_a_group_event_changes(
+        self,
+        event_name: str,
+        group_id: str | None,
+        user_id: str | None,
+        change: MembershipChange | LifecycleChange | None,
+    ) -> None:
+        assert group_event_change(event_name, group_id, user_id, None, self.AT) == change
+
+    def test_a_created_group_is_upserted(self) -> None:
+        change = group_event_change("create_group", "g1", None, {"name": "Tổ 5"}, self.AT)
+        assert isinstance(change, LifecycleChange)
+        assert change.upsert
+        assert change.update["$set"] == {"active": True, "name": "Tổ 5"}
 
 
 @pytest.mark.integration

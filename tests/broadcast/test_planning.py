@@ -196,7 +196,7 @@ async def queued(h) -> int:  # type: ignore[no-untyped-def]
 
 async def planned_targets(h, notice_id: str) -> list[str]:  # type: ignore[no-untyped-def]
     pages = await h.runtime.deliveries.planned(notice_id)
-    return [d["target"] for page in pages for d in page]
+    return [d.target for page in pages for d in page]
 
 
 class TestPlanPages:
@@ -230,8 +230,7 @@ class TestPlanPages:
         ids = await add_groups(h, PAGE + 6, ward="duc-ninh")
         notice = await ready_notice(h, "duc-ninh")
         gone = entry("7999999999", "duc-ninh")
-        now = datetime.now(UTC)
-        earlier = [group_delivery(notice, e, now) for e in [gone, entry(ids[-1], "duc-ninh")]]
+        earlier = [group_delivery(notice, e) for e in [gone, entry(ids[-1], "duc-ninh")]]
         assert await h.runtime.deliveries.plan_page(notice.id, 1, earlier) is None
         await h.runtime.planner.plan(notice.id)
         targets = await planned_targets(h, notice.id)
@@ -244,12 +243,11 @@ class TestPlanPages:
         h = await broadcast(workers=False)
         ids = await add_groups(h, 4, ward="dong-phu")
         notice = await ready_notice(h, "dong-phu")
-        now = datetime.now(UTC)
-        crashed = [group_delivery(notice, entry(ids[0], "dong-phu"), now)]
+        crashed = [group_delivery(notice, entry(ids[0], "dong-phu"))]
         assert await h.runtime.deliveries.plan_page(notice.id, 0, crashed) is None
         assert await h.runtime.planner.plan(notice.id) == 4
         pages = await h.runtime.deliveries.planned(notice.id)
-        assert [[d["target"] for d in page] for page in pages] == [ids[:1], ids[1:]]
+        assert [[d.target for d in page] for page in pages] == [ids[:1], ids[1:]]
         assert await queued(h) == 4
 
     async def test_pages_hold_the_deliveries_static_fields(self, broadcast) -> None:

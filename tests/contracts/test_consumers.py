@@ -5,7 +5,6 @@ envelope. No server: the samples are the bytes producers put on NATS (see `golde
 import json
 from collections.abc import Callable
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -18,10 +17,11 @@ from services.analytics.handlers import (
     decode_zalo,
 )
 from services.broadcast.handlers import PlanCommand
-from services.broadcast.sender import Sender
+from services.broadcast.records import parse_delivery
 from services.reports.watch import format_event
 from shared import subjects
 from shared.events.broadcast import DeliveryDeadLettered
+from shared.events.dead_letter import MessageDeadLettered
 from shared.events.quarantine import WebhookQuarantined
 from shared.events.zalo import ZaloEventReceived
 from tests.contracts.golden import GOLDEN_DIR, check_golden
@@ -35,7 +35,7 @@ def _handler_argument(model: Any) -> Decoder:
 
 
 def _sender_delivery(data: bytes) -> Any:
-    found = Sender._delivery(SimpleNamespace(data=data))  # type: ignore[arg-type]
+    found = parse_delivery(data)
     assert found is not None, "the sender would drop this delivery command"
     return found
 
@@ -63,6 +63,9 @@ CONSUMERS: dict[str, dict[str, Decoder]] = {
     "broadcast.registry": {"analytics": decode_registry},
     "broadcast.cmd": {"broadcast planner": _handler_argument(PlanCommand)},
     "analytics.snapshot": {"analytics": decode_snapshot},
+    "deadletter.broadcast": {
+        "operators (the record's model)": _handler_argument(MessageDeadLettered)
+    },
 }
 DELIVER_CONSUMERS: dict[str, Decoder] = {"broadcast sender": _sender_delivery}
 ENVELOPE = ("event_id", "type", "v", "occurred_at", "producer")
@@ -116,6 +119,7 @@ def published_subjects() -> list[str]:
         subjects.tips_updated_subject("{ward}"),
         subjects.tips_escalated_subject("{ward}"),
         subjects.ANALYTICS_SNAPSHOTS_STREAM.subjects[0].replace(">", "zalo"),
+        subjects.dead_letter_subject("broadcast"),
     ]
 
 

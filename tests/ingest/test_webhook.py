@@ -136,7 +136,11 @@ class TestHttp:
         response = await ingest.get("/webhooks/zalo")
         assert response.status_code == 405
         assert response.headers["allow"] == "POST"
-        assert response.json() == {"detail": "Method Not Allowed"}
+        assert response.json() == {
+            "error": "method_not_allowed",
+            "detail": "Method Not Allowed",
+            "errors": [],
+        }
 
     async def test_client_gone_before_its_body_gets_no_answer(
         self, ingest, nats_client, settings

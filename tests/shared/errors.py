@@ -10,7 +10,8 @@ def assert_error(response: Any, status: int) -> None:
     assert response.status_code == status, (response.status_code, response.text[:300])
     body = ErrorBody.model_validate(response.json())
     assert body.detail
-    assert set(response.json()) == {"detail", "errors"}
+    assert set(response.json()) == {"error", "detail", "errors"}
+    assert body.error
 
 
 def chunks(total: int, size: int = 64 * 1024) -> Any:

@@ -127,6 +127,9 @@ def service_env(nats_url: str, mongodb_url: str, service: Service) -> dict[str, 
         "PLACES_UNITS_FILE": str(WORLD_FILE),
         "FAKE_WORLD_FILE": str(WORLD_FILE),
         "GROUP_WARDS": json.dumps(World.load().group_wards()),
+        # A demo is tried at any hour: non-urgent notices go out at once instead of waiting for
+        # 06:00 Vietnam time. QUIET_HOURS_ENABLED=true in the environment turns them back on.
+        "QUIET_HOURS_ENABLED": os.environ.get("QUIET_HOURS_ENABLED", "false"),
     }
     return os.environ | env
 
@@ -234,6 +237,8 @@ def print_banner(nats_url: str, mongodb_url: str, nats_monitor: str | None = Non
         "Demo staff tokens (Authorization: Bearer <token>): " + ", ".join(DEMO_STAFF),
         "Send simulated citizens' events: .venv/bin/python -m tools.zalo_sim"
         f" --url {INGEST.url}/webhooks/zalo --rate 5 --count 50",
+        "Quiet hours are off here (QUIET_HOURS_ENABLED=true turns them on): notices go out"
+        " at once at any hour.",
         f"Logs: {VAR}/*.log",
     ]
     print("\n".join(lines), flush=True)

@@ -10,7 +10,7 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js.api import DiscardPolicy, StreamConfig
 
-from services.ingest.jetstream import AckedPublisher, is_duplicate
+from shared.jetstream import AckedPublisher, read_puback
 
 pytestmark = pytest.mark.integration
 
@@ -113,18 +113,18 @@ class TestReadingAcks:
         ],
     )
     def test_ack(self, data: bytes, duplicate: bool) -> None:
-        assert is_duplicate(reply(data)) is duplicate
+        assert read_puback(reply(data)) is duplicate
 
     def test_error_reply(self) -> None:
         data = b'{"error":{"code":503,"err_code":10077,"description":"full"},"stream":"S","seq":0}'
         with pytest.raises(nats.js.errors.ServiceUnavailableError):
-            is_duplicate(reply(data))
+            read_puback(reply(data))
 
     @pytest.mark.parametrize("data", [b"not json", b"[1]", b'{"stream":"S"}'])
     def test_unreadable_reply(self, data: bytes) -> None:
         with pytest.raises(nats.js.errors.APIError):
-            is_duplicate(reply(data))
+            read_puback(reply(data))
 
     def test_no_responders_status(self) -> None:
         with pytest.raises(nats.js.errors.NoStreamResponseError):
-            is_duplicate(reply(b"", {"Status": "503"}))
+            read_puback(reply(b"", {"Status": "503"}))

@@ -10,8 +10,7 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 
-from services.analytics.puller import BatchPuller
-from shared.jetstream import connect
+from shared.jetstream import BatchPuller, connect
 from tools.localstack.servers import start_nats
 
 pytestmark = pytest.mark.integration

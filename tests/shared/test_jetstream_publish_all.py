@@ -5,7 +5,7 @@ from nats.aio.client import Client as NatsClient
 from nats.js.api import DiscardPolicy, StreamConfig
 from nats.js.errors import APIError, NoStreamResponseError
 
-from services.broadcast.publishing import publish_all
+from shared.jetstream import publish_all
 
 pytestmark = pytest.mark.integration
 
@@ -17,9 +17,9 @@ async def test_every_message_is_stored_once_and_a_repeat_counts_as_stored(
     stream = f"PUB_{unique}"
     await js.add_stream(StreamConfig(name=stream, subjects=[f"pub.{unique}.>"]))
     messages = [(f"pub.{unique}.{n % 3}", str(n).encode(), f"{unique}-{n}") for n in range(600)]
-    await publish_all(js, messages, timeout=10)
-    await publish_all(js, messages[:50], timeout=10)  # the same ids again: duplicates
-    await publish_all(js, [], timeout=10)
+    await publish_all(nats_client, messages, timeout=10)
+    await publish_all(nats_client, messages[:50], timeout=10)  # the same ids again: duplicates
+    await publish_all(nats_client, [], timeout=10)
     info = await js.stream_info(stream)
     assert info.state.messages == 600
     last = await js.get_last_msg(stream, f"pub.{unique}.2")
@@ -28,7 +28,7 @@ async def test_every_message_is_stored_once_and_a_repeat_counts_as_stored(
 
 async def test_a_subject_no_stream_takes_is_refused(nats_client: NatsClient, unique: str) -> None:
     with pytest.raises(NoStreamResponseError):
-        await publish_all(nats_client.jetstream(), [(f"nowhere.{unique}", b"x", unique)], 5)
+        await publish_all(nats_client, [(f"nowhere.{unique}", b"x", unique)], 5)
 
 
 async def test_a_refusal_by_the_stream_is_raised(nats_client: NatsClient, unique: str) -> None:
@@ -39,4 +39,4 @@ async def test_a_refusal_by_the_stream_is_raised(nats_client: NatsClient, unique
     await js.add_stream(config)
     messages = [(f"full.{unique}", str(n).encode(), f"{unique}-{n}") for n in range(3)]
     with pytest.raises(APIError, match="maximum messages"):
-        await publish_all(js, messages, timeout=5)
+        await publish_all(nats_client, messages, timeout=5)

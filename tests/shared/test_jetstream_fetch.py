@@ -1,4 +1,4 @@
-"""WorkFetcher against the real nats-server: batches as nats-py's fetch gives them."""
+"""PullConsumer.fetch against the real nats-server: batches as nats-py's fetch gives them."""
 
 import asyncio
 import time
@@ -8,8 +8,7 @@ from nats.aio.client import Client as NatsClient
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StreamConfig
 
-from services.broadcast.fetching import WorkFetcher
-from services.broadcast.sender import times_delivered
+from shared.jetstream import PullConsumer, times_delivered
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +39,7 @@ async def test_what_is_there_comes_at_once_and_the_rest_next_time(
     stream, durable = await work_queue(nats_client, unique)
     await publish(nats_client, unique, 450)
     seen: list[int] = []
-    async with WorkFetcher(nats_client.jetstream(), stream, durable) as fetcher:
+    async with PullConsumer(nats_client, stream, durable) as fetcher:
         started = time.monotonic()
         sizes = []
         while len(seen) < 450:
@@ -61,7 +60,7 @@ async def test_waits_for_the_first_message_when_there_is_none(
     nats_client: NatsClient, unique: str
 ) -> None:
     stream, durable = await work_queue(nats_client, unique)
-    async with WorkFetcher(nats_client.jetstream(), stream, durable) as fetcher:
+    async with PullConsumer(nats_client, stream, durable) as fetcher:
         later = asyncio.create_task(publish(nats_client, unique, 1))
         try:
             [msg] = await fetcher.fetch(10, timeout=3.0)
@@ -77,7 +76,7 @@ async def test_an_unacknowledged_message_comes_again_with_its_count(
 ) -> None:
     stream, durable = await work_queue(nats_client, unique, ack_wait=0.5)
     await publish(nats_client, unique, 1)
-    async with WorkFetcher(nats_client.jetstream(), stream, durable) as fetcher:
+    async with PullConsumer(nats_client, stream, durable) as fetcher:
         [first] = await fetcher.fetch(10, timeout=3.0)
         [again] = await fetcher.fetch(1, timeout=3.0)  # after ack_wait
         assert again.data == first.data
@@ -90,7 +89,7 @@ async def test_a_refused_request_times_out_without_spinning(
     nats_client: NatsClient, unique: str
 ) -> None:
     stream, _ = await work_queue(nats_client, unique)
-    async with WorkFetcher(nats_client.jetstream(), stream, "no-such-durable") as fetcher:
+    async with PullConsumer(nats_client, stream, "no-such-durable") as fetcher:
         started = time.monotonic()
         with pytest.raises(NatsTimeoutError):
             await fetcher.fetch(10, timeout=0.5)
