@@ -10,6 +10,13 @@ import httpx
 import nats
 import pytest
 
+from shared.subjects import (
+    ANALYTICS_BROADCAST_DURABLE,
+    ANALYTICS_REGISTRY_DURABLE,
+    ANALYTICS_SNAPSHOTS_DURABLE,
+    ANALYTICS_TIPS_DURABLE,
+    ANALYTICS_ZALO_DURABLE,
+)
 from tests.shared.prometheus import sample
 from tests.system.stack import Stack, running_stack
 from tests.system.test_whole_system import RATE_LIMITS, eventually, notice_to_all_groups
@@ -21,6 +28,13 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 TIPS = 12
 SERVICES = ("ingest", "reports", "broadcast", "analytics")
 COUNTED_STREAMS = ("ZALO_EVENTS", "TIPS", "BROADCAST_EVENTS", "ANALYTICS_SNAPSHOTS")
+ANALYTICS_DURABLES = {  # durable -> the stream it reads
+    ANALYTICS_ZALO_DURABLE: "ZALO_EVENTS",
+    ANALYTICS_TIPS_DURABLE: "TIPS",
+    ANALYTICS_BROADCAST_DURABLE: "BROADCAST_EVENTS",
+    ANALYTICS_REGISTRY_DURABLE: "BROADCAST_EVENTS",
+    ANALYTICS_SNAPSHOTS_DURABLE: "ANALYTICS_SNAPSHOTS",
+}
 
 
 async def scrape_all(http: httpx.AsyncClient, stack: Stack) -> dict[str, str]:
@@ -84,7 +98,18 @@ async def drive(stack: Stack) -> None:
         async def last_seqs() -> dict[str, int]:
             return {name: (await js.stream_info(name)).state.last_seq for name in COUNTED_STREAMS}
 
-        seqs_before = await last_seqs()
+        async def quiet() -> dict[str, int] | None:
+            """The streams' heads once analytics has counted everything up to them (start-up
+            announcements included) and nothing new came for a second."""
+            seqs = await last_seqs()
+            for durable, stream in ANALYTICS_DURABLES.items():
+                info = await js.consumer_info(stream, durable)
+                if info.num_pending or info.num_ack_pending:
+                    return None
+            await asyncio.sleep(1)
+            return seqs if seqs == await last_seqs() else None
+
+        seqs_before = await eventually(quiet)
         before = await scrape_all(http, stack)
         url = f"{stack.url('ingest')}/webhooks/zalo"
         statuses, sent = await simulate(url, 20, TIPS, ["user_send_text"], seed=7)
