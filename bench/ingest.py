@@ -228,7 +228,7 @@ def main() -> None:
     )
 
 
-BASELINE_REF = "7b25b5d"  # main before issue 18
+BASELINE_REF = "97ca9fa"  # main just before issue 18 was merged into it
 OBSERVABILITY_TARGET = 0.9
 
 
@@ -273,6 +273,7 @@ def observability_cost() -> dict[str, Any]:
         common = {"NATS_URL": nats.url, "LOG_LEVEL": "WARNING", "BINHYEN_DEV_MODE": "1"}
         configs = {
             "before": {"PYTHONPATH": str(baseline)},
+            "metrics_only": {"PYTHONPATH": str(REPO_ROOT), "OTEL_SDK_DISABLED": "true"},
             "make_run": {"PYTHONPATH": str(REPO_ROOT)},
             "compose": {
                 "PYTHONPATH": str(REPO_ROOT),
@@ -308,7 +309,7 @@ def observability_cost() -> dict[str, Any]:
         results[f"median_{name}_rps"] = statistics.median(
             r[name]["throughput_rps"] for r in results["rounds"]
         )
-    for name in ("make_run", "compose"):
+    for name in ("metrics_only", "make_run", "compose"):
         results[f"{name}_ratio"] = results[f"median_{name}_rps"] / results["median_before_rps"]
     results["otlp_bytes_received"] = _OtlpSink.received
     results["load_average"] = os.getloadavg()

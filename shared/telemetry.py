@@ -12,6 +12,7 @@ FastAPI's native telemetry, which record the full path and the query string.
 import time
 from typing import Any
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from pymongo import monitoring
@@ -89,7 +90,12 @@ _COMMANDS = frozenset(
 
 
 class Instrumented:
-    """ASGI middleware: a server span and request metrics for every HTTP request."""
+    """ASGI middleware: a server span and request metrics for every HTTP request.
+
+    Lean on purpose, since it wraps ingest's webhook too (docs/benchmarks.md, "Observability
+    cost"): the span is started and made current by hand rather than through
+    `start_as_current_span`'s context managers, and each (method, route, status) keeps its
+    bound counter child."""
 
     def __init__(self, app: ASGIApp, service: str) -> None:
         self.app = app
@@ -99,6 +105,9 @@ class Instrumented:
         self.duration = metrics.histogram(
             service, "http_request_duration_seconds", "HTTP request duration", ("method", "route")
         )
+        self._bound: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        # Paths whose endpoint observes itself (`ObservedEndpoint`): passed straight through.
+        self._through = UNOBSERVED | frozenset(getattr(app, "observed_paths", ()))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -107,7 +116,7 @@ class Instrumented:
         # FastAPI's own telemetry (0.165+) stands aside when this key is set, as it does for an
         # app mounted in an instrumented one: it would record the raw path and query string.
         scope["fastapi.telemetry"] = True
-        if scope["path"] in UNOBSERVED:
+        if scope["path"] in self._through:
             await self.app(scope, receive, send)
             return
         method: str = scope["method"]
@@ -121,21 +130,74 @@ class Instrumented:
             await send(message)
 
         started = time.perf_counter()
-        with self.tracer.start_as_current_span(
-            method, context=extract(carrier), kind=SpanKind.SERVER, record_exception=True
-        ) as span:
-            try:
-                await self.app(scope, receive, send_status)
-            finally:
-                route = _route(scope)
+        parent = extract(carrier) if carrier else None
+        span = self.tracer.start_span(method, context=parent, kind=SpanKind.SERVER)
+        token = otel_context.attach(trace.set_span_in_context(span, parent))
+        try:
+            await self.app(scope, receive, send_status)
+        except BaseException as exc:
+            span.record_exception(exc)
+            raise
+        finally:
+            otel_context.detach(token)
+            route = _route(scope)
+            if span.is_recording():
                 span.update_name(f"{method} {route}")
                 span.set_attribute("http.request.method", method)
                 span.set_attribute("http.route", route)
                 span.set_attribute("http.response.status_code", status)
                 if status >= 500:
                     span.set_status(Status(StatusCode.ERROR))
-                self.requests.labels(method, route, str(status)).inc()
-                self.duration.labels(method, route).observe(time.perf_counter() - started)
+            span.end()
+            counter, histogram = self._children(method, route, status)
+            counter.inc()
+            histogram.observe(time.perf_counter() - started)
+
+    def _children(self, method: str, route: str, status: int) -> tuple[Any, Any]:
+        key = (method, route, status)
+        bound = self._bound.get(key)
+        if bound is None:
+            counter = self.requests.labels(method, route, str(status))
+            bound = self._bound[key] = (counter, self.duration.labels(method, route))
+        return bound
+
+
+class ObservedEndpoint:
+    """An endpoint that counts its own answers (ingest's webhook, whose outcome counter has
+    the status): per request only a root server span and the duration; a request that fails
+    with an exception counts as `http_requests_total{status="500"}`. The app lists the path in
+    `observed_paths` so that `Instrumented` lets it through."""
+
+    def __init__(self, endpoint: ASGIApp, service: str, method: str, route: str) -> None:
+        self.endpoint = endpoint
+        self.name = f"{method} {route}"
+        self.route = route
+        self.tracer = trace.get_tracer("binhyen.http")
+        requests = metrics.counter(
+            service, "http_requests", "HTTP requests", ("method", "route", "status")
+        )
+        self.failed = requests.labels(method, route, "500")
+        self.duration = metrics.histogram(
+            service, "http_request_duration_seconds", "HTTP request duration", ("method", "route")
+        ).labels(method, route)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        span = self.tracer.start_span(self.name, kind=SpanKind.SERVER)
+        token = otel_context.attach(trace.set_span_in_context(span))
+        try:
+            await self.endpoint(scope, receive, send)
+        except BaseException as exc:
+            self.failed.inc()
+            span.record_exception(exc)
+            span.set_status(Status(StatusCode.ERROR))
+            raise
+        finally:
+            otel_context.detach(token)
+            if span.is_recording():
+                span.set_attribute("http.route", self.route)
+            span.end()
+            self.duration.observe(time.perf_counter() - started)
 
 
 def instrument(app: Any, service: str) -> Instrumented:

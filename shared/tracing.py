@@ -28,12 +28,14 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider, sampling
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import Link, format_span_id, format_trace_id
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SAMPLE_RATIO = 0.1  # keep in step with ServiceSettings.otel_traces_sampler_arg
 MAX_LINKS = 64  # per batch span: a sample of the messages it handled
 TRACEPARENT = "traceparent"
+_W3C = TraceContextTextMapPropagator()
 
 _provider: TracerProvider | None = None
 
@@ -86,8 +88,10 @@ def tracer(name: str) -> trace.Tracer:
 
 
 def inject(headers: dict[str, str]) -> dict[str, str]:
-    """Add the current trace context (`traceparent`, and `tracestate` if any) to `headers`."""
-    propagate.inject(headers)
+    """Add the current trace context (W3C `traceparent`, and `tracestate` if any) to `headers`.
+    The trace-context propagator alone: the global one also runs baggage's, which we do not
+    use, on every webhook."""
+    _W3C.inject(headers)
     return headers
 
 

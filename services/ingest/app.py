@@ -15,6 +15,7 @@ from services.ingest.spool import Spool
 from services.ingest.webhook import WEBHOOK_PATH, WebhookEndpoint, WebhookRoute
 from shared.health import health_router
 from shared.metrics import on_scrape
+from shared.telemetry import ObservedEndpoint
 from shared.web import harden
 
 
@@ -26,15 +27,15 @@ class IngestApp(FastAPI):
     (`WebhookRoute`), at a cost per request larger than the endpoint's own work.
     """
 
+    observed_paths = (WEBHOOK_PATH,)  # its span and duration here; its answers by outcome
+
     def __init__(self, webhook: WebhookEndpoint, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.webhook = webhook
-        self.webhook_route = WebhookRoute(webhook)
-        self.router.routes.append(self.webhook_route)
+        self.webhook = ObservedEndpoint(webhook, "ingest", "POST", WEBHOOK_PATH)
+        self.router.routes.append(WebhookRoute(webhook))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == WEBHOOK_PATH:
-            scope["route"] = self.webhook_route  # as routing would: metrics and spans name it
             await self.webhook(scope, receive, send)
         else:
             await super().__call__(scope, receive, send)

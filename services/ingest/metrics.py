@@ -3,9 +3,12 @@
 import json
 import time
 from datetime import datetime
+from functools import cache
+
+from prometheus_client import Counter
 
 from services.ingest.spool import Spool
-from shared.metrics import counter, gauge, histogram
+from shared.metrics import counter, gauge
 
 SERVICE = "ingest"
 
@@ -16,9 +19,14 @@ WEBHOOK_REQUESTS = counter(
     "or the refusal's reason)",
     ("status", "outcome"),
 )
-WEBHOOK_DURATION = histogram(
-    SERVICE, "webhook_duration_seconds", "From the request's last byte to the answer"
-)
+
+
+@cache
+def webhook_answered(status: str, outcome: str) -> Counter:
+    """The bound counter of one (status, outcome): `labels()` once, not per webhook."""
+    return WEBHOOK_REQUESTS.labels(status, outcome)
+
+
 SPOOL_EVENTS = gauge(SERVICE, "spool_events", "Events waiting in the disk spool for NATS")
 SPOOL_OLDEST_AGE = gauge(
     SERVICE,

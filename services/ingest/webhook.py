@@ -71,7 +71,7 @@ class WebhookEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] != "POST":
             body = error_body("Method Not Allowed", error="method_not_allowed")
-            metrics.WEBHOOK_REQUESTS.labels("405", "method_not_allowed").inc()
+            metrics.webhook_answered("405", "method_not_allowed").inc()
             await _send_json(send, 405, body, ((b"allow", b"POST"),))
             return
         signature: str | None = None
@@ -88,10 +88,7 @@ class WebhookEndpoint:
         except Refused as refusal:
             await _send_json(send, *self._refused(refusal))
             return
-        started = time.perf_counter()
-        answer = await self.answer(raw, signature)
-        metrics.WEBHOOK_DURATION.observe(time.perf_counter() - started)
-        await _send_json(send, *answer)
+        await _send_json(send, *await self.answer(raw, signature))
 
     async def answer(self, raw: bytes, signature: str | None) -> tuple[int, dict[str, Any]]:
         """The status and JSON body for a webhook's raw bytes and signature header."""
@@ -104,16 +101,16 @@ class WebhookEndpoint:
                 extra={"reason": verdict.reason, "event_id": verdict.event_id},
             )
             await self._publisher.accept(verdict.event_id, ZALO_QUARANTINE, verdict.data)
-            metrics.WEBHOOK_REQUESTS.labels("200", "quarantined").inc()
+            metrics.webhook_answered("200", "quarantined").inc()
             return 200, {"status": "quarantined"}
         outcome = await self._publisher.accept(verdict.event_id, verdict.subject, verdict.data)
-        metrics.WEBHOOK_REQUESTS.labels("200", outcome.value).inc()
+        metrics.webhook_answered("200", outcome.value).inc()
         if log.isEnabledFor(logging.DEBUG):  # one line per event only when asked for
             log.debug("webhook accepted", extra={"event_id": verdict.event_id, "outcome": outcome})
         return 200, {"status": outcome.value, "event_id": verdict.event_id}
 
     def _refused(self, refusal: Refused) -> tuple[int, dict[str, Any]]:
-        metrics.WEBHOOK_REQUESTS.labels(str(refusal.status), refusal.error).inc()
+        metrics.webhook_answered(str(refusal.status), refusal.error).inc()
         log.info("webhook refused", extra={"reason": refusal.error})
         return refusal.status, error_body(refusal.detail, error=refusal.error)
 
