@@ -20,10 +20,12 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 	touch $@
 
 # MongoDB-wire server for tests and `make run`: MONGODB_URL if set, a mongod on PATH,
-# else FerretDB v1 (SQLite backend) built once into .local/bin.
+# else FerretDB v1 built once into .local/bin, on PostgreSQL from Debian's packages
+# (FERRETDB_BACKEND=sqlite: on SQLite files, nothing more to install).
 mongo-server:
 	@if [ -n "$${MONGODB_URL:-}" ] || command -v mongod >/dev/null; then :; \
-	else deploy/local/install-ferretdb.sh $(CURDIR)/.local/bin/ferretdb; fi
+	else deploy/local/install-ferretdb.sh $(CURDIR)/.local/bin/ferretdb; \
+	  if [ "$${FERRETDB_BACKEND:-postgresql}" != sqlite ]; then deploy/local/install-postgresql.sh; fi; fi
 
 # promtool checks and unit-tests the alert rules (deploy/observability/alerts.yml); built once
 # from the Go module proxy, of the Prometheus release compose runs.
@@ -53,6 +55,7 @@ bench: install
 	$(PY) -m bench.ingest
 	$(PY) -m bench.triage
 	$(PY) -m bench.reports
+	$(PY) -m bench.reports_store
 	$(PY) -m bench.zalo_client
 	$(PY) -m bench.analytics
 	$(PY) -m bench.broadcast

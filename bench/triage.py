@@ -1,6 +1,6 @@
 """Triage quality and speed on the author-disjoint test set of the corpus.
 
-The corpus (`tests/data/triage/corpus/`, split in `split.json`) was written by six independent
+The corpus (`tests/data/triage/corpus/`, split in `split.json`) was written by eight independent
 authors; the model is trained on the training authors only, so these figures are for people
 whose writing it never saw. Prints kind accuracy, tips lost, category accuracy and per-category
 precision / recall / F1, the confusion matrix, urgent recall and precision, ward accuracy, the

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from opentelemetry import propagate, trace
+from opentelemetry import context, propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider, sampling
@@ -139,3 +139,17 @@ def batch_span(name: str, headers: Sequence[Mapping[str, str] | None]) -> Iterat
     ) as span:
         span.set_attribute("messaging.batch.message_count", len(headers))
         yield span
+
+
+@contextmanager
+def in_trace_of(headers: Mapping[str, str] | None) -> Iterator[None]:
+    """Make the trace a message carries current (for the log lines about that message in a
+    batch handled under another message's span)."""
+    if not headers or TRACEPARENT not in headers:
+        yield
+        return
+    token = context.attach(extract(headers))
+    try:
+        yield
+    finally:
+        context.detach(token)

@@ -7,8 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from faststream import ExceptionMiddleware
 from faststream.exceptions import RejectMessage
 from faststream.nats import NatsBroker
@@ -18,10 +17,11 @@ from pydantic import ValidationError
 from pymongo.errors import PyMongoError
 
 from services.reports import api, handlers
-from services.reports.cases import CaseError
 from services.reports.desk import Desk, Messenger
 from services.reports.hub import Hub
-from services.reports.intake import Intake, IntakeConfig
+from services.reports.intake import Intake
+from services.reports.intake_core import IntakeCore
+from services.reports.intake_plan import IntakeConfig
 from services.reports.knowledge import KnowledgeBase
 from services.reports.publisher import TipPublisher
 from services.reports.roster import Roster
@@ -39,7 +39,7 @@ from shared.mongo import connect_mongo
 from shared.places import Gazetteer
 from shared.subjects import TIPS_ALL, TIPS_STREAM, ZALO_EVENTS_STREAM
 from shared.telemetry import broker_middlewares
-from shared.web import error_body, harden
+from shared.web import harden
 from shared.zalo.client import ZaloClient
 
 log = logging.getLogger(__name__)
@@ -76,8 +76,6 @@ def create_broker(settings: ReportsSettings) -> NatsBroker:
 def create_app(settings: ReportsSettings, messenger: Messenger | None = None) -> FastAPI:
     """The service; pass `messenger` to reply through something other than the Zalo client."""
     broker = create_broker(settings)
-    state: dict[str, Reports] = {}
-    broker.include_router(handlers.create_router(settings, lambda: state["reports"]))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -96,7 +94,6 @@ def create_app(settings: ReportsSettings, messenger: Messenger | None = None) ->
                 await zalo.start()
                 outbound = zalo
             reports = _build(settings, store, broker, outbound)
-            state["reports"] = reports
             app.state.reports = reports
             app.state.nats = nc
             app.state.staff = StaffDirectory.from_settings(
@@ -105,6 +102,9 @@ def create_app(settings: ReportsSettings, messenger: Messenger | None = None) ->
             live = await nc.subscribe(TIPS_ALL, cb=reports.hub.on_message)
             await broker.connect()
             await broker.start()
+            consumer = handlers.IntakeConsumer(nc, reports)
+            app.state.intake_consumer = consumer
+            await consumer.start()
             timer = asyncio.create_task(_sla_loop(reports))
             try:
                 yield
@@ -112,6 +112,7 @@ def create_app(settings: ReportsSettings, messenger: Messenger | None = None) ->
                 timer.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await timer
+                await consumer.stop()
                 await broker.stop()
                 await live.unsubscribe()
                 unwatch()
@@ -124,11 +125,7 @@ def create_app(settings: ReportsSettings, messenger: Messenger | None = None) ->
     app = FastAPI(
         title="binhyen reports", version="1.0.0", lifespan=lifespan, docs_url=None, redoc_url=None
     )
-    harden(app)
-
-    @app.exception_handler(CaseError)
-    async def _case_error(request: Request, exc: CaseError) -> JSONResponse:
-        return JSONResponse(error_body(exc.detail), status_code=exc.status_code)
+    harden(app)  # CaseError is a ServiceError: the one error body, its code by status
 
     async def mongo_ready() -> object:
         return await app.state.reports.store.db.command("ping")
@@ -175,7 +172,7 @@ def _build(
         location_max_km=settings.location_max_km,
         verification_prefix=settings.verification_prefix,
     )
-    intake = Intake(store, triager, gazetteer, knowledge, sealer, roster, config)
+    intake = Intake(store, IntakeCore(triager, gazetteer, knowledge, roster, config), sealer)
     publisher = TipPublisher(broker, store, settings.tips_stream)
     desk = Desk(store, publisher, gazetteer, sealer, messenger)
     return Reports(settings, store, gazetteer, intake, publisher, desk, Hub(), messenger)

@@ -7,14 +7,15 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from faststream.nats import JStream, NatsBroker
+from faststream.nats import JStream, NatsBroker, PullSub
 from faststream.specification import AsyncAPI
 
 from services.reports import handlers
 from services.reports.app import create_broker
-from services.reports.services import Reports
 from services.reports.settings import ReportsSettings
 from shared.events.tips import TipEscalated, TipTriaged, TipUpdated
+from shared.events.zalo import ZaloEventReceived
+from shared.subjects import ZALO_EVENTS_ALL
 
 TIP_CHANNELS = (
     (
@@ -27,14 +28,24 @@ TIP_CHANNELS = (
 )
 
 
-def _unavailable() -> Reports:
+async def _documented_only(event: ZaloEventReceived) -> None:
     raise RuntimeError("the documentation broker never handles messages")
 
 
 def documented_broker(settings: ReportsSettings) -> NatsBroker:
     """The service's broker, with its dynamic-subject publishers declared for the document."""
     broker = create_broker(settings)
-    broker.include_router(handlers.create_router(settings, _unavailable))
+    # The service pulls these in batches itself (`handlers.IntakeConsumer`); declared here so
+    # the document shows the subscription as the consumer configures it.
+    broker.subscriber(
+        ZALO_EVENTS_ALL,
+        stream=JStream(settings.zalo_events_stream, declare=False),
+        durable=settings.intake_durable,
+        pull_sub=PullSub(batch_size=handlers.BATCH),
+        config=handlers.intake_consumer_config(settings),
+        title="reports-intake",
+        description="Citizens' messages (OA chats and group messages) to triage, in batches.",
+    )(_documented_only)
     stream = JStream(settings.tips_stream, declare=False)
     for subject, model, description in TIP_CHANNELS:
         broker.publisher(

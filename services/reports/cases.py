@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.errors import ServiceError
 from shared.events.tips import (
     CaseStatus,
     Outcome,
@@ -49,16 +50,16 @@ WardSource = Literal["group", "text", "location", "staff", "unknown"]
 _REF_ALPHABET = str.maketrans("", "", "=")
 
 
-class CaseError(Exception):
-    """A request on a case that the workflow refuses; `detail` is Vietnamese for staff."""
+class CaseError(ServiceError):
+    """A request on a case that the workflow refuses (409 unless said); `detail` is Vietnamese
+    for staff. Answered with the one error body by `shared.web`."""
 
-    status_code = 409
+    def __init__(self, detail: str, status_code: int = 409) -> None:
+        super().__init__(detail, status_code)
 
-    def __init__(self, detail: str, status_code: int | None = None) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        if status_code is not None:
-            self.status_code = status_code
+    @property
+    def status_code(self) -> int:
+        return self.status
 
 
 class CaseMessage(BaseModel):

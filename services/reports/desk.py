@@ -9,23 +9,17 @@ from typing import Any, Protocol
 import httpx
 
 from services.reports import metrics, replies
-from services.reports.cases import (
-    Case,
-    CaseError,
-    HistoryEntry,
-    Note,
-    check_reveal,
-    check_transition,
-)
+from services.reports.case_changes import retriage_changes, retriage_events, transition_changes
+from services.reports.cases import Case, CaseError, HistoryEntry, Note, check_reveal
 from services.reports.corrections import correction_of, is_retriage
-from services.reports.outgoing import stage_item, triaged_event, updated_event
+from services.reports.outgoing import StagedEvent, updated_event
 from services.reports.publisher import TipPublisher
 from services.reports.store import ReportsStore
 from services.reports.vault import Sealer
 from shared.auth import StaffUser
 from shared.events.tips import CaseStatus, Outcome, TipCategory, TipKind, TipPriority
 from shared.places import UNKNOWN_WARD, Gazetteer
-from shared.subjects import tips_triaged_subject, tips_updated_subject
+from shared.subjects import tips_updated_subject
 from shared.zalo.errors import ZaloError
 
 log = logging.getLogger(__name__)
@@ -78,18 +72,17 @@ class Desk:
         merged_into: str | None = None,
         assignee: str | None = None,
     ) -> Case:
-        check_transition(case, target, outcome, merged_into)
-        changes: dict[str, Any] = {"status": target, "outcome": outcome}
+        original = None
         if target == CaseStatus.DUPLICATE and merged_into:
-            original = await self.get(merged_into)
-            if not original.is_open:
-                raise CaseError(f"Tin báo gốc {original.ref} đã đóng, không thể gộp.")
-            changes["merged_into"] = original.id
-        if target == CaseStatus.ASSIGNED:
-            changes["assignee"] = assignee or user.id
+            original = await self.store.get(merged_into)
+        changes = transition_changes(
+            case, target, outcome, merged_into, original, assignee, user.id
+        )
         updated = await self._apply(
             case, user, changes, f"status:{target}", expect={"status": case.status}
         )
+        if not updated.is_open:
+            await self.store.forget_recent(updated.ward, updated.id)
         change = "merged" if target == CaseStatus.DUPLICATE else "status_changed"
         await self._emit(updated, change, user, detail=str(outcome) if outcome else str(target))
         if target == CaseStatus.DUPLICATE and merged_into:
@@ -119,44 +112,22 @@ class Desk:
     ) -> Case:
         """Re-triage by hand; a new ward re-routes the case, `info_wards` get copies. A change
         of kind, category, priority or ward is also kept as a labelled example for training."""
-        changes: dict[str, Any] = {}
-        if kind is not None:
-            changes["kind"] = kind
-        if category is not None:
-            changes["category"] = category
-        if priority is not None:
-            changes["priority"] = priority
-        if ward is not None and ward != case.ward:
-            changes |= {"ward": self._checked_ward(ward), "ward_source": "staff"}
+        checked_ward = self._checked_ward(ward) if ward is not None and ward != case.ward else None
         new_info = [self._checked_ward(w) for w in info_wards or [] if w not in case.info_wards]
-        if new_info:
-            changes["info_wards"] = [*case.info_wards, *new_info]
-        if not changes:
-            raise CaseError("Không có thay đổi nào.", 422)
+        changes = retriage_changes(
+            case,
+            kind=kind,
+            category=category,
+            priority=priority,
+            ward=checked_ward,
+            new_info=new_info,
+        )
         updated = await self._apply(case, user, changes, "changed")
         if is_retriage(changes):
             await self.store.keep_correction(correction_of(updated, user.id, self.clock()))
         key = uuid.uuid4().hex
-        staged = [
-            stage_item(self._update(updated, "retriaged", user), tips_updated_subject(updated.ward))
-        ]
-        if "ward" in changes:
-            moved = updated_event(
-                updated, "rerouted", user.id, f"tu-{key}-mv", self.clock(), previous_ward=case.ward
-            )
-            card = triaged_event(updated, updated.ward).model_copy(
-                update={"event_id": f"tt-{updated.id}-{updated.ward}-{key}"}
-            )
-            staged += [
-                stage_item(moved, tips_updated_subject(case.ward)),
-                stage_item(card, tips_triaged_subject(updated.ward, updated.priority)),
-            ]
-        for other in new_info:
-            copy = triaged_event(updated, other, info_only=True).model_copy(
-                update={"event_id": f"tt-{updated.id}-{other}-{key}"}
-            )
-            staged.append(stage_item(copy, tips_triaged_subject(other, updated.priority)))
-        await self.store.stage(updated.id, staged)
+        staged = retriage_events(case, updated, changes, new_info, user.id, key, self.clock())
+        await self.store.stage(staged)
         await self.publisher.flush(updated.id)
         return updated
 
@@ -258,7 +229,7 @@ class Desk:
         self, case: Case, change: str, user: StaffUser, detail: str | None = None
     ) -> None:
         event = self._update(case, change, user, detail)
-        await self.store.stage(case.id, [stage_item(event, tips_updated_subject(case.ward))])
+        await self.store.stage([StagedEvent.of(event, tips_updated_subject(case.ward), case.id)])
         await self.publisher.flush(case.id)
 
     async def _note_merge(self, duplicate: Case, user: StaffUser) -> None:

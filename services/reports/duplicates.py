@@ -9,6 +9,7 @@ from services.reports.cases import Case
 from shared.places import UNKNOWN_WARD
 from shared.places.text import words
 
+RECENT_LIMIT = 50  # duplicate candidates per ward (the most recent ones)
 PLACE_BONUS = 0.2
 CATEGORY_BONUS = 0.15
 
@@ -24,10 +25,14 @@ class Fingerprint:
     places: frozenset[str]
     words: frozenset[str]
     at: datetime
+    # Set for cases noted since the list dropped closed cases (`ReportsStore.forget_recent`):
+    # such a candidate is open, and its code is here, so intake need not load its case.
+    ref: str | None = None
 
     def to_document(self) -> dict[str, Any]:
         return {
             "case_id": self.case_id,
+            "ref": self.ref,
             "tipster": self.tipster,
             "ward": self.ward,
             "category": str(self.category),
@@ -47,6 +52,7 @@ class Fingerprint:
             places=frozenset(str(doc.get("places", "")).split()),
             words=frozenset(str(doc.get("words", "")).split()),
             at=doc["at"],
+            ref=doc.get("ref"),
         )
 
 
@@ -59,6 +65,7 @@ def fingerprint(case: Case, stopwords: frozenset[str]) -> Fingerprint:
         places=frozenset(case.places),
         words=frozenset(content_words(case.text, stopwords)),
         at=case.last_message_at,
+        ref=case.ref,
     )
 
 

@@ -4,6 +4,7 @@ grouped by author (a message's author never sits on both sides of a fold)."""
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 from scipy import sparse
@@ -24,6 +25,9 @@ from shared.places.text import fold
 
 MIN_FOLD_AUTHORS = 3  # fewer authors than this: stratified folds instead of author folds
 URGENT_STEPS = tuple(round(0.9 - 0.025 * i, 3) for i in range(35))  # 0.9 down to 0.05
+# Urgent precision the threshold may spend down to: the issue's floor (60%) plus a margin, so the
+# rest of the precision budget buys recall (a missed urgent tip costs more than a false alarm).
+URGENT_PRECISION = 0.65
 
 
 @dataclass(frozen=True)
@@ -212,11 +216,23 @@ def tune(
     return best[2]
 
 
-def _tune_urgent(cv: CrossValidation, base: Thresholds, target: float) -> float:
-    """The highest urgent threshold that still reaches the recall target (precision grows with
-    the threshold); the lowest tried if none does."""
-    for threshold in URGENT_STEPS:
-        scores = score(cv.examples, cv.outcomes(base.model_copy(update={"urgent": threshold})))
+def _tune_urgent(
+    cv: CrossValidation, base: Thresholds, target: float, precision_floor: float = URGENT_PRECISION
+) -> float:
+    """Recall first: the lowest urgent threshold (the most urgent messages caught) whose
+    out-of-fold precision still holds the floor, if it reaches the recall target; else the
+    highest threshold that reaches the recall target (precision grows with the threshold); the
+    lowest tried if none does."""
+    scored: list[tuple[float, dict[str, Any]]] = [
+        (threshold, score(cv.examples, cv.outcomes(base.model_copy(update={"urgent": threshold}))))
+        for threshold in URGENT_STEPS
+    ]
+    for threshold, scores in reversed(scored):  # from the lowest threshold up
+        if scores["urgent_precision"] >= precision_floor:
+            if scores["urgent_recall"] >= target:
+                return float(threshold)
+            break
+    for threshold, scores in scored:
         if scores["urgent_recall"] >= target:
             return threshold
     return URGENT_STEPS[-1]

@@ -1,10 +1,15 @@
 """Reports' Prometheus metrics (docs/observability.md). Labels are categories and ward slugs,
 never a tipster, a text or a case id."""
 
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from typing import Any
 
+from nats.aio.msg import Msg
+
 from shared.metrics import counter, histogram
+from shared.tracing import batch_span, in_trace_of
 
 SERVICE = "reports"
 # Seconds from a case's creation to its acknowledgement: urgent SLAs are minutes, others hours.
@@ -43,3 +48,27 @@ def tip_published(payload: dict[str, Any]) -> None:
 
 def case_acknowledged(priority: str, created_at: datetime, at: datetime) -> None:
     CASE_ACKNOWLEDGEMENT.labels(str(priority)).observe(max(0.0, (at - created_at).total_seconds()))
+
+
+MESSAGES = counter(
+    SERVICE, "messages_triaged", "Citizens' messages handled by intake, by outcome", ("outcome",)
+)
+INTAKE_BATCH = histogram(
+    SERVICE, "intake_batch_seconds", "Triaging, storing, publishing and acking one intake batch"
+)
+
+
+@contextmanager
+def handling(msgs: Sequence[Msg]) -> Iterator[None]:
+    """Around one intake batch: its duration, and a span in the first message's trace (linked
+    to the others')."""
+    with INTAKE_BATCH.time(), batch_span("reports intake", [m.headers for m in msgs]):
+        yield
+
+
+def message_handled(
+    outcome: str, headers: Mapping[str, str] | None
+) -> AbstractContextManager[None]:
+    """Count one message, and give its log line the message's own trace."""
+    MESSAGES.labels(outcome).inc()
+    return in_trace_of(headers)

@@ -1,6 +1,9 @@
 """The tip events reports publishes, built from a case (no I/O)."""
 
 from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
 
 from services.reports.cases import Case
 from shared.events.envelope import Event
@@ -8,8 +11,24 @@ from shared.events.tips import TipTriaged, TipUpdated
 from shared.text import mask_phones
 
 
-def stage_item(event: Event, subject: str) -> tuple[str, str, dict[str, object]]:
-    return event.event_id, subject, event.model_dump(mode="json")
+class StagedEvent(BaseModel):
+    """A tip event kept in the outbox until it is published (`_id` = event id)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event_id: str
+    case_id: str | None
+    subject: str
+    payload: dict[str, Any]
+
+    @classmethod
+    def of(cls, event: Event, subject: str, case_id: str | None) -> "StagedEvent":
+        return cls(
+            event_id=event.event_id,
+            case_id=case_id,
+            subject=subject,
+            payload=event.model_dump(mode="json"),
+        )
 
 
 def triaged_event(case: Case, ward: str, info_only: bool = False) -> TipTriaged:

@@ -3,7 +3,7 @@
 import logging
 from datetime import datetime, timedelta
 
-from services.reports.outgoing import stage_item
+from services.reports.outgoing import StagedEvent
 from services.reports.publisher import TipPublisher
 from services.reports.store import ReportsStore
 from shared.events.tips import TipEscalated
@@ -36,7 +36,7 @@ async def escalate_overdue(
             waited_seconds=(now - since).total_seconds(),
             assignee=case.assignee,
         )
-        await store.stage(case.id, [stage_item(event, tips_escalated_subject(case.ward))])
+        await store.stage([StagedEvent.of(event, tips_escalated_subject(case.ward), case.id)])
         await publisher.flush(case.id)
         await store.unwatch_sla(case.id)
         log.warning("urgent case escalated", extra={"case_id": case.id, "ward": case.ward})

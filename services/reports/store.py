@@ -1,21 +1,37 @@
 """Every MongoDB query of the reports service (operators that FerretDB v1 supports)."""
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Iterable, Mapping, Set
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from services.reports.cases import Case, CaseMessage, HistoryEntry, Note
-from services.reports.duplicates import Fingerprint
+from services.reports.cases import Case, HistoryEntry, Note
+from services.reports.duplicates import RECENT_LIMIT, Fingerprint
+from services.reports.intake_plan import IntakeRecord, Join, SlaWatch, TipsterNote, TipsterState
+from services.reports.outgoing import StagedEvent
 from shared.events.tips import CaseStatus, TipKind, TipPriority
 from shared.mongo import ensure_indexes
 
 Document = dict[str, Any]
 DUPLICATE_KEY = 11000
-RECENT_LIMIT = 50  # duplicate candidates per ward (the most recent ones)
+
+
+@dataclass
+class Inserted:
+    """What inserting a batch's new cases found: cases that already existed (by id, as
+    stored) and reference codes another case holds."""
+
+    existing: dict[str, Case] = field(default_factory=dict)
+    taken_refs: set[str] = field(default_factory=set)
+
+    @property
+    def clean(self) -> bool:
+        return not self.existing and not self.taken_refs
 
 
 class CaseFilter(dict[str, Any]):
@@ -87,47 +103,98 @@ class ReportsStore:
         doc = await self.cases.find_one({"_id": case_id})
         return Case.model_validate(doc) if doc else None
 
-    async def insert(self, case: Case) -> bool:
-        """Insert a new case; False when a case with this id already exists."""
+    async def get_many(self, case_ids: Iterable[str]) -> dict[str, Case | None]:
+        """Each case by id (None if absent): concurrent `_id` lookups, which FerretDB pushes
+        down to its backend; an `$in` filter is not, and would read the whole collection."""
+        ids = sorted(set(case_ids))
+        found = await asyncio.gather(*(self.get(case_id) for case_id in ids))
+        return dict(zip(ids, found, strict=True))
+
+    async def insert_cases(self, cases: list[Case]) -> Inserted:
+        """Insert new cases; report those that existed and the reference codes taken."""
+        outcome = Inserted()
+        if not cases:
+            return outcome
         try:
-            await self.cases.insert_one(case.to_document())
-        except DuplicateKeyError:
-            if await self.cases.find_one({"_id": case.id}, {"_id": 1}) is None:
-                raise  # another case holds this reference code
-            return False
-        return True
+            await self.cases.insert_many([case.to_document() for case in cases], ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details["writeErrors"]
+            if any(error.get("code") != DUPLICATE_KEY for error in errors):
+                raise
+            clashed = [cases[error["index"]] for error in errors]
+            stored = await self.get_many(case.id for case in clashed)
+            for case in clashed:
+                if (existing := stored[case.id]) is not None:
+                    outcome.existing[case.id] = existing
+                else:
+                    outcome.taken_refs.add(case.ref)  # another case holds this reference code
+        return outcome
 
-    async def find_open_for_tipster(self, tipster: str, since: datetime) -> Case | None:
-        """The tipster's open case if their last message was at or after `since`.
-
-        Kept on the tipster's document, so this is two `_id` lookups however many cases exist.
-        """
-        doc = await self.tipsters.find_one({"_id": tipster})
-        if not doc or not doc.get("open_case_id") or doc["last_message_at"] < since:
+    async def tipster(self, pseudonym: str) -> TipsterState | None:
+        doc = await self.tipsters.find_one({"_id": pseudonym}, {"sealed": 0})
+        if doc is None:
             return None
-        case = await self.get(str(doc["open_case_id"]))
-        return case if case is not None and case.is_open else None
-
-    async def remember_open_case(self, tipster: str, case_id: str, at: datetime) -> None:
-        await self.tipsters.update_one(
-            {"_id": tipster}, {"$set": {"open_case_id": case_id, "last_message_at": at}}
+        return TipsterState(
+            pseudonym=pseudonym,
+            open_case_id=doc.get("open_case_id"),
+            last_message_at=doc.get("last_message_at"),
         )
 
-    async def remember_recent(self, fingerprint: Fingerprint) -> None:
-        """Note a new case in its ward's short list of recent cases (duplicate candidates)."""
-        await self.recent.update_one(
-            {"_id": fingerprint.ward},
-            {"$push": {"items": fingerprint.to_document()}},
-            upsert=True,
+    async def note_tipsters(
+        self, notes: list[TipsterNote], sealed: Mapping[str, str], known: Set[str]
+    ) -> None:
+        """Remember each tipster's newest open case, keeping the sealed id of a first case's
+        tipster (once). `sealed` maps pseudonyms to sealed ids; `known` holds the tipsters
+        whose document existed when the batch was loaded: the others are inserted (one
+        statement for all, far cheaper than upserts on FerretDB), updated if one appeared
+        meanwhile."""
+        latest = {note.pseudonym: note for note in notes}  # a later note of a tipster wins
+        firsts = {note.pseudonym for note in notes if note.first}
+        docs = [
+            {
+                "_id": name,
+                "sealed": sealed[name],
+                "first_seen": latest[name].at,
+                "open_case_id": latest[name].case_id,
+                "last_message_at": latest[name].at,
+            }
+            for name in sorted(firsts - set(known))
+        ]
+        clashed = {str(doc["_id"]) for doc in await self._insert_new(self.tipsters, docs)}
+        inserted = {str(doc["_id"]) for doc in docs} - clashed
+        writes = []
+        for name, note in latest.items():
+            if name in inserted:
+                continue
+            update: Document = {"$set": {"open_case_id": note.case_id, "last_message_at": note.at}}
+            if name in firsts:  # kept once, whoever wrote first
+                update["$setOnInsert"] = {"sealed": sealed[name], "first_seen": note.at}
+            writes.append(UpdateOne({"_id": name}, update, upsert=name in firsts))
+        if writes:
+            await self.tipsters.bulk_write(writes, ordered=False)
+
+    async def remember_recent(self, fingerprints: list[Fingerprint]) -> None:
+        """Note new cases in their ward's short list of recent cases (duplicate candidates)."""
+        by_ward: dict[str, list[Document]] = {}
+        for mark in fingerprints:
+            by_ward.setdefault(mark.ward, []).append(mark.to_document())
+        await asyncio.gather(
+            *(
+                self.recent.update_one(
+                    {"_id": ward}, {"$push": {"items": {"$each": items}}}, upsert=True
+                )
+                for ward, items in by_ward.items()
+            )
         )
 
-    async def recent_fingerprints(
-        self, wards: list[str] | None, since: datetime
-    ) -> list[Fingerprint]:
-        """Cases noted since `since` in `wards` (all wards if None), pruning older notes."""
-        query: dict[str, Any] = {} if wards is None else {"_id": {"$in": wards}}
+    async def forget_recent(self, ward: str, case_id: str) -> None:
+        """Take a closed case out of its ward's duplicate candidates."""
+        await self.recent.update_one({"_id": ward}, {"$pull": {"items": {"case_id": case_id}}})
+
+    async def recent_fingerprints(self, since: datetime) -> list[Fingerprint]:
+        """Cases noted since `since` in every ward's list, pruning older notes."""
         found: list[Fingerprint] = []
-        for doc in await self.recent.find(query).to_list(None):
+        for doc in await self.recent.find({}).to_list(None):
             stored = doc.get("items", [])
             items = [item for item in stored if item["at"] >= since][-RECENT_LIMIT:]
             if len(stored) > 2 * RECENT_LIMIT or (stored and stored[0]["at"] < since):
@@ -135,21 +202,10 @@ class ReportsStore:
             found += [Fingerprint.from_document(item) for item in items]
         return found
 
-    async def add_message(
-        self, case_id: str, message: CaseMessage, changes: Mapping[str, Any]
-    ) -> bool:
-        """Join a message to a case once; False if it was already joined."""
-        result = await self.cases.update_one(
-            {"_id": case_id, "message_ids": {"$ne": message.event_id}},
-            {
-                "$push": {
-                    "messages": message.model_dump(mode="python"),
-                    "message_ids": message.event_id,
-                },
-                "$set": dict(changes),
-            },
-        )
-        return result.modified_count == 1
+    async def add_messages(self, joins: list[Join]) -> None:
+        """Join each message to its case once (in order: a case may get two in a batch)."""
+        if joins:
+            await self.cases.bulk_write([_join_write(join) for join in joins], ordered=True)
 
     async def update(
         self,
@@ -196,9 +252,10 @@ class ReportsStore:
         docs = await cursor.limit(limit).to_list(limit)
         return [Case.model_validate(doc) for doc in docs], total
 
-    async def watch_sla(self, case_id: str, since: datetime) -> None:
-        """Start the acknowledgement clock of an urgent case (once)."""
-        await self.sla.update_one({"_id": case_id}, {"$setOnInsert": {"since": since}}, upsert=True)
+    async def watch_sla(self, watches: list[SlaWatch]) -> None:
+        """Start the acknowledgement clock of urgent cases (once each: a clock running is
+        kept)."""
+        await self._insert_new(self.sla, [{"_id": w.case_id, "since": w.since} for w in watches])
 
     async def unwatch_sla(self, case_id: str) -> None:
         await self.sla.delete_one({"_id": case_id})
@@ -217,53 +274,69 @@ class ReportsStore:
 
     # --- intake ledger ------------------------------------------------------------------------
 
-    async def seen(self, event_id: str) -> Document | None:
-        return await self.intake.find_one({"_id": event_id})
+    async def seen(self, event_id: str) -> IntakeRecord | None:
+        doc = await self.intake.find_one({"_id": event_id})
+        if doc is None:
+            return None
+        return IntakeRecord(
+            event_id=event_id, case_id=doc.get("case_id"), outcome=doc["outcome"], at=doc["at"]
+        )
 
-    async def record(self, event_id: str, case_id: str | None, outcome: str, at: datetime) -> None:
-        try:
-            await self.intake.insert_one(
-                {"_id": event_id, "case_id": case_id, "outcome": outcome, "at": at}
-            )
-        except DuplicateKeyError:
-            return
+    async def seen_many(self, event_ids: Iterable[str]) -> dict[str, IntakeRecord]:
+        ids = sorted(set(event_ids))
+        found = await asyncio.gather(*(self.seen(event_id) for event_id in ids))
+        return {record.event_id: record for record in found if record is not None}
+
+    async def record(self, records: list[IntakeRecord]) -> None:
+        """Ledger entries of handled events; an entry written before is kept."""
+        docs = [
+            {"_id": r.event_id, "case_id": r.case_id, "outcome": r.outcome, "at": r.at}
+            for r in records
+        ]
+        await self._insert_new(self.intake, docs)
 
     # --- outbox -------------------------------------------------------------------------------
 
-    async def stage(self, case_id: str | None, items: list[tuple[str, str, Document]]) -> None:
-        """Keep (event id, subject, payload) until published; staging twice is harmless."""
+    async def stage(self, items: list[StagedEvent]) -> None:
+        """Keep events until published; staging twice is harmless."""
         docs = [
-            {"_id": event_id, "case_id": case_id, "subject": subject, "payload": payload}
-            for event_id, subject, payload in items
+            {"_id": i.event_id, "case_id": i.case_id, "subject": i.subject, "payload": i.payload}
+            for i in items
         ]
-        if not docs:
-            return
-        try:
-            await self.outbox.insert_many(docs, ordered=False)
-        except BulkWriteError as exc:
-            if any(error.get("code") != DUPLICATE_KEY for error in exc.details["writeErrors"]):
-                raise
+        await self._insert_new(self.outbox, docs)
 
-    async def staged(self, case_id: str | None = None, limit: int = 100) -> list[Document]:
+    async def staged(self, case_id: str | None = None, limit: int = 100) -> list[StagedEvent]:
         query = {} if case_id is None else {"case_id": case_id}
-        return await self.outbox.find(query).sort("_id", ASCENDING).limit(limit).to_list(limit)
+        cursor = self.outbox.find(query).sort("_id", ASCENDING).limit(limit)
+        return [
+            StagedEvent(
+                event_id=doc["_id"],
+                case_id=doc.get("case_id"),
+                subject=doc["subject"],
+                payload=doc["payload"],
+            )
+            for doc in await cursor.to_list(limit)
+        ]
 
     async def unstage(self, event_ids: list[str]) -> None:
         if event_ids:
             await self.outbox.delete_many({"_id": {"$in": event_ids}})
 
-    # --- tipsters, audit, replies -------------------------------------------------------------
+    async def _insert_new(self, collection: Any, docs: list[Document]) -> list[Document]:
+        """Insert documents whose `_id` may exist already (those are kept as they are);
+        returns the documents that were not inserted for that reason."""
+        if not docs:
+            return []
+        try:
+            await collection.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details["writeErrors"]
+            if any(error.get("code") != DUPLICATE_KEY for error in errors):
+                raise
+            return [docs[error["index"]] for error in errors]
+        return []
 
-    async def keep_tipster(self, pseudonym: str, sealed: str, case_id: str, at: datetime) -> None:
-        """Keep the sealed id of a tipster (once) and remember their newest open case."""
-        await self.tipsters.update_one(
-            {"_id": pseudonym},
-            {
-                "$setOnInsert": {"sealed": sealed, "first_seen": at},
-                "$set": {"open_case_id": case_id, "last_message_at": at},
-            },
-            upsert=True,
-        )
+    # --- tipsters, audit, replies -------------------------------------------------------------
 
     async def forget_tipsters(self, last_message_before: datetime) -> int:
         """Retention: drop the sealed ids of tipsters silent since before the cut-off."""
@@ -288,3 +361,20 @@ class ReportsStore:
         except DuplicateKeyError:
             return False
         return True
+
+
+def _join_write(join: Join) -> UpdateOne:
+    changes = join.fields()
+    if join.reasons is not None:
+        changes["reasons"] = [reason.model_dump() for reason in join.reasons]
+    message = join.message
+    return UpdateOne(
+        {"_id": join.case_id, "message_ids": {"$ne": message.event_id}},
+        {
+            "$push": {
+                "messages": message.model_dump(mode="python"),
+                "message_ids": message.event_id,
+            },
+            "$set": changes,
+        },
+    )

@@ -9,6 +9,7 @@ unit sets share ("Đồng Sơn") is the new ward only when the text marks it as 
 mới", "sau sáp nhập").
 """
 
+import functools
 from dataclasses import replace
 
 from shared.places import SET_AFTER, Gazetteer, PlaceMatch
@@ -23,12 +24,15 @@ CITY = ["dong", "hoi"]  # the city's name: the new ward only as "phường Đồ
 NOT_A_NAME = (["hai", "thanh", "nien"],)  # "hai thanh niên": two youths, not Hải Thành
 
 
-def ward_in_text(gazetteer: Gazetteer, text: str) -> PlaceMatch | None:
+def ward_in_text(
+    gazetteer: Gazetteer, text: str, matches: list[PlaceMatch] | None = None
+) -> PlaceMatch | None:
+    """`matches`: `gazetteer.find(text)`, when the caller has it already."""
     typed = raw_words(text)
     folded = [fold(word) for word in typed]
     found = [
         (start, match)
-        for match in gazetteer.find(text)
+        for match in (gazetteer.find(text) if matches is None else matches)
         if (start := _position(folded, match.term.split())) is not None
         and not _excluded(gazetteer, typed, folded, start, match)
     ]
@@ -86,7 +90,7 @@ def _one_word_places(
 ) -> list[tuple[int, PlaceMatch]]:
     found = []
     for place in gazetteer.places:
-        name = words(place.name)
+        name = _name_words(place.name)
         ward = gazetteer.current(place.unit)
         if len(name) != 1 or ward is None:
             continue
@@ -101,7 +105,7 @@ def _one_word_places(
 def _shared_name(
     gazetteer: Gazetteer, folded: list[str], start: int, match: PlaceMatch
 ) -> PlaceMatch:
-    twins = [u for u in gazetteer.units.values() if fold(u.name) == fold(match.name)]
+    twins = [u for u in gazetteer.units.values() if _folded(u.name) == _folded(match.name)]
     if len(twins) < 2 or match.via == "place":
         return match
     after = folded[start + len(match.term.split()) :][:1]
@@ -114,3 +118,14 @@ def _shared_name(
 
 def _contains(folded: list[str], phrase: tuple[str, ...]) -> bool:
     return _position(folded, list(phrase)) is not None
+
+
+# Names come from the gazetteer (a few hundred): folded once, not once per message.
+@functools.lru_cache(maxsize=4096)
+def _folded(name: str) -> str:
+    return fold(name)
+
+
+@functools.lru_cache(maxsize=4096)
+def _name_words(name: str) -> tuple[str, ...]:
+    return tuple(words(name))

@@ -82,11 +82,10 @@ async def test_one_trace_from_webhook_to_dispatcher(
     assert chain[-1].parent is None
     consume = [s for s in chain if s.kind == SpanKind.CONSUMER]
     assert consume, kinds
-    assert consume[0].name.startswith("zalo.event.user_message"), kinds
+    assert consume[0].name == "reports intake", kinds  # the batch the message came in
     # the consume span's parent is the very span whose context rode on zalo.event.*
     assert consume[-1].parent is not None
     assert format_span_id(consume[-1].parent.span_id) == span_id_in(event.headers)
     assert span_id_in(event.headers) == format_span_id(chain[-1].context.span_id)
-    assert triaged["span_id"] in {format_span_id(s.context.span_id) for s in consume}
     # MongoDB commands of the triage are in the same trace, below the consume span
     assert any(s.kind == SpanKind.CLIENT and s.attributes.get("db.system") for s in finished)

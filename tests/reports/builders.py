@@ -7,7 +7,9 @@ from typing import Any
 
 from nats.js import JetStreamContext
 
+from services.reports.cases import Case
 from shared.auth import token_digest
+from shared.events.tips import CaseStatus, TipCategory, TipKind, TipPriority
 from shared.events.zalo import Attachment, MessageType, ZaloEventKind, ZaloEventReceived
 
 APP_ID = "360846524940903967"
@@ -90,3 +92,25 @@ async def stream_payloads(js: JetStreamContext, stream: str) -> list[bytes]:
         msg = await js.get_msg(stream, seq)
         bodies.append(msg.data or b"")
     return bodies
+
+
+CASE_AT = datetime(2026, 11, 29, 4, 0, tzinfo=UTC)
+
+
+def make_case(status: CaseStatus = CaseStatus.NEW, **changes: object) -> Case:
+    values: dict[str, object] = {
+        "id": "c1",
+        "ref": "BY-AAAAAA",
+        "kind": TipKind.TIP,
+        "category": TipCategory.THEFT,
+        "priority": TipPriority.NORMAL,
+        "ward": "quang-phu",
+        "ward_source": "text",
+        "status": status,
+        "tipster": "p-0123456789abcdef",
+        "channel": "oa",
+        "created_at": CASE_AT,
+        "updated_at": CASE_AT,
+        "last_message_at": CASE_AT,
+    }
+    return Case.model_validate(values | changes)

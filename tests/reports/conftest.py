@@ -66,8 +66,8 @@ class Harness:
 
     async def processed(self, event_id: str, timeout: float = 10.0) -> dict[str, Any]:
         """The intake ledger entry of an event, once the service has handled it."""
-        result: dict[str, Any] = await wait_for(lambda: self.reports.store.seen(event_id), timeout)
-        return result
+        record = await wait_for(lambda: self.reports.store.seen(event_id), timeout)
+        return dict(record.model_dump())
 
     async def cases(self) -> list[dict[str, Any]]:
         return await self.reports.store.cases.find({}).to_list(None)

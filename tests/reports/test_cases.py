@@ -3,7 +3,6 @@ from datetime import UTC, datetime
 import pytest
 
 from services.reports.cases import (
-    Case,
     CaseError,
     CaseMessage,
     case_id_for,
@@ -11,29 +10,11 @@ from services.reports.cases import (
     check_transition,
     reference_code,
 )
-from shared.events.tips import CaseStatus, Outcome, TipCategory, TipKind, TipPriority
+from shared.events.tips import CaseStatus, Outcome
 from shared.text import mask_phones
+from tests.reports.builders import make_case
 
 NOW = datetime(2026, 11, 29, 4, 0, tzinfo=UTC)
-
-
-def make_case(status: CaseStatus = CaseStatus.NEW, **changes: object) -> Case:
-    values: dict[str, object] = {
-        "id": "c1",
-        "ref": "BY-AAAAAA",
-        "kind": TipKind.TIP,
-        "category": TipCategory.THEFT,
-        "priority": TipPriority.NORMAL,
-        "ward": "quang-phu",
-        "ward_source": "text",
-        "status": status,
-        "tipster": "p-0123456789abcdef",
-        "channel": "oa",
-        "created_at": NOW,
-        "updated_at": NOW,
-        "last_message_at": NOW,
-    }
-    return Case.model_validate(values | changes)
 
 
 class TestTransitions:

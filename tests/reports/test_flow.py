@@ -504,7 +504,7 @@ class TestRecovery:
         again = await intake.handle(event)
         assert (again.outcome, again.case_id) == ("opened", first.case_id)
         assert again.reply_key == first.reply_key  # the reply is still sent at most once
-        assert [item["_id"] for item in await store.staged(first.case_id)] == [
+        assert [item.event_id for item in await store.staged(first.case_id)] == [
             f"tt-{first.case_id}-quang-phu"
         ]
         assert len(await harness.cases()) == 1

@@ -63,11 +63,7 @@ def workload_done(sent: dict[str, Any], oa_groups: int, stored: dict[str, int]):
             (("status", "200"), ("outcome", "published")),
         ): TIPS,
         ("reports", "binhyen_reports_tips_triaged_total", ()): sent["cases"],
-        (
-            "reports",
-            "binhyen_reports_received_processed_messages_total",
-            (("status", "acked"),),
-        ): TIPS,
+        ("reports", "binhyen_reports_messages_triaged_total", ()): TIPS,
         ("analytics", "binhyen_analytics_events_total", (("result", "counted"),)): sum(
             stored.values()
         ),
