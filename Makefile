@@ -9,7 +9,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 
 .PHONY: install mongo-server run test lint format bench clean
 
-install: $(VENV)/.synced mongo-server dashboard-assets
+install: $(VENV)/.synced mongo-server dashboard-assets promtool
 
 $(UV):
 	$(PYTHON) -m venv .local/uv
@@ -26,6 +26,12 @@ mongo-server:
 	@if [ -n "$${MONGODB_URL:-}" ] || command -v mongod >/dev/null; then :; \
 	else deploy/local/install-ferretdb.sh $(CURDIR)/.local/bin/ferretdb; \
 	  if [ "$${FERRETDB_BACKEND:-postgresql}" != sqlite ]; then deploy/local/install-postgresql.sh; fi; fi
+
+# promtool checks and unit-tests the alert rules (deploy/observability/alerts.yml); built once
+# from the Go module proxy, of the Prometheus release compose runs.
+.PHONY: promtool
+promtool:
+	deploy/local/install-promtool.sh $(CURDIR)/.local/bin/promtool
 
 run: install
 	$(PY) -m tools.localstack

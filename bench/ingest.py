@@ -8,6 +8,17 @@ A load generator in its own process sends unique, correctly signed Zalo events:
 2. open loop at half of ingest's median throughput, 10 s → p50/p99 latency (measured from each
    request's scheduled send time).
 Target (issue 2): ingest ≥ 70% of the bare throughput; p99 < 50 ms at half load.
+
+3. observability's cost (issue 18; `python -m bench.ingest --observability` runs only this),
+   same run, one nats-server, the three servers taking turns in each round (closed loop as 1.):
+   - `before`: ingest as it was before issue 18 (`BASELINE_REF`, extracted with `git archive`),
+     with its home-made JSON counters and no tracing;
+   - `make_run`: today's ingest as `make run` starts it: Prometheus metrics, a trace id per
+     webhook in the logs' context and on the `traceparent` header, nothing recorded;
+   - `compose`: as compose runs it: spans recorded at the default sampling
+     (`shared.tracing.DEFAULT_SAMPLE_RATIO`) and exported by OTLP/HTTP to a local sink that
+     accepts them, as the collector would.
+   Target: `compose` ≥ 90% of `before`'s throughput.
 """
 
 import asyncio
@@ -17,8 +28,11 @@ import os
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +40,8 @@ import httpx
 
 from bench.loadgen import closed_loop, http_request, open_loop
 from shared.settings import ZaloSettings
-from tools.localstack.servers import free_port, start_nats, wait_for_port
+from shared.tracing import DEFAULT_SAMPLE_RATIO
+from tools.localstack.servers import REPO_ROOT, free_port, start_nats, wait_for_port
 from tools.zalo_sim.events import EventFactory, encode, signed_request
 
 ROUNDS = 3
@@ -95,6 +110,18 @@ def _serve(args: list[str], env: dict[str, str], port: int, path: str) -> subpro
             raise TimeoutError(f"{args} not ready")
         time.sleep(0.1)
     return process
+
+
+def webhook_outcomes(url: str) -> dict[str, float]:
+    """Ingest's webhook counters by "<status> <outcome>", from its Prometheus page."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    outcomes: dict[str, float] = {}
+    for family in text_string_to_metric_families(httpx.get(url).text):
+        for s in family.samples:
+            if s.name == "binhyen_ingest_webhook_requests_total":
+                outcomes[f"{s.labels['status']} {s.labels['outcome']}"] = s.value
+    return outcomes
 
 
 def _rss_bytes(pid: int) -> int:
@@ -175,13 +202,14 @@ def main() -> None:
             results["ingest_half_load"] = run_load("open", ingest_port, 3000, half, OPEN_SECONDS)
             results["bare_half_load"] = run_load("open", bare_port, 3001, half, OPEN_SECONDS)
             # Every 200 must mean "acknowledged by JetStream": none spooled, none refused.
-            results["ingest_outcomes"] = httpx.get(f"http://127.0.0.1:{ingest_port}/metrics").json()
+            results["ingest_outcomes"] = webhook_outcomes(f"http://127.0.0.1:{ingest_port}/metrics")
         finally:
             for process in (ingest, bare):
                 process.terminate()
                 process.wait(10)
             nats.stop()
     results["dedup_bytes_per_event"] = dedup_window_memory()
+    results["observability"] = observability_cost()
     results["median_ratio"] = statistics.median(r["ratio"] for r in results["rounds"])
     results["median_bare_rps"] = statistics.median(
         r["bare"]["throughput_rps"] for r in results["rounds"]
@@ -189,7 +217,8 @@ def main() -> None:
     results["median_ingest_rps"] = statistics.median(
         r["ingest"]["throughput_rps"] for r in results["rounds"]
     )
-    print(json.dumps({k: v for k, v in results.items() if k != "rounds"}, indent=2))
+    summary = {k: v for k, v in results.items() if k not in ("rounds", "observability")}
+    print(json.dumps(summary, indent=2))
     Path("var").mkdir(exist_ok=True)
     Path("var/bench-ingest.json").write_text(json.dumps(results, indent=2))
     ok = results["median_ratio"] >= 0.7 and results["ingest_half_load"]["p99_ms"] < 50
@@ -199,5 +228,113 @@ def main() -> None:
     )
 
 
+BASELINE_REF = "97ca9fa"  # main just before issue 18 was merged into it
+OBSERVABILITY_TARGET = 0.9
+
+
+class _OtlpSink(BaseHTTPRequestHandler):
+    """Accepts OTLP/HTTP exports (an empty ExportTraceServiceResponse), counts the bytes."""
+
+    received = 0
+
+    def do_POST(self) -> None:
+        _OtlpSink.received += len(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def _baseline_tree(dest: Path) -> Path:
+    archive = subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "archive", BASELINE_REF, "services", "shared"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    dest.mkdir(parents=True)
+    archive_file = dest / "tree.tar"
+    archive_file.write_bytes(archive)
+    with tarfile.open(archive_file) as tar:
+        tar.extractall(dest, filter="data")
+    return dest
+
+
+def observability_cost() -> dict[str, Any]:
+    """Throughput of ingest before issue 18, as `make run` runs it, and as compose runs it."""
+    results: dict[str, Any] = {"rounds": [], "sample_ratio": DEFAULT_SAMPLE_RATIO}
+    sink = ThreadingHTTPServer(("127.0.0.1", free_port()), _OtlpSink)
+    threading.Thread(target=sink.serve_forever, daemon=True).start()
+    with tempfile.TemporaryDirectory(prefix="bench-observability-") as tmp:
+        nats = start_nats(Path(tmp) / "nats")
+        baseline = _baseline_tree(Path(tmp) / "baseline")
+        common = {"NATS_URL": nats.url, "LOG_LEVEL": "WARNING", "BINHYEN_DEV_MODE": "1"}
+        configs = {
+            "before": {"PYTHONPATH": str(baseline)},
+            "metrics_only": {"PYTHONPATH": str(REPO_ROOT), "OTEL_SDK_DISABLED": "true"},
+            "make_run": {"PYTHONPATH": str(REPO_ROOT)},
+            "compose": {
+                "PYTHONPATH": str(REPO_ROOT),
+                "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink.server_address[1]}",
+            },
+        }
+        servers = {}
+        try:
+            for name, extra in configs.items():
+                port = free_port()
+                env = {**common, **extra, "HTTP_PORT": str(port), "SPOOL_DIR": f"{tmp}/{name}"}
+                cwd = extra["PYTHONPATH"]
+                args = [sys.executable, "-m", "services.ingest"]
+                servers[name] = (port, _serve_in(args, env, port, cwd))
+            names = list(servers)
+            for n in range(ROUNDS):
+                order = names[n % len(names) :] + names[: n % len(names)]  # no config always last
+                round_ = {
+                    name: run_load(
+                        "closed", servers[name][0], 4000 + 10 * n + i, CONNECTIONS, CLOSED_SECONDS
+                    )
+                    for i, name in enumerate(order)
+                }
+                results["rounds"].append(round_)
+                print(json.dumps({k: v["throughput_rps"] for k, v in round_.items()}), flush=True)
+        finally:
+            for _, process in servers.values():
+                process.terminate()
+                process.wait(10)
+            nats.stop()
+            sink.shutdown()
+    for name in configs:
+        results[f"median_{name}_rps"] = statistics.median(
+            r[name]["throughput_rps"] for r in results["rounds"]
+        )
+    for name in ("metrics_only", "make_run", "compose"):
+        results[f"{name}_ratio"] = results[f"median_{name}_rps"] / results["median_before_rps"]
+    results["otlp_bytes_received"] = _OtlpSink.received
+    results["load_average"] = os.getloadavg()
+    print(json.dumps({k: v for k, v in results.items() if k != "rounds"}, indent=2))
+    Path("var").mkdir(exist_ok=True)
+    Path("var/bench-observability.json").write_text(json.dumps(results, indent=2))
+    ok = results["compose_ratio"] >= OBSERVABILITY_TARGET
+    print(
+        f"target {'met' if ok else 'NOT met'}: with metrics and traces exported at "
+        f"{DEFAULT_SAMPLE_RATIO:.0%} sampling, {results['compose_ratio']:.2f} of before (≥ 0.90)"
+    )
+    return results
+
+
+def _serve_in(args: list[str], env: dict[str, str], port: int, cwd: str) -> Any:
+    old = os.getcwd()
+    os.chdir(cwd)  # `python -m services.ingest` resolves the package from here first
+    try:
+        return _serve(args, env, port, "/readyz")
+    finally:
+        os.chdir(old)
+
+
 if __name__ == "__main__":
-    main()
+    if "--observability" in sys.argv:
+        observability_cost()
+    else:
+        main()

@@ -1,4 +1,5 @@
-"""`/healthz` (the process is up) and `/readyz` (its dependencies answer) for every service."""
+"""`/healthz` (the process is up), `/readyz` (its dependencies answer) and `/metrics`
+(Prometheus, `shared.metrics`) for every service."""
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
@@ -6,12 +7,15 @@ from collections.abc import Awaitable, Callable, Mapping
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from shared.metrics import metrics_router
+
 ReadinessCheck = Callable[[], Awaitable[object]]
 
 
 def health_router(checks: Mapping[str, ReadinessCheck], timeout: float = 2.0) -> APIRouter:
     """Health endpoints; each readiness check raises (or times out) when its dependency is down."""
     router = APIRouter(tags=["health"])
+    router.include_router(metrics_router())
 
     @router.get("/healthz")
     async def healthz() -> dict[str, str]:

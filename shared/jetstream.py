@@ -46,6 +46,7 @@ from nats.js.errors import APIError, BucketNotFoundError, NoStreamResponseError,
 from nats.js.kv import KeyValue
 
 from shared.process import stop_task
+from shared.tracing import inject
 
 log = logging.getLogger(__name__)
 
@@ -218,8 +219,11 @@ class AckedPublisher:
         """Publishes still waiting for their acknowledgement."""
         return len(self._waiting)
 
-    async def publish(self, subject: str, data: bytes, msg_id: str) -> bool:
-        """Publish once; True if JetStream reports `msg_id` as a duplicate it did not store."""
+    async def publish(
+        self, subject: str, data: bytes, msg_id: str, headers: dict[str, str] | None = None
+    ) -> bool:
+        """Publish once; True if JetStream reports `msg_id` as a duplicate it did not store.
+        `headers` go with the message besides `Nats-Msg-Id` (the trace context, say)."""
         loop = self._loop
         if self._subscription is None or loop is None:
             raise ConnectionClosedError
@@ -229,9 +233,8 @@ class AckedPublisher:
         self._waiting[token] = future
         timer = loop.call_later(self.timeout, _expire, future)
         try:
-            await self.nc.publish(
-                subject, data, reply=self._prefix + token, headers={MSG_ID_HEADER: msg_id}
-            )
+            sent = {**headers, MSG_ID_HEADER: msg_id} if headers else {MSG_ID_HEADER: msg_id}
+            await self.nc.publish(subject, data, reply=self._prefix + token, headers=sent)
             reply = await future
         finally:
             timer.cancel()
@@ -274,9 +277,11 @@ async def publish_all(nc: NatsClient, messages: Sequence[Message], timeout: floa
 
     inbox = nc.new_inbox()
     sub = await nc.subscribe(f"{inbox}.*", cb=on_reply)
+    context = inject({})  # every message continues the current trace (a plan, a send batch)
     try:
         for n, (subject, body, msg_id) in enumerate(messages):
-            await nc.publish(subject, body, reply=f"{inbox}.{n}", headers={MSG_ID_HEADER: msg_id})
+            headers = {**context, MSG_ID_HEADER: msg_id}
+            await nc.publish(subject, body, reply=f"{inbox}.{n}", headers=headers)
         # asyncio.wait, not wait_for: on Python 3.11 wait_for can swallow a cancellation.
         await asyncio.wait([done], timeout=timeout)
         if not done.done():

@@ -1,4 +1,5 @@
-"""Structured JSON logs, and pseudonyms so that raw Zalo user ids never reach a log line."""
+"""Structured JSON logs (with the current trace id), and pseudonyms so that raw Zalo user ids
+never reach a log line."""
 
 import hashlib
 import hmac
@@ -7,6 +8,8 @@ import logging
 import sys
 from datetime import UTC, datetime
 from typing import Any
+
+from shared.tracing import current_ids
 
 _STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 
@@ -21,6 +24,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        ids = current_ids()  # the trace this line was written in, to find it in the trace store
+        if ids is not None:
+            entry["trace_id"], entry["span_id"] = ids
         for key, value in vars(record).items():
             if key not in _STANDARD_ATTRS and not key.startswith("_"):
                 entry[key] = value

@@ -1,4 +1,5 @@
-"""How every HTTP service runs: JSON logs, then uvicorn on the configured loopback port."""
+"""How every HTTP service runs: JSON logs, metrics and traces (`shared.telemetry`), then
+uvicorn on the configured loopback port."""
 
 from collections.abc import Callable
 from typing import TypeVar
@@ -8,6 +9,7 @@ from fastapi import FastAPI
 
 from shared.logging import configure_logging
 from shared.settings import ServiceSettings
+from shared.telemetry import configure_telemetry, instrument
 
 S = TypeVar("S", bound=ServiceSettings)
 MAX_INCOMPLETE_HEADERS = 64 * 1024
@@ -21,8 +23,9 @@ def serve(create_app: Callable[[S], FastAPI], settings: S, service: str, http: s
     between 32 KiB and that, `shared.web` answers 431. Ingest keeps httptools (`http=`) for
     the webhook's throughput (docs/benchmarks.md) and refuses large headers in the app."""
     configure_logging(settings.log_level, service=service)
+    configure_telemetry(service, settings)
     uvicorn.run(
-        create_app(settings),
+        instrument(create_app(settings), service),
         host=settings.http_host,
         port=settings.http_port,
         http=http,

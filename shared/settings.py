@@ -23,6 +23,11 @@ class ServiceSettings(BaseSettings):
     nats_stream_replicas: int = Field(default=1, ge=1, le=5)
     # Keyed-hash secret for pseudonyms of Zalo user ids in logs and staff-facing data.
     pseudonym_key: str = "change-me-pseudonym-key"
+    # Traces (shared.tracing): sent by OTLP over HTTP to this collector when set (compose sets
+    # it, `make run` does not); the share of new traces recorded; or no tracing at all.
+    otel_exporter_otlp_endpoint: str = ""
+    otel_traces_sampler_arg: float = Field(default=0.1, ge=0.0, le=1.0)
+    otel_sdk_disabled: bool = False
 
 
 class ZaloSettings(BaseSettings):

@@ -16,6 +16,7 @@ from typing import Any
 from nats.aio.msg import Msg
 from pydantic import ValidationError
 
+from services.analytics import telemetry
 from services.analytics.increments import Decoded
 from services.analytics.ledger import CounterLedger
 
@@ -90,12 +91,17 @@ class BatchPipeline:
                 self._progress.set()
 
     async def _write(self, batch: list[_Buffered]) -> None:
+        with telemetry.writing([message for _, message in batch]):
+            await self._write_batch(batch)
+
+    async def _write_batch(self, batch: list[_Buffered]) -> None:
         try:
             # Facts first: idempotent by themselves, so a redelivery may write them again.
             await self.ledger.write_facts(f for decoded, _ in batch for f in decoded.facts)
             result = await self.ledger.apply([(d.event_id, d.increments) for d, _ in batch])
         except Exception as exc:  # Mongo down or slow: deliver the batch again later
             self.stats.failed_batches += 1
+            telemetry.not_counted("failed", len(batch))
             log.warning(
                 "batch failed, will be redelivered",
                 extra={"error": type(exc).__name__, "events": len(batch)},
@@ -106,11 +112,13 @@ class BatchPipeline:
         self.stats.batches += 1
         self.stats.counted += result.counted
         self.stats.duplicates += result.duplicates
+        telemetry.counted(result.counted, result.duplicates)
         for _, message in batch:
             await message.ack()
 
     async def _reject(self, message: Msg, exc: Exception) -> None:
         self.stats.rejected += 1
+        telemetry.not_counted("rejected")
         log.warning("event rejected", extra={"subject": message.subject, "reason": _reason(exc)})
         await message.term()
         self._progress.set()

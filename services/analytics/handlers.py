@@ -21,6 +21,7 @@ from services.analytics.snapshots import ZaloStatsSnapshotted, snapshot_fact
 from services.analytics.tips import TIP_EVENT, tip_effects
 from shared.events.broadcast import DeliveryOutcomeRecorded, RegistryGroupChanged
 from shared.jetstream import BatchHandler, BatchPuller, connect
+from shared.metrics import watch_consumers
 from shared.subjects import (
     ANALYTICS_BROADCAST_DURABLE,
     ANALYTICS_REGISTRY_DURABLE,
@@ -125,11 +126,14 @@ async def consuming(settings: AnalyticsSettings, pipeline: BatchPipeline) -> Asy
         )
         for stream, _, durable, decoder in subscriptions(settings)
     ]
+    watched = [(stream, durable) for stream, _, durable, _ in subscriptions(settings)]
+    unwatch = watch_consumers("analytics", nc.jetstream(), watched)
     try:
         for puller in pullers:
             await puller.start()
         yield
     finally:
+        unwatch()
         for puller in pullers:
             await puller.stop()
         await pipeline.close()

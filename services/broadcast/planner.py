@@ -7,6 +7,7 @@ from typing import Any
 
 from nats.aio.client import Client as NatsClient
 
+from services.broadcast import metrics
 from services.broadcast.approval import may_send
 from services.broadcast.domain import (
     FOLLOWERS_TARGET,
@@ -111,6 +112,7 @@ class Planner:
                 remaining = [d for d in remaining if d.id not in taken]
             await self.enqueue(page)
             number, planned = number + 1, planned + len(page)
+        metrics.planned(planned)
         await self.notices.transition(
             notice_id, [NoticeStatus.READY], NoticeStatus.DISPATCHED, dispatched_at=now
         )

@@ -8,6 +8,7 @@ workers unless RUN_SENDER=false) and worker-only replicas (`python -m services.b
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,6 +30,7 @@ from services.broadcast.store import AuditStore, DeliveryStore, GroupStore, Noti
 from shared.events.envelope import event_bytes
 from shared.events.zalo import ZaloEventKind
 from shared.jetstream import connect, ensure_consumer, ensure_stream, inbox_prefix, publish_all
+from shared.metrics import watch_consumers
 from shared.mongo import connect_mongo
 from shared.process import stop_task
 from shared.subjects import (
@@ -41,6 +43,7 @@ from shared.subjects import (
     ZALO_EVENTS_STREAM,
     zalo_event_subject,
 )
+from shared.telemetry import broker_middlewares
 from shared.zalo.client import ZaloClient
 
 log = logging.getLogger(__name__)
@@ -63,6 +66,7 @@ class Runtime:
         self.broker: NatsBroker | None = None
         self.zalo: ZaloClient | None = None
         self._announced: dict[str, str] = {}  # group id -> content hash last published
+        self._unwatch: Callable[[], None] = lambda: None
 
     async def start(self, *, workers: bool, scheduler: bool = True) -> None:
         s = self.settings
@@ -75,6 +79,7 @@ class Runtime:
         for store in (self.groups, self.notices, self.deliveries, self.audit):
             await store.ensure_indexes()
         await self._declare()
+        self._unwatch = watch_consumers("broadcast", self.js, self._watched())
         self.zalo = ZaloClient(s, nats=self.nc)
         await self.zalo.start()
         self.planner = Planner(self.nc, self.notices, self.groups, self.deliveries, self.audit)
@@ -83,7 +88,12 @@ class Runtime:
         self.replies = Replies(
             s, self.notices, self.deliveries, self.zalo, self.sender.outcomes.outcome
         )
-        self.broker = NatsBroker(s.nats_url, logger=None, inbox_prefix=inbox_prefix(s.nats_url))
+        self.broker = NatsBroker(
+            s.nats_url,
+            logger=None,
+            inbox_prefix=inbox_prefix(s.nats_url),
+            middlewares=broker_middlewares("broadcast"),
+        )
         self.broker.include_router(build_router(self))
         await self.broker.start()
         if workers:
@@ -122,6 +132,12 @@ class Runtime:
         ):
             config = self._consumer(durable, zalo_event_subject(kind), s.event_ack_wait)
             await ensure_consumer(js, ZALO_EVENTS_STREAM.name, config)
+
+    def _watched(self) -> list[tuple[str, str]]:
+        d, work, events = self.durables, BROADCAST_WORK_STREAM.name, ZALO_EVENTS_STREAM.name
+        return [(work, d.planner), (work, d.sender)] + [
+            (events, durable) for durable in (d.groups, d.users, d.echoes)
+        ]
 
     @staticmethod
     def _consumer(
@@ -166,6 +182,7 @@ class Runtime:
         if self._stop.is_set():
             return
         self._stop.set()
+        self._unwatch()
         if self._tasks:  # loops see the stop event and finish their batch
             await asyncio.wait(self._tasks, timeout=self.settings.sender_fetch_timeout + 10)
         for task in self._tasks:

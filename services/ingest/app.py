@@ -1,6 +1,5 @@
 """The ingest service's composition root."""
 
-from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -9,11 +8,14 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
+from services.ingest.metrics import SpoolReader
 from services.ingest.publisher import EventPublisher
 from services.ingest.settings import IngestSettings
 from services.ingest.spool import Spool
 from services.ingest.webhook import WEBHOOK_PATH, WebhookEndpoint, WebhookRoute
 from shared.health import health_router
+from shared.metrics import on_scrape
+from shared.telemetry import ObservedEndpoint
 from shared.web import harden
 
 
@@ -25,9 +27,11 @@ class IngestApp(FastAPI):
     (`WebhookRoute`), at a cost per request larger than the endpoint's own work.
     """
 
+    observed_paths = (WEBHOOK_PATH,)  # its span and duration here; its answers by outcome
+
     def __init__(self, webhook: WebhookEndpoint, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.webhook = webhook
+        self.webhook = ObservedEndpoint(webhook, "ingest", "POST", WEBHOOK_PATH)
         self.router.routes.append(WebhookRoute(webhook))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -38,19 +42,21 @@ class IngestApp(FastAPI):
 
 
 def create_app(settings: IngestSettings) -> FastAPI:
-    publisher = EventPublisher(settings, Spool(Path(settings.spool_dir)))
-    counts: Counter[str] = Counter()
+    spool = Spool(Path(settings.spool_dir))
+    publisher = EventPublisher(settings, spool)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await publisher.start()
+        unwatch = on_scrape(SpoolReader(spool))
         try:
             yield
         finally:
+            unwatch()
             await publisher.stop()
 
     app = IngestApp(
-        WebhookEndpoint(settings, publisher, counts),
+        WebhookEndpoint(settings, publisher),
         title="binhyen ingest",
         description="Receives Zalo OA webhooks and publishes normalized events to JetStream.",
         lifespan=lifespan,
@@ -59,11 +65,5 @@ def create_app(settings: IngestSettings) -> FastAPI:
     )
     harden(app)  # the webhook itself bypasses the middleware stack (IngestApp.__call__)
     app.state.publisher = publisher
-    app.state.counts = counts
     app.include_router(health_router({"nats": publisher.check_ready}))
-
-    @app.get("/metrics", tags=["health"])
-    async def metrics() -> dict[str, int]:
-        return {**counts, "spooled_pending": publisher.spooled}
-
     return app

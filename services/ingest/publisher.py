@@ -23,6 +23,7 @@ from services.ingest.spool import Spool
 from shared.jetstream import AckedPublisher, connect, ensure_stream
 from shared.process import stop_task
 from shared.subjects import ZALO_EVENTS_STREAM, ZALO_QUARANTINE_STREAM
+from shared.tracing import inject
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,8 @@ class EventPublisher:
 
     async def _publish_once(self, event_id: str, subject: str, data: bytes) -> Outcome:
         assert self._acked is not None
-        duplicate = await self._acked.publish(subject, data, event_id)
+        # The webhook's trace goes with the event (none for a spooled one, drained later).
+        duplicate = await self._acked.publish(subject, data, event_id, inject({}))
         return Outcome.DUPLICATE if duplicate else Outcome.PUBLISHED
 
     async def _keep_connected(self) -> None:

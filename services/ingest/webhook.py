@@ -16,7 +16,6 @@ import hashlib
 import json
 import logging
 import time
-from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -25,6 +24,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.types import Receive, Scope, Send
 
+from services.ingest import metrics
 from services.ingest.normalize import InvalidEvent, normalize
 from services.ingest.publisher import EventPublisher
 from services.ingest.settings import IngestSettings
@@ -64,19 +64,16 @@ class _ClientGone(Exception):
 class WebhookEndpoint:
     """The ASGI app behind `POST /webhooks/zalo`."""
 
-    def __init__(
-        self, settings: IngestSettings, publisher: EventPublisher, counts: Counter[str]
-    ) -> None:
+    def __init__(self, settings: IngestSettings, publisher: EventPublisher) -> None:
         self._settings = settings
         self._publisher = publisher
-        self._counts = counts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] != "POST":
             body = error_body("Method Not Allowed", error="method_not_allowed")
+            metrics.webhook_answered("405", "method_not_allowed").inc()
             await _send_json(send, 405, body, ((b"allow", b"POST"),))
             return
-        self._counts["received"] += 1
         signature: str | None = None
         declared: bytes | None = None
         for name, value in scope["headers"]:
@@ -104,14 +101,16 @@ class WebhookEndpoint:
                 extra={"reason": verdict.reason, "event_id": verdict.event_id},
             )
             await self._publisher.accept(verdict.event_id, ZALO_QUARANTINE, verdict.data)
-            self._counts["quarantined"] += 1
+            metrics.webhook_answered("200", "quarantined").inc()
             return 200, {"status": "quarantined"}
         outcome = await self._publisher.accept(verdict.event_id, verdict.subject, verdict.data)
-        self._counts[outcome.value] += 1
+        metrics.webhook_answered("200", outcome.value).inc()
+        if log.isEnabledFor(logging.DEBUG):  # one line per event only when asked for
+            log.debug("webhook accepted", extra={"event_id": verdict.event_id, "outcome": outcome})
         return 200, {"status": outcome.value, "event_id": verdict.event_id}
 
     def _refused(self, refusal: Refused) -> tuple[int, dict[str, Any]]:
-        self._counts[f"refused_{refusal.error}"] += 1
+        metrics.webhook_answered(str(refusal.status), refusal.error).inc()
         log.info("webhook refused", extra={"reason": refusal.error})
         return refusal.status, error_body(refusal.detail, error=refusal.error)
 

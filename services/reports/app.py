@@ -34,9 +34,11 @@ from services.reports.vault import Sealer
 from shared.health import health_router
 from shared.identity.verifier import staff_verifier
 from shared.jetstream import connect, ensure_consumer, ensure_stream, inbox_prefix
+from shared.metrics import watch_consumers
 from shared.mongo import connect_mongo
 from shared.places import Gazetteer
 from shared.subjects import TIPS_ALL, TIPS_STREAM, ZALO_EVENTS_STREAM
+from shared.telemetry import broker_middlewares
 from shared.web import harden
 from shared.zalo.client import ZaloClient
 
@@ -63,7 +65,7 @@ def create_broker(settings: ReportsSettings) -> NatsBroker:
 
     return NatsBroker(
         settings.nats_url,
-        middlewares=[poison],
+        middlewares=[*broker_middlewares("reports"), poison],
         logger=logging.getLogger("services.reports.broker"),  # JSON lines through the root handler
         log_level=logging.DEBUG,
         max_reconnect_attempts=-1,
@@ -85,6 +87,8 @@ def create_app(settings: ReportsSettings, messenger: Messenger | None = None) ->
             store = ReportsStore(mongo[settings.mongodb_database])
             await store.ensure_indexes()
             await _declare(nc, settings)
+            intake = (settings.zalo_events_stream, settings.intake_durable)
+            unwatch = watch_consumers("reports", nc.jetstream(), [intake])
             outbound = messenger
             if outbound is None and settings.send_replies:
                 zalo = ZaloClient(settings, nats=nc)
@@ -110,6 +114,7 @@ def create_app(settings: ReportsSettings, messenger: Messenger | None = None) ->
                 await consumer.stop()
                 await broker.stop()
                 await live.unsubscribe()
+                unwatch()
         finally:
             await stack.aclose()
             if zalo is not None:

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from services.reports import replies
+from services.reports import metrics, replies
 from services.reports.case_changes import retriage_changes, retriage_events, transition_changes
 from services.reports.cases import Case, CaseError, HistoryEntry, Note, check_reveal
 from services.reports.corrections import correction_of, is_retriage
@@ -209,6 +209,7 @@ class Desk:
             raise CaseError("Tin báo vừa được người khác cập nhật; hãy tải lại và thử lại.")
         if "acknowledged_at" in changes:
             await self.store.unwatch_sla(case.id)
+            metrics.case_acknowledged(case.priority, case.created_at, at)
         return updated
 
     async def _acknowledged(self, case: Case, at: datetime) -> Case:
@@ -216,6 +217,7 @@ class Desk:
             return case
         history = HistoryEntry(at=at, actor=SYSTEM_ACK, change="acknowledged")
         await self.store.unwatch_sla(case.id)
+        metrics.case_acknowledged(case.priority, case.created_at, at)
         return await self.store.update(case.id, {"acknowledged_at": at}, history) or case
 
     def _update(self, case: Case, change: str, user: StaffUser, detail: str | None = None) -> Any:

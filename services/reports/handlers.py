@@ -22,6 +22,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pydantic import ValidationError
 from pymongo.errors import PyMongoError
 
+from services.reports import metrics
 from services.reports.intake_plan import Arrival, IntakeResult
 from services.reports.services import Reports
 from services.reports.settings import ReportsSettings
@@ -119,7 +120,8 @@ class IntakeConsumer:
             batch = await self._ahead
             self._ahead = asyncio.create_task(self._prepare())
             if batch:
-                await self.handle(batch)
+                with metrics.handling([d.msg for d in batch]):
+                    await self.handle(batch)
 
     async def _prepare(self) -> list[Delivery]:
         try:
@@ -181,14 +183,15 @@ class IntakeConsumer:
         await asyncio.gather(*(_reply(reports, result, d.event) for result, d in replies))
         for delivery, result in zip(batch, plan.results, strict=True):
             await delivery.msg.ack()
-            log.info(
-                "message triaged",
-                extra={
-                    "event_id": delivery.event.event_id,
-                    "outcome": result.outcome,
-                    "case_id": result.case_id,
-                },
-            )
+            with metrics.message_handled(result.outcome, delivery.msg.headers):
+                log.info(
+                    "message triaged",
+                    extra={
+                        "event_id": delivery.event.event_id,
+                        "outcome": result.outcome,
+                        "case_id": result.case_id,
+                    },
+                )
 
 
 async def _reply(reports: Reports, result: IntakeResult, event: ZaloEventReceived) -> None:

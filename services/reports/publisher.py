@@ -6,6 +6,7 @@ from itertools import groupby
 
 from faststream.nats import NatsBroker
 
+from services.reports import metrics
 from services.reports.outgoing import StagedEvent
 from services.reports.store import ReportsStore
 
@@ -45,9 +46,11 @@ class TipPublisher:
             done.append(item.event_id)
 
     async def publish(self, item: StagedEvent) -> None:
-        await self.broker.publish(
+        ack = await self.broker.publish(
             item.payload, item.subject, stream=self.stream, headers={"Nats-Msg-Id": item.event_id}
         )
+        if not getattr(ack, "duplicate", False):  # the SLA loop's flush may race the handler's
+            metrics.tip_published(item.payload)
         log.info("tip event published", extra={"event_id": item.event_id, "subject": item.subject})
 
 

@@ -60,6 +60,7 @@ from shared.zalo.models import (
     UserProfile,
 )
 from shared.zalo.ratelimit import KvRateStore, MemoryRateStore, RateLimiter, RateStore
+from shared.zalo.telemetry import ZaloTelemetry
 from shared.zalo.tokens import KvTokenStore, MemoryTokenStore, TokenKeeper, TokenStore
 
 log = logging.getLogger(__name__)
@@ -171,6 +172,7 @@ class ZaloClient:
         self._http: aiohttp.ClientSession | None = None
         self._keeper: TokenKeeper | None = None
         self._limiter: RateLimiter | None = None
+        self._telemetry = ZaloTelemetry()
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -217,6 +219,7 @@ class ZaloClient:
         self._limiter = RateLimiter(
             rate_store, s.zalo_rate_limits, s.zalo_rate_burst, block=s.zalo_rate_block_seconds
         )
+        self._telemetry.configured(s.zalo_rate_limits)
 
     async def close(self) -> None:
         if self._http is not None:
@@ -448,10 +451,11 @@ class ZaloClient:
         attempt, refreshed = 0, False
         while True:
             attempt += 1
-            await self._limiter.acquire(family)
+            self._telemetry.rate_limited(family, await self._limiter.acquire(family))
             token = await self._token_keeper().access_token()
             try:
-                return await self._request(method, path, token, params, json_body, files)
+                with self._telemetry.call(method, path, family):
+                    return await self._request(method, path, token, params, json_body, files)
             except AccessTokenInvalid:
                 if refreshed:
                     raise
@@ -562,7 +566,8 @@ class ZaloClient:
 
     async def _refresh_with_zalo(self, refresh_token: str) -> TokenPair:
         form = {"refresh_token": refresh_token, "grant_type": "refresh_token"}
-        return await self._oauth(form)
+        with self._telemetry.refresh():
+            return await self._oauth(form)
 
     async def _oauth(self, form: dict[str, str]) -> TokenPair:
         """`POST /v4/oa/access_token`; never retried (a refresh token is single-use)."""

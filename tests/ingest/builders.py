@@ -15,6 +15,7 @@ from nats.js.errors import NotFoundError
 from services.ingest.app import create_app
 from services.ingest.publisher import EventPublisher
 from services.ingest.settings import IngestSettings
+from shared.telemetry import instrument
 from tools.zalo_sim.events import encode, signed_request
 
 WEBHOOKS = Path(__file__).resolve().parents[1] / "data" / "zalo-webhooks"
@@ -73,7 +74,8 @@ async def running_ingest(
         publisher: EventPublisher = app.state.publisher
         if ready:
             await wait_until(publisher.is_ready)
-        transport = httpx.ASGITransport(app=app)
+        # Served as `shared.serve` serves it: with its HTTP span and request metrics.
+        transport = httpx.ASGITransport(app=instrument(app, "ingest"))
         async with httpx.AsyncClient(transport=transport, base_url="http://ingest") as client:
             client.app = app  # type: ignore[attr-defined]
             yield client

@@ -91,11 +91,19 @@ def _port_or_free(preferred: int) -> int:
     return preferred
 
 
+# NATS' monitoring endpoint (/varz, /jsz, /healthz; docs/observability.md), on loopback.
+NATS_MONITOR_PORT = BASE_PORT + 222
+
+
 def start_servers() -> tuple[str, str, list[ManagedProcess]]:
     started: list[ManagedProcess] = []
     nats_url = os.environ.get("NATS_URL")
     if not nats_url:
-        nats = start_nats(VAR / "nats", port=_port_or_free(4222), log_file=VAR / "nats.log")
+        monitor = ["-m", str(_port_or_free(NATS_MONITOR_PORT))]
+        nats = start_nats(
+            VAR / "nats", port=_port_or_free(4222), extra_args=monitor, log_file=VAR / "nats.log"
+        )
+        nats.monitor_url = f"http://127.0.0.1:{monitor[1]}"
         started.append(nats)
         nats_url = nats.url
     mongodb_url = os.environ.get("MONGODB_URL")
@@ -206,7 +214,8 @@ def main() -> None:
                 import_registry()
             if service is IDENTITY:
                 create_demo_accounts(service_env(nats_url, mongodb_url, service))
-        print_banner(nats_url, mongodb_url)
+        monitor = next((s.monitor_url for s in servers if s.monitor_url), None)
+        print_banner(nats_url, mongodb_url, monitor)
         while not stopping:
             for service, process in list(children.items()):
                 if process.poll() is None or stopping:
@@ -238,12 +247,14 @@ def main() -> None:
         sys.exit(1)
 
 
-def print_banner(nats_url: str, mongodb_url: str) -> None:
+def print_banner(nats_url: str, mongodb_url: str, nats_monitor: str | None = None) -> None:
     lines = [
         "binhyen is running (Ctrl-C stops everything):",
         f"  NATS JetStream      {nats_url}",
         f"  MongoDB-wire        {mongodb_url}",
     ]
+    if nats_monitor:
+        lines.append(f"  NATS monitoring     {nats_monitor}  (/varz, /jsz, /healthz)")
     lines += [f"  {s.name:<19} {s.url}  (API: {s.url}/openapi.json)" for s in SERVICES]
     lines += [
         f"  Zalo webhook        {INGEST.url}/webhooks/zalo",

@@ -59,6 +59,7 @@ class ManagedProcess:
     stop_signal: int = signal.SIGTERM
     # Servers this one needs (FerretDB's PostgreSQL): stopped after it, never killed with it.
     backing: list["ManagedProcess"] = field(default_factory=list)
+    monitor_url: str | None = None  # nats-server's monitoring endpoint, when enabled
 
     def stop(self, timeout: float = 10.0) -> None:
         if self.process.poll() is None:

@@ -10,8 +10,10 @@ import signal
 from services.broadcast.runtime import Runtime
 from services.broadcast.settings import BroadcastSettings
 from shared.logging import configure_logging
+from shared.metrics import serve_without_http_app
 from shared.process import run_worker
 from shared.startup import require_secrets
+from shared.telemetry import configure_telemetry
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,8 @@ async def serve_workers(settings: BroadcastSettings) -> None:
 def main() -> None:
     settings = BroadcastSettings()
     configure_logging(settings.log_level, service=f"{settings.service_name}-sender")
+    configure_telemetry("broadcast", settings)
+    serve_without_http_app()
     require_secrets(settings, "zalo_app_secret_key", "pseudonym_key")
     run_worker(serve_workers(settings))
 

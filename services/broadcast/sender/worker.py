@@ -27,6 +27,7 @@ from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from pymongo.errors import PyMongoError
 
+from services.broadcast import metrics
 from services.broadcast.domain import Notice, group_text, officer_text
 from services.broadcast.outcomes import Outcomes
 from services.broadcast.records import (
@@ -136,7 +137,8 @@ class Sender:
                     await asyncio.sleep(0.2)
                     continue
                 try:
-                    await self.handle(msgs)
+                    with metrics.sending(msgs):
+                        await self.handle(msgs)
                 except Exception:
                     # Not dead-lettered by delivery count: the work queue's redeliveries count
                     # rate-limit pauses and waits on echoes too (its attempt bound lives in the
@@ -345,6 +347,7 @@ class Sender:
         events: list[Message] = []
         for c, result, verdict in zip(batch.claimed, results, verdicts, strict=True):
             view = DeliveryView(c.delivery, result)
+            metrics.settled(view.state, c.delivery.target_kind, verdict.dead_error is not None)
             if verdict.dead_error is not None:
                 log.warning(
                     "delivery dead-lettered",
