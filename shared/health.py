@@ -3,13 +3,35 @@
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from nats.aio.client import Client as NATS
+from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.metrics import metrics_router
 
 ReadinessCheck = Callable[[], Awaitable[object]]
+
+
+def nats_connected(connection: Callable[[], NATS]) -> ReadinessCheck:
+    """Ready while the NATS connection is up (a getter: the lifespan makes the connection)."""
+
+    async def check() -> None:
+        if not connection().is_connected:
+            raise ConnectionError("NATS is not connected")
+
+    return check
+
+
+def mongo_answers(database: Callable[[], AsyncDatabase[Any]]) -> ReadinessCheck:
+    """Ready while MongoDB answers a ping (a getter, like `nats_connected`)."""
+
+    async def check() -> None:
+        await database().command("ping")
+
+    return check
 
 
 def health_router(checks: Mapping[str, ReadinessCheck], timeout: float = 2.0) -> APIRouter:

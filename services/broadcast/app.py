@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from services.broadcast import api, cap
 from services.broadcast.runtime import Runtime
 from services.broadcast.settings import BroadcastSettings
-from shared.health import health_router
+from shared.health import health_router, mongo_answers, nats_connected
 from shared.identity.verifier import StaffVerifier, staff_verifier
 from shared.web import MIB, harden
 
@@ -41,12 +41,9 @@ def create_app(settings: BroadcastSettings) -> FastAPI:
     app.state.staff = StaffVerifier.static_only(settings)  # the lifespan's replaces it
     app.include_router(api.router)
 
-    async def nats_ok() -> None:
-        if not runtime.nc.is_connected:
-            raise ConnectionError("NATS")
-
-    async def mongo_ok() -> None:
-        await runtime.mongo.admin.command("ping")
-
-    app.include_router(health_router({"nats": nats_ok, "mongodb": mongo_ok}))
+    checks = {
+        "nats": nats_connected(lambda: runtime.nc),
+        "mongodb": mongo_answers(lambda: runtime.mongo.admin),
+    }
+    app.include_router(health_router(checks))
     return app

@@ -46,10 +46,10 @@ class Outcomes:
 
     @staticmethod
     def dead_letter_message(view: DeliveryView, error: str) -> Message:
-        d = view.delivery
+        d, now = view.delivery, datetime.now(UTC)
         event = DeliveryDeadLettered(
             event_id=f"{d.id}:dead",
-            occurred_at=datetime.now(UTC),
+            occurred_at=now,
             notice_id=d.notice_id,
             delivery_id=d.id,
             target_kind=d.target_kind,
@@ -57,6 +57,6 @@ class Outcomes:
             ward=d.ward,
             attempts=view.claims,
             last_error=error,
-            failed_at=datetime.now(UTC),
+            failed_at=now,
         )
         return BROADCAST_DEAD_LETTER, event_bytes(event), event.event_id

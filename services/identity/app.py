@@ -15,7 +15,7 @@ from services.identity.accounts import Identity, IdentityError
 from services.identity.settings import IdentitySettings
 from shared.events.envelope import event_bytes
 from shared.events.identity import StaffAccessRevoked
-from shared.health import health_router
+from shared.health import health_router, mongo_answers, nats_connected
 from shared.identity.store import IdentityStore
 from shared.identity.verifier import staff_verifier
 from shared.jetstream import connect
@@ -71,15 +71,11 @@ def create_app(settings: IdentitySettings) -> FastAPI:
     app.add_exception_handler(IdentityError, api.identity_error)
     app.state.settings = settings
 
-    async def mongo_ready() -> object:
-        return await app.state.identity.store.db.command("ping")
-
-    async def nats_ready() -> object:
-        if not app.state.nats.is_connected:
-            raise ConnectionError("NATS is not connected")
-        return True
-
-    app.include_router(health_router({"mongodb": mongo_ready, "nats": nats_ready}))
+    checks = {
+        "mongodb": mongo_answers(lambda: app.state.identity.store.db),
+        "nats": nats_connected(lambda: app.state.nats),
+    }
+    app.include_router(health_router(checks))
     app.include_router(api.router)
     app.include_router(pages.router)
     return app

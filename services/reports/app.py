@@ -31,7 +31,7 @@ from services.reports.sla import escalate_overdue
 from services.reports.store import ReportsStore
 from services.reports.triage import Triager
 from services.reports.vault import Sealer
-from shared.health import health_router
+from shared.health import health_router, mongo_answers, nats_connected
 from shared.identity.verifier import staff_verifier
 from shared.jetstream import connect, ensure_consumer, ensure_stream, inbox_prefix
 from shared.metrics import watch_consumers
@@ -127,15 +127,11 @@ def create_app(settings: ReportsSettings, messenger: Messenger | None = None) ->
     )
     harden(app)  # CaseError is a ServiceError: the one error body, its code by status
 
-    async def mongo_ready() -> object:
-        return await app.state.reports.store.db.command("ping")
-
-    async def nats_ready() -> object:
-        if not app.state.nats.is_connected:
-            raise ConnectionError("NATS is not connected")
-        return True
-
-    app.include_router(health_router({"mongodb": mongo_ready, "nats": nats_ready}))
+    checks = {
+        "mongodb": mongo_answers(lambda: app.state.reports.store.db),
+        "nats": nats_connected(lambda: app.state.nats),
+    }
+    app.include_router(health_router(checks))
     app.include_router(api.router)
     app.state.broker = broker
     return app
