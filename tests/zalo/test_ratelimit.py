@@ -41,6 +41,13 @@ class TestGcra:
 # three processes on two busy cores reached 0.84 of it once in `make test`. This floor still
 # fails a limiter that wastes a large share of its slots.
 UNDER_LOAD = 0.6
+# The fake stamps a call when its event loop reaches the request, not when the client sent it.
+# On two cores shared with three client processes and nats-server that lag reached ~75 ms in
+# CI (161 calls in one second at 150/s, clean in six quiet runs): calls sent on time in one
+# second are stamped in the next. The busiest window may hold that much more; the precise
+# figure (limit + 1 on a quiet machine) is bench.zalo_client's. A limiter that did not share
+# its budget across processes would put three times the limit in a window and still fail.
+STAMP_LAG = 0.1
 
 
 @pytest.mark.integration
@@ -133,5 +140,6 @@ async def test_blocks_hold_the_limit_across_three_processes(
     result = await measure(nats_url, settings, processes=3, calls_per_process=120, tasks=4)
     assert result.calls == 360
     print(f"3 processes, blocks: {result.rate:.2f}/s, max 1 s window {result.max_in_window()}")
-    assert result.max_in_window(1.0) <= limit * 1.05
+    assert result.max_in_window(1.0) <= limit * (1.05 + STAMP_LAG)
+    assert result.rate <= limit * 1.10  # over the whole run the stamping lag nearly cancels
     assert result.rate >= limit * UNDER_LOAD  # far below the limit: skipped slots
