@@ -5,7 +5,9 @@ team's reference folder beside the repository or climb out of the tree with `par
 chain of `.parent`s. Copied-in data says where it came from in a README instead.
 """
 
+import os
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -87,3 +89,19 @@ def test_the_scan_sees_each_way_out(relative: str, text: str) -> None:
 )
 def test_paths_inside_the_repository_pass(relative: str, text: str) -> None:
     assert outside_references(Path(relative), text) == []
+
+
+def test_no_committed_link_leads_out_of_the_repository() -> None:
+    """A committed symlink to an absolute path or above the root (an engineer's worktree
+    linking `.venv` to another checkout, say) would send a clone's installer elsewhere."""
+    listing = subprocess.run(
+        ["git", "ls-files", "-s"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout
+    links = [line.split("\t", 1)[1] for line in listing.splitlines() if line.startswith("120000")]
+    escaping = {}
+    for link in links:
+        target = os.readlink(REPO / link)
+        resolved = (REPO / link).parent.joinpath(target).resolve()
+        if os.path.isabs(target) or not resolved.is_relative_to(REPO):
+            escaping[link] = target
+    assert escaping == {}
