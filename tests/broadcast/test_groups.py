@@ -132,7 +132,8 @@ class TestImportApi:
         r = await h.http.post("/groups/import?dry_run=true", content=good, headers=EDITOR)
         assert r.json() == {"dry_run": True, "groups": 2, "ward_moves": 0}
         assert (await h.http.get("/groups", headers=EDITOR)).json()["total"] == 0
-        assert (await h.http.post("/groups/import", content=good, headers=EDITOR)).status_code == 200
+        imported = await h.http.post("/groups/import", content=good, headers=EDITOR)
+        assert imported.status_code == 200
         moved = groups_csv([group_row("g1", ward="bao-ninh")])
         r = await h.http.post("/groups/import?dry_run=true", content=moved, headers=EDITOR)
         assert r.status_code == 403  # as the import would refuse an editor's move

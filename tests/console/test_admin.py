@@ -13,6 +13,7 @@ from playwright.sync_api import Dialog, Page
 from tests.browser import CHROMIUM
 from tests.console.conftest import DESKTOP, PHONE, Console, fresh_totp_code
 from tests.system.stack import Stack
+from tools.localstack.demo_accounts import DEMO_PASSWORD
 
 pytestmark = [
     pytest.mark.integration,
@@ -48,11 +49,13 @@ def test_an_admin_keeps_accounts_tokens_and_reads_the_audit_log(
     # A form validates before sending.
     page.get_by_role("button", name="Tạo tài khoản").click()
     result = page.locator("#admin-result")
-    result.filter(has_text="Còn thiếu: tên đăng nhập, họ và tên, ít nhất một vai trò.").wait_for()
+    result.filter(
+        has_text="Còn thiếu: tên dùng để đăng nhập, họ và tên, ít nhất một vai trò."
+    ).wait_for()
 
     username = f"can-bo-{time.time_ns() % 10**8}"
     form = page.locator("#account-form")
-    form.get_by_label("Tên đăng nhập").fill(username)
+    form.get_by_label("Tài khoản (tên dùng để đăng nhập)").fill(username)
     form.get_by_label("Họ và tên").fill("Nguyễn Văn Thử")
     form.get_by_label("Điều phối viên (trực ban)").check()
     form.get_by_label("Quang Phú").check()
@@ -122,6 +125,11 @@ def test_an_admin_keeps_accounts_tokens_and_reads_the_audit_log(
     entry.filter(has_text="Thu hồi mã truy cập").wait_for()
     assert page.locator("#audit li", has_text="Tạo tài khoản").count() == 0
     audit.get_by_label("Thao tác").select_option("")
+    signed_in = httpx.post(  # another person's entry, to filter by person
+        f"{stack.url('console')}/api/identity/auth/sign-in",
+        json={"username": "demo-dispatcher", "password": DEMO_PASSWORD},
+    )
+    assert signed_in.status_code == 200, signed_in.text
     dispatcher = "DEMO Trực ban Quang Phú"
     audit.get_by_label("Người thực hiện").select_option(label=f"{dispatcher} (demo-dispatcher)")
     audit.get_by_role("button", name="Lọc").click()
@@ -155,7 +163,6 @@ def test_the_group_registry_previews_a_csv_before_importing_and_edits_a_group(
     assert "Dòng 3: ward: «ha-noi»" in (preview.text_content() or "")
     assert "Dòng 4: officer_id" in (preview.text_content() or "")
     assert page.locator("#import-confirm").is_hidden()
-    page.get_by_label("Phường/xã").nth(0).wait_for()
     assert page.locator("#groups li", has_text=f"t{tag}").count() == 0  # nothing stored
 
     good = tmp_path / "good.csv"

@@ -211,7 +211,7 @@
     const form = event.target;
     const body = { name: form.name.value.trim(), roles: checked(form, "roles"), wards: checked(form, "wards") };
     const missing = [];
-    if (!page.editing && !form.username.value.trim()) missing.push("tên đăng nhập");
+    if (!page.editing && !form.username.value.trim()) missing.push("tên dùng để đăng nhập");
     if (!body.name) missing.push("họ và tên");
     if (!body.roles.length) missing.push("ít nhất một vai trò");
     if (missing.length) return say(`Còn thiếu: ${missing.join(", ")}.`, true);
@@ -469,12 +469,14 @@
     } catch (exc) {
       return say(failure(exc), true);
     }
+    // A sign-in's entry names the account only by id: the name from the list of accounts.
+    const names = new Map(page.accounts.map((a) => [a.id, a.name]));
     const rows = entries.map((e) =>
       row(
         { class: e.outcome === "ok" ? "" : "refused" },
         `${C.localTime(e.at)} · ${ACTION_LABELS[e.action] || e.action}`,
         [
-          `${e.actor_name || e.actor_id || "không rõ người"} · ${OUTCOME_LABELS[e.outcome] || e.outcome} · dịch vụ ${e.service}`,
+          `${e.actor_name || names.get(e.actor_id) || e.actor_id || "không rõ người"} · ${OUTCOME_LABELS[e.outcome] || e.outcome} · dịch vụ ${e.service}`,
           `Từ ${e.address || "không rõ địa chỉ"}${e.target ? ` · đối tượng ${e.target}` : ""}`,
         ],
       ),
