@@ -126,5 +126,13 @@ def test_a_page_has_no_serious_accessibility_violation_and_fits_a_phone(
     assert width <= PHONE["width"], f"{shown.name}: {width} px wide on a 360-px phone"
     if SCREENSHOTS:
         screenshot(page, f"{shown.name}-360x740")
-        page.set_viewport_size(DESKTOP)
+    page.set_viewport_size(DESKTOP)
+    views = page.evaluate(VISIBLE_VIEWS)
+    assert len(views) <= 1, f"{shown.name}: more than one view shown on a desktop: {views}"
+    if SCREENSHOTS:
         screenshot(page, f"{shown.name}-1366x768")
+
+
+# The console's views (one at a time); the dashboard, another page, has none of them.
+VISIBLE_VIEWS = """[...document.querySelectorAll("main > section[id$='-view']")]
+    .filter((view) => getComputedStyle(view).display !== "none").map((view) => view.id)"""
