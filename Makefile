@@ -64,16 +64,24 @@ bench: install
 clean:
 	rm -rf $(VENV) .local/uv var
 
-# Analytics dashboard: the chart library from the npm registry into a git-ignored folder
-# (served by the analytics service; never a CDN), and headless Chromium for its browser test.
-.PHONY: dashboard-assets browser
+# From the npm registry into a git-ignored folder, never a CDN: the analytics dashboard's chart
+# library (served by the analytics service), and axe-core for the console's accessibility test
+# (injected by the browser tests only, never served to users); and headless Chromium.
+# One npm install for all: an install of one package alone prunes the others (no package.json).
+.PHONY: dashboard-assets browser screenshots
 CHART_JS_VERSION := 4.6.1
-dashboard-assets: .local/npm/node_modules/chart.js/dist/chart.umd.min.js
-.local/npm/node_modules/chart.js/dist/chart.umd.min.js:
+AXE_CORE_VERSION := 4.11.0
+NPM_PACKAGES := "chart.js@$(CHART_JS_VERSION)" "axe-core@$(AXE_CORE_VERSION)"
+dashboard-assets: .local/npm/node_modules/chart.js/dist/chart.umd.min.js .local/npm/node_modules/axe-core/axe.min.js
+.local/npm/node_modules/chart.js/dist/chart.umd.min.js .local/npm/node_modules/axe-core/axe.min.js:
 	mkdir -p .local/npm
-	npm install --prefix .local/npm --no-audit --no-fund --ignore-scripts --no-save "chart.js@$(CHART_JS_VERSION)"
+	npm install --prefix .local/npm --no-audit --no-fund --ignore-scripts --no-save $(NPM_PACKAGES)
 browser:
 	deploy/local/install-chromium.sh
+# Every console page at 360 x 740 and 1366 x 768 into var/screenshots/console/ (git-ignored),
+# from the stack the browser tests start (make run's, on free ports), checked as in make test.
+screenshots: install browser
+	BINHYEN_SCREENSHOTS=1 $(PY) -m pytest -q -p no:cacheprovider tests/console/test_pages.py
 
 # Compose (deploy/compose.yaml): a 3-node NATS cluster, a MongoDB replica set, every service.
 COMPOSE := docker compose -f deploy/compose.yaml --env-file deploy/.env

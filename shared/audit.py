@@ -28,21 +28,38 @@ AUDIT_LOG = "audit_log"
 MAX_USER_AGENT = 200
 
 
+FORWARDED_FOR = "x-forwarded-for"
+
+
 @dataclass(frozen=True)
 class Origin:
-    """Where a request came from: the peer address (the service listens behind no proxy that
-    it trusts, so this is the connecting address) and the browser or client it named."""
+    """Where a request came from: the connecting address, or, when that is a proxy the service
+    trusts (the staff console, a load balancer), the address that proxy says it forwarded
+    for; and the browser or client it named."""
 
     address: str | None
     user_agent: str | None = None
 
     @classmethod
-    def of(cls, request: Request) -> "Origin":
+    def of(cls, request: Request, trusted_proxies: frozenset[str] = frozenset()) -> "Origin":
         agent = request.headers.get("user-agent")
+        peer = request.client.host if request.client else None
         return cls(
-            address=request.client.host if request.client else None,
+            address=client_address(peer, request.headers.getlist(FORWARDED_FOR), trusted_proxies),
             user_agent=agent[:MAX_USER_AGENT] if agent else None,
         )
+
+
+def client_address(
+    peer: str | None, forwarded_for: list[str], trusted_proxies: frozenset[str]
+) -> str | None:
+    """The client's address: the last one a trusted proxy appended to X-Forwarded-For (the
+    ones before it are whatever the client sent, anyone can write them); the peer itself when
+    it is not a trusted proxy or names no one."""
+    if peer not in trusted_proxies:
+        return peer
+    hops = [hop.strip() for header in forwarded_for for hop in header.split(",")]
+    return hops[-1][:64] if hops and hops[-1] else peer
 
 
 CLI = Origin(address="local", user_agent="cli")

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from services.broadcast.approval import ward_moves
+from services.broadcast.approval import WardMove, ward_moves
 from services.broadcast.domain import (
     BroadcastError,
     Category,
@@ -82,12 +82,7 @@ class UpdateIn(BaseModel):
 async def _write_groups(rt: Runtime, groups: list[Group], user: StaffUser) -> None:
     """Upsert groups; a write that moves a known group to another ward needs an admin. Every
     write is audited with its moves."""
-    current = await rt.groups.wards_of([g.group_id for g in groups])
-    moves = ward_moves(current, groups)
-    if moves and Role.ADMIN not in user.roles:
-        raise BroadcastError(
-            f"Chuyển {len(moves)} nhóm sang phường/xã khác cần quản trị viên (admin).", 403
-        )
+    moves = await _allowed_moves(rt, groups, user)
     await rt.groups.upsert_many(groups, datetime.now().astimezone())
     await rt.audit.record(
         "registry_written",
@@ -97,14 +92,35 @@ async def _write_groups(rt: Runtime, groups: list[Group], user: StaffUser) -> No
     )
 
 
+async def _allowed_moves(rt: Runtime, groups: list[Group], user: StaffUser) -> list[WardMove]:
+    """The ward moves a write would make; refused (403) unless the caller is an admin."""
+    current = await rt.groups.wards_of([g.group_id for g in groups])
+    moves = ward_moves(current, groups)
+    if moves and Role.ADMIN not in user.roles:
+        raise BroadcastError(
+            f"Chuyển {len(moves)} nhóm sang phường/xã khác cần quản trị viên (admin).", 403
+        )
+    return moves
+
+
 @router.post("/groups/import", summary="Import groups from CSV: all rows or none")
-async def import_groups(request: Request, rt: RuntimeDep, user: RegistryWriter) -> JSONResponse:
+async def import_groups(
+    request: Request,
+    rt: RuntimeDep,
+    user: RegistryWriter,
+    dry_run: Annotated[bool, Query(description="Check the file, store nothing")] = False,
+) -> JSONResponse:
+    """`dry_run=true` answers exactly as the import would (the row errors, or how many groups
+    and how many ward moves) without writing: the console's preview before importing."""
     text = (await request.body()).decode("utf-8-sig", errors="replace")
     groups, errors = parse_groups_csv(text)
     if errors:  # in the one error body: loc = ["row", line number in the file]
         fields = [FieldError(loc=["row", e.row], msg=m) for e in errors[:200] for m in e.errors]
         detail = f"Không nhập nhóm nào: {len(errors)} dòng lỗi."
         return JSONResponse(error_body(detail, fields, error="invalid"), status_code=422)
+    if dry_run:  # the same refusals as the import itself, nothing written
+        moves = await _allowed_moves(rt, groups, user)
+        return JSONResponse({"dry_run": True, "groups": len(groups), "ward_moves": len(moves)})
     await _write_groups(rt, groups, user)
     return JSONResponse({"imported": len(groups)})
 

@@ -10,7 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from services.console import pages, proxy
 from services.console.settings import ConsoleSettings
 from shared.health import health_router
-from shared.web import harden
+from shared.web import MIB, harden
 
 
 def create_app(settings: ConsoleSettings) -> FastAPI:
@@ -27,7 +27,8 @@ def create_app(settings: ConsoleSettings) -> FastAPI:
             await upstreams.aclose()
 
     app = FastAPI(title="binhyen console", lifespan=lifespan, docs_url=None, redoc_url=None)
-    harden(app)
+    # Broadcast's group registry takes CSV files up to 8 MiB (its own limit); 1 MiB elsewhere.
+    harden(app, {("POST", "/api/broadcast/groups/import"): 8 * MIB})
     app.state.settings = settings
 
     async def identity_up() -> None:

@@ -85,6 +85,11 @@ async def forward(
         for name in FORWARDED_REQUEST_HEADERS
         if (value := request.headers.get(name)) is not None
     }
+    # Who the console forwards for (its own peer; what a browser wrote in this header is not
+    # passed on): identity believes it only from addresses in its TRUSTED_PROXIES, and counts
+    # failed sign-ins per browser rather than for the whole console.
+    if request.client is not None:
+        headers["x-forwarded-for"] = request.client.host
     outgoing = upstreams.client.build_request(
         request.method,
         url,

@@ -194,6 +194,11 @@ async def identity_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body, status_code=exc.status, headers=headers)
 
 
+def origin(request: Request) -> Origin:
+    """Where the request came from; behind a trusted proxy, the client it forwarded for."""
+    return Origin.of(request, request.app.state.settings.trusted_proxies)
+
+
 def secure_cookies(request: Request) -> bool:
     mode = request.app.state.settings.session_cookie_secure
     return mode == "always" or (mode == "auto" and request.url.scheme == "https")
@@ -258,7 +263,7 @@ async def sign_in(
 ) -> SignedInOut:
     """Password, and the TOTP code (or a recovery code) when the account has one. Every
     refusal has the same message; repeated failures lock the name and the address (429)."""
-    done = await identity.sign_in(body.username, body.password, body.code, Origin.of(request))
+    done = await identity.sign_in(body.username, body.password, body.code, origin(request))
     max_age = int(identity.absolute.total_seconds())
     set_session_cookies(request, response, done.session_id, done.csrf_token, max_age)
     return SignedInOut(
@@ -274,7 +279,7 @@ async def sign_out(
     request: Request, response: Response, user: CurrentStaff, identity: IdentityDep
 ) -> Response:
     """Ends every session of the person (here and on every service)."""
-    await identity.sign_out(person(user), Origin.of(request))
+    await identity.sign_out(person(user), origin(request))
     answer = Response(status_code=204)
     clear_session_cookies(request, answer)
     return answer
@@ -312,7 +317,7 @@ async def change_password(
         session_digest(request, user),
         body.current_password,
         body.new_password,
-        Origin.of(request),
+        origin(request),
     )
     return Response(status_code=204)
 
@@ -322,7 +327,7 @@ async def start_second_factor(
     body: PasswordConfirmIn, request: Request, user: CurrentStaff, identity: IdentityDep
 ) -> EnrolmentOut:
     """Start TOTP enrolment: scan the QR code, then confirm with a first code."""
-    found = await identity.start_enrolment(person(user), body.password, Origin.of(request))
+    found = await identity.start_enrolment(person(user), body.password, origin(request))
     return EnrolmentOut(secret=found.secret, otpauth_uri=found.uri, qr_svg=found.svg)
 
 
@@ -331,7 +336,7 @@ async def confirm_second_factor(
     body: CodeIn, request: Request, user: CurrentStaff, identity: IdentityDep
 ) -> RecoveryCodesOut:
     codes = await identity.confirm_enrolment(
-        person(user), session_digest(request, user), body.code, Origin.of(request)
+        person(user), session_digest(request, user), body.code, origin(request)
     )
     return RecoveryCodesOut(codes=codes)
 
@@ -341,7 +346,7 @@ async def disable_second_factor(
     body: PasswordAndCodeIn, request: Request, user: CurrentStaff, identity: IdentityDep
 ) -> Response:
     """Not for admins and approvers, who must keep it."""
-    await identity.disable_second_factor(person(user), body.password, body.code, Origin.of(request))
+    await identity.disable_second_factor(person(user), body.password, body.code, origin(request))
     return Response(status_code=204)
 
 
@@ -350,7 +355,7 @@ async def renew_recovery_codes(
     body: PasswordAndCodeIn, request: Request, user: CurrentStaff, identity: IdentityDep
 ) -> RecoveryCodesOut:
     codes = await identity.renew_recovery_codes(
-        person(user), body.password, body.code, Origin.of(request)
+        person(user), body.password, body.code, origin(request)
     )
     return RecoveryCodesOut(codes=codes)
 
@@ -375,7 +380,7 @@ async def create_account(
     body: AccountIn, request: Request, user: Admin, identity: IdentityDep
 ) -> AccountWithPassword:
     doc, temporary = await identity.create_account(
-        user, body.username, body.name, body.roles, body.wards, Origin.of(request)
+        user, body.username, body.name, body.roles, body.wards, origin(request)
     )
     assert temporary is not None
     return AccountWithPassword(account=Account(**public_account(doc)), temporary_password=temporary)
@@ -392,7 +397,7 @@ async def change_account(
 ) -> Account:
     """New roles and wards apply on every service at once (the change is announced)."""
     doc = await identity.update_account(
-        user, person_id, Origin.of(request), body.name, body.roles, body.wards
+        user, person_id, origin(request), body.name, body.roles, body.wards
     )
     return Account(**public_account(doc))
 
@@ -402,7 +407,7 @@ async def deactivate_account(
     person_id: PersonId, request: Request, user: Admin, identity: IdentityDep
 ) -> Account:
     """Every session of the person ends, on every service."""
-    doc = await identity.set_active(user, person_id, False, Origin.of(request))
+    doc = await identity.set_active(user, person_id, False, origin(request))
     return Account(**public_account(doc))
 
 
@@ -410,7 +415,7 @@ async def deactivate_account(
 async def activate_account(
     person_id: PersonId, request: Request, user: Admin, identity: IdentityDep
 ) -> Account:
-    doc = await identity.set_active(user, person_id, True, Origin.of(request))
+    doc = await identity.set_active(user, person_id, True, origin(request))
     return Account(**public_account(doc))
 
 
@@ -419,7 +424,7 @@ async def reset_account(
     person_id: PersonId, body: ResetIn, request: Request, user: Admin, identity: IdentityDep
 ) -> AccountWithPassword:
     """A temporary password, shown once; every session of the person ends."""
-    doc, temporary = await identity.reset(user, person_id, body.second_factor, Origin.of(request))
+    doc, temporary = await identity.reset(user, person_id, body.second_factor, origin(request))
     return AccountWithPassword(account=Account(**public_account(doc)), temporary_password=temporary)
 
 
@@ -438,7 +443,7 @@ async def create_token(
     """For a machine client (a dispatch centre's integration, a kiosk): never admin or
     approver. The secret is shown this once and stored only as its hash."""
     doc, secret = await identity.create_token(
-        user, body.name, body.roles, body.wards, Origin.of(request)
+        user, body.name, body.roles, body.wards, origin(request)
     )
     return TokenCreated(token=Token(**public_token(doc)), secret=secret)
 
@@ -448,7 +453,7 @@ async def revoke_token(
     token_id: TokenId, request: Request, user: Admin, identity: IdentityDep
 ) -> Token:
     """Refused by every service at once (announced), within 2 s at worst."""
-    doc = await identity.revoke_token(user, token_id, Origin.of(request))
+    doc = await identity.revoke_token(user, token_id, origin(request))
     return Token(**public_token(doc))
 
 

@@ -16,8 +16,12 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from services.identity.accounts import Identity, IdentityError
-from services.identity.api import clear_session_cookies, secure_cookies, set_session_cookies
-from shared.audit import Origin
+from services.identity.api import (
+    clear_session_cookies,
+    origin,
+    secure_cookies,
+    set_session_cookies,
+)
 from shared.auth import current_staff
 from shared.identity.store import CSRF_FIELD, SESSION_COOKIE, new_secret
 from shared.identity.verifier import csrf_token
@@ -110,7 +114,7 @@ async def sign_in_submit(request: Request) -> Response:
             fields.get("username", ""),
             fields.get("password", ""),
             fields.get("code") or None,
-            Origin.of(request),
+            origin(request),
         )
     except IdentityError as exc:
         return sign_in_page(request, exc.detail, exc.status)
@@ -156,7 +160,7 @@ async def sign_out_submit(request: Request) -> Response:
     user = await current_staff(request)
     identity: Identity = request.app.state.identity
     if user.via == "session":
-        await identity.sign_out(user, Origin.of(request))
+        await identity.sign_out(user, origin(request))
     response = RedirectResponse("/sign-in", status_code=303)
     clear_session_cookies(request, response)
     return response

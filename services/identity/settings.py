@@ -40,6 +40,11 @@ class IdentitySettings(ServiceSettings, StaffAuthSettings):
     signin_window_minutes: float = Field(default=15.0, gt=0)
     signin_lockout_minutes: float = Field(default=15.0, gt=0)
 
+    # Proxies whose X-Forwarded-For is believed (the staff console's address, a load
+    # balancer's): sign-in lockouts and the audit log then see the client behind them. None by
+    # default: a client could otherwise write any address into the header.
+    trusted_proxies: frozenset[str] = frozenset()
+
     # The name an authenticator app shows next to the account.
     totp_issuer: str = "Bình Yên"
     # How often expired sessions and stale throttle entries are deleted.

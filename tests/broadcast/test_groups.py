@@ -14,7 +14,7 @@ from services.broadcast.groups import (
     parse_groups_csv,
     registry_changes,
 )
-from tests.broadcast.builders import EDITOR, OFFICER, group_row, groups_csv
+from tests.broadcast.builders import ADMIN, EDITOR, OFFICER, group_row, groups_csv
 
 
 class TestCsv:
@@ -120,6 +120,27 @@ class TestImportApi:
         good = groups_csv([group_row("g1"), group_row("g2")])
         r = await h.http.post("/groups/import", content=good, headers=EDITOR)
         assert r.json() == {"imported": 2}
+
+    async def test_a_dry_run_reports_errors_and_moves_but_stores_nothing(self, broadcast) -> None:
+        """The console's preview: the same answer as the import, nothing written."""
+        h = await broadcast(workers=False)
+        bad = groups_csv([group_row("g1"), group_row("g2", ward="x")])
+        r = await h.http.post("/groups/import?dry_run=true", content=bad, headers=EDITOR)
+        assert r.status_code == 422
+        assert r.json()["errors"][0]["loc"] == ["row", 3]
+        good = groups_csv([group_row("g1"), group_row("g2")])
+        r = await h.http.post("/groups/import?dry_run=true", content=good, headers=EDITOR)
+        assert r.json() == {"dry_run": True, "groups": 2, "ward_moves": 0}
+        assert (await h.http.get("/groups", headers=EDITOR)).json()["total"] == 0
+        imported = await h.http.post("/groups/import", content=good, headers=EDITOR)
+        assert imported.status_code == 200
+        moved = groups_csv([group_row("g1", ward="bao-ninh")])
+        r = await h.http.post("/groups/import?dry_run=true", content=moved, headers=EDITOR)
+        assert r.status_code == 403  # as the import would refuse an editor's move
+        r = await h.http.post("/groups/import?dry_run=true", content=moved, headers=ADMIN)
+        assert r.json() == {"dry_run": True, "groups": 1, "ward_moves": 1}
+        listed = (await h.http.get("/groups", headers=EDITOR)).json()["items"]
+        assert {g["group_id"]: g["ward"] for g in listed}["g1"] != "bao-ninh"
 
     async def test_officer_role_cannot_import(self, broadcast) -> None:
         h = await broadcast(workers=False)

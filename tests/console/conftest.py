@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pyotp
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
@@ -17,7 +18,7 @@ from shared.settings import ZaloSettings
 from tests.browser import CHROMIUM, CHROMIUM_FLAGS
 from tests.system.stack import Stack, running_stack
 from tools.demo_world import World
-from tools.localstack.demo_accounts import DEMO_PASSWORD
+from tools.localstack.demo_accounts import DEMO_PASSWORD, DEMO_TOTP_SECRET
 from tools.localstack.servers import REPO_ROOT
 from tools.zalo_sim.events import encode, signed_request
 
@@ -140,3 +141,16 @@ def screenshot(page: Page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+_USED_TOTP_STEPS: set[int] = set()
+
+
+def fresh_totp_code() -> str:
+    """The DEMO TOTP code of a time step no sign-in of this run has used yet: identity accepts
+    each step once per account (replay), and tests sign the same DEMO admin in more than once."""
+    totp = pyotp.TOTP(DEMO_TOTP_SECRET)
+    while (step := int(time.time()) // totp.interval) in _USED_TOTP_STEPS:
+        time.sleep(1)
+    _USED_TOTP_STEPS.add(step)
+    return totp.at(step * totp.interval)

@@ -4,13 +4,11 @@ system: an all-group notice waits for a second person, who sees who wrote it and
 import time
 from collections.abc import Callable
 
-import pyotp
 import pytest
 
 from tests.browser import CHROMIUM
-from tests.console.conftest import DESKTOP, PHONE, Console
+from tests.console.conftest import DESKTOP, PHONE, Console, fresh_totp_code
 from tests.system.stack import Stack
-from tools.localstack.demo_accounts import DEMO_TOTP_SECRET
 
 pytestmark = [
     pytest.mark.integration,
@@ -46,8 +44,7 @@ def test_an_all_group_notice_waits_for_a_second_person_who_approves_it(
     assert waiting.get_by_role("button").count() == 0  # an editor approves nothing
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
 
-    code = pyotp.TOTP(DEMO_TOTP_SECRET).now()
-    approver = console(DESKTOP).sign_in_only("demo-approver", code=code)
+    approver = console(DESKTOP).sign_in_only("demo-approver", code=fresh_totp_code())
     approver.page.get_by_role("link", name="Thông báo").click()
     row = approver.page.locator("#approvals li", has_text=title)
     row.filter(has_text="Bạn là người thứ hai.").wait_for()

@@ -230,12 +230,12 @@
     const params = query();
     try {
       const [overview, follow, message, cover, tip, response, broadcast, effect] = await Promise.all([
-        get("/metrics/overview", params), get("/metrics/followers", params),
-        get("/metrics/messages", params), get("/metrics/coverage", params),
-        get("/metrics/tips", params), get("/metrics/response-times", params),
-        get("/metrics/broadcasts", params), get("/metrics/notice-effect", new URLSearchParams()),
+        get("metrics/overview", params), get("metrics/followers", params),
+        get("metrics/messages", params), get("metrics/coverage", params),
+        get("metrics/tips", params), get("metrics/response-times", params),
+        get("metrics/broadcasts", params), get("metrics/notice-effect", new URLSearchParams()),
       ]);
-      const article = await get("/metrics/articles", params);
+      const article = await get("metrics/articles", params);
       if (!$("from").value) { $("from").value = overview.from; $("to").value = overview.to; }
       cards(overview);
       followers(follow);
@@ -262,7 +262,7 @@
   async function download(name) {
     const params = query();
     params.set("format", "csv");
-    const response = await fetch("/metrics/" + name + "?" + params, { headers: authHeaders(), credentials: "same-origin" });
+    const response = await fetch("metrics/" + name + "?" + params, { headers: authHeaders(), credentials: "same-origin" });
     const link = document.createElement("a");
     link.href = URL.createObjectURL(await response.blob());
     link.download = name + ".csv";
@@ -289,5 +289,7 @@
   if (typeof Chart === "undefined") {
     document.body.prepend(el("p", "demo", "Chưa cài thư viện biểu đồ (chạy make dashboard-assets)."));
   }
+  // Served through the staff console's door (/api/analytics/dashboard): a way back to it.
+  if (location.pathname.startsWith("/api/analytics/")) $("console-link").hidden = false;
   showApp();  // with a token, or the session cookie of a signed-in browser; else the login form
 })();

@@ -150,7 +150,8 @@ function csrfToken() {
   return match ? decodeURIComponent(match[1]) : "";
 }
 
-async function api(service, path, { method = "GET", body, extraHeaders = {} } = {}) {
+async function api(service, path, { method = "GET", body, raw, extraHeaders = {} } = {}) {
+  // `raw`: a body sent as it is (a CSV file), with its Content-Type in extraHeaders.
   const headers = { Accept: "application/json", ...extraHeaders };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (method !== "GET") headers["X-CSRF-Token"] = csrfToken();
@@ -160,7 +161,7 @@ async function api(service, path, { method = "GET", body, extraHeaders = {} } = 
       method,
       headers,
       credentials: "same-origin",
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: raw !== undefined ? raw : body === undefined ? undefined : JSON.stringify(body),
     });
   } catch {
     throw new ApiError(0, null);
@@ -171,10 +172,12 @@ async function api(service, path, { method = "GET", body, extraHeaders = {} } = 
 }
 
 function show(viewId) {
-  for (const id of ["sign-in-view", "queue-view", "case-view", "notices-view", "no-role-view"]) {
-    $(id).hidden = id !== viewId;
-  }
+  for (const view of document.querySelectorAll("main > section")) view.hidden = view.id !== viewId;
 }
+
+// Pages that other scripts add (admin.js, …): { allowed(), match(hash), open(hash), landing,
+// entered() }; `allowed` reads the caller's roles, the services still decide.
+const PAGES = [];
 
 function notice(text) {
   $("notice").textContent = text || "";
@@ -269,7 +272,9 @@ async function enter() {
   $("sign-out").hidden = false;
   $("nav-queue").hidden = !hasRole(WORKER_ROLES);
   $("nav-notices").hidden = !hasRole(NOTICE_ROLES);
-  if (!hasRole(WORKER_ROLES) && !hasRole(NOTICE_ROLES)) return show("no-role-view");
+  for (const page of PAGES) page.entered();
+  const pages = PAGES.filter((page) => page.allowed());
+  if (!hasRole(WORKER_ROLES) && !hasRole(NOTICE_ROLES) && !pages.length) return show("no-role-view");
   await loadWards();
   if (hasRole(WORKER_ROLES)) {
     await loadQueue();
@@ -464,12 +469,17 @@ function alertUrgent(item) {
 function route() {
   const match = location.hash.match(/^#\/case\/(.+)$/);
   if (!state.me) return;
-  if (location.hash === "#/notices" && hasRole(NOTICE_ROLES)) {
+  const page = PAGES.find((p) => p.allowed() && p.match(location.hash));
+  if (page) {
+    state.openCase = null;
+    page.open(location.hash);
+  } else if (location.hash === "#/notices" && hasRole(NOTICE_ROLES)) {
     state.openCase = null;
     show("notices-view");
     loadApprovals();
   } else if (!hasRole(WORKER_ROLES)) {
-    location.hash = "#/notices";
+    const other = PAGES.find((p) => p.allowed());
+    location.hash = hasRole(NOTICE_ROLES) || !other ? "#/notices" : other.landing;
   } else if (match) {
     state.openCase = decodeURIComponent(match[1]);
     state.triageShown = null;
@@ -825,5 +835,8 @@ async function start() {
   }
   await enter();
 }
+
+// What the other scripts of the console (admin.js, …) share, rather than copies of it.
+window.Console = { $, el, api, state, show, notice, hasRole, wardName, localTime, fillSelect, randomKey, PAGES };
 
 document.addEventListener("DOMContentLoaded", start);
