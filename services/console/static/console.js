@@ -316,7 +316,8 @@ function matches(item) {
   if (f.status === "open" ? !OPEN.has(item.status) : f.status && item.status !== f.status) {
     return false;
   }
-  return !f.priority || item.priority === f.priority;
+  if (f.priority && item.priority !== f.priority) return false;
+  return hooks.queueMatch.every((ok) => ok(item));
 }
 
 async function loadQueue() {
@@ -325,6 +326,7 @@ async function loadQueue() {
   if (f.ward) params.set("ward", f.ward);
   if (f.status && f.status !== "open") params.set("status", f.status);
   if (f.priority) params.set("priority", f.priority);
+  for (const add of hooks.queueParams) add(params);
   try {
     const page = await api("reports", `/cases?${params}`);
     state.cases = new Map(page.items.map((item) => [caseId(item), item]));
@@ -400,8 +402,13 @@ async function onCaseEvent(event) {
   let item;
   try {
     item = await api("reports", `/cases/${encodeURIComponent(event.case_id)}`);
-  } catch {
-    return; // no longer visible to this person (moved to another ward)
+  } catch (exc) {
+    if (exc.status === 403 || exc.status === 404) {
+      // No longer visible to this person (moved to another ward): off the queue.
+      state.cases.delete(event.case_id);
+      renderQueue();
+    }
+    return;
   }
   if (event.type === "tip.triaged" && item.priority === "urgent") alertUrgent(item);
   state.cases.set(caseId(item), item);
@@ -511,9 +518,7 @@ function messageItem(message) {
     el("time", { text: localTime(message.at) }),
     el("p", { class: "said", text: message.text || "(không có chữ)" }),
   );
-  if (message.photos && message.photos.length) {
-    item.append(el("p", { text: `Kèm ${message.photos.length} ảnh` }));
-  }
+  if (message.photos && message.photos.length) item.append(Console.photos(message.photos));
   if (message.latitude !== null && message.longitude !== null) {
     const where = `Vị trí: ${message.latitude.toFixed(5)}, ${message.longitude.toFixed(5)} — `;
     item.append(el("p", { class: "where", text: where }, mapLink(message.latitude, message.longitude)));
@@ -546,7 +551,7 @@ function renderCase(item) {
     section("Tin nhắn của người dân", el("ol", { class: "messages" }, ...(item.messages || []).map(messageItem))),
     section(
       "Lý do phân loại",
-      el("ul", {}, ...(item.reasons || []).map((r) => el("li", { text: `${r.rule}: ${r.term}` }))),
+      el("ul", {}, ...(item.reasons || []).map((r) => el("li", { text: Console.reasonText(r) }))),
     ),
   ];
   if (item.duplicate_of) {
@@ -565,6 +570,7 @@ function renderCase(item) {
   );
   $("case-details").replaceChildren(...parts);
   renderActions(item);
+  for (const extend of hooks.caseRendered) extend(item);
   tickTimes();
 }
 
@@ -825,5 +831,29 @@ async function start() {
   }
   await enter();
 }
+
+// What the other scripts (dispatch.js, ...) use and extend; they load after this one.
+const hooks = { queueParams: [], queueMatch: [], caseRendered: [] };
+const Console = {
+  el,
+  api,
+  state,
+  hooks,
+  LABELS,
+  section,
+  act,
+  caseId,
+  caseUrl,
+  wardName,
+  localTime,
+  hasRole,
+  notice,
+  loadQueue,
+  renderQueue,
+  renderCase,
+  photos: (photos) => el("p", { text: `Kèm ${photos.length} ảnh` }),
+  reasonText: (reason) => `${reason.rule}: ${reason.term}`,
+};
+window.Console = Console;
 
 document.addEventListener("DOMContentLoaded", start);

@@ -1,0 +1,59 @@
+"""Merging a duplicate (`POST /cases/{id}/transitions` with `to: duplicate, merged_into`), as
+the console's merge button calls it: the caller must work both cases' wards, the original must
+be open, and the original's history tells of the merge. Real NATS and MongoDB-wire server."""
+
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from tests.reports.builders import CITIZEN, NEIGHBOUR, auth, message
+from tests.reports.conftest import Harness
+
+pytestmark = pytest.mark.integration
+Start = Callable[..., Awaitable[Harness]]
+
+
+async def _case(harness: Harness, user: str, text: str) -> str:
+    event = message(user, text)
+    await harness.publish(event)
+    case_id: str = (await harness.processed(event.event_id))["case_id"]
+    return case_id
+
+
+async def test_merging_needs_both_wards_and_an_open_original(reports: Start) -> None:
+    harness = await reports()
+    here = await _case(harness, CITIZEN, "Có trộm xe đạp ở xã Quang Phú")
+    there = await _case(harness, NEIGHBOUR, "Có trộm xe đạp ở phường Bắc Lý")
+    url = f"/cases/{here}/transitions"
+    into_other_ward = {"to": "duplicate", "merged_into": there}
+
+    for token in ("t-qp", "t-bl"):  # each holds one of the two wards only
+        refused = await harness.http.post(url, json=into_other_ward, headers=auth(token))
+        assert refused.status_code == 403, (token, refused.text)
+        assert refused.json()["error"] == "forbidden"
+    unchanged = (await harness.http.get(f"/cases/{here}", headers=auth("t-qp"))).json()
+    assert (unchanged["status"], unchanged["merged_into"]) == ("new", None)
+
+    missing = await harness.http.post(
+        url, json={"to": "duplicate", "merged_into": "c-none"}, headers=auth("t-qp")
+    )
+    assert missing.status_code == 404
+
+    closed = await _case(harness, CITIZEN + "1", "Lại có trộm xe đạp ở xã Quang Phú, chợ")
+    done = await harness.http.post(
+        f"/cases/{closed}/transitions", json={"to": "rejected"}, headers=auth("t-qp")
+    )
+    assert done.status_code == 200, done.text
+    into_closed = await harness.http.post(
+        url, json={"to": "duplicate", "merged_into": closed}, headers=auth("t-qp")
+    )
+    assert into_closed.status_code == 409
+    assert "đã đóng" in into_closed.json()["detail"]
+
+    merged = await harness.http.post(url, json=into_other_ward, headers=auth("t-admin"))
+    assert merged.status_code == 200, merged.text
+    assert (merged.json()["status"], merged.json()["merged_into"]) == ("duplicate", there)
+    original = (await harness.http.get(f"/cases/{there}", headers=auth("t-bl"))).json()
+    assert [h["detail"] for h in original["history"] if h["change"] == "merged_from"] == [
+        merged.json()["ref"]
+    ]
