@@ -1,11 +1,13 @@
-"""Merging a duplicate (`POST /cases/{id}/transitions` with `to: duplicate, merged_into`), as
-the console's merge button calls it: the caller must work both cases' wards, the original must
-be open, and the original's history tells of the merge. Real NATS and MongoDB-wire server."""
+"""What the console's dispatcher pages ask of reports. Merging a duplicate (`POST
+/cases/{id}/transitions` with `to: duplicate, merged_into`): the caller must work both cases'
+wards, the original must be open, and the original's history tells of the merge. The queue
+(`GET /cases?open=true`): the open cases only. Real NATS and MongoDB-wire server."""
 
 from collections.abc import Awaitable, Callable
 
 import pytest
 
+from services.reports.store import page_total
 from tests.reports.builders import CITIZEN, NEIGHBOUR, auth, message
 from tests.reports.conftest import Harness
 
@@ -57,3 +59,38 @@ async def test_merging_needs_both_wards_and_an_open_original(reports: Start) -> 
     assert [h["detail"] for h in original["history"] if h["change"] == "merged_from"] == [
         merged.json()["ref"]
     ]
+
+
+async def test_the_queue_asks_for_open_cases_only(reports: Start) -> None:
+    harness = await reports()
+    kept = await _case(harness, CITIZEN, "Có trộm xe đạp ở xã Quang Phú")
+    working = await _case(harness, NEIGHBOUR, "Mất trộm gà ở xã Quang Phú")
+    closed = await _case(harness, CITIZEN + "1", "Có người đánh bạc ở xã Quang Phú")
+    for case_id, target in ((working, "verifying"), (closed, "rejected")):
+        moved = await harness.http.post(
+            f"/cases/{case_id}/transitions", json={"to": target}, headers=auth("t-qp")
+        )
+        assert moved.status_code == 200, moved.text
+
+    async def listed(query: str) -> set[str]:
+        page = (await harness.http.get(f"/cases?{query}", headers=auth("t-qp"))).json()
+        assert page["total"] == len(page["items"])
+        return {case["_id"] for case in page["items"]}
+
+    assert await listed("open=true") == {kept, working}
+    assert await listed("") == {kept, working, closed}
+    assert await listed("open=true&status=rejected") == {closed}  # a named status wins
+
+
+@pytest.mark.parametrize(
+    ("offset", "limit", "found", "total"),
+    [
+        (0, 50, 3, 3),  # one short page: all of them
+        (0, 50, 0, 0),
+        (100, 50, 10, 110),  # the last page
+        (0, 50, 50, None),  # a full page: there may be more, count
+        (100, 50, 0, None),  # past the end: how far is unknown, count
+    ],
+)
+def test_a_short_page_tells_the_total(offset: int, limit: int, found: int, total: int | None) -> None:
+    assert page_total(offset, limit, found) == total
