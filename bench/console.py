@@ -59,7 +59,9 @@ TEXTS = (
 PROBE = """
 window.bench = { listed: null, seen: {}, longTasks: [], lags: [] };
 new PerformanceObserver((list) => {
-  for (const entry of list.getEntries()) window.bench.longTasks.push([entry.startTime, entry.duration]);
+  for (const entry of list.getEntries()) {
+    window.bench.longTasks.push([entry.startTime, entry.duration]);
+  }
 }).observe({ type: "longtask", buffered: true });
 (() => {
   let expected = performance.now() + 50;
@@ -69,17 +71,26 @@ new PerformanceObserver((list) => {
     expected = now + 50;
   }, 50);
 })();
+// A stream of its own: when each new case's event reaches the browser (by case id).
+window.bench.streamed = {};
+addEventListener("DOMContentLoaded", () => {
+  new EventSource("/api/reports/cases/stream").addEventListener("tip.triaged", (event) => {
+    const id = JSON.parse(event.data).case_id;
+    if (!(id in window.bench.streamed)) window.bench.streamed[id] = Date.now();
+  });
+});
 const marker = /bench-tip-(\\d+)/;
 new MutationObserver((mutations) => {
   const queue = document.getElementById("queue");
   if (!queue) return;
-  if (window.bench.listed === null && queue.dataset.loaded === "all" && queue.childElementCount > 0) {
-    window.bench.listed = performance.now();
-  }
+  const complete = queue.dataset.loaded === "all" && queue.childElementCount > 0;
+  if (window.bench.listed === null && complete) window.bench.listed = performance.now();
   for (const mutation of mutations) {
     for (const node of mutation.addedNodes) {
       const found = node.textContent && node.textContent.match(marker);
-      if (found && queue.contains(node) && !(found[1] in window.bench.seen)) window.bench.seen[found[1]] = Date.now();
+      if (found && queue.contains(node) && !(found[1] in window.bench.seen)) {
+        window.bench.seen[found[1]] = [Date.now(), node.dataset ? node.dataset.case : null];
+      }
     }
   }
 }).observe(document, { childList: true, subtree: true });
@@ -104,7 +115,7 @@ def seed_cases(mongodb_url: str, count: int) -> None:
                 message = CaseMessage(event_id=f"bench-{n}", at=at, message_type="text", text=text)
                 cases.append(
                     Case(
-                        _id=case_id,
+                        id=case_id,
                         ref=reference_code(case_id, "BY"),
                         kind=TipKind.TIP,
                         category=rng.choice(list(TipCategory)),
@@ -200,14 +211,21 @@ def live(page: Page, stack: Stack, rate: float, seconds: float) -> dict[str, Any
         page.wait_for_timeout(200)
     page.wait_for_timeout(1_000)
     bench: dict[str, Any] = page.evaluate("window.bench")
-    seen = {int(n): at for n, at in bench["seen"].items()}
+    seen = {int(n): at for n, (at, _) in bench["seen"].items()}
     latencies = [seen[n] - at for n, at in sent.items() if n in seen]
+    # webhook → the stream's event in the browser (the services), then → the row (the page)
+    case_of = {int(n): case_id for n, (_, case_id) in bench["seen"].items()}
+    streamed = {n: bench["streamed"][c] for n, c in case_of.items() if c in bench["streamed"]}
+    to_stream = [streamed[n] - sent[n] for n in streamed if n in sent]
+    to_row = [seen[n] - streamed[n] for n in streamed]
     tasks = [duration for start, duration in bench["longTasks"] if start >= began]
     lags = [lag for at, lag in bench["lags"] if at >= began]
     return {
         "tips": len(sent),
         "shown": len(latencies),
         "latency_ms": latencies,
+        "to_stream_ms": to_stream,
+        "to_row_ms": to_row,
         "long_tasks": tasks,
         "lags_ms": lags,
         "rows": int(page.evaluate("document.querySelectorAll('#queue li').length")),
@@ -223,24 +241,26 @@ def main() -> None:
     parser.add_argument("--more", type=int, default=3, help="'show more' clicks before live")
     args = parser.parse_args()
     assert CHROMIUM is not None, "no chromium: run `make browser`"
-    with tempfile.TemporaryDirectory(prefix="bench-console-") as run_dir:
-        with running_stack(Path(run_dir)) as stack:
-            mongodb_url = stack.banner.split("MongoDB-wire", 1)[1].split()[0]
-            seed_cases(mongodb_url, args.cases)
-            with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-                context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="vi-VN")
-                page = context.new_page()
-                page.add_init_script(PROBE)
-                url = stack.url("console")
-                sign_in(page, url)
-                loads = [load_once(page, url) for _ in range(args.loads)]
-                page.locator("#live-state", has_text="Đang cập nhật trực tiếp.").wait_for()
-                # Rows enough that new normal tips (below the urgent and high ones) are shown.
-                for _ in range(args.more):
-                    page.get_by_role("button", name="Hiển thị thêm").click()
-                result = live(page, stack, args.rate, args.seconds)
-                browser.close()
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-console-") as run_dir,
+        running_stack(Path(run_dir)) as stack,
+    ):
+        mongodb_url = stack.banner.split("MongoDB-wire", 1)[1].split()[0]
+        seed_cases(mongodb_url, args.cases)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+            context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="vi-VN")
+            page = context.new_page()
+            page.add_init_script(PROBE)
+            url = stack.url("console")
+            sign_in(page, url)
+            loads = [load_once(page, url) for _ in range(args.loads)]
+            page.locator("#live-state", has_text="Đang cập nhật trực tiếp.").wait_for()
+            # Rows enough that new normal tips (below the urgent and high ones) are shown.
+            for _ in range(args.more):
+                page.get_by_role("button", name="Hiển thị thêm").click()
+            result = live(page, stack, args.rate, args.seconds)
+            browser.close()
     times = [ms for ms, _, _ in loads]
     print(f"open cases in the store: {args.cases}; rows rendered at load: {loads[-1][1]}")
     median_load = sorted(loads, key=lambda load: load[0])[len(loads) // 2]
@@ -259,6 +279,14 @@ def main() -> None:
         f"({result['rows']} rows after); webhook → row median {statistics.median(latency):.0f} ms, "
         f"p95 {percentile(latency, 0.95):.0f} ms, max {max(latency):.0f} ms"
     )
+    to_stream, to_row = result["to_stream_ms"], result["to_row_ms"]
+    if to_stream:
+        print(
+            f"  of which webhook → stream event in the browser median "
+            f"{statistics.median(to_stream):.0f} ms (p95 {percentile(to_stream, 0.95):.0f}), "
+            f"stream event → row median {statistics.median(to_row):.0f} ms "
+            f"(p95 {percentile(to_row, 0.95):.0f}; the page reads the case, then renders)"
+        )
     tasks, lags = result["long_tasks"], result["lags_ms"]
     busy = sum(tasks) / (args.seconds * 1000)
     print(

@@ -92,5 +92,7 @@ async def test_the_queue_asks_for_open_cases_only(reports: Start) -> None:
         (100, 50, 0, None),  # past the end: how far is unknown, count
     ],
 )
-def test_a_short_page_tells_the_total(offset: int, limit: int, found: int, total: int | None) -> None:
+def test_a_short_page_tells_the_total(
+    offset: int, limit: int, found: int, total: int | None
+) -> None:
     assert page_total(offset, limit, found) == total

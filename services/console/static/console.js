@@ -205,16 +205,21 @@ function slaDeadline(item) {
   return Date.parse(item.created_at) + state.config.urgent_ack_seconds * 1000;
 }
 
+// Written only when the words change: most rows say "n phút" or "n giờ" for a long while,
+// and every write makes the browser lay the queue out again.
+function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
+
 function tickTimes() {
   const now = Date.now();
   for (const node of document.querySelectorAll("[data-since]")) {
-    node.textContent = `nhận cách đây ${duration((now - Number(node.dataset.since)) / 1000)}`;
+    setText(node, `nhận cách đây ${duration((now - Number(node.dataset.since)) / 1000)}`);
   }
   for (const node of document.querySelectorAll("[data-deadline]")) {
     const left = (Number(node.dataset.deadline) - now) / 1000;
-    node.textContent =
-      left >= 0 ? `còn ${clock(left)} để tiếp nhận` : `quá hạn tiếp nhận ${clock(left)}`;
-    node.classList.toggle("overdue", left < 0);
+    setText(node, left >= 0 ? `còn ${clock(left)} để tiếp nhận` : `quá hạn tiếp nhận ${clock(left)}`);
+    if (node.classList.contains("overdue") !== left < 0) node.classList.toggle("overdue", left < 0);
   }
 }
 
