@@ -252,8 +252,10 @@ class ReportsStore:
 
     async def find(self, query: CaseFilter, offset: int, limit: int) -> tuple[list[Case], int]:
         cursor = self.cases.find(dict(query)).sort("created_at", DESCENDING).skip(offset)
-        docs = await cursor.limit(limit).to_list(limit)
-        total = page_total(offset, limit, len(docs))
+        docs = await cursor.limit(limit + 1).to_list(limit + 1)  # one more: is there more?
+        more = len(docs) > limit
+        docs = docs[:limit]
+        total = page_total(offset, len(docs), more)
         if total is None:
             total = await self.cases.count_documents(dict(query))
         return [Case.model_validate(doc) for doc in docs], total
@@ -369,11 +371,11 @@ class ReportsStore:
         return True
 
 
-def page_total(offset: int, limit: int, found: int) -> int | None:
-    """The number of matches, when a page tells it: a short page that is not past the end is
-    the last one. None: count them (FerretDB reads every match to count, as it does to sort,
-    so the console's queue, one short page, costs one scan instead of two)."""
-    if found < limit and (found > 0 or offset == 0):
+def page_total(offset: int, found: int, more: bool) -> int | None:
+    """The number of matches, when a page tells it: a page with nothing after it, not past
+    the end, is the last one. None: count them (FerretDB reads every match to count, as it
+    does to sort, so the console's queue, one last page, costs one scan instead of two)."""
+    if not more and (found > 0 or offset == 0):
         return offset + found
     return None
 

@@ -29,6 +29,7 @@ from tests.console.conftest import (
 )
 from tests.system.stack import Stack
 from tools.demo_world import World
+from tools.localstack.demo_accounts import demo_code
 
 pytestmark = [
     pytest.mark.integration,
@@ -263,3 +264,31 @@ def test_acknowledge_reply_resolve_reach_the_resident_and_the_response_times(
     after = response_row(stack)
     assert after["response_median_min"] is not None
     assert after["closure_median_min"] is not None
+
+
+def test_an_admin_assigns_a_case_to_a_dispatcher_of_its_ward(
+    stack: Stack, console: OpenConsole
+) -> None:
+    """Identity lets an admin read the staff accounts: the case's ward's dispatchers are
+    offered by name (a dispatcher, who may not read them, gets "Nhận xử lý" only)."""
+    marker = f"ngõ {time.time_ns() % 10**6}"
+    send_tip(stack, f"Mất trộm xe đạp ở {marker} phường Quang Phú")
+    admin = console(DESKTOP)
+    admin.sign_in_only("demo-admin", code=demo_code())
+    admin.row(marker).wait_for(timeout=10_000)
+    case_id = open_case(admin, marker)
+    page = admin.page
+    assign = page.locator("#assign-form")
+    people = assign.get_by_label("Giao cho cán bộ của phường/xã")
+    people.wait_for(timeout=10_000)
+    names = people.locator("option").all_text_contents()
+    assert "DEMO Trực ban Quang Phú" in names
+    assert "DEMO Biên tập viên" not in names  # not a dispatcher or officer
+    assign.get_by_role("button", name="Phân công", exact=True).click()
+    page.locator("#action-result", has_text="Hãy chọn cán bộ").wait_for()  # checked first
+    people.select_option(label="DEMO Trực ban Quang Phú")
+    assign.get_by_role("button", name="Phân công", exact=True).click()
+    assign.locator(".assignee", has_text="Người xử lý: DEMO Trực ban Quang Phú").wait_for()
+    accounts = page.evaluate("window.Console.api('identity', '/accounts?limit=500')")
+    dispatcher = next(a for a in accounts["items"] if a["username"] == "demo-dispatcher")
+    assert stored(stack, case_id)["assignee"] == dispatcher["id"]

@@ -83,16 +83,25 @@ async def test_the_queue_asks_for_open_cases_only(reports: Start) -> None:
 
 
 @pytest.mark.parametrize(
-    ("offset", "limit", "found", "total"),
+    ("offset", "found", "more", "total"),
     [
-        (0, 50, 3, 3),  # one short page: all of them
-        (0, 50, 0, 0),
-        (100, 50, 10, 110),  # the last page
-        (0, 50, 50, None),  # a full page: there may be more, count
-        (100, 50, 0, None),  # past the end: how far is unknown, count
+        (0, 3, False, 3),  # one page: all of them
+        (0, 0, False, 0),
+        (100, 10, False, 110),  # the last page
+        (0, 50, True, None),  # more after this page: count
+        (100, 0, False, None),  # past the end: how far is unknown, count
     ],
 )
-def test_a_short_page_tells_the_total(
-    offset: int, limit: int, found: int, total: int | None
+def test_a_last_page_tells_the_total(
+    offset: int, found: int, more: bool, total: int | None
 ) -> None:
-    assert page_total(offset, limit, found) == total
+    assert page_total(offset, found, more) == total
+
+
+async def test_a_full_last_page_and_a_page_with_more_after_it(reports: Start) -> None:
+    harness = await reports()
+    for n, user in enumerate((CITIZEN, NEIGHBOUR, CITIZEN + "1")):
+        await _case(harness, user, f"Có trộm xe đạp số {n} ở xã Quang Phú")
+    for query, count, total in (("limit=3", 3, 3), ("limit=2", 2, 3), ("limit=2&offset=2", 1, 3)):
+        page = (await harness.http.get(f"/cases?{query}", headers=auth("t-qp"))).json()
+        assert (len(page["items"]), page["total"]) == (count, total), query
