@@ -3,7 +3,8 @@
 Starts the whole system as `make run` does (`tools.localstack` on a free port range, its own
 NATS and MongoDB-wire server, a temporary run folder), writes `--cases` open cases of one ward
 (Quang Phú, the DEMO dispatcher's) into reports' store with reports' own `insert_cases` (the
-write intake makes), and drives Debian's Chromium with Playwright as the DEMO dispatcher:
+write intake makes; `tests/console/seed.py`), and drives Debian's Chromium with Playwright as
+the DEMO dispatcher:
 
 1. **Load.** `--loads` times: open the console (signed in: the session cookie is kept) and
    time, in the page, from navigation start to the moment the queue's list holds its rows
@@ -20,39 +21,23 @@ Run: `.venv/bin/python -m bench.console` (or `make bench`).
 """
 
 import argparse
-import asyncio
 import os
-import random
 import statistics
 import tempfile
 import threading
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 from playwright.sync_api import Page, sync_playwright
 
-from services.reports.cases import Case, CaseMessage, case_id_for, reference_code
-from services.reports.store import ReportsStore
-from shared.events.tips import TipCategory, TipKind, TipPriority
-from shared.mongo import connect_mongo
 from shared.settings import ZaloSettings
 from tests.browser import CHROMIUM, CHROMIUM_FLAGS
+from tests.console.seed import seed_cases, stack_mongodb_url
 from tests.system.stack import Stack, running_stack
 from tools.localstack.demo_accounts import DEMO_PASSWORD
 from tools.zalo_sim.events import EventFactory, encode, signed_request
-
-WARD = "quang-phu"
-PRIORITIES = [TipPriority.URGENT] * 5 + [TipPriority.HIGH] * 15 + [TipPriority.NORMAL] * 60
-PRIORITIES += [TipPriority.LOW] * 20
-TEXTS = (
-    "Có người lạ mặt lảng vảng quanh nhà văn hóa tổ dân phố {n}, phường Quang Phú",
-    "Mất trộm xe máy trước cửa nhà số {n} đường Trương Pháp, phường Quang Phú",
-    "Quán karaoke số {n} mở nhạc to quá nửa đêm, phường Quang Phú",
-    "Có người gọi điện giả danh công an đòi chuyển tiền, số {n}, phường Quang Phú",
-)
 
 # Installed before the page's own scripts: when the queue first holds rows, each live tip's
 # first appearance, the long tasks and the lateness of a 50 ms timer.
@@ -95,48 +80,6 @@ new MutationObserver((mutations) => {
   }
 }).observe(document, { childList: true, subtree: true });
 """
-
-
-def seed_cases(mongodb_url: str, count: int) -> None:
-    """`count` open cases of WARD, created over the last day (newest first), as intake writes
-    them; a few urgent ones not yet acknowledged, so their countdowns run in the queue."""
-
-    async def write() -> None:
-        client: Any = connect_mongo(mongodb_url)
-        try:
-            store = ReportsStore(client[os.environ.get("MONGODB_DATABASE", "binhyen")])
-            now = datetime.now(UTC)
-            rng = random.Random(17)
-            cases = []
-            for n in range(count):
-                case_id = case_id_for(f"bench-console-{n}")
-                at = now - timedelta(seconds=86_400 * n / count)
-                text = rng.choice(TEXTS).format(n=n)
-                message = CaseMessage(event_id=f"bench-{n}", at=at, message_type="text", text=text)
-                cases.append(
-                    Case(
-                        id=case_id,
-                        ref=reference_code(case_id, "BY"),
-                        kind=TipKind.TIP,
-                        category=rng.choice(list(TipCategory)),
-                        priority=rng.choice(PRIORITIES),
-                        ward=WARD,
-                        ward_source="text",
-                        tipster=f"p-bench{n:05d}",
-                        channel="oa",
-                        messages=[message],
-                        message_ids=[message.event_id],
-                        created_at=at,
-                        updated_at=at,
-                        last_message_at=at,
-                    )
-                )
-            for start in range(0, count, 200):
-                await store.insert_cases(cases[start : start + 200])
-        finally:
-            await client.close()
-
-    asyncio.run(write())
 
 
 def sign_in(page: Page, url: str) -> None:
@@ -245,8 +188,7 @@ def main() -> None:
         tempfile.TemporaryDirectory(prefix="bench-console-") as run_dir,
         running_stack(Path(run_dir)) as stack,
     ):
-        mongodb_url = stack.banner.split("MongoDB-wire", 1)[1].split()[0]
-        seed_cases(mongodb_url, args.cases)
+        seed_cases(stack_mongodb_url(stack.banner), args.cases, label="bench-console")
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
             context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="vi-VN")

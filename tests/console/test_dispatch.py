@@ -16,6 +16,7 @@ import httpx
 import pytest
 from playwright.sync_api import Route
 
+from shared.events.tips import CaseStatus
 from tests.browser import CHROMIUM
 from tests.console.conftest import (
     DESKTOP,
@@ -27,6 +28,7 @@ from tests.console.conftest import (
     screenshot,
     send_tip,
 )
+from tests.console.seed import seed_cases, stack_mongodb_url
 from tests.system.stack import Stack
 from tools.demo_world import World
 from tools.localstack.demo_accounts import demo_code
@@ -292,3 +294,30 @@ def test_an_admin_assigns_a_case_to_a_dispatcher_of_its_ward(
     accounts = page.evaluate("window.Console.api('identity', '/accounts?limit=500')")
     dispatcher = next(a for a in accounts["items"] if a["username"] == "demo-dispatcher")
     assert stored(stack, case_id)["assignee"] == dispatcher["id"]
+
+
+def test_a_long_queue_shows_a_hundred_rows_urgent_first_then_more(
+    stack: Stack, console: OpenConsole
+) -> None:
+    """110 rejected cases (out of the other tests' open queue): the list reads them all, shows
+    100 in order (urgent, high, normal, low; newest first within each) and 10 more on
+    request."""
+    label = f"hồ sơ cũ {time.time_ns() % 10**6}"
+    seed_cases(stack_mongodb_url(stack.banner), 110, status=CaseStatus.REJECTED, label=label)
+    desk = console(DESKTOP).sign_in()
+    page = desk.page
+    page.locator("#filters").get_by_label("Trạng thái").select_option(label="Đã từ chối")
+    page.locator("#queue-count", has_text="Đang hiển thị 100 / 110 tin báo.").wait_for()
+    rows = page.locator("#queue li", has_text=label)
+    assert rows.count() == 100
+    ranks = ["urgent", "high", "normal", "low"]
+    shown = [
+        ranks.index(c or "")
+        for c in page.eval_on_selector_all("#queue li", "rows => rows.map((row) => row.className)")
+    ]
+    assert shown == sorted(shown)  # never a row below one of lower priority
+    assert shown[0] == 0  # urgent on top
+    page.get_by_role("button", name="Hiển thị thêm 10 tin báo").click()
+    page.locator("#queue-count", has_text="Đang hiển thị 110 / 110 tin báo.").wait_for()
+    assert rows.count() == 110
+    assert page.get_by_role("button", name="Hiển thị thêm", exact=False).is_hidden()
