@@ -123,6 +123,9 @@ def test_photos_reasons_assign_to_oneself_and_move_to_another_ward(
     page.locator("#action-result", has_text="Bạn đã nhận xử lý tin báo.").wait_for()
     assign.locator(".assignee", has_text="bạn (DEMO Trực ban Quang Phú)").wait_for()
     page.locator(".facts .status", has_text="Đã phân công").wait_for()
+    history = page.locator(".history li", has_text="Chuyển trạng thái: Đã phân công")
+    history.wait_for()  # in words, not reports' `status=assigned, outcome=None, …`
+    assert "(người xử lý: bạn (DEMO Trực ban Quang Phú))" in (history.text_content() or "")
     me = page.evaluate("window.Console.state.me.id")
     case = stored(stack, case_id)
     assert (case["assignee"], case["status"]) == (me, "assigned")

@@ -629,7 +629,7 @@ function renderCase(item) {
     section(
       "Lịch sử",
       el("ol", { class: "history" }, ...(item.history || []).map((h) =>
-        el("li", { text: `${localTime(h.at)} · ${LABELS.change[h.change] || h.change}${h.detail ? ` (${LABELS.outcome[h.detail] || LABELS.status[h.detail] || h.detail})` : ""}` }),
+        el("li", { text: Console.historyText(h) }),
       )),
     ),
   );
@@ -919,6 +919,8 @@ const Console = {
   renderCase,
   photos: (photos) => el("p", { text: `Kèm ${photos.length} ảnh` }),
   reasonText: (reason) => `${reason.rule}: ${reason.term}`,
+  historyText: (h) =>
+    `${localTime(h.at)} · ${LABELS.change[h.change] || h.change}${h.detail ? ` (${LABELS.outcome[h.detail] || LABELS.status[h.detail] || h.detail})` : ""}`,
 };
 window.Console = Console;
 

@@ -149,6 +149,50 @@
     return list;
   };
 
+  // ---- history in plain Vietnamese ---------------------------------------------------------
+
+  // Reports writes a change's fields as Python would print them: `status=assigned,
+  // outcome=None, assignee=u-7` (services/reports/desk.py); each becomes words, None is left out.
+  const FIELDS = {
+    status: ["trạng thái", (v) => LABELS.status[v] || v],
+    outcome: ["kết quả", (v) => LABELS.outcome[v] || v],
+    assignee: ["người xử lý", (v) => personName(v)],
+    merged_into: ["gộp vào", () => "tin báo gốc"],
+    kind: ["loại tin", (v) => LABELS.kind[v] || v],
+    category: ["nhóm vụ việc", (v) => LABELS.category[v] || v],
+    priority: ["mức ưu tiên", (v) => LABELS.priority[v] || v],
+    ward: ["phường/xã", (v) => C.wardName(v)],
+    info_wards: ["báo cho", (v) => v.replace(/[[\]' ]/g, "").split(",").filter(Boolean).map(C.wardName).join(", ")],
+  };
+
+  function detailText(h, shownStatus) {
+    const detail = h.detail || "";
+    if (!detail) return "";
+    if (h.change === "assigned") return `người xử lý: ${personName(detail)}`; // the roster's
+    if (h.change === "merged_from") return `tin báo ${detail}`;
+    if (h.change === "duplicate_suggested") {
+      const [ref, score] = detail.split(" ");
+      const share = Number((score || "").replace(/[()]/g, ""));
+      return Number.isFinite(share) && score ? `giống tin báo ${ref} ${Math.round(share * 100)}%` : detail;
+    }
+    if (!/^[a-z_]+=/.test(detail)) return LABELS.outcome[detail] || LABELS.status[detail] || detail;
+    return detail
+      .split(/, (?=[a-z_]+=)/)
+      .map((pair) => pair.split("="))
+      .filter(([key, value]) => FIELDS[key] && value !== "None" && !(key === "status" && shownStatus))
+      .map(([key, value]) => `${FIELDS[key][0]}: ${FIELDS[key][1](value)}`)
+      .join("; ");
+  }
+
+  C.historyText = (h) => {
+    const status = h.change.startsWith("status:") ? h.change.slice(7) : null;
+    const what = status
+      ? `Chuyển trạng thái: ${LABELS.status[status] || status}`
+      : LABELS.change[h.change] || "Thay đổi khác";
+    const detail = detailText(h, status);
+    return `${C.localTime(h.at)} · ${what}${detail ? ` (${detail})` : ""}`;
+  };
+
   // ---- case actions: assign, merge, move ----------------------------------------------------
 
   const cache = { people: undefined, originals: new Map(), shown: null };
