@@ -51,7 +51,7 @@ test: install browser lint
 # Each benchmark starts its own servers on loopback and prints its figures (docs/benchmarks.md),
 # on the shipped test keys: dev mode (shared/startup.py).
 bench: export BINHYEN_DEV_MODE := 1
-bench: install
+bench: install browser
 	$(PY) -m bench.ingest
 	$(PY) -m bench.triage
 	$(PY) -m bench.reports
@@ -60,6 +60,7 @@ bench: install
 	$(PY) -m bench.analytics
 	$(PY) -m bench.broadcast
 	$(PY) -m bench.country_sim
+	$(PY) -m bench.console
 
 clean:
 	rm -rf $(VENV) .local/uv var

@@ -118,8 +118,10 @@ async def list_cases(
     kind: TipKind | None = None,
     since: IsoDateTime | None = None,
     until: IsoDateTime | None = None,
+    open_only: Annotated[bool, Query(alias="open")] = False,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    # Up to 1,000: a busy ward's whole open queue in one request (bench/console.py).
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> CasePage:
     allowed = _visible_wards(user)
     if ward is not None:
@@ -128,7 +130,9 @@ async def list_cases(
         wards: list[str] | None = [ward]
     else:
         wards = allowed
-    query = CaseFilter.build(wards, case_status, priority, category, kind, since, until)
+    query = CaseFilter.build(
+        wards, case_status, priority, category, kind, since, until, open_only=open_only
+    )
     items, total = await reports.store.find(query, offset, limit)
     shown = [_shown(case, user) for case in items]
     return CasePage(items=shown, total=total, offset=offset, limit=limit)

@@ -10,7 +10,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from services.reports.cases import Case, HistoryEntry, Note
+from services.reports.cases import OPEN_STATUSES, Case, HistoryEntry, Note
 from services.reports.duplicates import RECENT_LIMIT, Fingerprint
 from services.reports.intake_plan import IntakeRecord, Join, SlaWatch, TipsterNote, TipsterState
 from services.reports.outgoing import StagedEvent
@@ -47,10 +47,14 @@ class CaseFilter(dict[str, Any]):
         kind: TipKind | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        open_only: bool = False,
     ) -> "CaseFilter":
+        """`open_only`: the statuses still worked (a queue), unless `status` names one."""
         query = cls()
         if wards is not None:
             query["ward"] = {"$in": wards}
+        if open_only and status is None:
+            query["status"] = {"$in": [str(s) for s in OPEN_STATUSES]}
         for key, value in (
             ("status", status),
             ("priority", priority),
@@ -247,9 +251,13 @@ class ReportsStore:
         return Case.model_validate(doc) if doc else None
 
     async def find(self, query: CaseFilter, offset: int, limit: int) -> tuple[list[Case], int]:
-        total = await self.cases.count_documents(dict(query))
         cursor = self.cases.find(dict(query)).sort("created_at", DESCENDING).skip(offset)
-        docs = await cursor.limit(limit).to_list(limit)
+        docs = await cursor.limit(limit + 1).to_list(limit + 1)  # one more: is there more?
+        more = len(docs) > limit
+        docs = docs[:limit]
+        total = page_total(offset, len(docs), more)
+        if total is None:
+            total = await self.cases.count_documents(dict(query))
         return [Case.model_validate(doc) for doc in docs], total
 
     async def watch_sla(self, watches: list[SlaWatch]) -> None:
@@ -361,6 +369,15 @@ class ReportsStore:
         except DuplicateKeyError:
             return False
         return True
+
+
+def page_total(offset: int, found: int, more: bool) -> int | None:
+    """The number of matches, when a page tells it: a page with nothing after it, not past
+    the end, is the last one. None: count them (FerretDB reads every match to count, as it
+    does to sort, so the console's queue, one last page, costs one scan instead of two)."""
+    if not more and (found > 0 or offset == 0):
+        return offset + found
+    return None
 
 
 def _join_write(join: Join) -> UpdateOne:

@@ -56,7 +56,9 @@ def test_a_tip_appears_live_and_every_change_reaches_a_second_dispatcher(
     page.locator(".where", has_text="17.46890, 106.62230").wait_for(timeout=10_000)
     map_link = page.get_by_role("link", name="Mở bản đồ")
     assert "mlat=17.4689" in (map_link.get_attribute("href") or "")
-    assert page.locator("text=safety.weapon_now").count() >= 1  # triage reasons
+    # Triage reasons in plain Vietnamese (dispatch.js), never reports' raw codes.
+    page.locator("li", has_text="Khẩn cấp theo quy tắc an toàn: có hung khí").first.wait_for()
+    assert page.locator("text=safety.weapon_now").count() == 0
     assert page.locator(".history li", has_text="Tiếp nhận từ Zalo").count() == 1
 
     page.get_by_role("button", name="Tiếp nhận").click()

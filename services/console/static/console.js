@@ -208,16 +208,21 @@ function slaDeadline(item) {
   return Date.parse(item.created_at) + state.config.urgent_ack_seconds * 1000;
 }
 
+// Written only when the words change: most rows say "n phút" or "n giờ" for a long while,
+// and every write makes the browser lay the queue out again.
+function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
+
 function tickTimes() {
   const now = Date.now();
   for (const node of document.querySelectorAll("[data-since]")) {
-    node.textContent = `nhận cách đây ${duration((now - Number(node.dataset.since)) / 1000)}`;
+    setText(node, `nhận cách đây ${duration((now - Number(node.dataset.since)) / 1000)}`);
   }
   for (const node of document.querySelectorAll("[data-deadline]")) {
     const left = (Number(node.dataset.deadline) - now) / 1000;
-    node.textContent =
-      left >= 0 ? `còn ${clock(left)} để tiếp nhận` : `quá hạn tiếp nhận ${clock(left)}`;
-    node.classList.toggle("overdue", left < 0);
+    setText(node, left >= 0 ? `còn ${clock(left)} để tiếp nhận` : `quá hạn tiếp nhận ${clock(left)}`);
+    if (node.classList.contains("overdue") !== left < 0) node.classList.toggle("overdue", left < 0);
   }
 }
 
@@ -321,21 +326,51 @@ function matches(item) {
   if (f.status === "open" ? !OPEN.has(item.status) : f.status && item.status !== f.status) {
     return false;
   }
-  return !f.priority || item.priority === f.priority;
+  if (f.priority && item.priority !== f.priority) return false;
+  return hooks.queueMatch.every((ok) => ok(item));
 }
+
+// The queue reads every case the filters name, up to QUEUE_CAP, a page at a time: urgent on
+// top must hold across all of them, and reports sorts by time only. It renders QUEUE_STEP
+// rows at first and QUEUE_STEP more on request; rows are kept and moved, not rebuilt, so a
+// new tip costs one row however long the queue (bench/console.py).
+const QUEUE_PAGE = 1000; // reports' largest page: each request is a scan of the ward's cases
+const QUEUE_CAP = 2000;
+const QUEUE_STEP = 100;
+const queue = { generation: 0, shown: QUEUE_STEP, total: 0, rows: new Map(), live: null };
 
 async function loadQueue() {
   const f = filters();
-  const params = new URLSearchParams({ limit: "200" });
+  const params = new URLSearchParams({ limit: String(QUEUE_PAGE) });
   if (f.ward) params.set("ward", f.ward);
-  if (f.status && f.status !== "open") params.set("status", f.status);
+  if (f.status === "open") params.set("open", "true");
+  else if (f.status) params.set("status", f.status);
   if (f.priority) params.set("priority", f.priority);
+  for (const add of hooks.queueParams) add(params);
+  const generation = ++queue.generation;
+  queue.live = new Map(); // what the stream brings while the pages load is kept
+  const page = (offset) => {
+    params.set("offset", String(offset));
+    return api("reports", `/cases?${params}`);
+  };
+  $("queue").dataset.loaded = "";
   try {
-    const page = await api("reports", `/cases?${params}`);
-    state.cases = new Map(page.items.map((item) => [caseId(item), item]));
+    const first = await page(0);
+    if (generation !== queue.generation) return;
+    queue.total = first.total;
+    queue.shown = QUEUE_STEP;
+    const offsets = [];
+    for (let at = QUEUE_PAGE; at < Math.min(first.total, QUEUE_CAP); at += QUEUE_PAGE) offsets.push(at);
+    const rest = await Promise.all(offsets.map(page));
+    if (generation !== queue.generation) return;
+    const items = [first, ...rest].flatMap((p) => p.items);
+    state.cases = new Map(items.map((item) => [caseId(item), item]));
+    for (const [id, item] of queue.live) state.cases.set(id, item);
+    queue.live = null;
+    $("queue").dataset.loaded = "all";
     renderQueue();
   } catch (exc) {
-    notice(exc.message);
+    if (generation === queue.generation) notice(exc.message);
   }
 }
 
@@ -348,32 +383,63 @@ function firstText(item) {
   return message ? message.text : "(không có chữ)";
 }
 
-function renderQueue() {
-  const items = [...state.cases.values()].filter(matches);
-  items.sort(
-    (a, b) =>
-      PRIORITY_RANK[a.priority] - PRIORITY_RANK[b.priority] ||
-      Date.parse(b.created_at) - Date.parse(a.created_at),
+function queueRow(item) {
+  const deadline = slaDeadline(item);
+  const key = [item.updated_at, item.priority, item.status, item.category, item.ward, deadline].join("|");
+  const kept = queue.rows.get(caseId(item));
+  if (kept && kept.key === key) return kept.node;
+  const link = el(
+    "a",
+    { href: `#/case/${encodeURIComponent(caseId(item))}`, class: "row" },
+    el("span", { class: `badge ${item.priority}`, text: LABELS.priority[item.priority] }),
+    el("strong", { class: "ref", text: item.ref }),
+    el("span", { text: LABELS.category[item.category] || item.category }),
+    el("span", { class: "ward", text: wardName(item.ward) }),
+    el("span", { class: "status", text: LABELS.status[item.status] || item.status }),
+    el("span", { class: "text", text: firstText(item) }),
+    el("span", { class: "since", "data-since": String(Date.parse(item.created_at)) }),
+    deadline === null ? null : el("span", { class: "sla", "data-deadline": String(deadline) }),
   );
-  const rows = items.map((item) => {
-    const deadline = slaDeadline(item);
-    const link = el(
-      "a",
-      { href: `#/case/${encodeURIComponent(caseId(item))}`, class: "row" },
-      el("span", { class: `badge ${item.priority}`, text: LABELS.priority[item.priority] }),
-      el("strong", { class: "ref", text: item.ref }),
-      el("span", { text: LABELS.category[item.category] || item.category }),
-      el("span", { class: "ward", text: wardName(item.ward) }),
-      el("span", { class: "status", text: LABELS.status[item.status] || item.status }),
-      el("span", { class: "text", text: firstText(item) }),
-      el("span", { class: "since", "data-since": String(Date.parse(item.created_at)) }),
-      deadline === null ? null : el("span", { class: "sla", "data-deadline": String(deadline) }),
-    );
-    return el("li", { "data-case": caseId(item), class: item.priority }, link);
-  });
-  $("queue").replaceChildren(...rows);
-  $("queue-empty").hidden = rows.length > 0;
+  const node = el("li", { "data-case": caseId(item), class: item.priority }, link);
+  if (kept) kept.node.replaceWith(node); // in place: the list below is then reordered
+  queue.rows.set(caseId(item), { key, node });
+  return node;
+}
+
+function renderQueue() {
+  const created = new Map();
+  const items = [...state.cases.values()].filter(matches);
+  for (const item of items) created.set(item, Date.parse(item.created_at));
+  items.sort(
+    (a, b) => PRIORITY_RANK[a.priority] - PRIORITY_RANK[b.priority] || created.get(b) - created.get(a),
+  );
+  const list = $("queue");
+  const nodes = items.slice(0, queue.shown).map(queueRow); // changed rows replaced in place
+  let cursor = list.firstElementChild;
+  for (const node of nodes) {
+    if (node === cursor) cursor = cursor.nextElementSibling;
+    else list.insertBefore(node, cursor);
+  }
+  while (cursor) {
+    const next = cursor.nextElementSibling;
+    cursor.remove();
+    cursor = next;
+  }
+  for (const id of queue.rows.keys()) if (!state.cases.has(id)) queue.rows.delete(id);
+  $("queue-empty").hidden = items.length > 0;
+  const hidden = items.length - list.childElementCount;
+  const older = Math.max(0, queue.total - QUEUE_CAP);
+  $("queue-count").textContent =
+    `Đang hiển thị ${list.childElementCount} / ${items.length} tin báo` +
+    (older ? `; còn ${older} tin cũ hơn, hãy thu hẹp bộ lọc (thời gian, nhóm vụ việc).` : ".");
+  $("queue-more").hidden = hidden <= 0;
+  $("queue-more").textContent = `Hiển thị thêm ${Math.min(QUEUE_STEP, hidden)} tin báo`;
   tickTimes();
+}
+
+function showMoreRows() {
+  queue.shown += QUEUE_STEP;
+  renderQueue();
 }
 
 // ---- live stream -----------------------------------------------------------------------
@@ -405,11 +471,17 @@ async function onCaseEvent(event) {
   let item;
   try {
     item = await api("reports", `/cases/${encodeURIComponent(event.case_id)}`);
-  } catch {
-    return; // no longer visible to this person (moved to another ward)
+  } catch (exc) {
+    if (exc.status === 403 || exc.status === 404) {
+      // No longer visible to this person (moved to another ward): off the queue.
+      state.cases.delete(event.case_id);
+      renderQueue();
+    }
+    return;
   }
   if (event.type === "tip.triaged" && item.priority === "urgent") alertUrgent(item);
   state.cases.set(caseId(item), item);
+  if (queue.live) queue.live.set(caseId(item), item);
   renderQueue();
   if (state.openCase === caseId(item)) renderCase(item);
 }
@@ -521,9 +593,7 @@ function messageItem(message) {
     el("time", { text: localTime(message.at) }),
     el("p", { class: "said", text: message.text || "(không có chữ)" }),
   );
-  if (message.photos && message.photos.length) {
-    item.append(el("p", { text: `Kèm ${message.photos.length} ảnh` }));
-  }
+  if (message.photos && message.photos.length) item.append(Console.photos(message.photos));
   if (message.latitude !== null && message.longitude !== null) {
     const where = `Vị trí: ${message.latitude.toFixed(5)}, ${message.longitude.toFixed(5)} — `;
     item.append(el("p", { class: "where", text: where }, mapLink(message.latitude, message.longitude)));
@@ -556,7 +626,7 @@ function renderCase(item) {
     section("Tin nhắn của người dân", el("ol", { class: "messages" }, ...(item.messages || []).map(messageItem))),
     section(
       "Lý do phân loại",
-      el("ul", {}, ...(item.reasons || []).map((r) => el("li", { text: `${r.rule}: ${r.term}` }))),
+      el("ul", {}, ...(item.reasons || []).map((r) => el("li", { text: Console.reasonText(r) }))),
     ),
   ];
   if (item.duplicate_of) {
@@ -569,12 +639,13 @@ function renderCase(item) {
     section(
       "Lịch sử",
       el("ol", { class: "history" }, ...(item.history || []).map((h) =>
-        el("li", { text: `${localTime(h.at)} · ${LABELS.change[h.change] || h.change}${h.detail ? ` (${LABELS.outcome[h.detail] || LABELS.status[h.detail] || h.detail})` : ""}` }),
+        el("li", { text: Console.historyText(h) }),
       )),
     ),
   );
   $("case-details").replaceChildren(...parts);
   renderActions(item);
+  for (const extend of hooks.caseRendered) extend(item);
   tickTimes();
 }
 
@@ -825,6 +896,7 @@ async function start() {
   $("sign-out").addEventListener("click", signOut);
   $("alerts").addEventListener("click", enableAlerts);
   $("filters").addEventListener("change", loadQueue);
+  $("queue-more").addEventListener("click", showMoreRows);
   window.addEventListener("hashchange", route);
   bindActions();
   setInterval(tickTimes, 1000);
@@ -836,7 +908,36 @@ async function start() {
   await enter();
 }
 
-// What the other scripts of the console (admin.js, …) share, rather than copies of it.
-window.Console = { $, el, api, state, show, notice, hasRole, wardName, localTime, fillSelect, randomKey, PAGES };
+// What the other scripts (admin.js, dispatch.js, ...) use and extend, rather than copies of
+// it; they load after this one.
+const hooks = { queueParams: [], queueMatch: [], caseRendered: [] };
+const Console = {
+  $,
+  el,
+  show,
+  fillSelect,
+  randomKey,
+  PAGES,
+  api,
+  state,
+  hooks,
+  LABELS,
+  section,
+  act,
+  caseId,
+  caseUrl,
+  wardName,
+  localTime,
+  hasRole,
+  notice,
+  loadQueue,
+  renderQueue,
+  renderCase,
+  photos: (photos) => el("p", { text: `Kèm ${photos.length} ảnh` }),
+  reasonText: (reason) => `${reason.rule}: ${reason.term}`,
+  historyText: (h) =>
+    `${localTime(h.at)} · ${LABELS.change[h.change] || h.change}${h.detail ? ` (${LABELS.outcome[h.detail] || LABELS.status[h.detail] || h.detail})` : ""}`,
+};
+window.Console = Console;
 
 document.addEventListener("DOMContentLoaded", start);
