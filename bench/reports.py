@@ -154,13 +154,13 @@ async def main(args: argparse.Namespace) -> None:
 
 
 async def report(nc: NatsClient, args: argparse.Namespace, app: FastAPI) -> None:
-    store: ReportsStore = app.state.reports.store
+    store: ReportsStore = app.state.service.reports.store
     print(f"reports intake on {mongo_server_label()}, {args.runs} runs, one replica")
     p50s, p99s, rates = [], [], []
     total = 0
     for run in range(args.runs):
         paced = await run_once(nc, args.paced, args.rate)
-        backlog = await run_once(nc, args.backlog, None, app.state.intake_consumer)
+        backlog = await run_once(nc, args.backlog, None, app.state.service.intake_consumer)
         total += args.paced + args.backlog
         cases = await store.cases.count_documents({})
         p50s.append(pct(paced.latencies, 0.50))
