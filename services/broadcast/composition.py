@@ -1,6 +1,7 @@
-"""One broadcast process: connections, declarations, components and background loops.
+"""The broadcast service's composition root: `build(settings)` makes one broadcast process's
+connections, declarations, components and background loops in one place.
 
-Both entry points build it: the HTTP app (`python -m services.broadcast`, which also runs sender
+Both entry points call it: the HTTP app (`python -m services.broadcast`, which also runs sender
 workers unless RUN_SENDER=false) and worker-only replicas (`python -m services.broadcast.sender`,
 `sender/__main__.py`).
 """
@@ -8,7 +9,9 @@ workers unless RUN_SENDER=false) and worker-only replicas (`python -m services.b
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -51,146 +54,182 @@ STALE_READY = timedelta(minutes=5)
 ANNOUNCE_TIMEOUT = 10.0  # seconds for the stream to store a round of registry changes
 
 
-class Runtime:
-    """Owns every connection of the process; `start()` then `stop()`."""
+DURABLES = Durables()
 
-    durables = Durables()
 
-    def __init__(self, settings: BroadcastSettings) -> None:
-        self.settings = settings
-        self._tasks: list[asyncio.Task[None]] = []
-        self._stop = asyncio.Event()
-        self.nc: NatsClient
-        self.js: JetStreamContext
-        self.mongo: AsyncMongoClient[dict[str, Any]]
-        self.broker: NatsBroker | None = None
-        self.zalo: ZaloClient | None = None
+class RegistryAnnouncer:
+    """Publishes the groups that changed since this process last announced them (all of
+    them after a start): analytics builds its view of the registry from these events."""
+
+    def __init__(self, nc: NatsClient, groups: GroupStore) -> None:
+        self._nc, self._groups = nc, groups
         self._announced: dict[str, str] = {}  # group id -> content hash last published
-        self._unwatch: Callable[[], None] = lambda: None
 
-    async def start(self, *, workers: bool, scheduler: bool = True) -> None:
-        s = self.settings
-        self.nc = await connect(s.nats_url, name=s.service_name)
-        self.js = self.nc.jetstream()
-        self.mongo = connect_mongo(s.mongodb_url)
-        db = self.mongo[s.mongodb_database]
-        self.groups, self.notices = GroupStore(db), NoticeStore(db)
-        self.deliveries, self.audit = DeliveryStore(db), AuditStore(db)
-        for store in (self.groups, self.notices, self.deliveries, self.audit):
-            await store.ensure_indexes()
-        await self._declare()
-        self._unwatch = watch_consumers("broadcast", self.js, self._watched())
-        self.zalo = ZaloClient(s, nats=self.nc)
-        await self.zalo.start()
-        self.planner = Planner(self.nc, self.notices, self.groups, self.deliveries, self.audit)
-        self.service = NoticeService(s, self.notices, self.deliveries, self.planner, self.audit)
-        self.sender = Sender(s, self.nc, self.notices, self.deliveries, self.zalo)
-        self.replies = Replies(
-            s, self.notices, self.deliveries, self.zalo, self.sender.outcomes.outcome
-        )
-        self.broker = NatsBroker(
-            s.nats_url,
-            logger=None,
-            inbox_prefix=inbox_prefix(s.nats_url),
-            middlewares=broker_middlewares("broadcast"),
-        )
-        self.broker.include_router(build_router(self))
-        await self.broker.start()
-        if workers:
-            lease = self.sender.lease(datetime.now(UTC))
-            await self.deliveries.beat(self.sender.worker, lease)
-            self.sender.alive_until = lease
-            self._tasks.append(asyncio.create_task(self.sender.keep_alive(self._stop)))
-            self._tasks += [
-                asyncio.create_task(self.sender.run(self._stop)) for _ in range(s.sender_loops)
-            ]
-        if scheduler:
-            self._tasks.append(asyncio.create_task(self._schedule()))
-
-    async def _declare(self) -> None:
-        s, js = self.settings, self.js
-        await ensure_stream(js, BROADCAST_WORK_STREAM.to_config(s.nats_stream_replicas))
-        await ensure_stream(js, BROADCAST_EVENTS_STREAM.to_config(s.nats_stream_replicas))
-        await ensure_stream(js, DEAD_LETTERS_STREAM.to_config(s.nats_stream_replicas))
-        try:
-            await js.stream_info(ZALO_EVENTS_STREAM.name)
-        except NotFoundError:  # ingest owns it; create it only so we can bind before ingest ran
-            await ensure_stream(js, ZALO_EVENTS_STREAM.to_config(s.nats_stream_replicas))
-        d = self.durables
-        await ensure_consumer(
-            js, BROADCAST_WORK_STREAM.name, self._consumer(d.planner, BROADCAST_PLAN, 30.0)
-        )
-        await ensure_consumer(
-            js,
-            BROADCAST_WORK_STREAM.name,
-            self._consumer(d.sender, BROADCAST_DELIVER, s.sender_ack_wait, unbounded=True),
-        )
-        for durable, kind in (
-            (d.groups, ZaloEventKind.GROUP),
-            (d.users, ZaloEventKind.USER_MESSAGE),
-            (d.echoes, ZaloEventKind.OA_MESSAGE),
-        ):
-            config = self._consumer(durable, zalo_event_subject(kind), s.event_ack_wait)
-            await ensure_consumer(js, ZALO_EVENTS_STREAM.name, config)
-
-    def _watched(self) -> list[tuple[str, str]]:
-        d, work, events = self.durables, BROADCAST_WORK_STREAM.name, ZALO_EVENTS_STREAM.name
-        return [(work, d.planner), (work, d.sender)] + [
-            (events, durable) for durable in (d.groups, d.users, d.echoes)
-        ]
-
-    @staticmethod
-    def _consumer(
-        durable: str, subject: str, ack_wait: float, unbounded: bool = False
-    ) -> ConsumerConfig:
-        """Durable pull consumers. The sender's bound on attempts lives in the delivery
-        documents (rate limiting must not count), so JetStream redelivers it without limit."""
-        return ConsumerConfig(
-            durable_name=durable,
-            filter_subject=subject,
-            ack_policy=AckPolicy.EXPLICIT,
-            ack_wait=ack_wait,
-            max_deliver=-1 if unbounded else MAX_DELIVER,
-            max_ack_pending=20000 if unbounded else 1000,
-        )
-
-    async def _schedule(self) -> None:
-        """Release scheduled notices, re-plan stuck ones, chase unconfirmed manual groups."""
-        while not self._stop.is_set():
-            now = datetime.now(UTC)
-            try:
-                await self.service.release_due(now)
-                await self.groups.refresh_roster()  # after group events, before a notice
-                await self.announce_registry()
-                for notice_id in await self.notices.stale_ready(now - STALE_READY):
-                    await self.planner.plan(notice_id)
-                await self.replies.chase_unconfirmed(now)
-            except Exception:  # one failed round must not end the loop; the next one retries
-                log.exception("scheduler round failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self.settings.scheduler_interval)
-
-    async def announce_registry(self) -> None:
-        """Publish the groups that changed since this process last announced them (all of
-        them after a start): analytics builds its view of the registry from these events."""
-        changes = registry_changes(await self.groups.every_group(), self._announced)
+    async def announce(self) -> None:
+        changes = registry_changes(await self._groups.every_group(), self._announced)
         messages = [(BROADCAST_REGISTRY, event_bytes(e), e.event_id) for e in changes]
-        await publish_all(self.nc, messages, timeout=ANNOUNCE_TIMEOUT)
+        await publish_all(self._nc, messages, timeout=ANNOUNCE_TIMEOUT)
         self._announced |= {e.group_id: content_hash(e) for e in changes}  # once stored
 
-    async def stop(self) -> None:
-        if self._stop.is_set():
-            return
-        self._stop.set()
-        self._unwatch()
-        if self._tasks:  # loops see the stop event and finish their batch
-            await asyncio.wait(self._tasks, timeout=self.settings.sender_fetch_timeout + 10)
-        for task in self._tasks:
-            with contextlib.suppress(Exception):  # a loop that failed has logged why
-                await stop_task(task)
-        if self.broker is not None:
-            await self.broker.stop()
-        if self.zalo is not None:
-            await self.zalo.close()
-        await self.nc.drain()
-        await self.mongo.close()
+
+@dataclass(frozen=True)
+class BroadcastService:
+    """One running broadcast process: its connections, stores and components, made by `build`.
+    The staff API and the NATS subscribers (`handlers.build_router`) receive this object."""
+
+    settings: BroadcastSettings
+    nc: NatsClient
+    js: JetStreamContext
+    mongo: AsyncMongoClient[dict[str, Any]]
+    groups: GroupStore
+    notices: NoticeStore
+    deliveries: DeliveryStore
+    audit: AuditStore
+    zalo: ZaloClient
+    planner: Planner
+    notice_service: NoticeService
+    sender: Sender
+    replies: Replies
+    registry: RegistryAnnouncer
+    durables: Durables = DURABLES
+
+
+@asynccontextmanager
+async def build(
+    settings: BroadcastSettings, *, workers: bool | None = None, scheduler: bool = True
+) -> AsyncIterator[BroadcastService]:
+    """Connect, declare, make every component, and run the subscribers, the sender loops
+    (`workers`, by default `settings.run_sender`) and the scheduler until the context exits."""
+    workers = settings.run_sender if workers is None else workers
+    async with contextlib.AsyncExitStack() as stack:
+        nc = await connect(settings.nats_url, name=settings.service_name)
+        stack.push_async_callback(nc.drain)
+        js = nc.jetstream()
+        mongo: AsyncMongoClient[dict[str, Any]] = connect_mongo(settings.mongodb_url)
+        stack.push_async_callback(mongo.close)
+        db = mongo[settings.mongodb_database]
+        groups, notices = GroupStore(db), NoticeStore(db)
+        deliveries, audit = DeliveryStore(db), AuditStore(db)
+        for store in (groups, notices, deliveries, audit):
+            await store.ensure_indexes()
+        await _declare(js, settings)
+        stack.callback(watch_consumers("broadcast", js, _watched()))
+        zalo = ZaloClient(settings, nats=nc)
+        await zalo.start()
+        stack.push_async_callback(zalo.close)
+        planner = Planner(nc, notices, groups, deliveries, audit)
+        sender = Sender(settings, nc, notices, deliveries, zalo)
+        service = BroadcastService(
+            settings=settings,
+            nc=nc,
+            js=js,
+            mongo=mongo,
+            groups=groups,
+            notices=notices,
+            deliveries=deliveries,
+            audit=audit,
+            zalo=zalo,
+            planner=planner,
+            notice_service=NoticeService(settings, notices, deliveries, planner, audit),
+            sender=sender,
+            replies=Replies(settings, notices, deliveries, zalo, sender.outcomes.outcome),
+            registry=RegistryAnnouncer(nc, groups),
+        )
+        broker = NatsBroker(
+            settings.nats_url,
+            logger=None,
+            inbox_prefix=inbox_prefix(settings.nats_url),
+            middlewares=broker_middlewares("broadcast"),
+        )
+        broker.include_router(build_router(settings, DURABLES, lambda: service))
+        await broker.start()
+        stack.push_async_callback(broker.stop)
+        stop = asyncio.Event()
+        tasks: list[asyncio.Task[None]] = []
+        stack.push_async_callback(_stop_loops, stop, tasks, settings)
+        if workers:
+            lease = sender.lease(datetime.now(UTC))
+            await deliveries.beat(sender.worker, lease)
+            sender.alive_until = lease
+            tasks.append(asyncio.create_task(sender.keep_alive(stop)))
+            tasks += [asyncio.create_task(sender.run(stop)) for _ in range(settings.sender_loops)]
+        if scheduler:
+            tasks.append(asyncio.create_task(_schedule(service, stop)))
+        yield service
+
+
+async def _stop_loops(
+    stop: asyncio.Event, tasks: list[asyncio.Task[None]], settings: BroadcastSettings
+) -> None:
+    stop.set()
+    if tasks:  # loops see the stop event and finish their batch
+        await asyncio.wait(tasks, timeout=settings.sender_fetch_timeout + 10)
+    for task in tasks:
+        with contextlib.suppress(Exception):  # a loop that failed has logged why
+            await stop_task(task)
+
+
+async def _declare(js: JetStreamContext, settings: BroadcastSettings) -> None:
+    replicas = settings.nats_stream_replicas
+    await ensure_stream(js, BROADCAST_WORK_STREAM.to_config(replicas))
+    await ensure_stream(js, BROADCAST_EVENTS_STREAM.to_config(replicas))
+    await ensure_stream(js, DEAD_LETTERS_STREAM.to_config(replicas))
+    try:
+        await js.stream_info(ZALO_EVENTS_STREAM.name)
+    except NotFoundError:  # ingest owns it; create it only so we can bind before ingest ran
+        await ensure_stream(js, ZALO_EVENTS_STREAM.to_config(replicas))
+    d = DURABLES
+    await ensure_consumer(
+        js, BROADCAST_WORK_STREAM.name, _consumer(d.planner, BROADCAST_PLAN, 30.0)
+    )
+    await ensure_consumer(
+        js,
+        BROADCAST_WORK_STREAM.name,
+        _consumer(d.sender, BROADCAST_DELIVER, settings.sender_ack_wait, unbounded=True),
+    )
+    for durable, kind in (
+        (d.groups, ZaloEventKind.GROUP),
+        (d.users, ZaloEventKind.USER_MESSAGE),
+        (d.echoes, ZaloEventKind.OA_MESSAGE),
+    ):
+        config = _consumer(durable, zalo_event_subject(kind), settings.event_ack_wait)
+        await ensure_consumer(js, ZALO_EVENTS_STREAM.name, config)
+
+
+def _watched() -> list[tuple[str, str]]:
+    d, work, events = DURABLES, BROADCAST_WORK_STREAM.name, ZALO_EVENTS_STREAM.name
+    return [(work, d.planner), (work, d.sender)] + [
+        (events, durable) for durable in (d.groups, d.users, d.echoes)
+    ]
+
+
+def _consumer(
+    durable: str, subject: str, ack_wait: float, unbounded: bool = False
+) -> ConsumerConfig:
+    """Durable pull consumers. The sender's bound on attempts lives in the delivery
+    documents (rate limiting must not count), so JetStream redelivers it without limit."""
+    return ConsumerConfig(
+        durable_name=durable,
+        filter_subject=subject,
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=ack_wait,
+        max_deliver=-1 if unbounded else MAX_DELIVER,
+        max_ack_pending=20000 if unbounded else 1000,
+    )
+
+
+async def _schedule(service: BroadcastService, stop: asyncio.Event) -> None:
+    """Release scheduled notices, re-plan stuck ones, chase unconfirmed manual groups."""
+    while not stop.is_set():
+        now = datetime.now(UTC)
+        try:
+            await service.notice_service.release_due(now)
+            await service.groups.refresh_roster()  # after group events, before a notice
+            await service.registry.announce()
+            for notice_id in await service.notices.stale_ready(now - STALE_READY):
+                await service.planner.plan(notice_id)
+            await service.replies.chase_unconfirmed(now)
+        except Exception:  # one failed round must not end the loop; the next one retries
+            log.exception("scheduler round failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), service.settings.scheduler_interval)

@@ -174,7 +174,7 @@ async def bridge_echoes(h: Any, stop: asyncio.Event, interval: float = 0.2) -> i
                 continue
             seen.add(message["message_id"])
             await publish_zalo_event(
-                h.runtime.js,
+                h.service.js,
                 "oa_message",
                 "oa_send_group_text",
                 group_id=message["group_id"],

@@ -113,7 +113,7 @@ class TestTwoPersonRuleWhateverTheSpelling:
 
         await wait_for(held, timeout=20)
         assert h.fake.admin.messages("group") == []
-        audit = await h.runtime.audit.find(notice_id=created["id"])
+        audit = await h.service.audit.find(notice_id=created["id"])
         assert [a["action"] for a in audit] == ["held_for_approval"]
         approved = await h.http.post(f"/notices/{created['id']}/approve", headers=APPROVER)
         assert approved.status_code == 200, approved.text
@@ -132,7 +132,7 @@ class TestTwoPersonRuleWhateverTheSpelling:
         assert moved_by_put.status_code == 403
         allowed = await h.http.post("/groups/import", content=everyone, headers=ADMIN)
         assert allowed.status_code == 200, allowed.text
-        writes = await h.runtime.audit.find(action="registry_written")
+        writes = await h.service.audit.find(action="registry_written")
         assert [w["actor"] for w in writes] == ["u-editor", "u-admin"]
         assert len(writes[-1]["moves"]) == 14
         assert {"group_id": ids["bac-ly"], "from_ward": "bac-ly", "to_ward": "dong-hai"} in (
@@ -161,7 +161,7 @@ class TestTwoPersonRuleWhateverTheSpelling:
 
         cancel = await h.http.post(f"/notices/{original['id']}/cancel", headers=EDITOR)
         assert cancel.status_code == 200, cancel.text
-        audit = await h.runtime.audit.find(notice_id=original["id"])
+        audit = await h.service.audit.find(notice_id=original["id"])
         assert [(a["action"], a["actor"]) for a in audit] == [
             ("approved", "u-approver"),
             ("cancelled", "u-editor"),
@@ -192,7 +192,7 @@ class TestQuietHours:
         await wait_settled(h, sent["id"], 1)
         assert (await progress(h, held["id"]))["progress"]["counts"] == {}
 
-        released = await h.runtime.service.release_due(release + timedelta(seconds=1))
+        released = await h.service.notice_service.release_due(release + timedelta(seconds=1))
         assert released == 1
         await wait_settled(h, held["id"], 1)
         assert len(group_texts(h)) == 2

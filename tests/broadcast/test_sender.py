@@ -64,7 +64,7 @@ class TestDeadLetter:
 class TestGroupEvents:
     async def test_registry_follows_group_events(self, broadcast) -> None:
         h = await broadcast(workers=False)
-        js = h.runtime.js
+        js = h.service.js
         payload = {"group_name": "Tổ dân phố 5 Đồng Hải"}
         await publish_zalo_event(
             js, "group", "create_group", group_id="555", payload=payload, oa_id="1"
@@ -74,7 +74,7 @@ class TestGroupEvents:
 
         def members(count: int):  # type: ignore[no-untyped-def]
             async def counted():  # type: ignore[no-untyped-def]
-                group = await h.runtime.groups.get("555")
+                group = await h.service.groups.get("555")
                 return group if group and group.member_count == count else None
 
             return counted
@@ -88,7 +88,7 @@ class TestGroupEvents:
         await publish_zalo_event(js, "group", "disperse_group", group_id="555")
 
         async def inactive():
-            found = await h.runtime.groups.get("555")
+            found = await h.service.groups.get("555")
             return found is not None and not found.active
 
         await wait_for(inactive)
@@ -96,7 +96,7 @@ class TestGroupEvents:
     async def test_latest_membership_event_wins_whatever_the_order(self, broadcast) -> None:
         """Redelivery can hand a join over after a later leave: the member stays out."""
         h = await broadcast(workers=False)
-        groups = h.runtime.groups
+        groups = h.service.groups
         joined = datetime.now(UTC) - timedelta(minutes=5)
         left = joined + timedelta(minutes=1)
         defaults = new_group_defaults("556")
@@ -118,7 +118,7 @@ class TestGroupEvents:
         """An imported group's count is the import's, plus joins, minus leaves; a member the
         import counted who leaves lowers it, one who joined since and leaves takes it back."""
         h = await broadcast(workers=False)
-        groups = h.runtime.groups
+        groups = h.service.groups
         (group,), _ = parse_groups_csv(groups_csv([group_row("557")]))  # 50 members
         await groups.upsert_many([group], datetime.now(UTC))
         at = datetime.now(UTC) - timedelta(minutes=5)
@@ -132,7 +132,7 @@ class TestGroupEvents:
         """Redelivery can hand `create_group` over after the `disperse_group` that followed
         it: the group stays disbanded (and out of the roster) until a later event."""
         h = await broadcast(workers=False)
-        groups = h.runtime.groups
+        groups = h.service.groups
         created = datetime.now(UTC) - timedelta(minutes=5)
         disbanded = created + timedelta(minutes=1)
         create = group_event_update("create_group", "557", {"group_name": "Tổ 7"})
@@ -187,7 +187,7 @@ class TestFailuresAndRestarts:
                 notices.append((await h.http.post("/notices", json=body, headers=EDITOR)).json())
                 if i % 7 == 6:  # restart one worker replica while work is in flight
                     old = workers.pop(0)
-                    await old.runtime.stop()
+                    await old.stop()
                     workers.append(await broadcast(max_attempts=50, sender_batch=5))
             for notice in notices:
                 assert await wait_settled(h, notice["id"], 6, timeout=90) == {"sent": 6}
