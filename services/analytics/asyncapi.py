@@ -18,6 +18,7 @@ from services.analytics.snapshots import ZaloStatsSnapshotted
 from services.analytics.tips import TipEvent
 from shared.asyncapi import document, write
 from shared.events.broadcast import DeliveryOutcomeRecorded, RegistryGroupChanged
+from shared.events.dead_letter import MessageDeadLettered
 from shared.events.zalo import ZaloEventReceived
 from shared.subjects import (
     ANALYTICS_BROADCAST_DURABLE,
@@ -26,6 +27,8 @@ from shared.subjects import (
     ANALYTICS_SNAPSHOTS_STREAM,
     ANALYTICS_TIPS_DURABLE,
     ANALYTICS_ZALO_DURABLE,
+    DEAD_LETTERS_STREAM,
+    dead_letter_subject,
 )
 
 # durable -> (the model its decoder reads, what is counted)
@@ -67,6 +70,13 @@ def documented_broker(settings: AnalyticsSettings) -> NatsBroker:
         schema=ZaloStatsSnapshotted,
         title=settings.snapshot_subject,
         description="The OA's follower total and article counts, one per polling slot.",
+    )
+    broker.publisher(
+        dead_letter_subject("analytics"),
+        stream=JStream(DEAD_LETTERS_STREAM.name, declare=False),
+        schema=MessageDeadLettered,
+        title=dead_letter_subject("analytics"),
+        description="An event that could not be decoded, or failed on its last delivery.",
     )
     return broker
 

@@ -107,10 +107,8 @@ async def _rebuild(settings: AnalyticsSettings, timeout: float) -> PipelineStats
     try:
         await MetricsStore(db, settings).drop_aggregates()
         await reset_consumers(settings)
-        ledger = CounterLedger(db)
-        pipeline = BatchPipeline(ledger, settings.max_write_batch, settings.retry_delay)
         deadline = time.monotonic() + timeout
-        async with consuming(settings, pipeline):
+        async with consuming(settings, CounterLedger(db)) as pipeline:
             while not await caught_up(settings):
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"replay not finished after {timeout} s: {pipeline.stats}")

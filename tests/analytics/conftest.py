@@ -149,7 +149,7 @@ async def announce_groups(app: FastAPI, settings: AnalyticsSettings, groups: lis
     finally:
         await nc.close()
     for _ in range(200):
-        if len(await app.state.store.groups()) >= len(groups):
+        if len(await app.state.service.store.groups()) >= len(groups):
             return
         await asyncio.sleep(0.05)
     raise AssertionError("analytics did not take the registry's groups")

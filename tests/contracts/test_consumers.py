@@ -67,6 +67,9 @@ CONSUMERS: dict[str, dict[str, Decoder]] = {
     "deadletter.broadcast": {
         "operators (the record's model)": _handler_argument(MessageDeadLettered)
     },
+    "deadletter.analytics": {
+        "operators (the record's model)": _handler_argument(MessageDeadLettered)
+    },
     "identity.revoked": {
         "every staff service's verifier (shared.identity.verifier)": _handler_argument(
             StaffAccessRevoked
