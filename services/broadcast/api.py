@@ -48,9 +48,13 @@ def get_service(request: Request) -> BroadcastService:
 BroadcastDep = Annotated[BroadcastService, Depends(get_service)]
 Editor = Annotated[StaffUser, Depends(require_roles(Role.EDITOR, Role.APPROVER))]
 Approver = Annotated[StaffUser, Depends(require_roles(Role.APPROVER))]
-# Editors keep the registry (new groups, names, officers); moving a group to another ward
+# Registrars keep the registry (new groups, names, officers); moving a group to another ward
 # changes who an existing ward-targeted notice reaches, so that takes an admin (_write_groups).
-RegistryWriter = Annotated[StaffUser, Depends(require_roles(Role.EDITOR))]
+Registrar = Annotated[StaffUser, Depends(require_roles(Role.REGISTRAR))]
+# Officers' Zalo ids are in the registry: its keepers, and those who target notices, list it.
+RegistryReader = Annotated[
+    StaffUser, Depends(require_roles(Role.REGISTRAR, Role.EDITOR, Role.APPROVER))
+]
 
 
 class Page(BaseModel):
@@ -98,7 +102,7 @@ async def _write_groups(rt: BroadcastService, groups: list[Group], user: StaffUs
 
 
 @router.post("/groups/import", summary="Import groups from CSV: all rows or none")
-async def import_groups(request: Request, rt: BroadcastDep, user: RegistryWriter) -> JSONResponse:
+async def import_groups(request: Request, rt: BroadcastDep, user: Registrar) -> JSONResponse:
     text = (await request.body()).decode("utf-8-sig", errors="replace")
     groups, errors = parse_groups_csv(text)
     if errors:  # in the one error body: loc = ["row", line number in the file]
@@ -112,7 +116,7 @@ async def import_groups(request: Request, rt: BroadcastDep, user: RegistryWriter
 @router.get("/groups", response_model=Page)
 async def list_groups(
     rt: BroadcastDep,
-    _: Editor,  # officers' Zalo ids are in it: the registry's keepers only (docs/security.md)
+    _: RegistryReader,  # officers' Zalo ids are in it (docs/security.md)
     ward: str | None = None,
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -122,7 +126,7 @@ async def list_groups(
 
 
 @router.put("/groups/{group_id}", response_model=Group)
-async def put_group(group_id: str, group: Group, rt: BroadcastDep, user: RegistryWriter) -> Group:
+async def put_group(group_id: str, group: Group, rt: BroadcastDep, user: Registrar) -> Group:
     if group.group_id != group_id:
         raise BroadcastError("group_id trong đường dẫn và nội dung không khớp.")
     await _write_groups(rt, [group], user)

@@ -15,7 +15,7 @@ from faststream.nats import JStream, NatsMessage, NatsRouter, PullSub
 from nats.aio.client import Client as NatsClient
 from pydantic import BaseModel
 
-from services.broadcast.groups import MembershipChange, group_event_change, new_group_defaults
+from services.broadcast.groups import MembershipChange, group_event_change
 from services.broadcast.planner import PlanLater, Planner
 from services.broadcast.records import Echo
 from services.broadcast.replies import Replies
@@ -125,10 +125,9 @@ def build_router(
         redelivered = msg.raw_message.metadata.num_delivered > 1
         async with membership_lock:  # recounts of one process must not overtake each other
             if isinstance(change, MembershipChange):
-                defaults = new_group_defaults(change.group_id)
-                await rt.groups.change_membership(*change, defaults, redelivered)
+                await rt.groups.change_membership(change, redelivered)
             else:
-                await rt.groups.apply(*change)
+                await rt.groups.apply(change)
         await rt.groups.mark_event(event.event_id)
 
     @router.subscriber(
