@@ -30,10 +30,9 @@ from nats.js.api import ConsumerConfig, StreamConfig
 
 from services.analytics.app import declare_consumers
 from services.analytics.buckets import GRAINS, Grain, bucket_label
-from services.analytics.consumer import BatchPipeline
-from services.analytics.handlers import consuming, decode_zalo
 from services.analytics.increments import ZALO_EVENTS
 from services.analytics.ledger import CounterLedger, durable_database
+from services.analytics.pullers import consuming, decode_zalo
 from services.analytics.settings import AnalyticsSettings
 from services.analytics.store import MetricsStore
 from services.ingest.normalize import normalize
@@ -108,10 +107,9 @@ async def run_batched(settings: AnalyticsSettings, expected: int) -> float:
     db = durable_database(mongo, settings.mongodb_database)
     ledger = CounterLedger(db)
     await ledger.load()
-    pipeline = BatchPipeline(ledger, settings.max_write_batch, settings.retry_delay)
     try:
         started = time.perf_counter()
-        async with consuming(settings, pipeline):
+        async with consuming(settings, ledger) as pipeline:
             await pipeline.wait_until(lambda s: s.counted >= expected, timeout=600)
             elapsed = time.perf_counter() - started
         assert pipeline.stats.counted == expected, pipeline.stats

@@ -31,7 +31,7 @@ from nats.aio.msg import Msg
 
 from services.reports.app import create_app
 from services.reports.cases import case_id_for
-from services.reports.handlers import IntakeConsumer
+from services.reports.intake_consumer import IntakeConsumer
 from services.reports.settings import ReportsSettings
 from services.reports.store import ReportsStore
 from shared.events.zalo import MessageType, ZaloEventKind, ZaloEventReceived

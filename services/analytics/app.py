@@ -22,9 +22,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 from services.analytics.api import router as api_router
 from services.analytics.consumer import BatchPipeline
 from services.analytics.dashboard import router as dashboard_router
-from services.analytics.handlers import consumers, consuming
 from services.analytics.lease import WriterLease
 from services.analytics.ledger import CounterLedger, durable_database
+from services.analytics.pullers import consumers, consuming
 from services.analytics.settings import AnalyticsSettings
 from services.analytics.snapshots import SnapshotPoller, ZaloStatsSnapshotted
 from services.analytics.store import MetricsStore

@@ -2,7 +2,7 @@
 
 `python -m services.analytics.asyncapi [--out docs/asyncapi/analytics.json]`. Analytics pulls
 whole batches by hand-written JetStream code (`shared.jetstream.BatchPuller`); its durables
-and subject filters (`handlers.subscriptions`) are declared here on a FastStream broker that
+and subject filters (`pullers.subscriptions`) are declared here on a FastStream broker that
 never connects, with the models the batch decoders read, so the document comes from the same
 code as the consumers.
 """
@@ -12,7 +12,7 @@ from typing import Any
 
 from faststream.nats import JStream, NatsBroker, PullSub
 
-from services.analytics.handlers import subscriptions
+from services.analytics.pullers import subscriptions
 from services.analytics.settings import AnalyticsSettings
 from services.analytics.snapshots import ZaloStatsSnapshotted
 from services.analytics.tips import TipEvent

@@ -21,9 +21,9 @@ from nats.js.kv import KeyValue
 
 from services.analytics.app import declare_consumers
 from services.analytics.consumer import BatchPipeline, PipelineStats
-from services.analytics.handlers import consumers, consuming
 from services.analytics.lease import KEY
 from services.analytics.ledger import CounterLedger, durable_database
+from services.analytics.pullers import consumers, consuming
 from services.analytics.settings import AnalyticsSettings
 from services.analytics.store import MetricsStore
 from shared.jetstream import connect, ensure_key_value

@@ -19,9 +19,10 @@ from nats.errors import Error as NatsError
 from pydantic import ValidationError
 from pymongo.errors import PyMongoError
 
-from services.reports import api, handlers
+from services.reports import api
 from services.reports.desk import Desk, Messenger
 from services.reports.intake import Intake
+from services.reports.intake_consumer import IntakeConsumer, intake_consumer_config
 from services.reports.intake_core import IntakeCore
 from services.reports.intake_plan import IntakeConfig
 from services.reports.knowledge import KnowledgeBase
@@ -33,7 +34,7 @@ from services.reports.settings import ReportsSettings
 from services.reports.sla import escalate_overdue
 from services.reports.store import ReportsStore
 from services.reports.triage import Triager
-from services.reports.vault import Sealer
+from services.reports.vault import TipsterVault
 from shared.health import health_router, mongo_answers, nats_connected
 from shared.identity.verifier import StaffVerifier, staff_verifier
 from shared.jetstream import connect, ensure_consumer, ensure_stream, inbox_prefix
@@ -86,7 +87,7 @@ class ReportsService:
     nats: NatsClient
     staff: StaffVerifier
     broker: NatsBroker
-    intake_consumer: handlers.IntakeConsumer
+    intake_consumer: IntakeConsumer
 
 
 @asynccontextmanager
@@ -120,7 +121,7 @@ async def build(
         await broker.connect()
         await broker.start()
         stack.push_async_callback(broker.stop)
-        consumer = handlers.IntakeConsumer(nc, reports)
+        consumer = IntakeConsumer(nc, reports)
         await consumer.start()
         stack.push_async_callback(consumer.stop)
         timer = asyncio.create_task(_sla_loop(reports))
@@ -158,7 +159,7 @@ async def _declare(nc: NatsClient, settings: ReportsSettings) -> None:
         zalo = ZALO_EVENTS_STREAM.to_config(replicas, name=settings.zalo_events_stream)
         await ensure_stream(js, zalo)
     await ensure_stream(js, TIPS_STREAM.to_config(replicas, name=settings.tips_stream))
-    consumer = handlers.intake_consumer_config(settings)
+    consumer = intake_consumer_config(settings)
     await ensure_consumer(js, settings.zalo_events_stream, consumer)
 
 
@@ -171,7 +172,7 @@ def _collaborators(
     )
     ward_names = {u.slug: f"{u.kind} {u.name}" for u in gazetteer.current_units()}
     knowledge = KnowledgeBase.load(settings.knowledge_file, ward_names)
-    sealer = Sealer(settings.tipster_vault_key, settings.pseudonym_key)
+    sealer = TipsterVault(settings.tipster_vault_key, settings.pseudonym_key)
     roster = Roster.from_json(settings.roster_json(), settings.roster_timezone)
     config = IntakeConfig(
         group_window=timedelta(seconds=settings.group_window_seconds),

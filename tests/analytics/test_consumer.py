@@ -11,9 +11,9 @@ from pymongo.errors import AutoReconnect
 
 from services.analytics.app import declare_consumers
 from services.analytics.buckets import Grain
-from services.analytics.handlers import consuming
 from services.analytics.increments import FOLLOWERS, GROUP_MESSAGES, ZALO_EVENTS
 from services.analytics.ledger import BatchResult, CounterLedger, Events, durable_database
+from services.analytics.pullers import consuming
 from services.analytics.settings import AnalyticsSettings
 from services.analytics.store import MetricsStore
 from shared.events.zalo import ZaloEventKind, ZaloEventReceived

@@ -13,8 +13,8 @@ import pytest
 from nats.aio.client import Client as NatsClient
 
 from services.analytics.app import declare_consumers
-from services.analytics.handlers import consuming
 from services.analytics.ledger import BatchResult, CounterLedger, Events, durable_database
+from services.analytics.pullers import consuming
 from services.analytics.settings import AnalyticsSettings
 from shared.events.zalo import ZaloEventKind
 from shared.jetstream import connect

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from services.analytics.handlers import (
+from services.analytics.pullers import (
     decode_delivery,
     decode_registry,
     decode_snapshot,
