@@ -111,72 +111,60 @@ async def fan_out(
     servers: dict[str, int],
 ) -> dict[str, Any]:
     async with build(settings, workers=False, scheduler=False) as service:
-        return await _fan_out(service, settings, admin, groups, tag, log_dir, servers)
-
-
-async def _fan_out(
-    service: BroadcastService,
-    settings: BroadcastSettings,
-    admin: httpx.Client,
-    groups: int,
-    tag: str,
-    log_dir: Path,
-    servers: dict[str, int],
-) -> dict[str, Any]:
-    replicas: list[subprocess.Popen[bytes]] = []
-    try:
-        ids = [f"9{tag}{i:08d}" for i in range(groups)]
-        admin.post(
-            "/_admin/seed", json={"groups": [{"group_id": g} for g in ids]}
-        ).raise_for_status()
-        rows = [Group(group_id=g, name=f"Tổ {g[-5:]}", ward="dong-hai") for g in ids]
-        await service.groups.upsert_many(rows, datetime.now(UTC))
-        env = env_of(settings)
-        for n in range(3):
-            with open(log_dir / f"{tag}-replica{n}.log", "ab") as log:
-                replicas.append(
-                    subprocess.Popen(
-                        [sys.executable, "-m", "services.broadcast.sender"],
-                        env=env,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
+        replicas: list[subprocess.Popen[bytes]] = []
+        try:
+            ids = [f"9{tag}{i:08d}" for i in range(groups)]
+            admin.post(
+                "/_admin/seed", json={"groups": [{"group_id": g} for g in ids]}
+            ).raise_for_status()
+            rows = [Group(group_id=g, name=f"Tổ {g[-5:]}", ward="dong-hai") for g in ids]
+            await service.groups.upsert_many(rows, datetime.now(UTC))
+            env = env_of(settings)
+            for n in range(3):
+                with open(log_dir / f"{tag}-replica{n}.log", "ab") as log:
+                    replicas.append(
+                        subprocess.Popen(
+                            [sys.executable, "-m", "services.broadcast.sender"],
+                            env=env,
+                            stdout=log,
+                            stderr=subprocess.STDOUT,
+                        )
                     )
-                )
-        await asyncio.sleep(5)  # replicas connected and fetching
-        pids = servers | {f"replica {n}": r.pid for n, r in enumerate(replicas)}
-        draft = NoticeDraft.model_validate(
-            {
-                "title": "Cảnh báo lừa đảo",
-                "body": "Không chuyển tiền cho người lạ tự xưng công an.",
-                "category": "fraud_warning",
-                "severity": "Severe",
-                "urgency": "Immediate",
-                "certainty": "Likely",
-                "targets": {"wards": ["dong-hai"]},
-            }
-        )
-        if COLD_ROSTER:
-            await service.groups.rosters.delete_many({})
-        before = await final_outcomes(service)
-        cpu_before = cpu_of(pids)
-        started = datetime.now(UTC)
-        notice, _ = await service.notice_service.create(draft, EDITOR)
-        deadline = time.monotonic() + max(600.0, groups / 5)
-        while await final_outcomes(service) - before < groups:
-            if time.monotonic() > deadline:
-                raise TimeoutError("fan-out did not finish")
-            await asyncio.sleep(0.1)
-        cpu_after = cpu_of(pids)
-        last = await service.js.get_last_msg(
-            BROADCAST_EVENTS_STREAM.name, broadcast_outcome_subject("sent")
-        )
-        elapsed = ((last.time or datetime.now(UTC)) - started).total_seconds()
-        counts, _ = await service.deliveries.progress(notice.id)
-    finally:
-        for replica in replicas:
-            replica.terminate()
-        for replica in replicas:
-            replica.wait(30)
+            await asyncio.sleep(5)  # replicas connected and fetching
+            pids = servers | {f"replica {n}": r.pid for n, r in enumerate(replicas)}
+            draft = NoticeDraft.model_validate(
+                {
+                    "title": "Cảnh báo lừa đảo",
+                    "body": "Không chuyển tiền cho người lạ tự xưng công an.",
+                    "category": "fraud_warning",
+                    "severity": "Severe",
+                    "urgency": "Immediate",
+                    "certainty": "Likely",
+                    "targets": {"wards": ["dong-hai"]},
+                }
+            )
+            if COLD_ROSTER:
+                await service.groups.rosters.delete_many({})
+            before = await final_outcomes(service)
+            cpu_before = cpu_of(pids)
+            started = datetime.now(UTC)
+            notice, _ = await service.notice_service.create(draft, EDITOR)
+            deadline = time.monotonic() + max(600.0, groups / 5)
+            while await final_outcomes(service) - before < groups:
+                if time.monotonic() > deadline:
+                    raise TimeoutError("fan-out did not finish")
+                await asyncio.sleep(0.1)
+            cpu_after = cpu_of(pids)
+            last = await service.js.get_last_msg(
+                BROADCAST_EVENTS_STREAM.name, broadcast_outcome_subject("sent")
+            )
+            elapsed = ((last.time or datetime.now(UTC)) - started).total_seconds()
+            counts, _ = await service.deliveries.progress(notice.id)
+        finally:
+            for replica in replicas:
+                replica.terminate()
+            for replica in replicas:
+                replica.wait(30)
     messages = admin.get("/_admin/messages", params={"kind": "group"}).json()
     mine = [m for m in messages if m["group_id"].startswith(f"9{tag}")]
     times = sorted(float(m["sent_time"]) for m in mine)

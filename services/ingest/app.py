@@ -22,7 +22,7 @@ from shared.web import harden
 
 
 @dataclass(frozen=True)
-class Ingest:
+class IngestService:
     """One running ingest service: what `build` made, started."""
 
     settings: IngestSettings
@@ -32,14 +32,14 @@ class Ingest:
 
 
 @asynccontextmanager
-async def build(settings: IngestSettings) -> AsyncIterator[Ingest]:
+async def build(settings: IngestSettings) -> AsyncIterator[IngestService]:
     """Every connection and collaborator of the service, started; stopped at exit."""
     spool = Spool(Path(settings.spool_dir))
     publisher = EventPublisher(settings, spool)
     await publisher.start()
     unwatch = on_scrape(SpoolReader(spool))
     try:
-        yield Ingest(settings, spool, publisher, WebhookEndpoint(settings, publisher))
+        yield IngestService(settings, spool, publisher, WebhookEndpoint(settings, publisher))
     finally:
         unwatch()
         await publisher.stop()

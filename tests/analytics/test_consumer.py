@@ -1,6 +1,5 @@
 """Every event counts exactly once, however often it is delivered."""
 
-import asyncio
 import random
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -17,11 +16,9 @@ from services.analytics.pullers import consuming
 from services.analytics.settings import AnalyticsSettings
 from services.analytics.store import MetricsStore
 from shared.events.zalo import ZaloEventKind, ZaloEventReceived
-from shared.jetstream import connect
 from shared.mongo import connect_mongo
-from shared.subjects import ANALYTICS_ZALO_DURABLE
 from tests.analytics.builders import zalo_event
-from tests.analytics.conftest import publish_events, running
+from tests.analytics.conftest import publish_events, running, wait_all_acked
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("stream_cleanup")]
 
@@ -109,20 +106,6 @@ class FailsOnce(CounterLedger):
         if not self.failed:
             self.failed = True
             raise AutoReconnect("connection lost")
-
-
-async def wait_all_acked(settings: AnalyticsSettings) -> None:
-    nc = await connect(settings.nats_url, name="tests-acked")
-    try:
-        js = nc.jetstream()
-        async with asyncio.timeout(10):
-            while True:
-                info = await js.consumer_info(settings.zalo_events_stream, ANALYTICS_ZALO_DURABLE)
-                if info.num_pending == 0 and info.num_ack_pending == 0:
-                    return
-                await asyncio.sleep(0.05)
-    finally:
-        await nc.close()
 
 
 async def test_a_failed_batch_comes_again_and_later_batches_go_on(

@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from nats.aio.client import Client as NatsClient
 
 from services.analytics.app import declare_consumers
 from services.analytics.ledger import BatchResult, CounterLedger, Events, durable_database
@@ -21,7 +20,7 @@ from shared.jetstream import connect
 from shared.mongo import connect_mongo
 from shared.subjects import ANALYTICS_ZALO_DURABLE, dead_letter_subject
 from tests.analytics.builders import zalo_event
-from tests.analytics.conftest import publish_events, subject_for
+from tests.analytics.conftest import publish_events, subject_for, wait_all_acked
 from tests.contracts.golden import check_golden
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("stream_cleanup")]
@@ -62,17 +61,6 @@ async def dead_letters(
         await nc.close()
 
 
-async def nothing_pending(nc: NatsClient, settings: AnalyticsSettings) -> None:
-    """Every message was acknowledged or terminated: none will be delivered again."""
-    js = nc.jetstream()
-    async with asyncio.timeout(30):
-        while True:
-            info = await js.consumer_info(settings.zalo_events_stream, ANALYTICS_ZALO_DURABLE)
-            if info.num_pending == 0 and info.num_ack_pending == 0:
-                return
-            await asyncio.sleep(0.05)
-
-
 @pytest.fixture
 def poisoned(settings: AnalyticsSettings) -> AnalyticsSettings:
     return settings.model_copy(update={"max_deliver": DELIVERIES})
@@ -85,7 +73,6 @@ async def test_an_event_that_fails_every_delivery_is_dead_lettered_after_the_las
     events = [zalo_event(ZaloEventKind.FOLLOW) for _ in range(9)]
     await declare_consumers(settings)
     mongo: Any = connect_mongo(settings.mongodb_url)
-    nc = await connect(settings.nats_url, name="tests-poison")
     try:
         ledger = Buggy(durable_database(mongo, settings.mongodb_database))
         ledger.poison_id = events[4].event_id
@@ -93,7 +80,7 @@ async def test_an_event_that_fails_every_delivery_is_dead_lettered_after_the_las
             await publish_events(settings, events)
             record = await asyncio.wait_for(records.get(), 60)
             await pipeline.wait_until(lambda s: s.counted >= 8, timeout=30)
-            await nothing_pending(nc, settings)
+            await wait_all_acked(settings)
         assert (pipeline.stats.counted, pipeline.stats.dead_lettered) == (8, 1)
         assert records.empty()
         assert record["producer"] == "analytics"
@@ -102,7 +89,6 @@ async def test_an_event_that_fails_every_delivery_is_dead_lettered_after_the_las
         assert record["subject"] == subject_for(settings, ZaloEventKind.FOLLOW)
         assert record["error"].startswith("KeyError at tests/analytics/test_dead_letters.py:")
     finally:
-        await nc.close()
         await mongo.drop_database(settings.mongodb_database)
         await mongo.close()
 
@@ -123,7 +109,7 @@ async def test_an_undecodable_event_is_dead_lettered_at_once(
             await publish_events(settings, [good])
             record = await asyncio.wait_for(records.get(), 60)
             await pipeline.wait_until(lambda s: s.counted >= 1, timeout=30)
-            await nothing_pending(nc, settings)
+            await wait_all_acked(settings)
         assert (pipeline.stats.rejected, pipeline.stats.counted) == (1, 1)
         assert (record["subject"], record["deliveries"]) == (subject, 1)
         assert record["error"].startswith("ValidationError: ")
