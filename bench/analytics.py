@@ -3,7 +3,7 @@
 Run: `python -m bench.analytics` (part of `make bench`). Uses NATS_URL / MONGODB_URL when set,
 else starts a nats-server and the project's FerretDB in temporary folders. The same backlog
 of Zalo events is consumed twice, from the same stream, by two durables:
-- batched: the service's own pipeline (`handlers.consuming`: batch pulls, decoding, the ledger's
+- batched: the service's own pipeline (`pullers.consuming`: batch pulls, decoding, the ledger's
   one journal insert per batch, counters folded per bucket and written with `bulk_write`, then
   the acks), in a process set up as the service's (`collect_less_often`, unless `--default-gc`);
 - naive: one event at a time: `insert_one` into the ledger, one `$inc` upsert per counter
