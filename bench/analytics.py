@@ -3,7 +3,7 @@
 Run: `python -m bench.analytics` (part of `make bench`). Uses NATS_URL / MONGODB_URL when set,
 else starts a nats-server and the project's FerretDB in temporary folders. The same backlog
 of Zalo events is consumed twice, from the same stream, by two durables:
-- batched: the service's own pipeline (`handlers.consuming`: batch pulls, decoding, the ledger's
+- batched: the service's own pipeline (`pullers.consuming`: batch pulls, decoding, the ledger's
   one journal insert per batch, counters folded per bucket and written with `bulk_write`, then
   the acks), in a process set up as the service's (`collect_less_often`, unless `--default-gc`);
 - naive: one event at a time: `insert_one` into the ledger, one `$inc` upsert per counter
@@ -30,10 +30,9 @@ from nats.js.api import ConsumerConfig, StreamConfig
 
 from services.analytics.app import declare_consumers
 from services.analytics.buckets import GRAINS, Grain, bucket_label
-from services.analytics.consumer import BatchPipeline
-from services.analytics.handlers import consuming, decode_zalo
 from services.analytics.increments import ZALO_EVENTS
 from services.analytics.ledger import CounterLedger, durable_database
+from services.analytics.pullers import consuming, decode_zalo
 from services.analytics.settings import AnalyticsSettings
 from services.analytics.store import MetricsStore
 from services.ingest.normalize import normalize
@@ -108,10 +107,9 @@ async def run_batched(settings: AnalyticsSettings, expected: int) -> float:
     db = durable_database(mongo, settings.mongodb_database)
     ledger = CounterLedger(db)
     await ledger.load()
-    pipeline = BatchPipeline(ledger, settings.max_write_batch, settings.retry_delay)
     try:
         started = time.perf_counter()
-        async with consuming(settings, pipeline):
+        async with consuming(settings, ledger) as pipeline:
             await pipeline.wait_until(lambda s: s.counted >= expected, timeout=600)
             elapsed = time.perf_counter() - started
         assert pipeline.stats.counted == expected, pipeline.stats

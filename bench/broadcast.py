@@ -40,9 +40,9 @@ from typing import Any
 
 import httpx
 
+from services.broadcast.composition import BroadcastService, build
 from services.broadcast.domain import NoticeDraft
 from services.broadcast.groups import Group
-from services.broadcast.runtime import Runtime
 from services.broadcast.settings import BroadcastSettings
 from shared.auth import Role, StaffUser
 from shared.subjects import (
@@ -75,13 +75,13 @@ def max_window(times: list[float], width: float = 1.0) -> int:
     return max((bisect.bisect_left(times, t + width) - i for i, t in enumerate(times)), default=0)
 
 
-async def final_outcomes(runtime: Runtime) -> int:
+async def final_outcomes(service: BroadcastService) -> int:
     """Outcome events stored so far in a final state. Completion is seen from the stream (a
     sender publishes an outcome only after its result is recorded), with one cheap request per
     poll, so the bench neither scans MongoDB nor handles each event while the workers run; the
     last `sent` event's stream timestamp ends the measured time."""
     subject = f"{BROADCAST_OUTCOME_PREFIX}.>"
-    info = await runtime.js.stream_info(BROADCAST_EVENTS_STREAM.name, subjects_filter=subject)
+    info = await service.js.stream_info(BROADCAST_EVENTS_STREAM.name, subjects_filter=subject)
     per_subject = info.state.subjects or {}
     return sum(per_subject.get(broadcast_outcome_subject(s), 0) for s in FINAL)
 
@@ -110,63 +110,61 @@ async def fan_out(
     log_dir: Path,
     servers: dict[str, int],
 ) -> dict[str, Any]:
-    runtime = Runtime(settings)
-    await runtime.start(workers=False, scheduler=False)
-    replicas: list[subprocess.Popen[bytes]] = []
-    try:
-        ids = [f"9{tag}{i:08d}" for i in range(groups)]
-        admin.post(
-            "/_admin/seed", json={"groups": [{"group_id": g} for g in ids]}
-        ).raise_for_status()
-        rows = [Group(group_id=g, name=f"Tổ {g[-5:]}", ward="dong-hai") for g in ids]
-        await runtime.groups.upsert_many(rows, datetime.now(UTC))
-        env = env_of(settings)
-        for n in range(3):
-            with open(log_dir / f"{tag}-replica{n}.log", "ab") as log:
-                replicas.append(
-                    subprocess.Popen(
-                        [sys.executable, "-m", "services.broadcast.sender"],
-                        env=env,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
+    async with build(settings, workers=False, scheduler=False) as service:
+        replicas: list[subprocess.Popen[bytes]] = []
+        try:
+            ids = [f"9{tag}{i:08d}" for i in range(groups)]
+            admin.post(
+                "/_admin/seed", json={"groups": [{"group_id": g} for g in ids]}
+            ).raise_for_status()
+            rows = [Group(group_id=g, name=f"Tổ {g[-5:]}", ward="dong-hai") for g in ids]
+            await service.groups.upsert_many(rows, datetime.now(UTC))
+            env = env_of(settings)
+            for n in range(3):
+                with open(log_dir / f"{tag}-replica{n}.log", "ab") as log:
+                    replicas.append(
+                        subprocess.Popen(
+                            [sys.executable, "-m", "services.broadcast.sender"],
+                            env=env,
+                            stdout=log,
+                            stderr=subprocess.STDOUT,
+                        )
                     )
-                )
-        await asyncio.sleep(5)  # replicas connected and fetching
-        pids = servers | {f"replica {n}": r.pid for n, r in enumerate(replicas)}
-        draft = NoticeDraft.model_validate(
-            {
-                "title": "Cảnh báo lừa đảo",
-                "body": "Không chuyển tiền cho người lạ tự xưng công an.",
-                "category": "fraud_warning",
-                "severity": "Severe",
-                "urgency": "Immediate",
-                "certainty": "Likely",
-                "targets": {"wards": ["dong-hai"]},
-            }
-        )
-        if COLD_ROSTER:
-            await runtime.groups.rosters.delete_many({})
-        before = await final_outcomes(runtime)
-        cpu_before = cpu_of(pids)
-        started = datetime.now(UTC)
-        notice, _ = await runtime.service.create(draft, EDITOR)
-        deadline = time.monotonic() + max(600.0, groups / 5)
-        while await final_outcomes(runtime) - before < groups:
-            if time.monotonic() > deadline:
-                raise TimeoutError("fan-out did not finish")
-            await asyncio.sleep(0.1)
-        cpu_after = cpu_of(pids)
-        last = await runtime.js.get_last_msg(
-            BROADCAST_EVENTS_STREAM.name, broadcast_outcome_subject("sent")
-        )
-        elapsed = ((last.time or datetime.now(UTC)) - started).total_seconds()
-        counts, _ = await runtime.deliveries.progress(notice.id)
-    finally:
-        for replica in replicas:
-            replica.terminate()
-        for replica in replicas:
-            replica.wait(30)
-        await runtime.stop()
+            await asyncio.sleep(5)  # replicas connected and fetching
+            pids = servers | {f"replica {n}": r.pid for n, r in enumerate(replicas)}
+            draft = NoticeDraft.model_validate(
+                {
+                    "title": "Cảnh báo lừa đảo",
+                    "body": "Không chuyển tiền cho người lạ tự xưng công an.",
+                    "category": "fraud_warning",
+                    "severity": "Severe",
+                    "urgency": "Immediate",
+                    "certainty": "Likely",
+                    "targets": {"wards": ["dong-hai"]},
+                }
+            )
+            if COLD_ROSTER:
+                await service.groups.rosters.delete_many({})
+            before = await final_outcomes(service)
+            cpu_before = cpu_of(pids)
+            started = datetime.now(UTC)
+            notice, _ = await service.notice_service.create(draft, EDITOR)
+            deadline = time.monotonic() + max(600.0, groups / 5)
+            while await final_outcomes(service) - before < groups:
+                if time.monotonic() > deadline:
+                    raise TimeoutError("fan-out did not finish")
+                await asyncio.sleep(0.1)
+            cpu_after = cpu_of(pids)
+            last = await service.js.get_last_msg(
+                BROADCAST_EVENTS_STREAM.name, broadcast_outcome_subject("sent")
+            )
+            elapsed = ((last.time or datetime.now(UTC)) - started).total_seconds()
+            counts, _ = await service.deliveries.progress(notice.id)
+        finally:
+            for replica in replicas:
+                replica.terminate()
+            for replica in replicas:
+                replica.wait(30)
     messages = admin.get("/_admin/messages", params={"kind": "group"}).json()
     mine = [m for m in messages if m["group_id"].startswith(f"9{tag}")]
     times = sorted(float(m["sent_time"]) for m in mine)

@@ -31,7 +31,7 @@ from nats.aio.msg import Msg
 
 from services.reports.app import create_app
 from services.reports.cases import case_id_for
-from services.reports.handlers import IntakeConsumer
+from services.reports.intake_consumer import IntakeConsumer
 from services.reports.settings import ReportsSettings
 from services.reports.store import ReportsStore
 from shared.events.zalo import MessageType, ZaloEventKind, ZaloEventReceived
@@ -154,13 +154,13 @@ async def main(args: argparse.Namespace) -> None:
 
 
 async def report(nc: NatsClient, args: argparse.Namespace, app: FastAPI) -> None:
-    store: ReportsStore = app.state.reports.store
+    store: ReportsStore = app.state.service.reports.store
     print(f"reports intake on {mongo_server_label()}, {args.runs} runs, one replica")
     p50s, p99s, rates = [], [], []
     total = 0
     for run in range(args.runs):
         paced = await run_once(nc, args.paced, args.rate)
-        backlog = await run_once(nc, args.backlog, None, app.state.intake_consumer)
+        backlog = await run_once(nc, args.backlog, None, app.state.service.intake_consumer)
         total += args.paced + args.backlog
         cases = await store.cases.count_documents({})
         p50s.append(pct(paced.latencies, 0.50))

@@ -32,6 +32,7 @@ class Role(StrEnum):
     ANALYST = "analyst"
     EDITOR = "editor"  # writes notices
     APPROVER = "approver"  # approves notices that reach every ward
+    REGISTRAR = "registrar"  # keeps broadcast's group registry (import, edit)
 
 
 # Roles a person may use only in a session signed in with a second factor (TOTP); an API token

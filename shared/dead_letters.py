@@ -70,6 +70,24 @@ def dead_letter_record(service: str, raw: Msg, error: str) -> MessageDeadLettere
     )
 
 
+class PoisonMessages:
+    """Dead letters for a hand-written pull consumer (analytics' pullers, no FastStream
+    middleware): the same record on `deadletter.<service>`, then the message is terminated."""
+
+    def __init__(self, nc: NatsClient, service: str, max_deliver: int) -> None:
+        self.nc, self.service, self.max_deliver = nc, service, max_deliver
+
+    def last_delivery(self, raw: Msg) -> bool:
+        """Whether the consumer will not deliver `raw` again after this delivery."""
+        return times_delivered(raw) >= self.max_deliver
+
+    async def dead_letter(self, raw: Msg, error: str) -> MessageDeadLettered:
+        """Record `raw` with `error` (`where(exc)`, never the content), then terminate it."""
+        record = await dead_letter(self.nc, self.service, raw, error)
+        await raw.term()
+        return record
+
+
 def dead_letters(
     connection: Callable[[], NatsClient], service: str, max_deliver: int
 ) -> Callable[..., BaseMiddleware]:

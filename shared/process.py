@@ -6,6 +6,7 @@ The HTTP services get both from uvicorn (uvloop when installed); worker-only pro
 
 import asyncio
 import gc
+import logging
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -33,6 +34,15 @@ def run_worker(main: Coroutine[Any, Any, T]) -> T:
     client: ~12 % less per call)."""
     collect_less_often()
     return uvloop.run(main)
+
+
+def log_failure(task: "asyncio.Task[Any]") -> None:
+    """A done callback: a background loop that ended with an exception says so at once (by
+    default asyncio reports it only when the task object is collected)."""
+    if not task.cancelled() and task.exception() is not None:
+        logging.getLogger(__name__).error(
+            "background task failed", exc_info=task.exception(), extra={"task": task.get_name()}
+        )
 
 
 async def stop_task(task: "asyncio.Task[Any]") -> None:

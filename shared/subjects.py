@@ -22,11 +22,6 @@ def zalo_event_subject(kind: str) -> str:
     return f"{ZALO_EVENT_PREFIX}.{kind}"
 
 
-# --- Key-value buckets ------------------------------------------------------------------------
-# Ingest's ledger of accepted event ids: dedup beyond the stream's duplicate window.
-INGEST_LEDGER_BUCKET = "ingest_event_ids"
-
-
 @dataclass(frozen=True)
 class StreamSpec:
     """A JetStream stream as this code base declares it; replicas come from configuration."""

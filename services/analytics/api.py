@@ -35,7 +35,7 @@ Format = Annotated[Literal["json", "csv"], Query(alias="format")]
 
 
 def get_store(request: Request) -> MetricsStore:
-    store: MetricsStore = request.app.state.store
+    store: MetricsStore = request.app.state.service.store
     return store
 
 
@@ -76,7 +76,7 @@ def respond(body: dict[str, Any], rows: list[dict[str, Any]], fmt: str, name: st
 
 
 def get_gazetteer(request: Request) -> Gazetteer:
-    gazetteer: Gazetteer = request.app.state.gazetteer
+    gazetteer: Gazetteer = request.app.state.service.gazetteer
     return gazetteer
 
 

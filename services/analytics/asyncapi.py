@@ -2,7 +2,7 @@
 
 `python -m services.analytics.asyncapi [--out docs/asyncapi/analytics.json]`. Analytics pulls
 whole batches by hand-written JetStream code (`shared.jetstream.BatchPuller`); its durables
-and subject filters (`handlers.subscriptions`) are declared here on a FastStream broker that
+and subject filters (`pullers.subscriptions`) are declared here on a FastStream broker that
 never connects, with the models the batch decoders read, so the document comes from the same
 code as the consumers.
 """
@@ -12,12 +12,13 @@ from typing import Any
 
 from faststream.nats import JStream, NatsBroker, PullSub
 
-from services.analytics.handlers import subscriptions
+from services.analytics.pullers import subscriptions
 from services.analytics.settings import AnalyticsSettings
 from services.analytics.snapshots import ZaloStatsSnapshotted
 from services.analytics.tips import TipEvent
 from shared.asyncapi import document, write
 from shared.events.broadcast import DeliveryOutcomeRecorded, RegistryGroupChanged
+from shared.events.dead_letter import MessageDeadLettered
 from shared.events.zalo import ZaloEventReceived
 from shared.subjects import (
     ANALYTICS_BROADCAST_DURABLE,
@@ -26,6 +27,8 @@ from shared.subjects import (
     ANALYTICS_SNAPSHOTS_STREAM,
     ANALYTICS_TIPS_DURABLE,
     ANALYTICS_ZALO_DURABLE,
+    DEAD_LETTERS_STREAM,
+    dead_letter_subject,
 )
 
 # durable -> (the model its decoder reads, what is counted)
@@ -67,6 +70,13 @@ def documented_broker(settings: AnalyticsSettings) -> NatsBroker:
         schema=ZaloStatsSnapshotted,
         title=settings.snapshot_subject,
         description="The OA's follower total and article counts, one per polling slot.",
+    )
+    broker.publisher(
+        dead_letter_subject("analytics"),
+        stream=JStream(DEAD_LETTERS_STREAM.name, declare=False),
+        schema=MessageDeadLettered,
+        title=dead_letter_subject("analytics"),
+        description="An event that could not be decoded, or failed on its last delivery.",
     )
     return broker
 

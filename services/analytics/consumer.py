@@ -4,7 +4,12 @@ Fetched messages are decoded at once and buffered; one writer task takes everyth
 (up to `max_batch` events) as one ledger batch, so while a batch is being written the next
 one grows (group commit): few MongoDB round trips under load, no waiting when idle. Messages
 are acknowledged only after `CounterLedger.apply` returned, i.e. once their counts are in
-MongoDB; a failed batch is nak'ed with a delay and comes back.
+MongoDB. A batch that fails for a reason the service can wait out (MongoDB or NATS away or
+slow) is nak'ed with a delay and comes back. Anything else is a bug or a poison event: the batch
+is written again event by event, so that only the event at fault is held up, and that event is
+nak'ed until its last delivery, then recorded on `deadletter.analytics` with the error
+(`shared.dead_letters`). An event that cannot be decoded would fail the same way on every
+delivery: it is recorded there at once.
 """
 
 import asyncio
@@ -14,16 +19,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from nats.aio.msg import Msg
+from nats.errors import Error as NatsError
 from pydantic import ValidationError
+from pymongo.errors import PyMongoError
 
 from services.analytics import telemetry
 from services.analytics.increments import Decoded
 from services.analytics.ledger import CounterLedger
+from shared.dead_letters import PoisonMessages, where
 
 log = logging.getLogger(__name__)
 
 Decoder = Callable[[bytes], Decoded]
 _Buffered = tuple[Decoded, Msg]
+# What a batch may fail with and still succeed later, unchanged: it is delivered again.
+TRANSIENT = (PyMongoError, NatsError, TimeoutError, ConnectionError)
 
 
 @dataclass
@@ -33,15 +43,21 @@ class PipelineStats:
     duplicates: int = 0
     rejected: int = 0
     failed_batches: int = 0
+    dead_lettered: int = 0
 
 
 class BatchPipeline:
     """Applies buffered events through the ledger, one group at a time."""
 
     def __init__(
-        self, ledger: CounterLedger, max_batch: int = 10_000, retry_delay: float = 2.0
+        self,
+        ledger: CounterLedger,
+        poison: PoisonMessages,
+        max_batch: int = 10_000,
+        retry_delay: float = 2.0,
     ) -> None:
         self.ledger = ledger
+        self.poison = poison
         self.max_batch = max_batch
         self.retry_delay = retry_delay
         self.stats = PipelineStats()
@@ -99,7 +115,7 @@ class BatchPipeline:
             # Facts first: idempotent by themselves, so a redelivery may write them again.
             await self.ledger.write_facts(f for decoded, _ in batch for f in decoded.facts)
             result = await self.ledger.apply([(d.event_id, d.increments) for d, _ in batch])
-        except Exception as exc:  # Mongo down or slow: deliver the batch again later
+        except TRANSIENT as exc:  # Mongo or NATS down or slow: deliver the batch again later
             self.stats.failed_batches += 1
             telemetry.not_counted("failed", len(batch))
             log.warning(
@@ -109,6 +125,13 @@ class BatchPipeline:
             for _, message in batch:
                 await message.nak(delay=self.retry_delay)
             return
+        except Exception as exc:  # a bug or a poison event: find it, hold up only it
+            if len(batch) > 1:
+                for item in batch:  # the ledger counts an event once, whatever came before
+                    await self._write_batch([item])
+                return
+            await self._failed(batch[0][1], exc)
+            return
         self.stats.batches += 1
         self.stats.counted += result.counted
         self.stats.duplicates += result.duplicates
@@ -116,12 +139,33 @@ class BatchPipeline:
         for _, message in batch:
             await message.ack()
 
+    async def _failed(self, message: Msg, exc: Exception) -> None:
+        """An event that failed alone for no reason the service can wait out."""
+        self.stats.failed_batches += 1
+        telemetry.not_counted("failed")
+        if self.poison.last_delivery(message):
+            self.stats.dead_lettered += 1
+            await self.poison.dead_letter(message, where(exc))
+            return
+        log.error(
+            "event failed, will be redelivered",
+            extra={"subject": message.subject, "error": where(exc)},
+        )
+        await message.nak(delay=self.retry_delay)
+
     async def _reject(self, message: Msg, exc: Exception) -> None:
+        """An event that cannot be decoded: the same on every delivery, so recorded at once."""
         self.stats.rejected += 1
         telemetry.not_counted("rejected")
         log.warning("event rejected", extra={"subject": message.subject, "reason": _reason(exc)})
-        await message.term()
+        await self.poison.dead_letter(message, _error(exc))
         self._progress.set()
+
+
+def _error(exc: Exception) -> str:
+    """The dead letter's error: the fields at fault and their error types, no values."""
+    reason = _reason(exc)
+    return f"{type(exc).__name__}: {'; '.join(reason)}" if isinstance(reason, list) else reason
 
 
 def _reason(exc: Exception) -> Any:

@@ -28,7 +28,7 @@ async def dashboard() -> HTMLResponse:
 @router.get("/dashboard/static/{name}")
 async def asset(name: str, request: Request) -> FileResponse:
     if name == "chart.umd.min.js":
-        path: Path | None = request.app.state.chart_js
+        path: Path | None = request.app.state.service.chart_js
         if path is None:
             raise HTTPException(
                 status.HTTP_404_NOT_FOUND,

@@ -12,12 +12,18 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from nats.errors import Error as NatsError
 from nats.js.errors import KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
+from pymongo.errors import PyMongoError
 
 log = logging.getLogger(__name__)
 
 KEY = "writer"
+# What taking, keeping or acting on the lease may fail with and succeed later (the lead's
+# start connects to NATS and loads the ledger from MongoDB); anything else is a bug: it ends
+# the loop loudly, the lease expires and another replica leads.
+UNAVAILABLE = (NatsError, PyMongoError, TimeoutError, ConnectionError)
 
 
 class WriterLease:
@@ -43,7 +49,7 @@ class WriterLease:
                 await self._step()
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # NATS unreachable: not leading any more, try again
+            except UNAVAILABLE as exc:  # NATS or MongoDB unreachable: not leading, try again
                 log.warning("writer lease error", extra={"error": type(exc).__name__})
                 await self._lose()
             await asyncio.sleep(self.ttl / 3)

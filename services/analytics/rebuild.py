@@ -21,9 +21,9 @@ from nats.js.kv import KeyValue
 
 from services.analytics.app import declare_consumers
 from services.analytics.consumer import BatchPipeline, PipelineStats
-from services.analytics.handlers import consumers, consuming
 from services.analytics.lease import KEY
 from services.analytics.ledger import CounterLedger, durable_database
+from services.analytics.pullers import consumers, consuming
 from services.analytics.settings import AnalyticsSettings
 from services.analytics.store import MetricsStore
 from shared.jetstream import connect, ensure_key_value
@@ -107,10 +107,8 @@ async def _rebuild(settings: AnalyticsSettings, timeout: float) -> PipelineStats
     try:
         await MetricsStore(db, settings).drop_aggregates()
         await reset_consumers(settings)
-        ledger = CounterLedger(db)
-        pipeline = BatchPipeline(ledger, settings.max_write_batch, settings.retry_delay)
         deadline = time.monotonic() + timeout
-        async with consuming(settings, pipeline):
+        async with consuming(settings, CounterLedger(db)) as pipeline:
             while not await caught_up(settings):
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"replay not finished after {timeout} s: {pipeline.stats}")

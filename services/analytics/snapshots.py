@@ -11,12 +11,15 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import aiohttp
+from nats.errors import Error as NatsError
 from pydantic import BaseModel, ConfigDict
 
 from services.analytics.buckets import bucket_labels
 from services.analytics.increments import Fact
 from shared.events.envelope import Event
 from shared.zalo.client import ZaloClient
+from shared.zalo.errors import ZaloError
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +129,11 @@ def _increase(now: int | None, before: int | None) -> int | None:
     return None if now is None or before is None else now - before
 
 
+# What a round may fail with and succeed at the next interval; anything else is a bug and
+# ends the poller loudly instead of being retried every interval.
+UNAVAILABLE = (ZaloError, aiohttp.ClientError, NatsError, TimeoutError, ConnectionError)
+
+
 class SnapshotPoller:
     """Publishes a snapshot every `interval` seconds until stopped (errors are logged)."""
 
@@ -137,6 +145,6 @@ class SnapshotPoller:
             try:
                 snapshot = await take_snapshot(self.zalo, datetime.now(UTC), self.interval)
                 await self.publish(snapshot)
-            except Exception as exc:  # the API or NATS is down: try again next interval
+            except UNAVAILABLE as exc:  # the API or NATS is down: try again next interval
                 log.warning("snapshot failed", extra={"error": type(exc).__name__})
             await asyncio.sleep(self.interval)

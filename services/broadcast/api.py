@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from services.broadcast.approval import WardMove, ward_moves
+from services.broadcast.composition import BroadcastService
 from services.broadcast.domain import (
     BroadcastError,
     Category,
@@ -26,7 +27,6 @@ from services.broadcast.domain import (
     Urgency,
 )
 from services.broadcast.groups import Group, parse_groups_csv
-from services.broadcast.runtime import Runtime
 from shared.audit import audit
 from shared.auth import CurrentStaff, Role, StaffUser, require_roles
 from shared.errors import FieldError, error_body
@@ -40,17 +40,21 @@ router = APIRouter(tags=["broadcast"])
 MAX_PAGE = 100_000  # (page - 1) * page_size must stay a 64-bit skip
 
 
-def get_runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
+def get_service(request: Request) -> BroadcastService:
+    service: BroadcastService = request.app.state.service
+    return service
 
 
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+BroadcastDep = Annotated[BroadcastService, Depends(get_service)]
 Editor = Annotated[StaffUser, Depends(require_roles(Role.EDITOR, Role.APPROVER))]
 Approver = Annotated[StaffUser, Depends(require_roles(Role.APPROVER))]
-# Editors keep the registry (new groups, names, officers); moving a group to another ward
+# Registrars keep the registry (new groups, names, officers); moving a group to another ward
 # changes who an existing ward-targeted notice reaches, so that takes an admin (_write_groups).
-RegistryWriter = Annotated[StaffUser, Depends(require_roles(Role.EDITOR))]
+Registrar = Annotated[StaffUser, Depends(require_roles(Role.REGISTRAR))]
+# Officers' Zalo ids are in the registry: its keepers, and those who target notices, list it.
+RegistryReader = Annotated[
+    StaffUser, Depends(require_roles(Role.REGISTRAR, Role.EDITOR, Role.APPROVER))
+]
 
 
 class Page(BaseModel):
@@ -79,7 +83,7 @@ class UpdateIn(BaseModel):
     expires_at: datetime | None = None
 
 
-async def _write_groups(rt: Runtime, groups: list[Group], user: StaffUser) -> None:
+async def _write_groups(rt: BroadcastService, groups: list[Group], user: StaffUser) -> None:
     """Upsert groups; a write that moves a known group to another ward needs an admin. Every
     write is audited with its moves."""
     moves = await _allowed_moves(rt, groups, user)
@@ -92,7 +96,9 @@ async def _write_groups(rt: Runtime, groups: list[Group], user: StaffUser) -> No
     )
 
 
-async def _allowed_moves(rt: Runtime, groups: list[Group], user: StaffUser) -> list[WardMove]:
+async def _allowed_moves(
+    rt: BroadcastService, groups: list[Group], user: StaffUser
+) -> list[WardMove]:
     """The ward moves a write would make; refused (403) unless the caller is an admin."""
     current = await rt.groups.wards_of([g.group_id for g in groups])
     moves = ward_moves(current, groups)
@@ -106,8 +112,8 @@ async def _allowed_moves(rt: Runtime, groups: list[Group], user: StaffUser) -> l
 @router.post("/groups/import", summary="Import groups from CSV: all rows or none")
 async def import_groups(
     request: Request,
-    rt: RuntimeDep,
-    user: RegistryWriter,
+    rt: BroadcastDep,
+    user: Registrar,
     dry_run: Annotated[bool, Query(description="Check the file, store nothing")] = False,
 ) -> JSONResponse:
     """`dry_run=true` answers exactly as the import would (the row errors, or how many groups
@@ -127,8 +133,8 @@ async def import_groups(
 
 @router.get("/groups", response_model=Page)
 async def list_groups(
-    rt: RuntimeDep,
-    _: Editor,  # officers' Zalo ids are in it: the registry's keepers only (docs/security.md)
+    rt: BroadcastDep,
+    _: RegistryReader,  # officers' Zalo ids are in it (docs/security.md)
     ward: str | None = None,
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -138,7 +144,7 @@ async def list_groups(
 
 
 @router.put("/groups/{group_id}", response_model=Group)
-async def put_group(group_id: str, group: Group, rt: RuntimeDep, user: RegistryWriter) -> Group:
+async def put_group(group_id: str, group: Group, rt: BroadcastDep, user: Registrar) -> Group:
     if group.group_id != group_id:
         raise BroadcastError("group_id trong đường dẫn và nội dung không khớp.")
     await _write_groups(rt, [group], user)
@@ -153,14 +159,14 @@ async def put_group(group_id: str, group: Group, rt: RuntimeDep, user: RegistryW
 )
 async def create_notice(
     draft: NoticeDraft,
-    rt: RuntimeDep,
+    rt: BroadcastDep,
     user: Editor,
     response: Response,
     idempotency_key: Annotated[str | None, Header(min_length=8, max_length=128)] = None,
 ) -> Notice:
     if idempotency_key and not draft.idempotency_key:
         draft = draft.model_copy(update={"idempotency_key": idempotency_key})
-    notice, created = await rt.service.create(draft, user)
+    notice, created = await rt.notice_service.create(draft, user)
     if not created:
         response.status_code = status.HTTP_200_OK
     return notice
@@ -168,7 +174,7 @@ async def create_notice(
 
 @router.get("/notices", response_model=Page)
 async def list_notices(
-    rt: RuntimeDep,
+    rt: BroadcastDep,
     _: CurrentStaff,
     status_: Annotated[NoticeStatus | None, Query(alias="status")] = None,
     category: Category | None = None,
@@ -183,25 +189,25 @@ async def list_notices(
 
 
 @router.get("/notices/{notice_id}", response_model=NoticeView)
-async def get_notice(notice_id: str, rt: RuntimeDep, _: CurrentStaff) -> NoticeView:
-    notice = await rt.service.get(notice_id)
+async def get_notice(notice_id: str, rt: BroadcastDep, _: CurrentStaff) -> NoticeView:
+    notice = await rt.notice_service.get(notice_id)
     counts, wards = await rt.deliveries.progress(notice_id)
     return NoticeView(notice=notice, progress=Progress(counts=counts, wards=wards))
 
 
 @router.post("/notices/{notice_id}/approve", response_model=Notice)
 async def approve_notice(
-    notice_id: str, rt: RuntimeDep, user: Approver, request: Request
+    notice_id: str, rt: BroadcastDep, user: Approver, request: Request
 ) -> Notice:
     """Approvers only, signed in with a second factor; audited with who, when and from where."""
-    notice = await rt.service.approve(notice_id, user)
+    notice = await rt.notice_service.approve(notice_id, user)
     await audit(request, "notice_approved", user, target=notice_id)
     return notice
 
 
 @router.post("/notices/{notice_id}/update", status_code=201, response_model=Notice)
-async def update_notice(notice_id: str, change: UpdateIn, rt: RuntimeDep, user: Editor) -> Notice:
-    original = await rt.service.get(notice_id)
+async def update_notice(notice_id: str, change: UpdateIn, rt: BroadcastDep, user: Editor) -> Notice:
+    original = await rt.notice_service.get(notice_id)
     draft = NoticeDraft(
         title=change.title,
         body=change.body,
@@ -213,26 +219,26 @@ async def update_notice(notice_id: str, change: UpdateIn, rt: RuntimeDep, user: 
         expires_at=change.expires_at,
         test_mode=original.test_mode,
     )
-    return await rt.service.update(notice_id, draft, user)
+    return await rt.notice_service.update(notice_id, draft, user)
 
 
 @router.post("/notices/{notice_id}/cancel")
 async def cancel_notice(
-    notice_id: str, rt: RuntimeDep, user: Editor, request: Request
+    notice_id: str, rt: BroadcastDep, user: Editor, request: Request
 ) -> dict[str, Any]:
-    original, withdrawal = await rt.service.cancel(notice_id, user)
+    original, withdrawal = await rt.notice_service.cancel(notice_id, user)
     await audit(request, "notice_cancelled", user, target=notice_id)
     return {"cancelled": original, "withdrawal": withdrawal}
 
 
 @router.post("/notices/cap", status_code=201, response_model=Notice)
 async def import_cap(
-    request: Request, rt: RuntimeDep, user: Editor, followers: bool = False
+    request: Request, rt: BroadcastDep, user: Editor, followers: bool = False
 ) -> Notice:
     """Relay a CAP 1.2 alert; invalid CAP is answered 422 with the reason."""
-    return await rt.service.import_cap(await request.body(), user, followers)
+    return await rt.notice_service.import_cap(await request.body(), user, followers)
 
 
 @router.get("/notices/{notice_id}/cap")
-async def export_cap(notice_id: str, rt: RuntimeDep, _: CurrentStaff) -> Response:
-    return Response(await rt.service.export_cap(notice_id), media_type="application/cap+xml")
+async def export_cap(notice_id: str, rt: BroadcastDep, _: CurrentStaff) -> Response:
+    return Response(await rt.notice_service.export_cap(notice_id), media_type="application/cap+xml")

@@ -1,4 +1,4 @@
-"""`create_app(settings)`: the broadcast HTTP API with its NATS and MongoDB runtime."""
+"""`create_app(settings)`: the broadcast HTTP API over what `composition.build` made."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from services.broadcast import api, cap
-from services.broadcast.runtime import Runtime
+from services.broadcast.composition import build
 from services.broadcast.settings import BroadcastSettings
 from shared.health import health_router, mongo_answers, nats_connected
 from shared.identity.verifier import StaffVerifier, staff_verifier
@@ -14,17 +14,13 @@ from shared.web import MIB, harden
 
 
 def create_app(settings: BroadcastSettings) -> FastAPI:
-    runtime = Runtime(settings)
+    """The API; its lifespan runs `build(settings)` (sender workers unless RUN_SENDER=false)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await runtime.start(workers=settings.run_sender)
-        try:
-            async with staff_verifier(settings, "broadcast") as verifier:
-                app.state.staff = verifier
-                yield
-        finally:
-            await runtime.stop()
+        async with build(settings) as service, staff_verifier(settings, "broadcast") as verifier:
+            app.state.service, app.state.staff = service, verifier
+            yield
 
     app = FastAPI(
         title="binhyen broadcast",
@@ -37,13 +33,12 @@ def create_app(settings: BroadcastSettings) -> FastAPI:
     # CAP is read whole before parsing: 512 KiB, checked while reading; a registry of
     # 10,000 groups is ~1.5 MB of CSV.
     harden(app, {("POST", "/notices/cap"): cap.MAX_XML_BYTES, ("POST", "/groups/import"): 8 * MIB})
-    app.state.runtime = runtime
     app.state.staff = StaffVerifier.static_only(settings)  # the lifespan's replaces it
     app.include_router(api.router)
 
     checks = {
-        "nats": nats_connected(lambda: runtime.nc),
-        "mongodb": mongo_answers(lambda: runtime.mongo.admin),
+        "nats": nats_connected(lambda: app.state.service.nc),
+        "mongodb": mongo_answers(lambda: app.state.service.mongo.admin),
     }
     app.include_router(health_router(checks))
     return app

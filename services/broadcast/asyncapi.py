@@ -11,9 +11,8 @@ from collections.abc import Sequence
 from faststream.nats import JStream, NatsBroker
 from pydantic import BaseModel
 
-from services.broadcast.handlers import PlanCommand, build_router
+from services.broadcast.handlers import Collaborators, Durables, PlanCommand, build_router
 from services.broadcast.records import DeliveryCommand
-from services.broadcast.runtime import Runtime
 from services.broadcast.settings import BroadcastSettings
 from shared.asyncapi import document, write
 from shared.events.broadcast import (
@@ -74,7 +73,7 @@ DESCRIPTION = "Notices out to Zalo groups and followers, exactly once; outcomes 
 def documented_broker(settings: BroadcastSettings) -> NatsBroker:
     """The service's subscribers, plus every subject it publishes, on a broker never started."""
     broker = NatsBroker()
-    broker.include_router(build_router(Runtime(settings)))
+    broker.include_router(build_router(settings, Durables(), _documented_only))
     for subject, stream, model, description in PUBLISHED:
         broker.publisher(
             subject,
@@ -84,6 +83,10 @@ def documented_broker(settings: BroadcastSettings) -> NatsBroker:
             description=description,
         )
     return broker
+
+
+def _documented_only() -> Collaborators:
+    raise RuntimeError("the documented router handles no message")
 
 
 def specification(settings: BroadcastSettings) -> str:

@@ -84,9 +84,6 @@ class DeliveryState(StrEnum):
     CANCELLED = "cancelled"
 
 
-FINAL_STATES = frozenset({DeliveryState.SENT, DeliveryState.FAILED, DeliveryState.CANCELLED})
-
-
 Code = Annotated[int, Field(ge=0, le=10_000)]
 WardSlug = Annotated[str, Field(pattern=r"^[a-z0-9-]{1,60}$")]
 GroupId = Annotated[str, Field(pattern=r"^[0-9A-Za-z_-]{1,40}$")]

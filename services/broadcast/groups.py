@@ -191,43 +191,21 @@ def membership_change(event_name: str) -> int | None:
     return -1 if event_name in _LEFT else None
 
 
-def new_group_defaults(group_id: str) -> dict[str, object]:
-    """A group first seen through an event: OA-owned (only those send events), active, not yet
-    assigned to a ward (staff assign it by CSV import or the API)."""
-    return {
-        "name": f"Nhóm {group_id}",
-        "ward": None,
-        "hamlet": None,
-        "households": None,
-        "officer_id": None,
-        "officer_name": None,
-        "channel": Channel.OA.value,
-        "is_test": False,
-        "active": True,
-        "member_count": 0,
-    }
-
-
 def group_event_update(
-    event_name: str, group_id: str, payload: dict[str, object] | None
-) -> tuple[dict[str, object], bool] | None:
-    """The registry change a lifecycle event implies: (update, upsert), or None."""
+    event_name: str, payload: dict[str, object] | None
+) -> tuple[bool, str | None] | None:
+    """What a lifecycle event makes of a group: (active, its new name or None), or None for an
+    event that is not one."""
     if event_name in _GONE:
-        return {"$set": {"active": False}}, False
+        return False, None
     if event_name not in _INFO:
         return None
     body = payload or {}
-    on_insert = new_group_defaults(group_id)
-    fields: dict[str, object] = {"active": True}
-    on_insert.pop("active")
     name = body.get("group_name") or body.get("name")
     # A Zalo group name is outside text: stored as one clean line, so the registry (which
     # refuses control characters) can always read it back.
     clean = strip_controls(name, keep_newlines=False).strip()[:200] if isinstance(name, str) else ""
-    if clean:
-        fields["name"] = clean
-        on_insert.pop("name")
-    return {"$set": fields, "$setOnInsert": on_insert}, True
+    return True, clean or None
 
 
 class MembershipChange(NamedTuple):
@@ -240,11 +218,13 @@ class MembershipChange(NamedTuple):
 
 
 class LifecycleChange(NamedTuple):
-    """A group was created, renamed or disbanded at `at`: the registry update it implies."""
+    """A group was created or renamed (`active`, with its `name` when Zalo gave one) or
+    disbanded (not `active`) at `at`. A created or renamed group the registry does not know
+    yet is added to it (`GroupStore.apply`), a disbanded one is not."""
 
     group_id: str
-    update: dict[str, object]
-    upsert: bool
+    active: bool
+    name: str | None
     at: datetime
 
 
@@ -262,7 +242,7 @@ def group_event_change(
     step = membership_change(event_name)
     if step is not None and user_id:
         return MembershipChange(group_id, user_id, step, at)
-    change = group_event_update(event_name, group_id, payload)
+    change = group_event_update(event_name, payload)
     if change is None:
         return None
     return LifecycleChange(group_id, *change, at)

@@ -1,10 +1,11 @@
 """NATS subscribers of the broadcast service: thin adapters over the components.
 
-They reach the components through `Collaborators` (the runtime is one), not through the
-runtime module, so this module imports nothing that imports it back."""
+They reach the components through `Collaborators` (`composition.BroadcastService` is one), not
+through the composition module, so this module imports nothing that imports it back."""
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -14,7 +15,7 @@ from faststream.nats import JStream, NatsMessage, NatsRouter, PullSub
 from nats.aio.client import Client as NatsClient
 from pydantic import BaseModel
 
-from services.broadcast.groups import MembershipChange, group_event_change, new_group_defaults
+from services.broadcast.groups import MembershipChange, group_event_change
 from services.broadcast.planner import PlanLater, Planner
 from services.broadcast.records import Echo
 from services.broadcast.replies import Replies
@@ -55,26 +56,34 @@ class Durables:
 
 
 class Collaborators(Protocol):
-    """What the subscribers use; `nc` and the components exist once the runtime started."""
+    """What the subscribers use (read-only, as `composition.BroadcastService` holds them)."""
 
-    settings: BroadcastSettings
-    durables: Durables
-    nc: NatsClient
-    planner: Planner
-    groups: GroupStore
-    deliveries: DeliveryStore
-    replies: Replies
+    @property
+    def nc(self) -> NatsClient: ...
+    @property
+    def planner(self) -> Planner: ...
+    @property
+    def groups(self) -> GroupStore: ...
+    @property
+    def deliveries(self) -> DeliveryStore: ...
+    @property
+    def replies(self) -> Replies: ...
 
 
-def build_router(rt: Collaborators) -> NatsRouter:
-    """Subscribers bound to the durables that `Runtime.start` declared."""
+def build_router(
+    settings: BroadcastSettings, names: Durables, collaborators: Callable[[], Collaborators]
+) -> NatsRouter:
+    """Subscribers bound to the durables that `composition.build` declared. `collaborators`
+    gives the built service when a message arrives (the AsyncAPI document declares the router
+    without building one)."""
     # A message that fails on every delivery is recorded on deadletter.broadcast, then acked.
-    router = NatsRouter(middlewares=[dead_letters(lambda: rt.nc, "broadcast", MAX_DELIVER)])
+    router = NatsRouter(
+        middlewares=[dead_letters(lambda: collaborators().nc, "broadcast", MAX_DELIVER)]
+    )
     work = JStream(BROADCAST_WORK_STREAM.name, declare=False)
     zalo = JStream(ZALO_EVENTS_STREAM.name, declare=False)
     pull = PullSub(batch_size=20, timeout=1.0)
-    replies = pull_inbox_prefix(rt.settings.nats_url)
-    names = rt.durables
+    replies = pull_inbox_prefix(settings.nats_url)
     membership_lock = asyncio.Lock()
 
     @router.subscriber(
@@ -86,6 +95,7 @@ def build_router(rt: Collaborators) -> NatsRouter:
         ack_policy=AckPolicy.NACK_ON_ERROR,
     )
     async def on_plan(cmd: PlanCommand) -> None:
+        rt = collaborators()
         try:
             await rt.planner.plan(cmd.notice_id)
         except PlanLater as exc:
@@ -101,6 +111,7 @@ def build_router(rt: Collaborators) -> NatsRouter:
         ack_policy=AckPolicy.NACK_ON_ERROR,
     )
     async def on_group_event(event: ZaloEventReceived, msg: NatsMessage) -> None:
+        rt = collaborators()
         if not event.group_id:
             log.warning("group event without group id ignored", extra={"event_id": event.event_id})
         change = group_event_change(
@@ -114,10 +125,9 @@ def build_router(rt: Collaborators) -> NatsRouter:
         redelivered = msg.raw_message.metadata.num_delivered > 1
         async with membership_lock:  # recounts of one process must not overtake each other
             if isinstance(change, MembershipChange):
-                defaults = new_group_defaults(change.group_id)
-                await rt.groups.change_membership(*change, defaults, redelivered)
+                await rt.groups.change_membership(change, redelivered)
             else:
-                await rt.groups.apply(*change)
+                await rt.groups.apply(change)
         await rt.groups.mark_event(event.event_id)
 
     @router.subscriber(
@@ -129,6 +139,7 @@ def build_router(rt: Collaborators) -> NatsRouter:
         ack_policy=AckPolicy.NACK_ON_ERROR,
     )
     async def on_user_message(event: ZaloEventReceived) -> None:
+        rt = collaborators()
         if not event.user_id or not event.text:
             return
         if not await rt.groups.mark_event(event.event_id):
@@ -149,8 +160,8 @@ def build_router(rt: Collaborators) -> NatsRouter:
     )
     async def on_oa_echo(event: ZaloEventReceived) -> None:
         group_id = event.group_id
-        code = find_verification_code(event.text or "", rt.settings.verification_prefix)
+        code = find_verification_code(event.text or "", settings.verification_prefix)
         if group_id and code:
-            await rt.deliveries.record_echo(Echo(group_id, code, event.message_id))
+            await collaborators().deliveries.record_echo(Echo(group_id, code, event.message_id))
 
     return router

@@ -2,7 +2,8 @@
 
 A delivery's static fields (`Delivery`: what the planner writes once and the work-queue message
 carries), the claim and the result of each attempt (`Claim`, `Result`), where a delivery
-stands (`Attempt`, `DeliveryView`) and Zalo's echo of a post (`Echo`). Only this module and
+stands (`Attempt`, `DeliveryView`), Zalo's echo of a post (`Echo`), and the audit log's
+entries (`AuditEntry`). Only this module and
 `store.py` see the documents; everything else works on these models. No I/O here.
 """
 
@@ -300,3 +301,40 @@ class Echo:
 
 def attempt_id(delivery_id: str, k: int) -> str:
     return f"{delivery_id}#{k}"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One line of broadcast's audit log: who (`actor`) did what (`action`) when, to which
+    notice if any, and the action's own `details` (never the notice text)."""
+
+    id: str
+    action: str
+    actor: str
+    at: datetime
+    notice_id: str | None
+    details: dict[str, Any]
+
+    @classmethod
+    def from_doc(cls, doc: Doc) -> "AuditEntry":
+        rest = {k: v for k, v in doc.items() if k not in {"_id", "action", "actor", "at"}}
+        notice_id = rest.pop("notice_id", None)
+        return cls(doc["_id"], doc["action"], doc["actor"], doc["at"], notice_id, rest)
+
+
+def new_group_fields(group_id: str) -> Doc:
+    """The registry fields of a group first seen through a Zalo event: OA-owned (only those
+    send events), active, not yet assigned to a ward (staff assign it by CSV import or the
+    API), named after its id until Zalo gives its name."""
+    return {
+        "name": f"Nhóm {group_id}",
+        "ward": None,
+        "hamlet": None,
+        "households": None,
+        "officer_id": None,
+        "officer_name": None,
+        "channel": Channel.OA.value,
+        "is_test": False,
+        "active": True,
+        "member_count": 0,
+    }

@@ -35,7 +35,12 @@ class Replies:
         zalo: ZaloClient,
         publish_outcome: OutcomePublisher,
     ) -> None:
-        self.s, self.notices, self.deliveries, self.zalo = settings, notices, deliveries, zalo
+        self.settings, self.notices, self.deliveries, self.zalo = (
+            settings,
+            notices,
+            deliveries,
+            zalo,
+        )
         self.publish_outcome = publish_outcome
         self.tz = ZoneInfo(settings.timezone)
 
@@ -45,7 +50,7 @@ class Replies:
             pending = await self.deliveries.awaiting_for_officer(user_id)
             if pending:
                 return await self._confirm(user_id, text, pending)
-        code = find_verification_code(text, self.s.verification_prefix)
+        code = find_verification_code(text, self.settings.verification_prefix)
         if code is None:
             return None
         notice = await self.notices.get_by_code(code)
@@ -58,7 +63,7 @@ class Replies:
         return reply
 
     async def _confirm(self, officer_id: str, text: str, pending: list[DeliveryView]) -> str:
-        code = find_verification_code(text, self.s.verification_prefix)
+        code = find_verification_code(text, self.settings.verification_prefix)
         codes = {v.delivery.code for v in pending}
         if code is None and len(codes) == 1:
             code = next(iter(codes))
@@ -99,7 +104,7 @@ class Replies:
                     continue
                 text = officer_text(notice, str(delivery.group_name), True)
                 await self.zalo.send_text(str(delivery.officer_id), text)
-                escalate_at = notified + timedelta(seconds=self.s.manual_escalate_after)
+                escalate_at = notified + timedelta(seconds=self.settings.manual_escalate_after)
                 await self.deliveries.set_awaiting(
                     replace(awaiting, reminders=1, next_action_at=escalate_at)
                 )
@@ -117,9 +122,9 @@ class Replies:
     async def _escalate(self, delivery: Delivery, notice: Notice) -> None:
         label = delivery.officer_name or self._pseudo(str(delivery.officer_id))
         text = escalation_text(notice, str(delivery.group_name), label)
-        for supervisor in self.s.escalation_user_ids:
+        for supervisor in self.settings.escalation_user_ids:
             await self.zalo.send_text(supervisor, text)
         log.warning("manual delivery escalated", extra={"delivery_id": delivery.id})
 
     def _pseudo(self, user_id: str) -> str:
-        return pseudonymize(user_id, self.s.pseudonym_key)
+        return pseudonymize(user_id, self.settings.pseudonym_key)

@@ -14,9 +14,16 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.broadcast.domain import DeliveryState, Notice, NoticeQuery, NoticeStatus
-from services.broadcast.groups import Group, RosterEntry, roster_entry
+from services.broadcast.groups import (
+    Group,
+    LifecycleChange,
+    MembershipChange,
+    RosterEntry,
+    roster_entry,
+)
 from services.broadcast.records import (
     Attempt,
+    AuditEntry,
     Awaiting,
     Claim,
     Delivery,
@@ -26,6 +33,7 @@ from services.broadcast.records import (
     Outcome,
     Result,
     attempt_id,
+    new_group_fields,
 )
 from shared.mongo import ensure_indexes
 from shared.text import STORED
@@ -184,39 +192,41 @@ class GroupStore:
     async def unmark_event(self, event_id: str) -> None:
         await self.applied.delete_one({"_id": event_id})
 
-    async def apply(self, group_id: str, update: Doc, upsert: bool, at: datetime) -> None:
-        """Apply a lifecycle event (created, renamed, disbanded) that happened at `at`, unless
-        the group already holds a later one: redelivery can hand a `create_group` over after
-        the `disperse_group` that followed it, and that must not bring the group back."""
+    async def apply(self, change: LifecycleChange) -> None:
+        """Apply a lifecycle event (created, renamed, disbanded) that happened at `change.at`,
+        unless the group already holds a later one: redelivery can hand a `create_group` over
+        after the `disperse_group` that followed it, and that must not bring the group back.
+        A created or renamed group not in the registry yet is added with its event's fields."""
+        at = change.at
         newer_than_stored = {
             "$or": [{"lifecycle_at": {"$lt": at}}, {"lifecycle_at": {"$exists": False}}]
         }
+        fields: Doc = {"active": change.active}
+        if change.name:
+            fields["name"] = change.name
         changed = {"lifecycle_at": at, "changed_at": datetime.now(UTC)}
-        update = {**update, "$set": {**update.get("$set", {}), **changed}}
+        update: Doc = {"$set": {**fields, **changed}}
+        if change.active:
+            new = new_group_fields(change.group_id)
+            update["$setOnInsert"] = {k: v for k, v in new.items() if k not in fields}
         # DuplicateKeyError: the group exists with a later event (the upsert found no match).
         with contextlib.suppress(DuplicateKeyError):
             await self.groups.update_one(
-                {"_id": group_id, **newer_than_stored}, update, upsert=upsert
+                {"_id": change.group_id, **newer_than_stored}, update, upsert=change.active
             )
         await self._changed()
 
-    async def change_membership(
-        self,
-        group_id: str,
-        user_id: str,
-        step: int,
-        at: datetime,
-        defaults: Doc,
-        redone: bool = False,
-    ) -> int:
-        """Record a join (+1) or leave (-1) that happened at `at`, and recount. A group first
-        seen here can be planned from now on: the registry's version moves on (also when
-        `redone`: a first attempt may have created the group and died before that).
+    async def change_membership(self, change: MembershipChange, redone: bool = False) -> int:
+        """Record a join (+1) or leave (-1) that happened at `change.at`, and recount. A group
+        first seen here (`new_group_fields`) can be planned from now on: the registry's version
+        moves on (also when `redone`: a first attempt may have created the group and died
+        before that).
 
         Members are documents, not a counter, because FerretDB v1 loses concurrent `$inc`s.
         Each keeps its latest event: redelivery can hand a join over after a later leave, and
         that older join must not bring the member back. A leave is kept (`present` false)
         rather than deleted, so that it can outrank a join that comes late."""
+        group_id, user_id, step, at = change
         newer_than_stored = {"$or": [{"at": {"$lt": at}}, {"at": {"$exists": False}}]}
         state = {"group_id": group_id, "present": step > 0, "at": at}
         base = await self._member_base(group_id)
@@ -230,7 +240,7 @@ class GroupStore:
                 upsert=True,
             )
         count = await self._member_count(group_id, base)
-        defaults = {k: v for k, v in defaults.items() if k != "member_count"}
+        defaults = {k: v for k, v in new_group_fields(group_id).items() if k != "member_count"}
         result = await self.groups.update_one(
             {"_id": group_id},
             {
@@ -276,9 +286,14 @@ class AuditStore:
         doc = {"_id": uuid.uuid4().hex, "action": action, "actor": actor, "at": datetime.now(UTC)}
         await self.entries.insert_one({**doc, **fields})
 
-    async def find(self, **filters: Any) -> list[Doc]:
-        cursor = self.entries.find(filters).sort("at", ASCENDING)
-        return [d async for d in cursor]
+    async def find(
+        self, *, action: str | None = None, notice_id: str | None = None
+    ) -> list[AuditEntry]:
+        """The entries of `action` and/or about `notice_id`, oldest first."""
+        filters = {"action": action, "notice_id": notice_id}
+        query = {k: v for k, v in filters.items() if v is not None}
+        cursor = self.entries.find(query).sort("at", ASCENDING)
+        return [AuditEntry.from_doc(d) async for d in cursor]
 
 
 class NoticeStore:

@@ -1,8 +1,10 @@
-"""`create_app(settings)`: the staff console (pages, and `/api/<service>/...` to the services)."""
+"""The console's composition root: `build(settings)` makes its upstream client pool;
+`create_app(settings)` serves the staff console (pages, and `/api/<service>/...` forwarded)."""
 
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -13,18 +15,34 @@ from shared.health import health_router
 from shared.web import MIB, harden
 
 
+@dataclass(frozen=True)
+class ConsoleService:
+    """One running console: what `build` made."""
+
+    settings: ConsoleSettings
+    upstreams: proxy.Upstreams
+
+
+@asynccontextmanager
+async def build(settings: ConsoleSettings) -> AsyncIterator[ConsoleService]:
+    """The console's one collaborator: the HTTP client pool to the services it forwards to."""
+    upstreams = proxy.Upstreams(settings.upstreams, settings.upstream_timeout)
+    try:
+        yield ConsoleService(settings, upstreams)
+    finally:
+        await upstreams.aclose()
+
+
 def create_app(settings: ConsoleSettings) -> FastAPI:
+    """The console over HTTP; its lifespan runs `build(settings)`."""
     # httpx logs every forwarded URL at INFO: paths name cases and pseudonyms, keep them out.
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        upstreams = proxy.Upstreams(settings.upstreams, settings.upstream_timeout)
-        app.state.upstreams = upstreams
-        try:
+        async with build(settings) as service:
+            app.state.service = service
             yield
-        finally:
-            await upstreams.aclose()
 
     app = FastAPI(title="binhyen console", lifespan=lifespan, docs_url=None, redoc_url=None)
     # Broadcast's group registry takes CSV files up to 8 MiB (its own limit); 1 MiB elsewhere.
@@ -45,6 +63,6 @@ def create_app(settings: ConsoleSettings) -> FastAPI:
 
 
 async def _healthy(app: FastAPI, service: str) -> None:
-    upstreams: proxy.Upstreams = app.state.upstreams
+    upstreams: proxy.Upstreams = app.state.service.upstreams
     answer = await upstreams.client.get(f"{upstreams.addresses[service]}/healthz", timeout=2)
     answer.raise_for_status()

@@ -67,7 +67,7 @@ def _jar_that_keeps_nothing() -> CookieJar:
 
 
 def get_upstreams(request: Request) -> Upstreams:
-    upstreams: Upstreams = request.app.state.upstreams
+    upstreams: Upstreams = request.app.state.service.upstreams
     return upstreams
 
 

@@ -37,7 +37,7 @@ TokenId = Annotated[str, Path(max_length=40)]
 
 
 def get_identity(request: Request) -> Identity:
-    identity: Identity = request.app.state.identity
+    identity: Identity = request.app.state.service.identity
     return identity
 
 

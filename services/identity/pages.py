@@ -108,7 +108,7 @@ async def sign_in_submit(request: Request) -> Response:
     offered = fields.get(CSRF_FIELD, "")
     if not expected or not hmac.compare_digest(offered.encode(), expected.encode()):
         return sign_in_page(request, "Phiên của trang đã hết hạn; hãy đăng nhập lại.", 403)
-    identity: Identity = request.app.state.identity
+    identity: Identity = request.app.state.service.identity
     try:
         done = await identity.sign_in(
             fields.get("username", ""),
@@ -158,7 +158,7 @@ async def account_page(request: Request) -> Response:
 async def sign_out_submit(request: Request) -> Response:
     """The form of `/account`: the CSRF field is checked by the verifier like any post."""
     user = await current_staff(request)
-    identity: Identity = request.app.state.identity
+    identity: Identity = request.app.state.service.identity
     if user.via == "session":
         await identity.sign_out(user, origin(request))
     response = RedirectResponse("/sign-in", status_code=303)

@@ -1,7 +1,9 @@
-"""The ingest service's composition root."""
+"""The ingest service's composition root: `build(settings)` makes the spool, the publisher and
+the webhook endpoint; `create_app(settings)` serves what it built."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,44 +21,69 @@ from shared.telemetry import ObservedEndpoint
 from shared.web import harden
 
 
+@dataclass(frozen=True)
+class IngestService:
+    """One running ingest service: what `build` made, started."""
+
+    settings: IngestSettings
+    spool: Spool
+    publisher: EventPublisher
+    webhook: WebhookEndpoint
+
+
+@asynccontextmanager
+async def build(settings: IngestSettings) -> AsyncIterator[IngestService]:
+    """Every connection and collaborator of the service, started; stopped at exit."""
+    spool = Spool(Path(settings.spool_dir))
+    publisher = EventPublisher(settings, spool)
+    await publisher.start()
+    unwatch = on_scrape(SpoolReader(spool))
+    try:
+        yield IngestService(settings, spool, publisher, WebhookEndpoint(settings, publisher))
+    finally:
+        unwatch()
+        await publisher.stop()
+
+
 class IngestApp(FastAPI):
     """FastAPI, except that webhooks go straight to their endpoint.
 
-    Every other path (health, metrics, docs) takes FastAPI's usual way. The webhook skips
-    the middleware stack and the router, which would only find the same endpoint again
-    (`WebhookRoute`), at a cost per request larger than the endpoint's own work.
+    Kept for a measured speed reason, not for composition: every other path (health, metrics,
+    docs) takes FastAPI's usual way, while the webhook skips the middleware stack and the
+    router, which would only find the same endpoint again (`WebhookRoute`), at a cost per
+    request larger than the endpoint's own work (docs/benchmarks.md, ingest).
     """
 
     observed_paths = (WEBHOOK_PATH,)  # its span and duration here; its answers by outcome
 
-    def __init__(self, webhook: WebhookEndpoint, **kwargs: Any) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.webhook = ObservedEndpoint(webhook, "ingest", "POST", WEBHOOK_PATH)
-        self.router.routes.append(WebhookRoute(webhook))
+        self.webhook: ObservedEndpoint | None = None  # the lifespan installs `build`'s
+        self.router.routes.append(WebhookRoute(self._to_webhook))
+
+    def serve_webhook(self, endpoint: WebhookEndpoint) -> None:
+        self.webhook = ObservedEndpoint(endpoint, "ingest", "POST", WEBHOOK_PATH)
+
+    async def _to_webhook(self, scope: Scope, receive: Receive, send: Send) -> None:
+        assert self.webhook is not None, "the lifespan has not built the service"
+        await self.webhook(scope, receive, send)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == WEBHOOK_PATH:
-            await self.webhook(scope, receive, send)
+            await self._to_webhook(scope, receive, send)
         else:
             await super().__call__(scope, receive, send)
 
 
 def create_app(settings: IngestSettings) -> FastAPI:
-    spool = Spool(Path(settings.spool_dir))
-    publisher = EventPublisher(settings, spool)
-
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await publisher.start()
-        unwatch = on_scrape(SpoolReader(spool))
-        try:
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with build(settings) as ingest:
+            app.state.ingest = ingest
+            app.serve_webhook(ingest.webhook)
             yield
-        finally:
-            unwatch()
-            await publisher.stop()
 
     app = IngestApp(
-        WebhookEndpoint(settings, publisher),
         title="binhyen ingest",
         description="Receives Zalo OA webhooks and publishes normalized events to JetStream.",
         lifespan=lifespan,
@@ -64,6 +91,9 @@ def create_app(settings: IngestSettings) -> FastAPI:
         redoc_url=None,
     )
     harden(app)  # the webhook itself bypasses the middleware stack (IngestApp.__call__)
-    app.state.publisher = publisher
-    app.include_router(health_router({"nats": publisher.check_ready}))
+
+    async def nats_ready() -> None:
+        await app.state.ingest.publisher.check_ready()
+
+    app.include_router(health_router({"nats": nats_ready}))
     return app

@@ -113,11 +113,6 @@ _MESSAGE_PREFIXES: tuple[tuple[str, ZaloEventKind], ...] = (
 _MESSAGE_TYPES = {member.value: member for member in MessageType}
 # Kinds whose field names vary between sources (reference §2.3): consumers also get the body.
 _UNCERTAIN_SHAPES = {ZaloEventKind.GROUP, ZaloEventKind.TAG, ZaloEventKind.SYSTEM}
-_MESSAGE_KINDS = {
-    ZaloEventKind.USER_MESSAGE,
-    ZaloEventKind.GROUP_MESSAGE,
-    ZaloEventKind.OA_MESSAGE,
-}
 
 
 def classify(event_name: str) -> tuple[ZaloEventKind, MessageType | None]:

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.ingest import metrics
 from services.ingest.normalize import InvalidEvent, normalize
@@ -163,7 +163,7 @@ class WebhookRoute(APIRoute):
     """The webhook as FastAPI lists and documents it, answered by the lean `WebhookEndpoint`
     instead of FastAPI's request handling."""
 
-    def __init__(self, endpoint: WebhookEndpoint) -> None:
+    def __init__(self, endpoint: ASGIApp) -> None:
         super().__init__(
             WEBHOOK_PATH,
             receive_zalo_event,

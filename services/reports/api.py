@@ -27,7 +27,7 @@ router = APIRouter(tags=["cases"])
 
 
 def get_reports(request: Request) -> Reports:
-    reports: Reports = request.app.state.reports
+    reports: Reports = request.app.state.service.reports
     return reports
 
 
@@ -153,7 +153,7 @@ async def stream_cases(reports: ReportsDep, user: Worker, request: Request) -> S
 
     async def events() -> AsyncIterator[str]:
         checked = loop.time()
-        async with reports.hub.listen() as queue:
+        async with reports.live.listen() as queue:
             yield ": connected\n\n"
             while not await request.is_disconnected():
                 if loop.time() - checked >= RECHECK_SECONDS:

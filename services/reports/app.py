@@ -1,10 +1,13 @@
-"""`create_app(settings)`: the reports service (intake consumer, SLA timer, staff API)."""
+"""The reports service's composition root: `build(settings)` makes and starts its connections,
+stores and collaborators (intake consumer, live feed, SLA timer); `create_app(settings)` serves
+the staff API over what it built."""
 
 import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from fastapi import FastAPI
@@ -16,13 +19,14 @@ from nats.errors import Error as NatsError
 from pydantic import ValidationError
 from pymongo.errors import PyMongoError
 
-from services.reports import api, handlers
+from services.reports import api
 from services.reports.desk import Desk, Messenger
-from services.reports.hub import Hub
 from services.reports.intake import Intake
+from services.reports.intake_consumer import IntakeConsumer, intake_consumer_config
 from services.reports.intake_core import IntakeCore
 from services.reports.intake_plan import IntakeConfig
 from services.reports.knowledge import KnowledgeBase
+from services.reports.live import LiveFeed
 from services.reports.publisher import TipPublisher
 from services.reports.roster import Roster
 from services.reports.services import Reports
@@ -30,13 +34,14 @@ from services.reports.settings import ReportsSettings
 from services.reports.sla import escalate_overdue
 from services.reports.store import ReportsStore
 from services.reports.triage import Triager
-from services.reports.vault import Sealer
+from services.reports.vault import TipsterVault
 from shared.health import health_router, mongo_answers, nats_connected
-from shared.identity.verifier import staff_verifier
+from shared.identity.verifier import StaffVerifier, staff_verifier
 from shared.jetstream import connect, ensure_consumer, ensure_stream, inbox_prefix
 from shared.metrics import watch_consumers
 from shared.mongo import connect_mongo
 from shared.places import Gazetteer
+from shared.process import stop_task
 from shared.subjects import TIPS_ALL, TIPS_STREAM, ZALO_EVENTS_STREAM
 from shared.telemetry import broker_middlewares
 from shared.web import harden
@@ -73,54 +78,65 @@ def create_broker(settings: ReportsSettings) -> NatsBroker:
     )
 
 
-def create_app(settings: ReportsSettings, messenger: Messenger | None = None) -> FastAPI:
-    """The service; pass `messenger` to reply through something other than the Zalo client."""
+@dataclass(frozen=True)
+class ReportsService:
+    """One running reports service: what `build` made and started. The staff API reaches
+    `reports` (its collaborators); bench and tests stop and start `intake_consumer`."""
+
+    reports: Reports
+    nats: NatsClient
+    staff: StaffVerifier
+    broker: NatsBroker
+    intake_consumer: IntakeConsumer
+
+
+@asynccontextmanager
+async def build(
+    settings: ReportsSettings, messenger: Messenger | None = None
+) -> AsyncIterator[ReportsService]:
+    """Every connection, store and collaborator of the service, created here and started:
+    the intake consumer, the live feed and the SLA timer run until the context exits. Pass
+    `messenger` to reply through something other than the Zalo client."""
     broker = create_broker(settings)
+    mongo = connect_mongo(settings.mongodb_url)
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(mongo.close)
+        nc = await connect(settings.nats_url, name="reports")
+        stack.push_async_callback(nc.close)
+        store = ReportsStore(mongo[settings.mongodb_database])
+        await store.ensure_indexes()
+        await _declare(nc, settings)
+        intake = (settings.zalo_events_stream, settings.intake_durable)
+        stack.callback(watch_consumers("reports", nc.jetstream(), [intake]))
+        outbound = messenger
+        if outbound is None and settings.send_replies:
+            zalo = ZaloClient(settings, nats=nc)
+            await zalo.start()
+            stack.push_async_callback(zalo.close)
+            outbound = zalo
+        staff = await stack.enter_async_context(staff_verifier(settings, "reports"))
+        reports = _collaborators(settings, store, broker, outbound)
+        live = await nc.subscribe(TIPS_ALL, cb=reports.live.on_message)
+        stack.push_async_callback(live.unsubscribe)
+        await broker.connect()
+        await broker.start()
+        stack.push_async_callback(broker.stop)
+        consumer = IntakeConsumer(nc, reports)
+        await consumer.start()
+        stack.push_async_callback(consumer.stop)
+        timer = asyncio.create_task(_sla_loop(reports))
+        stack.push_async_callback(stop_task, timer)
+        yield ReportsService(reports, nc, staff, broker, consumer)
+
+
+def create_app(settings: ReportsSettings, messenger: Messenger | None = None) -> FastAPI:
+    """The service over HTTP; its lifespan runs `build(settings, messenger)`."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        mongo = connect_mongo(settings.mongodb_url)
-        nc = await connect(settings.nats_url, name="reports")
-        zalo: ZaloClient | None = None
-        stack = contextlib.AsyncExitStack()
-        try:
-            store = ReportsStore(mongo[settings.mongodb_database])
-            await store.ensure_indexes()
-            await _declare(nc, settings)
-            intake = (settings.zalo_events_stream, settings.intake_durable)
-            unwatch = watch_consumers("reports", nc.jetstream(), [intake])
-            outbound = messenger
-            if outbound is None and settings.send_replies:
-                zalo = ZaloClient(settings, nats=nc)
-                await zalo.start()
-                outbound = zalo
-            reports = _build(settings, store, broker, outbound)
-            app.state.reports = reports
-            app.state.nats = nc
-            app.state.staff = await stack.enter_async_context(staff_verifier(settings, "reports"))
-            live = await nc.subscribe(TIPS_ALL, cb=reports.hub.on_message)
-            await broker.connect()
-            await broker.start()
-            consumer = handlers.IntakeConsumer(nc, reports)
-            app.state.intake_consumer = consumer
-            await consumer.start()
-            timer = asyncio.create_task(_sla_loop(reports))
-            try:
-                yield
-            finally:
-                timer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await timer
-                await consumer.stop()
-                await broker.stop()
-                await live.unsubscribe()
-                unwatch()
-        finally:
-            await stack.aclose()
-            if zalo is not None:
-                await zalo.close()
-            await nc.close()
-            await mongo.close()
+        async with build(settings, messenger) as service:
+            app.state.service, app.state.staff = service, service.staff
+            yield
 
     app = FastAPI(
         title="binhyen reports", version="1.0.0", lifespan=lifespan, docs_url=None, redoc_url=None
@@ -128,12 +144,11 @@ def create_app(settings: ReportsSettings, messenger: Messenger | None = None) ->
     harden(app)  # CaseError is a ServiceError: the one error body, its code by status
 
     checks = {
-        "mongodb": mongo_answers(lambda: app.state.reports.store.db),
-        "nats": nats_connected(lambda: app.state.nats),
+        "mongodb": mongo_answers(lambda: app.state.service.reports.store.db),
+        "nats": nats_connected(lambda: app.state.service.nats),
     }
     app.include_router(health_router(checks))
     app.include_router(api.router)
-    app.state.broker = broker
     return app
 
 
@@ -144,11 +159,11 @@ async def _declare(nc: NatsClient, settings: ReportsSettings) -> None:
         zalo = ZALO_EVENTS_STREAM.to_config(replicas, name=settings.zalo_events_stream)
         await ensure_stream(js, zalo)
     await ensure_stream(js, TIPS_STREAM.to_config(replicas, name=settings.tips_stream))
-    consumer = handlers.intake_consumer_config(settings)
+    consumer = intake_consumer_config(settings)
     await ensure_consumer(js, settings.zalo_events_stream, consumer)
 
 
-def _build(
+def _collaborators(
     settings: ReportsSettings, store: ReportsStore, broker: NatsBroker, messenger: Messenger | None
 ) -> Reports:
     gazetteer = load_gazetteer(settings)
@@ -157,7 +172,7 @@ def _build(
     )
     ward_names = {u.slug: f"{u.kind} {u.name}" for u in gazetteer.current_units()}
     knowledge = KnowledgeBase.load(settings.knowledge_file, ward_names)
-    sealer = Sealer(settings.tipster_vault_key, settings.pseudonym_key)
+    sealer = TipsterVault(settings.tipster_vault_key, settings.pseudonym_key)
     roster = Roster.from_json(settings.roster_json(), settings.roster_timezone)
     config = IntakeConfig(
         group_window=timedelta(seconds=settings.group_window_seconds),
@@ -171,7 +186,7 @@ def _build(
     intake = Intake(store, IntakeCore(triager, gazetteer, knowledge, roster, config), sealer)
     publisher = TipPublisher(broker, store, settings.tips_stream)
     desk = Desk(store, publisher, gazetteer, sealer, messenger)
-    return Reports(settings, store, gazetteer, intake, publisher, desk, Hub(), messenger)
+    return Reports(settings, store, gazetteer, intake, publisher, desk, LiveFeed(), messenger)
 
 
 async def _sla_loop(reports: Reports) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from faststream.nats import JStream, NatsBroker, PullSub
 from faststream.specification import AsyncAPI
 
-from services.reports import handlers
+from services.reports import intake_consumer
 from services.reports.app import create_broker
 from services.reports.settings import ReportsSettings
 from shared.events.tips import TipEscalated, TipTriaged, TipUpdated
@@ -35,14 +35,14 @@ async def _documented_only(event: ZaloEventReceived) -> None:
 def documented_broker(settings: ReportsSettings) -> NatsBroker:
     """The service's broker, with its dynamic-subject publishers declared for the document."""
     broker = create_broker(settings)
-    # The service pulls these in batches itself (`handlers.IntakeConsumer`); declared here so
+    # The service pulls these in batches itself (`intake_consumer.IntakeConsumer`); declared here so
     # the document shows the subscription as the consumer configures it.
     broker.subscriber(
         ZALO_EVENTS_ALL,
         stream=JStream(settings.zalo_events_stream, declare=False),
         durable=settings.intake_durable,
-        pull_sub=PullSub(batch_size=handlers.BATCH),
-        config=handlers.intake_consumer_config(settings),
+        pull_sub=PullSub(batch_size=intake_consumer.BATCH),
+        config=intake_consumer.intake_consumer_config(settings),
         title="reports-intake",
         description="Citizens' messages (OA chats and group messages) to triage, in batches.",
     )(_documented_only)

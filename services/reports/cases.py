@@ -19,7 +19,6 @@ from shared.events.tips import (
 from shared.text import mask_phones
 
 OPEN_STATUSES = (CaseStatus.NEW, CaseStatus.ASSIGNED, CaseStatus.VERIFYING)
-TERMINAL_STATUSES = (CaseStatus.RESOLVED, CaseStatus.REJECTED, CaseStatus.DUPLICATE)
 
 TRANSITIONS: dict[CaseStatus, frozenset[CaseStatus]] = {
     CaseStatus.NEW: frozenset(

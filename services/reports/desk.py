@@ -8,14 +8,14 @@ from typing import Any, Protocol
 
 import httpx
 
-from services.reports import metrics, replies
+from services.reports import metrics, reply_texts
 from services.reports.case_changes import retriage_changes, retriage_events, transition_changes
 from services.reports.cases import Case, CaseError, HistoryEntry, Note, check_reveal
 from services.reports.corrections import correction_of, is_retriage
 from services.reports.outgoing import StagedEvent, updated_event
 from services.reports.publisher import TipPublisher
 from services.reports.store import ReportsStore
-from services.reports.vault import Sealer
+from services.reports.vault import TipsterVault
 from shared.auth import StaffUser
 from shared.events.tips import CaseStatus, Outcome, TipCategory, TipKind, TipPriority
 from shared.places import UNKNOWN_WARD, Gazetteer
@@ -41,7 +41,7 @@ class Desk:
         store: ReportsStore,
         publisher: TipPublisher,
         gazetteer: Gazetteer,
-        sealer: Sealer,
+        sealer: TipsterVault,
         messenger: Messenger | None,
         clock: Callable[[], datetime] = _now,
     ) -> None:
@@ -141,7 +141,7 @@ class Desk:
             raise CaseError("Không tìm thấy kênh liên lạc của người báo.", 409)
         try:
             await self.messenger.send_text(
-                self.sealer.open(sealed), replies.staff_reply(text, case.ref)
+                self.sealer.open(sealed), reply_texts.staff_reply(text, case.ref)
             )
         except (ZaloError, httpx.HTTPError) as exc:
             log.warning(

@@ -18,7 +18,7 @@ from services.reports.intake_core import IntakeCore
 from services.reports.intake_plan import Arrival, IntakeResult, Plan, Snapshot
 from services.reports.intake_planning import Planner
 from services.reports.store import ReportsStore
-from services.reports.vault import Sealer
+from services.reports.vault import TipsterVault
 from shared.events.zalo import ZaloEventReceived
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,11 @@ class Intake:
     """Turns `ZaloEventReceived` message events into cases and staged tip events."""
 
     def __init__(
-        self, store: ReportsStore, core: IntakeCore, sealer: Sealer, recent_ttl: float = RECENT_TTL
+        self,
+        store: ReportsStore,
+        core: IntakeCore,
+        sealer: TipsterVault,
+        recent_ttl: float = RECENT_TTL,
     ) -> None:
         self.store = store
         self.core = core

@@ -9,7 +9,7 @@ plan. Planning twice from the same snapshot gives the same plan, so a batch that
 that already exists or a reference code that is taken is simply planned again.
 """
 
-from services.reports import replies
+from services.reports import reply_texts
 from services.reports.cases import (
     Case,
     CaseMessage,
@@ -351,7 +351,7 @@ class IntakeCore:
         reply = None
         if case.channel == "oa" and not event.is_anonymous:
             name = self._ward_name(case.ward)
-            reply = replies.received(case.kind, case.category, case.priority, name, case.ref)
+            reply = reply_texts.received(case.kind, case.category, case.priority, name, case.ref)
         return IntakeResult(
             outcome="opened", case_id=case.id, reply=reply, reply_key=f"{case.id}:received"
         )

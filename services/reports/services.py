@@ -1,17 +1,17 @@
-"""The collaborators of one running reports service, built once in the app's lifespan."""
+"""The collaborators of one running reports service, made once by `app.build`."""
 
 from dataclasses import dataclass
 
 from services.reports.desk import Desk, Messenger
-from services.reports.hub import Hub
 from services.reports.intake import Intake
+from services.reports.live import LiveFeed
 from services.reports.publisher import TipPublisher
 from services.reports.settings import ReportsSettings
 from services.reports.store import ReportsStore
 from shared.places import Gazetteer
 
 
-@dataclass
+@dataclass(frozen=True)
 class Reports:
     settings: ReportsSettings
     store: ReportsStore
@@ -19,5 +19,5 @@ class Reports:
     intake: Intake
     publisher: TipPublisher
     desk: Desk
-    hub: Hub
+    live: LiveFeed
     messenger: Messenger | None

@@ -8,7 +8,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from shared.logging import pseudonymize
 
 
-class Sealer:
+class TipsterVault:
     """Encrypts Zalo user ids with a key derived from the configured secret."""
 
     def __init__(self, secret: str, pseudonym_key: str) -> None:

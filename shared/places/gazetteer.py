@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from shared.places.text import fold_phrase, words
+from shared.places.text import words
 
 SET_BEFORE = "2020"
 SET_AFTER = "2025"
@@ -264,8 +264,3 @@ def _unit(raw: Mapping[str, Any], unit_set: str) -> Unit:
         unit_set=unit_set,
         households=raw.get("households"),
     )
-
-
-def same_name(left: str, right: str) -> bool:
-    """True when two spellings fold to the same name ("Hoà" / "hòa" / "HOA")."""
-    return fold_phrase(left) == fold_phrase(right)

@@ -23,7 +23,7 @@ from shared.events.zalo import ZaloEventReceived
 from shared.jetstream import connect
 from shared.mongo import connect_mongo
 from shared.places import DEFAULT_UNITS_FILE
-from shared.subjects import zalo_event_subject
+from shared.subjects import ANALYTICS_ZALO_DURABLE, zalo_event_subject
 
 ANALYST_TOKEN = "analyst-token-for-tests"
 OFFICER_TOKEN = "officer-token-for-tests"
@@ -149,7 +149,7 @@ async def announce_groups(app: FastAPI, settings: AnalyticsSettings, groups: lis
     finally:
         await nc.close()
     for _ in range(200):
-        if len(await app.state.store.groups()) >= len(groups):
+        if len(await app.state.service.store.groups()) >= len(groups):
             return
         await asyncio.sleep(0.05)
     raise AssertionError("analytics did not take the registry's groups")
@@ -177,3 +177,18 @@ async def delete_stream(settings: AnalyticsSettings) -> None:
 async def stream_cleanup(settings: AnalyticsSettings) -> AsyncIterator[None]:
     yield
     await delete_stream(settings)
+
+
+async def wait_all_acked(settings: AnalyticsSettings) -> None:
+    """Every message of the Zalo durable was acknowledged or terminated: none comes again."""
+    nc = await connect(settings.nats_url, name="tests-acked")
+    try:
+        js = nc.jetstream()
+        async with asyncio.timeout(10):
+            while True:
+                info = await js.consumer_info(settings.zalo_events_stream, ANALYTICS_ZALO_DURABLE)
+                if info.num_pending == 0 and info.num_ack_pending == 0:
+                    return
+                await asyncio.sleep(0.05)
+    finally:
+        await nc.close()

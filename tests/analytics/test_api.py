@@ -97,7 +97,9 @@ class TestEndpoints:
         events += [zalo_event(ZaloEventKind.USER_MESSAGE, day) for _ in range(3)]
         async with running(settings) as app, client(app) as http:
             await publish_events(settings, events)
-            await app.state.pipeline.wait_until(lambda s: s.counted >= len(events), timeout=20)
+            await app.state.service.writer.pipeline.wait_until(
+                lambda s: s.counted >= len(events), timeout=20
+            )
             params = {"from": "2026-11-19", "to": "2026-11-22"}
             body = (await http.get("/metrics/followers", params=params, headers=AUTH)).json()
             assert body["current_from_events"] == 5

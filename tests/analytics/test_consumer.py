@@ -1,6 +1,5 @@
 """Every event counts exactly once, however often it is delivered."""
 
-import asyncio
 import random
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -11,18 +10,15 @@ from pymongo.errors import AutoReconnect
 
 from services.analytics.app import declare_consumers
 from services.analytics.buckets import Grain
-from services.analytics.consumer import BatchPipeline
-from services.analytics.handlers import consuming
 from services.analytics.increments import FOLLOWERS, GROUP_MESSAGES, ZALO_EVENTS
 from services.analytics.ledger import BatchResult, CounterLedger, Events, durable_database
+from services.analytics.pullers import consuming
 from services.analytics.settings import AnalyticsSettings
 from services.analytics.store import MetricsStore
 from shared.events.zalo import ZaloEventKind, ZaloEventReceived
-from shared.jetstream import connect
 from shared.mongo import connect_mongo
-from shared.subjects import ANALYTICS_ZALO_DURABLE
 from tests.analytics.builders import zalo_event
-from tests.analytics.conftest import publish_events, running
+from tests.analytics.conftest import publish_events, running, wait_all_acked
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("stream_cleanup")]
 
@@ -55,7 +51,7 @@ def expected_day_counts(events: list[ZaloEventReceived]) -> Counter[tuple[str, s
 
 
 async def stored_day_counts(app, metric: str, field: str, dim: str) -> Counter[tuple[str, str]]:
-    docs = await app.state.store.counters(metric, Grain.DAY)
+    docs = await app.state.service.store.counters(metric, Grain.DAY)
     return Counter(
         {(d["b"], d["d"].get(dim, "")): d["n"].get(field, 0) for d in docs if d["n"].get(field, 0)}
     )
@@ -68,16 +64,16 @@ async def test_every_event_delivered_twice_counts_once(settings: AnalyticsSettin
         again = events[:]
         random.Random(1).shuffle(again)
         await publish_events(settings, again, dedup=False)  # past the stream's dedup window
-        pipeline = app.state.pipeline
+        pipeline = app.state.service.writer.pipeline
         await pipeline.wait_until(lambda s: s.counted + s.duplicates >= 1200, timeout=30)
 
         assert pipeline.stats.counted == 600
         assert pipeline.stats.duplicates == 600
         assert await stored_day_counts(app, ZALO_EVENTS, "n", "kind") == expected_day_counts(events)
         follows = sum(e.kind is ZaloEventKind.FOLLOW for e in events)
-        docs = await app.state.store.counters(FOLLOWERS, Grain.HOUR)
+        docs = await app.state.service.store.counters(FOLLOWERS, Grain.HOUR)
         assert sum(d["n"].get("follow", 0) for d in docs) == follows
-        group_docs = await app.state.store.counters(GROUP_MESSAGES, Grain.DAY)
+        group_docs = await app.state.service.store.counters(GROUP_MESSAGES, Grain.DAY)
         assert sum(d["n"]["n"] for d in group_docs) == sum(
             e.kind is ZaloEventKind.GROUP_MESSAGE for e in events
         )
@@ -87,8 +83,10 @@ async def test_duplicates_within_one_batch_count_once(settings: AnalyticsSetting
     event = zalo_event(ZaloEventKind.FOLLOW)
     async with running(settings) as app:
         await publish_events(settings, [event, event, event], dedup=False)
-        await app.state.pipeline.wait_until(lambda s: s.counted + s.duplicates >= 3, timeout=10)
-        docs = await app.state.store.counters(FOLLOWERS, Grain.DAY)
+        await app.state.service.writer.pipeline.wait_until(
+            lambda s: s.counted + s.duplicates >= 3, timeout=10
+        )
+        docs = await app.state.service.store.counters(FOLLOWERS, Grain.DAY)
         assert [d["n"] for d in docs] == [{"follow": 1}]
 
 
@@ -110,20 +108,6 @@ class FailsOnce(CounterLedger):
             raise AutoReconnect("connection lost")
 
 
-async def wait_all_acked(settings: AnalyticsSettings) -> None:
-    nc = await connect(settings.nats_url, name="tests-acked")
-    try:
-        js = nc.jetstream()
-        async with asyncio.timeout(10):
-            while True:
-                info = await js.consumer_info(settings.zalo_events_stream, ANALYTICS_ZALO_DURABLE)
-                if info.num_pending == 0 and info.num_ack_pending == 0:
-                    return
-                await asyncio.sleep(0.05)
-    finally:
-        await nc.close()
-
-
 async def test_a_failed_batch_comes_again_and_later_batches_go_on(
     settings: AnalyticsSettings,
 ) -> None:
@@ -134,8 +118,8 @@ async def test_a_failed_batch_comes_again_and_later_batches_go_on(
     try:
         db = durable_database(mongo, settings.mongodb_database)
         ledger = FailsOnce(db)
-        pipeline = BatchPipeline(ledger, max_batch=200, retry_delay=0.05)
-        async with consuming(settings, pipeline):
+        small_batches = settings.model_copy(update={"max_write_batch": 200})
+        async with consuming(small_batches, ledger) as pipeline:
             await pipeline.wait_until(lambda s: s.counted >= 500, timeout=30)
             await wait_all_acked(settings)
         assert pipeline.stats.failed_batches == 1

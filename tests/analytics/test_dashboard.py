@@ -136,7 +136,7 @@ async def test_dashboard_renders_real_numbers(
         await publish(settings, settings.broadcast_subject_filter.removesuffix(".>"), sent)
         # and the poller's first snapshot, and the registry's groups
         total = len(events) + len(tips) + len(sent) + 1 + len(GROUPS)
-        await app.state.pipeline.wait_until(lambda s: s.counted >= total, timeout=20)
+        await app.state.service.writer.pipeline.wait_until(lambda s: s.counted >= total, timeout=20)
 
         url = f"http://127.0.0.1:{settings.http_port}/dashboard#token={ANALYST_TOKEN}"
         dom = await dump_dom(url)
@@ -190,7 +190,7 @@ async def test_hostile_titles_and_ids_render_as_text(
     app = create_app(settings)
     async with served(app, settings):
         await publish(settings, settings.broadcast_subject_filter.removesuffix(".>"), sent)
-        await app.state.pipeline.wait_until(lambda s: s.counted >= 2, timeout=20)
+        await app.state.service.writer.pipeline.wait_until(lambda s: s.counted >= 2, timeout=20)
         url = f"http://127.0.0.1:{settings.http_port}/dashboard#token={ANALYST_TOKEN}"
         dom = await dump_dom(url)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.http_port}") as http:

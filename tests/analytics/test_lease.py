@@ -27,19 +27,21 @@ async def test_one_replica_counts_and_the_other_takes_over(settings: AnalyticsSe
     leader = await leader_stack.enter_async_context(running(settings, keep=True))
     try:
         async with running(settings) as standby:
-            assert leader.state.lease.leading.is_set()
-            assert not standby.state.lease.leading.is_set()
+            assert leader.state.service.lease.leading.is_set()
+            assert not standby.state.service.lease.leading.is_set()
             await publish_events(settings, first)
-            await leader.state.pipeline.wait_until(lambda s: s.counted >= 5, timeout=20)
+            await leader.state.service.writer.pipeline.wait_until(
+                lambda s: s.counted >= 5, timeout=20
+            )
 
             await leader_stack.aclose()  # the leader stops and gives the lease up
-            await asyncio.wait_for(standby.state.lease.leading.wait(), timeout=10)
+            await asyncio.wait_for(standby.state.service.lease.leading.wait(), timeout=10)
             await publish_events(settings, first + later, dedup=False)  # old ones come again
-            await standby.state.pipeline.wait_until(
+            await standby.state.service.writer.pipeline.wait_until(
                 lambda s: s.counted + s.duplicates >= 8, timeout=20
             )
-            assert standby.state.pipeline.stats.counted == 3
-            docs = await standby.state.store.counters(FOLLOWERS, Grain.DAY)
+            assert standby.state.service.writer.pipeline.stats.counted == 3
+            docs = await standby.state.service.store.counters(FOLLOWERS, Grain.DAY)
             assert sum(d["n"].get("follow", 0) for d in docs) == 8
     finally:
         await leader_stack.aclose()

@@ -31,7 +31,7 @@ async def test_rebuild_gives_identical_aggregates(settings: AnalyticsSettings) -
         async with running(settings, keep=True) as app:
             await publish_events(settings, events)
             await publish_events(settings, again, dedup=False)
-            await app.state.pipeline.wait_until(
+            await app.state.service.writer.pipeline.wait_until(
                 lambda s: s.counted + s.duplicates >= 550, timeout=30
             )
         before = await snapshot(settings)

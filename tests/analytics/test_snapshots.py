@@ -54,7 +54,7 @@ async def test_poller_snapshot_is_stored_and_reconciled(
     settings = settings.model_copy(update={**zalo, "snapshot_interval": 3600.0})
     async with running(settings) as app:
         await publish_events(settings, [zalo_event(ZaloEventKind.FOLLOW, datetime.now(UTC))])
-        await app.state.pipeline.wait_until(lambda s: s.counted >= 2, timeout=20)
+        await app.state.service.writer.pipeline.wait_until(lambda s: s.counted >= 2, timeout=20)
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app),
             base_url="http://a",

@@ -210,7 +210,7 @@ async def test_tips_response_times_outcomes_and_reach(
         await announce_groups(app, settings, GROUPS)
         await publish(settings, tips_prefix, tips)
         await publish(settings, outcome_prefix, deliveries)
-        await app.state.pipeline.wait_until(
+        await app.state.service.writer.pipeline.wait_until(
             lambda s: s.counted >= len(tips) + len(deliveries) + len(GROUPS), timeout=20
         )
         async with httpx.AsyncClient(

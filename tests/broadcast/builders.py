@@ -16,11 +16,13 @@ STAFF = {
     "approver-token": {"id": "u-approver", "name": "Duyệt", "roles": ["approver", "editor"]},
     "officer-token": {"id": "u-officer", "name": "Cán bộ", "roles": ["officer"]},
     "admin-token": {"id": "u-admin", "name": "Quản trị", "roles": ["admin"]},
+    "registrar-token": {"id": "u-registrar", "name": "Sổ nhóm", "roles": ["registrar"]},
 }
 EDITOR = {"Authorization": "Bearer editor-token-1"}
 APPROVER = {"Authorization": "Bearer approver-token"}
 OFFICER = {"Authorization": "Bearer officer-token"}
 ADMIN = {"Authorization": "Bearer admin-token"}
+REGISTRAR = {"Authorization": "Bearer registrar-token"}
 
 
 def staff_tokens_json() -> str:
@@ -87,7 +89,7 @@ async def add_groups(
     ids = [f"{prefix}{ward_no:02d}{i:06d}" for i in range(count)]
     h.fake.admin.seed(groups=[{"group_id": g, "name": f"Tổ {g[-4:]}"} for g in ids])
     csv = groups_csv([group_row(g, ward=ward, **row) for g in ids])
-    response = await h.http.post("/groups/import", content=csv, headers=EDITOR)
+    response = await h.http.post("/groups/import", content=csv, headers=REGISTRAR)
     assert response.status_code == 200, response.text
     return ids
 
@@ -174,7 +176,7 @@ async def bridge_echoes(h: Any, stop: asyncio.Event, interval: float = 0.2) -> i
                 continue
             seen.add(message["message_id"])
             await publish_zalo_event(
-                h.runtime.js,
+                h.service.js,
                 "oa_message",
                 "oa_send_group_text",
                 group_id=message["group_id"],

@@ -1,4 +1,4 @@
-"""Fixtures: a broadcast runtime on the real NATS and MongoDB-wire servers, aimed at the fake
+"""Fixtures: a broadcast service on the real NATS and MongoDB-wire servers, aimed at the fake
 Zalo server, and an HTTP client for its API."""
 
 import contextlib
@@ -11,7 +11,7 @@ import pytest
 from nats.js.errors import NotFoundError
 
 from services.broadcast.app import create_app
-from services.broadcast.runtime import Runtime
+from services.broadcast.composition import BroadcastService
 from services.broadcast.settings import BroadcastSettings
 from shared.jetstream import connect
 from shared.subjects import BROADCAST_EVENTS_STREAM, BROADCAST_WORK_STREAM, ZALO_EVENTS_STREAM
@@ -63,9 +63,14 @@ def make_settings(
 
 @dataclass
 class Harness:
-    runtime: Runtime
+    service: BroadcastService
     http: httpx.AsyncClient
     fake: FakeZalo
+    stack: contextlib.AsyncExitStack
+
+    async def stop(self) -> None:
+        """Stop this process (its HTTP client, loops and connections); idempotent."""
+        await self.stack.aclose()
 
 
 @pytest.fixture
@@ -77,13 +82,13 @@ async def broadcast(
     started: list[Harness] = []
 
     async def start(workers: bool = True, **overrides: Any) -> Harness:
-        app = create_app(make_settings(**overrides))
-        runtime: Runtime = app.state.runtime
-        await runtime.start(workers=workers)
-        http = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://broadcast"
+        app = create_app(make_settings(run_sender=workers, **overrides))
+        stack = contextlib.AsyncExitStack()
+        await stack.enter_async_context(app.router.lifespan_context(app))
+        http = await stack.enter_async_context(
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://broadcast")
         )
-        harness = Harness(runtime, http, fake_zalo)
+        harness = Harness(app.state.service, http, fake_zalo, stack)
         started.append(harness)
         return harness
 
@@ -91,5 +96,4 @@ async def broadcast(
         yield start
     finally:
         for harness in started:
-            await harness.http.aclose()
-            await harness.runtime.stop()
+            await harness.stop()

@@ -37,7 +37,7 @@ async def poison(h, nats_client, subject: str, body: bytes) -> tuple[int, dict]:
 
     sub = await nats_client.subscribe(dead_letter_subject("broadcast"), cb=on_record)
     try:
-        ack = await h.runtime.js.publish(subject, body, headers={"Nats-Msg-Id": subject})
+        ack = await h.service.js.publish(subject, body, headers={"Nats-Msg-Id": subject})
         data = await asyncio.wait_for(records.get(), 60)
     finally:
         await sub.unsubscribe()
@@ -45,7 +45,7 @@ async def poison(h, nats_client, subject: str, body: bytes) -> tuple[int, dict]:
     assert body.decode() not in data.decode()
 
     async def dropped() -> bool:  # acknowledged or terminated
-        info = await h.runtime.js.stream_info(BROADCAST_WORK_STREAM.name, subjects_filter=subject)
+        info = await h.service.js.stream_info(BROADCAST_WORK_STREAM.name, subjects_filter=subject)
         return not (info.state.subjects or {}).get(subject)
 
     assert await wait_for(dropped, 10)

@@ -92,10 +92,10 @@ async def test_kill_9_sender_replica_during_2000_group_fan_out(
             replica.send_signal(signal.SIGTERM)
         for replica in replicas[1:]:
             await asyncio.to_thread(replica.wait, 20)
-    assert await h.runtime.deliveries.echoes.count_documents({}) == GROUPS  # echo bridge ran
+    assert await h.service.deliveries.echoes.count_documents({}) == GROUPS  # echo bridge ran
     # The victim held claims when it died: other replicas took those attempts over (by echo,
     # or by sending once the grace had passed and no echo had come).
-    assert await h.runtime.deliveries.results.count_documents({"k": {"$gte": 2}}) > 0
+    assert await h.service.deliveries.results.count_documents({"k": {"$gte": 2}}) > 0
     per_group = Counter(m["group_id"] for m in h.fake.admin.messages("group"))
     assert set(per_group) == set(groups)
     assert set(per_group.values()) == {1}

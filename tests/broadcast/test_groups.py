@@ -14,7 +14,7 @@ from services.broadcast.groups import (
     parse_groups_csv,
     registry_changes,
 )
-from tests.broadcast.builders import ADMIN, EDITOR, OFFICER, group_row, groups_csv
+from tests.broadcast.builders import ADMIN, EDITOR, OFFICER, REGISTRAR, group_row, groups_csv
 
 
 class TestCsv:
@@ -52,25 +52,20 @@ class TestGroupEvents:
         assert membership_change("user_send_group_text") is None
 
     def test_disbanded_group_becomes_inactive(self) -> None:
-        assert group_event_update("disperse_group", "g1", None) == (
-            {"$set": {"active": False}},
-            False,
-        )
+        assert group_event_update("disperse_group", None) == (False, None)
 
     def test_created_group_takes_its_name(self) -> None:
-        change = group_event_update("create_group", "g1", {"group_name": "Tổ 5"})
-        assert change is not None
-        assert change[0]["$set"] == {"active": True, "name": "Tổ 5"}
+        assert group_event_update("create_group", {"group_name": "Tổ 5"}) == (True, "Tổ 5")
+        assert group_event_update("create_group", {"group_name": " \x07"}) == (True, None)
 
     def test_a_zalo_group_name_is_stored_as_one_clean_line(self) -> None:
         payload = {"group_name": "Tổ 5\n\x1b[2J\x07Phường Đồng Hải"}
-        update, _ = group_event_update("update_group_info", "g1", payload) or ({}, False)
-        name = update["$set"]["name"]  # type: ignore[index]
+        _, name = group_event_update("update_group_info", payload) or (True, None)
         assert name == "Tổ 5[2JPhường Đồng Hải"
         Group(group_id="g1", name=name)  # the registry reads it back
 
     def test_unrelated_event(self) -> None:
-        assert group_event_update("user_send_group_text", "g1", None) is None
+        assert group_event_update("user_send_group_text", None) is None
 
     AT = datetime(2026, 12, 4, 8, 0, tzinfo=UTC)
 
@@ -87,7 +82,7 @@ class TestGroupEvents:
                 "disperse_group",
                 "g1",
                 "u1",
-                LifecycleChange("g1", {"$set": {"active": False}}, False, AT),
+                LifecycleChange("g1", False, None, AT),
             ),
         ],
     )
@@ -102,9 +97,7 @@ class TestGroupEvents:
 
     def test_a_created_group_is_upserted(self) -> None:
         change = group_event_change("create_group", "g1", None, {"name": "Tổ 5"}, self.AT)
-        assert isinstance(change, LifecycleChange)
-        assert change.upsert
-        assert change.update["$set"] == {"active": True, "name": "Tổ 5"}
+        assert change == LifecycleChange("g1", True, "Tổ 5", self.AT)
 
 
 @pytest.mark.integration
@@ -112,31 +105,31 @@ class TestImportApi:
     async def test_nothing_half_imported(self, broadcast) -> None:
         h = await broadcast(workers=False)
         bad = groups_csv([group_row("g1"), group_row("g2", ward="x")])
-        r = await h.http.post("/groups/import", content=bad, headers=EDITOR)
+        r = await h.http.post("/groups/import", content=bad, headers=REGISTRAR)
         assert r.status_code == 422
         assert r.json()["errors"][0]["loc"] == ["row", 3]
         listed = (await h.http.get("/groups", headers=EDITOR)).json()
         assert listed["total"] == 0
         good = groups_csv([group_row("g1"), group_row("g2")])
-        r = await h.http.post("/groups/import", content=good, headers=EDITOR)
+        r = await h.http.post("/groups/import", content=good, headers=REGISTRAR)
         assert r.json() == {"imported": 2}
 
     async def test_a_dry_run_reports_errors_and_moves_but_stores_nothing(self, broadcast) -> None:
         """The console's preview: the same answer as the import, nothing written."""
         h = await broadcast(workers=False)
         bad = groups_csv([group_row("g1"), group_row("g2", ward="x")])
-        r = await h.http.post("/groups/import?dry_run=true", content=bad, headers=EDITOR)
+        r = await h.http.post("/groups/import?dry_run=true", content=bad, headers=REGISTRAR)
         assert r.status_code == 422
         assert r.json()["errors"][0]["loc"] == ["row", 3]
         good = groups_csv([group_row("g1"), group_row("g2")])
-        r = await h.http.post("/groups/import?dry_run=true", content=good, headers=EDITOR)
+        r = await h.http.post("/groups/import?dry_run=true", content=good, headers=REGISTRAR)
         assert r.json() == {"dry_run": True, "groups": 2, "ward_moves": 0}
         assert (await h.http.get("/groups", headers=EDITOR)).json()["total"] == 0
-        imported = await h.http.post("/groups/import", content=good, headers=EDITOR)
+        imported = await h.http.post("/groups/import", content=good, headers=REGISTRAR)
         assert imported.status_code == 200
         moved = groups_csv([group_row("g1", ward="bao-ninh")])
-        r = await h.http.post("/groups/import?dry_run=true", content=moved, headers=EDITOR)
-        assert r.status_code == 403  # as the import would refuse an editor's move
+        r = await h.http.post("/groups/import?dry_run=true", content=moved, headers=REGISTRAR)
+        assert r.status_code == 403  # as the import would refuse a registrar's move
         r = await h.http.post("/groups/import?dry_run=true", content=moved, headers=ADMIN)
         assert r.json() == {"dry_run": True, "groups": 1, "ward_moves": 1}
         listed = (await h.http.get("/groups", headers=EDITOR)).json()["items"]
@@ -148,12 +141,27 @@ class TestImportApi:
         assert r.status_code == 403
         assert "vai trò" in r.json()["detail"]
 
+    async def test_only_registrars_and_admins_write_the_registry(self, broadcast) -> None:
+        """An editor writes notices, not the registry (its groups, wards and officers)."""
+        h = await broadcast(workers=False)
+        csv = groups_csv([group_row("g1")])
+        refused = await h.http.post("/groups/import", content=csv, headers=EDITOR)
+        assert refused.status_code == 403, refused.text
+        put = group_row("g1") | {"active": True}
+        assert (await h.http.put("/groups/g1", json=put, headers=EDITOR)).status_code == 403
+        assert (await h.http.get("/groups", headers=EDITOR)).json()["total"] == 0
+        imported = await h.http.post("/groups/import", content=csv, headers=REGISTRAR)
+        assert imported.json() == {"imported": 1}
+        assert (await h.http.put("/groups/g1", json=put, headers=REGISTRAR)).status_code == 200
+
     async def test_only_the_registry_keepers_list_officers_zalo_ids(self, broadcast) -> None:
         """Finding 10: the registry holds officers' Zalo ids; staff outside broadcast (here
-        an officer) may not list it."""
+        an officer) may not list it; its keepers and the editors who target notices may."""
         h = await broadcast(workers=False)
         csv = groups_csv([group_row("g1", officer_id="84912345678", officer_name="A")])
-        assert (await h.http.post("/groups/import", content=csv, headers=EDITOR)).status_code == 200
+        assert (
+            await h.http.post("/groups/import", content=csv, headers=REGISTRAR)
+        ).status_code == 200
         assert (await h.http.get("/groups", headers=OFFICER)).status_code == 403
         listed = await h.http.get("/groups", headers=EDITOR)
         assert listed.json()["items"][0]["officer_id"] == "84912345678"

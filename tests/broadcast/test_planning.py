@@ -11,8 +11,8 @@ from services.broadcast import store
 from services.broadcast.domain import Notice, NoticeDraft, NoticeStatus, Targets
 from services.broadcast.groups import (
     Group,
+    MembershipChange,
     RosterEntry,
-    new_group_defaults,
     roster_entry,
     select_targets,
 )
@@ -22,6 +22,7 @@ from shared.verification import new_verification_code
 from tests.broadcast.builders import (
     ADMIN,
     EDITOR,
+    REGISTRAR,
     add_groups,
     group_row,
     group_texts,
@@ -66,7 +67,7 @@ class TestSelectTargets:
 
 async def registry_truth(h) -> list[RosterEntry]:  # type: ignore[no-untyped-def]
     """What a full read of the registry says the roster must be."""
-    groups = h.runtime.groups.groups
+    groups = h.service.groups.groups
     docs = [d async for d in groups.find({"active": True})]
     return sorted(roster_entry(Group.model_validate({**d, "group_id": d["_id"]})) for d in docs)
 
@@ -74,14 +75,14 @@ async def registry_truth(h) -> list[RosterEntry]:  # type: ignore[no-untyped-def
 class TestRoster:
     async def test_roster_follows_every_registry_change(self, broadcast) -> None:
         h = await broadcast(workers=False)
-        groups = h.runtime.groups
+        groups = h.service.groups
         ids = await add_groups(h, 3, ward="bac-ly")
         # The import built the snapshot: planning reads it, not the registry.
         version = (await groups.registry.find_one({"_id": "version"}))["version"]
         assert await groups.rosters.find_one({"_id": version}) is not None
         assert [e.group_id for e in await groups.roster()] == ids
 
-        js = h.runtime.js
+        js = h.service.js
         await publish_zalo_event(js, "group", "create_group", group_id="880", payload={})
         await publish_zalo_event(js, "group", "user_join_group", group_id="881", user_id="9")
         await publish_zalo_event(js, "group", "disperse_group", group_id=ids[0])
@@ -106,27 +107,26 @@ class TestRoster:
         self, broadcast
     ) -> None:
         h = await broadcast(workers=False)
-        groups = h.runtime.groups
-        defaults = new_group_defaults("882")
+        groups = h.service.groups
 
         async def version() -> str:
             return str((await groups.registry.find_one({"_id": "version"}))["version"])
 
         at = datetime.now(UTC)
-        await groups.change_membership("882", "1", +1, at, defaults)  # creates the group
+        await groups.change_membership(MembershipChange("882", "1", +1, at))  # creates the group
         created = await version()
         assert "882" in {e.group_id for e in await groups.roster()}
-        await groups.change_membership("882", "2", +1, at, defaults)  # a member count only
+        await groups.change_membership(MembershipChange("882", "2", +1, at))  # a member count only
         assert await version() == created
         # A redelivery: its first attempt may have created the group and died before the
         # version moved on, so it moves the version on again.
-        await groups.change_membership("882", "2", +1, at, defaults, redone=True)
+        await groups.change_membership(MembershipChange("882", "2", +1, at), True)
         assert await version() != created
 
     async def test_a_roster_of_many_pages_is_read_whole(self, broadcast, monkeypatch) -> None:
         monkeypatch.setattr(store, "ROSTER_PAGE", 3)
         h = await broadcast(workers=False)
-        groups = h.runtime.groups
+        groups = h.service.groups
         await add_groups(h, 10, ward="nam-ly")
         version = (await groups.registry.find_one({"_id": "version"}))["version"]
         head = await groups.rosters.find_one({"_id": version})
@@ -141,7 +141,7 @@ class TestRoster:
 
     async def test_a_missing_roster_is_built_from_the_registry(self, broadcast) -> None:
         h = await broadcast(workers=False)
-        groups = h.runtime.groups
+        groups = h.service.groups
         await add_groups(h, 4, ward="dong-son")
         await groups.rosters.delete_many({})
         await groups.registry.delete_many({})  # as a registry written before versions existed
@@ -160,7 +160,7 @@ class TestRoster:
         for row in (group_row(added, ward="phu-hai"), group_row(ids[0], ward="phu-hai")):
             if row["group_id"] == ids[0]:
                 row["active"] = False
-            response = await h.http.put(f"/groups/{row['group_id']}", json=row, headers=EDITOR)
+            response = await h.http.put(f"/groups/{row['group_id']}", json=row, headers=REGISTRAR)
             assert response.status_code == 200, response.text
         second = (await h.http.post("/notices", json=body, headers=EDITOR)).json()
         await wait_settled(h, second["id"], 3)
@@ -177,25 +177,25 @@ async def ready_notice(h, ward: str) -> Notice:  # type: ignore[no-untyped-def]
         **draft.model_dump(),
         id=f"n{now.timestamp():.6f}".replace(".", ""),
         status=NoticeStatus.READY,
-        verification_code=new_verification_code(h.runtime.settings.verification_prefix),
+        verification_code=new_verification_code(h.service.settings.verification_prefix),
         created_by="tests",
         created_at=now,
         release_at=now,
     )
-    await h.runtime.notices.insert(notice)
+    await h.service.notices.insert(notice)
     return notice
 
 
 async def queued(h) -> int:  # type: ignore[no-untyped-def]
     """Delivery messages on the work queue (no worker takes them in these tests)."""
-    info = await h.runtime.js.stream_info(
+    info = await h.service.js.stream_info(
         BROADCAST_WORK_STREAM.name, subjects_filter=BROADCAST_DELIVER
     )
     return int((info.state.subjects or {}).get(BROADCAST_DELIVER, 0))
 
 
 async def planned_targets(h, notice_id: str) -> list[str]:  # type: ignore[no-untyped-def]
-    pages = await h.runtime.deliveries.planned(notice_id)
+    pages = await h.service.deliveries.planned(notice_id)
     return [d.target for page in pages for d in page]
 
 
@@ -204,22 +204,22 @@ class TestPlanPages:
         h = await broadcast(workers=False)
         ids = await add_groups(h, PAGE + 20, ward="bao-ninh")
         notice = await ready_notice(h, "bao-ninh")
-        assert await h.runtime.planner.plan(notice.id) == len(ids)
-        assert await h.runtime.planner.plan(notice.id) == len(ids)  # e.g. after a crash
+        assert await h.service.planner.plan(notice.id) == len(ids)
+        assert await h.service.planner.plan(notice.id) == len(ids)  # e.g. after a crash
         targets = await planned_targets(h, notice.id)
         assert sorted(targets) == sorted(ids)
-        assert len(await h.runtime.deliveries.planned(notice.id)) == 2
+        assert len(await h.service.deliveries.planned(notice.id)) == 2
         assert await queued(h) == len(ids)  # republished messages are deduplicated
 
     async def test_concurrent_planners_plan_each_target_once(self, broadcast) -> None:
         h = await broadcast(workers=False)
         ids = await add_groups(h, 2 * PAGE + 10, ward="loc-ninh")
         notice = await ready_notice(h, "loc-ninh")
-        await asyncio.gather(*(h.runtime.planner.plan(notice.id) for _ in range(3)))
+        await asyncio.gather(*(h.service.planner.plan(notice.id) for _ in range(3)))
         targets = await planned_targets(h, notice.id)
         assert sorted(targets) == sorted(ids)
         assert await queued(h) == len(ids)
-        counts, _ = await h.runtime.deliveries.progress(notice.id)
+        counts, _ = await h.service.deliveries.progress(notice.id)
         assert counts == {"pending": len(ids)}
 
     async def test_a_page_another_planner_stored_first_is_kept(self, broadcast) -> None:
@@ -231,12 +231,12 @@ class TestPlanPages:
         notice = await ready_notice(h, "duc-ninh")
         gone = entry("7999999999", "duc-ninh")
         earlier = [group_delivery(notice, e) for e in [gone, entry(ids[-1], "duc-ninh")]]
-        assert await h.runtime.deliveries.plan_page(notice.id, 1, earlier) is None
-        await h.runtime.planner.plan(notice.id)
+        assert await h.service.deliveries.plan_page(notice.id, 1, earlier) is None
+        await h.service.planner.plan(notice.id)
         targets = await planned_targets(h, notice.id)
         assert sorted(targets) == sorted([gone.group_id, *ids])
         assert len(targets) == len(set(targets))
-        assert len(await h.runtime.deliveries.planned(notice.id)) == 3
+        assert len(await h.service.deliveries.planned(notice.id)) == 3
         assert await queued(h) == len(ids) + 1
 
     async def test_a_rerun_keeps_the_pages_it_finds(self, broadcast) -> None:
@@ -244,9 +244,9 @@ class TestPlanPages:
         ids = await add_groups(h, 4, ward="dong-phu")
         notice = await ready_notice(h, "dong-phu")
         crashed = [group_delivery(notice, entry(ids[0], "dong-phu"))]
-        assert await h.runtime.deliveries.plan_page(notice.id, 0, crashed) is None
-        assert await h.runtime.planner.plan(notice.id) == 4
-        pages = await h.runtime.deliveries.planned(notice.id)
+        assert await h.service.deliveries.plan_page(notice.id, 0, crashed) is None
+        assert await h.service.planner.plan(notice.id) == 4
+        pages = await h.service.deliveries.planned(notice.id)
         assert [[d.target for d in page] for page in pages] == [ids[:1], ids[1:]]
         assert await queued(h) == 4
 
@@ -254,8 +254,8 @@ class TestPlanPages:
         h = await broadcast(workers=False)
         await add_groups(h, 2, ward="hai-thanh", channel="manual", officer_id="4242")
         notice = await ready_notice(h, "hai-thanh")
-        await h.runtime.planner.plan(notice.id)
-        stored = await h.runtime.deliveries.plans.find_one({"_id": f"{notice.id}#0"})
+        await h.service.planner.plan(notice.id)
+        stored = await h.service.deliveries.plans.find_one({"_id": f"{notice.id}#0"})
         page = json.loads(stored["deliveries"])
         assert {d["channel"] for d in page} == {"manual"}
         assert {d["officer_id"] for d in page} == {"4242"}

@@ -30,7 +30,7 @@ class TestVerificationCode:
         created = (await h.http.post("/notices", json=notice_body(), headers=EDITOR)).json()
         await wait_settled(h, created["id"], 1)
         code = created["verification_code"]
-        js = h.runtime.js
+        js = h.service.js
         loose = code.lower().replace("-", " ")
         await publish_zalo_event(js, "user_message", "user_send_text", user_id=RESIDENT, text=loose)
         forged = new_verification_code("CA")
@@ -52,11 +52,11 @@ class TestVerificationCode:
     async def test_ordinary_message_is_not_answered(self, broadcast) -> None:
         h = await broadcast()
         await publish_zalo_event(
-            h.runtime.js, "user_message", "user_send_text", user_id=RESIDENT, text="Xin chào"
+            h.service.js, "user_message", "user_send_text", user_id=RESIDENT, text="Xin chào"
         )
         marker = new_verification_code("CA")
         await publish_zalo_event(
-            h.runtime.js, "user_message", "user_send_text", user_id=RESIDENT, text=marker
+            h.service.js, "user_message", "user_send_text", user_id=RESIDENT, text=marker
         )
         await wait_for(lambda: _async(len(cs_texts(h, RESIDENT)) == 1))
         assert marker in cs_texts(h, RESIDENT)[0]
@@ -98,7 +98,7 @@ class TestManualGroups:
         assert "Đại úy Hùng" in cs_texts(h, SUPERVISOR)[0]
 
         await publish_zalo_event(
-            h.runtime.js, "user_message", "user_send_text", user_id=OFFICER_ID, text="da dang"
+            h.service.js, "user_message", "user_send_text", user_id=OFFICER_ID, text="da dang"
         )
         counts = await wait_settled(h, created["id"], 3)
         assert counts == {"sent": 3}

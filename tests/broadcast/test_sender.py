@@ -8,7 +8,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.broadcast.groups import group_event_update, new_group_defaults, parse_groups_csv
+from services.broadcast.groups import (
+    LifecycleChange,
+    MembershipChange,
+    group_event_change,
+    parse_groups_csv,
+)
 from shared.subjects import BROADCAST_DEAD_LETTER
 from tests.broadcast.builders import (
     EDITOR,
@@ -64,7 +69,7 @@ class TestDeadLetter:
 class TestGroupEvents:
     async def test_registry_follows_group_events(self, broadcast) -> None:
         h = await broadcast(workers=False)
-        js = h.runtime.js
+        js = h.service.js
         payload = {"group_name": "Tổ dân phố 5 Đồng Hải"}
         await publish_zalo_event(
             js, "group", "create_group", group_id="555", payload=payload, oa_id="1"
@@ -74,7 +79,7 @@ class TestGroupEvents:
 
         def members(count: int):  # type: ignore[no-untyped-def]
             async def counted():  # type: ignore[no-untyped-def]
-                group = await h.runtime.groups.get("555")
+                group = await h.service.groups.get("555")
                 return group if group and group.member_count == count else None
 
             return counted
@@ -88,7 +93,7 @@ class TestGroupEvents:
         await publish_zalo_event(js, "group", "disperse_group", group_id="555")
 
         async def inactive():
-            found = await h.runtime.groups.get("555")
+            found = await h.service.groups.get("555")
             return found is not None and not found.active
 
         await wait_for(inactive)
@@ -96,18 +101,19 @@ class TestGroupEvents:
     async def test_latest_membership_event_wins_whatever_the_order(self, broadcast) -> None:
         """Redelivery can hand a join over after a later leave: the member stays out."""
         h = await broadcast(workers=False)
-        groups = h.runtime.groups
+        groups = h.service.groups
         joined = datetime.now(UTC) - timedelta(minutes=5)
         left = joined + timedelta(minutes=1)
-        defaults = new_group_defaults("556")
-        assert await groups.change_membership("556", "2001", +1, joined, defaults) == 1
-        assert await groups.change_membership("556", "2002", -1, left, defaults) == 1
-        assert await groups.change_membership("556", "2002", +1, joined, defaults) == 1
-        assert await groups.change_membership("556", "2003", +1, joined, defaults) == 2
+        assert await groups.change_membership(MembershipChange("556", "2001", +1, joined)) == 1
+        assert await groups.change_membership(MembershipChange("556", "2002", -1, left)) == 1
+        assert await groups.change_membership(MembershipChange("556", "2002", +1, joined)) == 1
+        assert await groups.change_membership(MembershipChange("556", "2003", +1, joined)) == 2
         # In order, and a rejoin after the leave, both still count.
-        assert await groups.change_membership("556", "2003", -1, left, defaults) == 1
+        assert await groups.change_membership(MembershipChange("556", "2003", -1, left)) == 1
         assert (
-            await groups.change_membership("556", "2002", +1, left + timedelta(seconds=1), defaults)
+            await groups.change_membership(
+                MembershipChange("556", "2002", +1, left + timedelta(seconds=1))
+            )
             == 2
         )
         group = await groups.get("556")
@@ -118,38 +124,43 @@ class TestGroupEvents:
         """An imported group's count is the import's, plus joins, minus leaves; a member the
         import counted who leaves lowers it, one who joined since and leaves takes it back."""
         h = await broadcast(workers=False)
-        groups = h.runtime.groups
+        groups = h.service.groups
         (group,), _ = parse_groups_csv(groups_csv([group_row("557")]))  # 50 members
         await groups.upsert_many([group], datetime.now(UTC))
         at = datetime.now(UTC) - timedelta(minutes=5)
-        defaults = new_group_defaults("557")
-        assert await groups.change_membership("557", "new", +1, at, defaults) == 51
-        assert await groups.change_membership("557", "old", -1, at, defaults) == 50
-        assert await groups.change_membership("557", "new", -1, at + timedelta(1), defaults) == 49
-        assert await groups.change_membership("557", "new", +1, at, defaults) == 49  # older
+        assert await groups.change_membership(MembershipChange("557", "new", +1, at)) == 51
+        assert await groups.change_membership(MembershipChange("557", "old", -1, at)) == 50
+        assert (
+            await groups.change_membership(MembershipChange("557", "new", -1, at + timedelta(1)))
+            == 49
+        )
+        assert await groups.change_membership(MembershipChange("557", "new", +1, at)) == 49  # older
 
     async def test_latest_lifecycle_event_wins_whatever_the_order(self, broadcast) -> None:
         """Redelivery can hand `create_group` over after the `disperse_group` that followed
         it: the group stays disbanded (and out of the roster) until a later event."""
         h = await broadcast(workers=False)
-        groups = h.runtime.groups
+        groups = h.service.groups
         created = datetime.now(UTC) - timedelta(minutes=5)
         disbanded = created + timedelta(minutes=1)
-        create = group_event_update("create_group", "557", {"group_name": "Tổ 7"})
-        disperse = group_event_update("disperse_group", "557", None)
-        assert create is not None
-        assert disperse is not None
-        await groups.apply("557", *create, created)
-        await groups.apply("557", *disperse, disbanded)
-        await groups.apply("557", *create, created)  # the late redelivery
+        create = group_event_change("create_group", "557", None, {"group_name": "Tổ 7"}, created)
+        disperse = group_event_change("disperse_group", "557", None, None, disbanded)
+        assert isinstance(create, LifecycleChange)
+        assert isinstance(disperse, LifecycleChange)
+        await groups.apply(create)
+        await groups.apply(disperse)
+        await groups.apply(create)  # the late redelivery
         group = await groups.get("557")
         assert group is not None
         assert not group.active
         assert group.name == "Tổ 7"
         assert "557" not in {e.group_id for e in await groups.roster()}
-        renamed = group_event_update("update_group_info", "557", {"group_name": "Tổ 7 mới"})
-        assert renamed is not None
-        await groups.apply("557", *renamed, disbanded + timedelta(seconds=1))
+        later = disbanded + timedelta(seconds=1)
+        renamed = group_event_change(
+            "update_group_info", "557", None, {"group_name": "Tổ 7 mới"}, later
+        )
+        assert isinstance(renamed, LifecycleChange)
+        await groups.apply(renamed)
         group = await groups.get("557")
         assert group is not None
         assert group.active
@@ -187,7 +198,7 @@ class TestFailuresAndRestarts:
                 notices.append((await h.http.post("/notices", json=body, headers=EDITOR)).json())
                 if i % 7 == 6:  # restart one worker replica while work is in flight
                     old = workers.pop(0)
-                    await old.runtime.stop()
+                    await old.stop()
                     workers.append(await broadcast(max_attempts=50, sender_batch=5))
             for notice in notices:
                 assert await wait_settled(h, notice["id"], 6, timeout=90) == {"sent": 6}

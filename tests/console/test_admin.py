@@ -147,8 +147,8 @@ def check_file(page: Page, path: Path, rows: list[str]) -> None:
 def test_the_group_registry_previews_a_csv_before_importing_and_edits_a_group(
     stack: Stack, console: OpenConsole, tmp_path: Path
 ) -> None:
-    editor = console(DESKTOP).sign_in_only("demo-editor")
-    page = editor.page
+    registrar = console(DESKTOP).sign_in_only("demo-registrar")
+    page = registrar.page
     page.get_by_role("link", name="Quản trị").click()
     page.get_by_role("heading", name="Sổ đăng ký nhóm Zalo").wait_for()
     assert page.get_by_role("link", name="Tài khoản cán bộ").is_hidden()  # admins only

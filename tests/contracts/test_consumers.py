@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from services.analytics.handlers import (
+from services.analytics.pullers import (
     decode_delivery,
     decode_registry,
     decode_snapshot,
@@ -65,6 +65,9 @@ CONSUMERS: dict[str, dict[str, Decoder]] = {
     "broadcast.cmd": {"broadcast planner": _handler_argument(PlanCommand)},
     "analytics.snapshot": {"analytics": decode_snapshot},
     "deadletter.broadcast": {
+        "operators (the record's model)": _handler_argument(MessageDeadLettered)
+    },
+    "deadletter.analytics": {
         "operators (the record's model)": _handler_argument(MessageDeadLettered)
     },
     "identity.revoked": {

@@ -14,11 +14,11 @@ import nats
 import nats.errors
 import pytest
 from nats.aio.client import Client as NatsClient
-from nats.js.api import ConsumerConfig, KeyValueConfig, StorageType
+from nats.js.api import ConsumerConfig
 from nats.js.errors import NoStreamResponseError
 
 from shared import subjects
-from shared.jetstream import ensure_consumer, ensure_key_value, ensure_stream, inbox_prefix
+from shared.jetstream import ensure_consumer, ensure_stream, inbox_prefix
 from tests.deploy.topology import NATS_DIR, Topology, nats_topology, secret_variables
 from tools.localstack.servers import nats_server_binary
 
@@ -173,18 +173,6 @@ async def test_ingest_does_its_jetstream_work(as_user: object) -> None:
     )
     assert again.duplicate
     assert again.seq == ack.seq
-    kv = await ensure_key_value(
-        js,
-        KeyValueConfig(
-            bucket=subjects.INGEST_LEDGER_BUCKET,
-            history=1,
-            ttl=60,
-            storage=StorageType.FILE,
-            direct=True,
-        ),
-    )
-    await kv.put("e-1", b"1")
-    assert (await kv.get("e-1")).value == b"1"
     assert not session.violations
 
 
@@ -335,7 +323,7 @@ def test_a_stream_belongs_to_whoever_publishes_its_subjects() -> None:
     assert owners[subjects.ZALO_EVENTS_STREAM.name] == "ingest"
     assert owners[subjects.ZALO_QUARANTINE_STREAM.name] == "ingest"
     assert owners[subjects.TIPS_STREAM.name] == "reports"
-    assert subjects.INGEST_LEDGER_BUCKET in grants["ingest"].buckets
+    assert not grants["ingest"].buckets  # its dedup is the stream's window, no id ledger
 
 
 def _check_config(env: dict[str, str]) -> subprocess.CompletedProcess[str]:

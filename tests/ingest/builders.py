@@ -71,7 +71,7 @@ async def running_ingest(
     """Ingest with its lifespan running, reached in-process over ASGI."""
     app = create_app(settings)
     async with app.router.lifespan_context(app):
-        publisher: EventPublisher = app.state.publisher
+        publisher: EventPublisher = app.state.ingest.publisher
         if ready:
             await wait_until(publisher.is_ready)
         # Served as `shared.serve` serves it: with its HTTP span and request metrics.

@@ -42,7 +42,7 @@ async def test_error_reply_spools_until_the_stream_accepts_again(
     js = nats_client.jetstream()
     factory = EventFactory(settings.zalo_app_id, seed=21)
     async with running_ingest(settings) as ingest:
-        publisher: EventPublisher = ingest.app.state.publisher
+        publisher: EventPublisher = ingest.app.state.ingest.publisher
         first = await post(ingest, factory.make("user_send_text"))
         assert first.json()["status"] == "published"
         config = (await js.stream_info(settings.events_stream)).config
@@ -62,7 +62,7 @@ async def test_no_acknowledgement_in_time_spools(
     js = nats_client.jetstream()
     factory = EventFactory(settings.zalo_app_id, seed=22)
     async with running_ingest(settings) as ingest:
-        publisher: EventPublisher = ingest.app.state.publisher
+        publisher: EventPublisher = ingest.app.state.ingest.publisher
         config = (await js.stream_info(settings.events_stream)).config
         await js.delete_stream(settings.events_stream)
         # A core subscriber takes every event and never answers, as a stalled stream would.

@@ -36,7 +36,7 @@ async def test_kill_nats_mid_stream_then_restart(tmp_path: Path) -> None:
     accepted: list[str] = []
     try:
         async with running_ingest(settings) as ingest:
-            publisher: EventPublisher = ingest.app.state.publisher
+            publisher: EventPublisher = ingest.app.state.ingest.publisher
             for n in range(150):
                 if n == 50:
                     server.kill()
@@ -68,11 +68,11 @@ async def test_spooled_events_survive_an_ingest_restart(tmp_path: Path) -> None:
                 response = await post(ingest, factory.make("user_send_location"))
                 assert response.json()["status"] == "spooled"
                 accepted.append(response.json()["event_id"])
-            assert ingest.app.state.publisher.spooled == 20
+            assert ingest.app.state.ingest.publisher.spooled == 20
         # Ingest stopped with 20 events on disk only; NATS comes back, then a new ingest starts.
         server = restart(server)
         async with running_ingest(settings) as ingest:
-            await wait_until(lambda: ingest.app.state.publisher.spooled == 0, timeout=30)
+            await wait_until(lambda: ingest.app.state.ingest.publisher.spooled == 0, timeout=30)
         assert await arrived_in_order(server.url, settings.events_stream) == accepted
     finally:
         server.stop()
@@ -90,7 +90,7 @@ async def test_ingest_starting_without_nats_accepts_and_spools(tmp_path: Path) -
         assert (await ingest.get("/healthz")).status_code == 200
         server = start_nats(tmp_path / "nats", port=port_holder.port)
         try:
-            await wait_until(lambda: ingest.app.state.publisher.spooled == 0, timeout=30)
+            await wait_until(lambda: ingest.app.state.ingest.publisher.spooled == 0, timeout=30)
             assert (await ingest.get("/readyz")).status_code == 200
             assert len(await arrived_in_order(server.url, settings.events_stream)) == 1
         finally:

@@ -53,7 +53,7 @@ class Harness:
 
     @property
     def reports(self) -> Reports:
-        reports: Reports = self.app.state.reports
+        reports: Reports = self.app.state.service.reports
         return reports
 
     async def publish(self, event: ZaloEventReceived, msg_id: str | None = None) -> None:

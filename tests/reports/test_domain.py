@@ -5,11 +5,11 @@ import pytest
 from services.reports.cases import Case, CaseMessage
 from services.reports.duplicates import Fingerprint, fingerprint, ranked_duplicates
 from services.reports.knowledge import KnowledgeBase
-from services.reports.replies import received
+from services.reports.reply_texts import received
 from services.reports.roster import Roster
 from services.reports.settings import ReportsSettings
 from services.reports.triage import Triager
-from services.reports.vault import Sealer
+from services.reports.vault import TipsterVault
 from shared.events.tips import TipCategory, TipKind, TipPriority
 from tests.reports.test_cases import NOW, make_case
 
@@ -118,16 +118,16 @@ def _rank(new: Case, others: list[Case]) -> list[tuple[Fingerprint, float]]:
 
 class TestVault:
     def test_seal_opens_only_with_the_same_key(self) -> None:
-        sealer = Sealer("secret-a", "pseudo")
+        sealer = TipsterVault("secret-a", "pseudo")
         sealed = sealer.seal("246845883529197922")
         assert "246845883529197922" not in sealed
         assert sealer.open(sealed) == "246845883529197922"
         with pytest.raises(ValueError, match="does not open"):
-            Sealer("secret-b", "pseudo").open(sealed)
+            TipsterVault("secret-b", "pseudo").open(sealed)
 
     def test_pseudonym_is_stable_and_keyed(self) -> None:
-        assert Sealer("s", "k1").pseudonym("u") == Sealer("x", "k1").pseudonym("u")
-        assert Sealer("s", "k1").pseudonym("u") != Sealer("s", "k2").pseudonym("u")
+        assert TipsterVault("s", "k1").pseudonym("u") == TipsterVault("x", "k1").pseudonym("u")
+        assert TipsterVault("s", "k1").pseudonym("u") != TipsterVault("s", "k2").pseudonym("u")
 
 
 class TestReplies:

@@ -42,6 +42,7 @@ DEMO_STAFF = {
     },
     "demo-analyst": {"id": "u-analyst", "name": "Lãnh đạo", "roles": ["analyst"]},
     "demo-editor": {"id": "u-editor", "name": "Biên tập viên", "roles": ["editor"]},
+    "demo-registrar": {"id": "u-registrar", "name": "Quản lý sổ nhóm", "roles": ["registrar"]},
     "demo-approver": {"id": "u-approver", "name": "Người duyệt", "roles": ["approver"]},
 }
 

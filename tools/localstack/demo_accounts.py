@@ -33,6 +33,7 @@ DEMO_ACCOUNTS: tuple[dict[str, Any], ...] = (
     },
     {"username": "demo-analyst", "name": "DEMO Lãnh đạo", "roles": ["analyst"]},
     {"username": "demo-editor", "name": "DEMO Biên tập viên", "roles": ["editor"]},
+    {"username": "demo-registrar", "name": "DEMO Quản lý sổ nhóm", "roles": ["registrar"]},
     {"username": "demo-approver", "name": "DEMO Người duyệt", "roles": ["approver"], "totp": True},
 )
 

@@ -7,7 +7,7 @@ import asyncio
 import logging
 import signal
 
-from services.broadcast.runtime import Runtime
+from services.broadcast.composition import build
 from services.broadcast.settings import BroadcastSettings
 from shared.logging import configure_logging
 from shared.metrics import serve_without_http_app
@@ -19,15 +19,13 @@ log = logging.getLogger(__name__)
 
 
 async def serve_workers(settings: BroadcastSettings) -> None:
-    runtime = Runtime(settings)
-    await runtime.start(workers=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    log.info("sender replica started", extra={"worker": runtime.sender.worker})
-    await stop.wait()
-    await runtime.stop()
+    async with build(settings, workers=True) as service:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        log.info("sender replica started", extra={"worker": service.sender.worker})
+        await stop.wait()
 
 
 def main() -> None:

@@ -15,6 +15,7 @@
     analyst: "Lãnh đạo, phân tích số liệu",
     editor: "Biên tập viên thông báo",
     approver: "Người duyệt thông báo",
+    registrar: "Quản lý sổ đăng ký nhóm Zalo",
   };
   // identity refuses admin and approver on a machine token (they need a person's second factor).
   const TOKEN_ROLES = ["dispatcher", "officer", "analyst", "editor"];

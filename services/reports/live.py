@@ -12,7 +12,7 @@ from nats.aio.msg import Msg
 log = logging.getLogger(__name__)
 
 
-class Hub:
+class LiveFeed:
     """Every tip event seen on NATS, copied to each open stream's queue."""
 
     def __init__(self, queue_size: int = 256) -> None:

@@ -14,11 +14,13 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from services.analytics.consumer import BatchPipeline, Decoder
 from services.analytics.increments import CountedZaloEvent, Decoded, zalo_increments
+from services.analytics.ledger import CounterLedger
 from services.analytics.reach import delivery_effects
 from services.analytics.registry import registry_fact
 from services.analytics.settings import AnalyticsSettings
 from services.analytics.snapshots import ZaloStatsSnapshotted, snapshot_fact
 from services.analytics.tips import TIP_EVENT, tip_effects
+from shared.dead_letters import PoisonMessages
 from shared.events.broadcast import DeliveryOutcomeRecorded, RegistryGroupChanged
 from shared.jetstream import BatchHandler, BatchPuller, connect
 from shared.metrics import watch_consumers
@@ -111,10 +113,15 @@ def consumers(settings: AnalyticsSettings) -> list[tuple[str, ConsumerConfig]]:
 
 
 @asynccontextmanager
-async def consuming(settings: AnalyticsSettings, pipeline: BatchPipeline) -> AsyncIterator[None]:
-    """Pull every durable that `ensure_consumer` declared into the pipeline while open; at
-    exit, stop pulling, let the pipeline write (and ack) what it holds, then disconnect."""
+async def consuming(
+    settings: AnalyticsSettings, ledger: CounterLedger
+) -> AsyncIterator[BatchPipeline]:
+    """Pull every durable that `ensure_consumer` declared into a pipeline over `ledger` while
+    open (poison events to `deadletter.analytics`); at exit, stop pulling, let the pipeline
+    write (and ack) what it holds, then disconnect."""
     nc = await connect(settings.nats_url, name="analytics-consumers")
+    poison = PoisonMessages(nc, "analytics", settings.max_deliver)
+    pipeline = BatchPipeline(ledger, poison, settings.max_write_batch, settings.retry_delay)
     pullers = [
         BatchPuller(
             nc,
@@ -131,7 +138,7 @@ async def consuming(settings: AnalyticsSettings, pipeline: BatchPipeline) -> Asy
     try:
         for puller in pullers:
             await puller.start()
-        yield
+        yield pipeline
     finally:
         unwatch()
         for puller in pullers:
