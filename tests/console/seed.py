@@ -5,6 +5,7 @@ webhooks would take minutes and the queue only needs the cases to be there."""
 import asyncio
 import os
 import random
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -37,9 +38,11 @@ def seed_cases(
     ward: str = "quang-phu",
     status: CaseStatus = CaseStatus.NEW,
     label: str = "seed",
+    priorities: Sequence[TipPriority] = (),
 ) -> None:
     """`count` cases of `ward` created over the last day, newest first; each text names
-    `label` and its number (`{label} 7`), so a test can find them."""
+    `label` and its number (`{label} 7`), so a test can find them. Priorities are drawn from
+    the mix above unless `priorities` gives them in turn."""
 
     async def write() -> None:
         client: Any = connect_mongo(mongodb_url)
@@ -61,7 +64,11 @@ def seed_cases(
                         ref=reference_code(case_id, "BY"),
                         kind=TipKind.TIP,
                         category=rng.choice(list(TipCategory)),
-                        priority=rng.choice(PRIORITIES),
+                        priority=(
+                            priorities[n % len(priorities)]
+                            if priorities
+                            else rng.choice(PRIORITIES)
+                        ),
                         ward=ward,
                         ward_source="text",
                         status=status,

@@ -15,8 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
+from shared.events.tips import CaseStatus, TipPriority
 from tests.browser import CHROMIUM
 from tests.console.conftest import DESKTOP, PHONE, Console, fresh_totp_code, screenshot, send_tip
+from tests.console.seed import seed_cases, stack_mongodb_url
 from tests.system.stack import Stack
 from tools.localstack.demo_accounts import DEMO_PASSWORD
 from tools.localstack.servers import REPO_ROOT
@@ -56,13 +58,24 @@ PAGES = [
 ]
 SECOND_FACTOR = {"demo-admin", "demo-approver"}
 BLOCKING = ("serious", "critical")
+TALL = 6_000  # px: the whole queue (100 rows) at once
 
 
 @pytest.fixture(scope="module")
 def case_id(stack: Stack) -> str:
-    """A case in the DEMO dispatcher's ward, for the case page."""
+    """A case in the DEMO dispatcher's ward, for the case page; and an open case of every
+    priority, so the queue shows each badge whatever the other tests left (a high badge's
+    contrast once failed only when an earlier test had left a high case)."""
     send_tip(stack, f"Có người lạ đột nhập nhà {time.time_ns() % 10**6} ở phường Quang Phú")
-    return _first_case(stack)
+    case = _first_case(stack)
+    seed_cases(
+        stack_mongodb_url(stack.banner),
+        len(TipPriority),
+        status=CaseStatus.VERIFYING,
+        label=f"a11y-{time.time_ns() % 10**6}",
+        priorities=list(TipPriority),
+    )
+    return case
 
 
 def _first_case(stack: Stack) -> str:
@@ -81,8 +94,9 @@ def _first_case(stack: Stack) -> str:
 
 
 @pytest.fixture(scope="module")
-def signed_in(stack: Stack, browser: Any) -> Iterator[dict[str | None, Console]]:
-    """One browser per person (signed in once), shared by that person's pages."""
+def signed_in(stack: Stack, browser: Any, case_id: str) -> Iterator[dict[str | None, Console]]:
+    """One browser per person (signed in once), shared by that person's pages; after the cases
+    exist (the queue loads once at sign-in: `goto` to another hash does not reload it)."""
     people: dict[str | None, Console] = {}
     for person in dict.fromkeys(p.person for p in PAGES):
         context = browser.new_context(viewport=PHONE, locale="vi-VN")
@@ -116,12 +130,15 @@ def test_a_page_has_no_serious_accessibility_violation_and_fits_a_phone(
     page.set_viewport_size(PHONE)
     page.goto(console.url + shown.route.format(case=case_id))
     page.locator(shown.ready).first.wait_for(timeout=30_000)
+    # axe judges colour only on what is in the viewport: a phone's width, every row in view.
+    page.set_viewport_size({"width": PHONE["width"], "height": TALL})
     problems = [
         f"{v['id']} ({v['impact']}): {v['help']} — "
         + "; ".join(" ".join(n["target"]) for n in v["nodes"][:5])
         for v in axe_violations(page)
     ]
     assert not problems, "\n".join(problems)
+    page.set_viewport_size(PHONE)
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"], f"{shown.name}: {width} px wide on a 360-px phone"
     if SCREENSHOTS:
