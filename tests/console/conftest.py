@@ -64,7 +64,7 @@ class Console:
         """A dispatcher: signed in once the live queue is connected."""
         self.sign_in_only(username)
         live = self.page.locator("#live-state", has_text="Đang cập nhật trực tiếp.")
-        live.wait_for(timeout=15_000)
+        live.wait_for(timeout=30_000)
         return self
 
     def sign_in_only(self, username: str, code: str | None = None) -> "Console":
@@ -74,7 +74,12 @@ class Console:
         if code is not None:
             page.get_by_label("Mã xác thực 2 bước (nếu tài khoản có)").fill(code)
         page.get_by_role("button", name="Đăng nhập").click()
-        page.get_by_role("button", name="Đăng xuất").wait_for(timeout=15_000)
+        signed_in = page.get_by_role("button", name="Đăng xuất")
+        try:
+            signed_in.wait_for(timeout=30_000)  # a hang, not a speed limit: a busy box is slow
+        except Exception as exc:
+            refusal = page.locator("#sign-in-error").text_content()
+            raise AssertionError(f"{username} not signed in; the page says: {refusal!r}") from exc
         return self
 
     def row(self, text: str) -> Any:

@@ -49,6 +49,16 @@
   const GROUP_PAGE_SIZE = 50;
   const page = { editing: null, groupPage: 1, groupEditing: null, csv: null, accounts: [] };
 
+  // A list loads again after every write and filter change; only the newest load of a list may
+  // draw it. An older, slower answer would put back what a filter or a write just changed, under
+  // the person's finger.
+  const loads = new Map();
+  function newestLoad(list) {
+    const generation = (loads.get(list) || 0) + 1;
+    loads.set(list, generation);
+    return () => loads.get(list) === generation;
+  }
+
   const roles = (list) => list.map((r) => ROLE_LABELS[r] || r).join(", ") || "không có vai trò";
   const wards = (list) => list.map(C.wardName).join(", ") || "chưa gán phường/xã";
   const when = (iso) => (iso ? C.localTime(iso) : "chưa");
@@ -155,12 +165,15 @@
   // ---- accounts (identity /accounts) ----------------------------------------------------
 
   async function loadAccounts() {
+    const current = newestLoad("loadAccounts");
     let answer;
     try {
       answer = await api("identity", "/accounts?limit=500");
     } catch (exc) {
+      if (!current()) return;
       return say(failure(exc), true);
     }
+    if (!current()) return; // a newer load of this list is on its way
     page.accounts = answer.items;
     const rows = answer.items.map((a) =>
       row(
@@ -254,12 +267,15 @@
   // ---- API tokens (identity /tokens) ----------------------------------------------------
 
   async function loadTokens() {
+    const current = newestLoad("loadTokens");
     let items;
     try {
       items = await api("identity", "/tokens");
     } catch (exc) {
+      if (!current()) return;
       return say(failure(exc), true);
     }
+    if (!current()) return; // a newer load of this list is on its way
     const rows = items.map((t) =>
       row(
         { "data-token": t.id, class: t.revoked_at ? "inactive" : "" },
@@ -306,6 +322,7 @@
   // ---- the group registry (broadcast /groups) -------------------------------------------
 
   async function loadGroups() {
+    const current = newestLoad("loadGroups");
     const ward = $("group-filter").ward.value;
     const params = new URLSearchParams({ page: String(page.groupPage), page_size: String(GROUP_PAGE_SIZE) });
     if (ward) params.set("ward", ward);
@@ -313,9 +330,11 @@
     try {
       answer = await api("broadcast", `/groups?${params}`);
     } catch (exc) {
+      if (!current()) return;
       $("groups").replaceChildren();
       return say(failure(exc), true);
     }
+    if (!current()) return; // a newer load of this list is on its way
     const rows = answer.items.map((g) =>
       row(
         { "data-group": g.group_id, class: g.active ? "" : "inactive" },
@@ -459,6 +478,7 @@
   }
 
   async function loadAudit() {
+    const current = newestLoad("loadAudit");
     const form = $("audit-filter");
     const params = new URLSearchParams({ limit: "200" });
     for (const name of ["actor_id", "action"]) if (form[name].value) params.set(name, form[name].value);
@@ -468,8 +488,10 @@
     try {
       entries = await api("identity", `/audit?${params}`);
     } catch (exc) {
+      if (!current()) return;
       return say(failure(exc), true);
     }
+    if (!current()) return; // a newer load of this list is on its way
     // A sign-in's entry names the account only by id: the name from the list of accounts.
     const names = new Map(page.accounts.map((a) => [a.id, a.name]));
     const rows = entries.map((e) =>

@@ -111,6 +111,7 @@ const state = {
   openCase: null,
   stream: null,
   streamBroken: false,
+  ready: false, // enter() has loaded what every page needs (session, wards, queue)
   triageShown: null, // the case whose triage form was last filled
   noticeKey: null, // the idempotency key of the notice being submitted, kept until it is stored
 };
@@ -266,6 +267,7 @@ async function signOut() {
 }
 
 async function enter() {
+  state.ready = false;
   try {
     state.me = await api("identity", "/auth/session");
   } catch (exc) {
@@ -285,6 +287,7 @@ async function enter() {
     await loadQueue();
     openStream();
   }
+  state.ready = true;
   route();
 }
 
@@ -540,7 +543,10 @@ function alertUrgent(item) {
 
 function route() {
   const match = location.hash.match(/^#\/case\/(.+)$/);
-  if (!state.me) return;
+  // A link followed while enter() still loads waits for it (enter ends by routing to the
+  // address then current): a page opened twice clears its own messages and lists under the
+  // person's hands, and one opened before the wards arrive has empty ward choices.
+  if (!state.me || !state.ready) return;
   const page = PAGES.find((p) => p.allowed() && p.match(location.hash));
   if (page) {
     state.openCase = null;
