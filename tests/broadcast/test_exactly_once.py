@@ -59,9 +59,11 @@ def spawn(tmp_path):
 async def replica_worker(log: Path) -> str:
     """The worker id a replica logged when it started (its claims carry it)."""
 
+    def read() -> list[str]:
+        return log.read_text(errors="replace").splitlines() if log.exists() else []
+
     async def started() -> str | None:
-        lines = log.read_text(errors="replace").splitlines() if log.exists() else []
-        for line in lines:
+        for line in await asyncio.to_thread(read):
             if line.startswith("{"):
                 entry = json.loads(line)
                 if entry.get("message") == "sender replica started":

@@ -491,7 +491,7 @@ class TestStaffReply:
         # The acknowledgement goes out after the ledger entry `processed` waits for: wait for
         # it, or it may land after the staff reply below, or take the injected Zalo errors.
         [acknowledgement] = await wait_for(lambda: _cs_messages(harness), timeout=30)
-        assert case_id and acknowledgement["user_id"] == CITIZEN
+        assert acknowledgement["user_id"] == CITIZEN
         url = f"/cases/{case_id}/reply"
         sent = await harness.http.post(
             url, json={"text": "Đã nhận, cảm ơn bạn."}, headers=auth("t-qp")
