@@ -117,12 +117,16 @@ class TestDuplicates:
         cases = {c["message_ids"][0]: c for c in await harness.cases()}
         original, copy = cases[first.event_id], cases[second.event_id]
         assert copy["duplicate_of"] == original["_id"]
-        updates = [
-            TipUpdated.model_validate_json(body)
-            for body in await stream_payloads(harness.nc.jetstream(), harness.settings.tips_stream)
-            if b'"tip.updated"' in body
-        ]
-        assert any(u.change == "duplicate_suggested" and u.case_id == copy["_id"] for u in updates)
+
+        async def suggested() -> bool:
+            # Published beside the ledger entry `processed` waits for, so maybe just after it.
+            bodies = await stream_payloads(harness.nc.jetstream(), harness.settings.tips_stream)
+            updates = [TipUpdated.model_validate_json(b) for b in bodies if b'"tip.updated"' in b]
+            return any(
+                u.change == "duplicate_suggested" and u.case_id == copy["_id"] for u in updates
+            )
+
+        await wait_for(suggested)
         merged = await harness.http.post(
             f"/cases/{copy['_id']}/transitions",
             json={"to": "duplicate", "merged_into": original["_id"]},
