@@ -36,6 +36,7 @@ async def poison(h, nats_client, subject: str, body: bytes) -> tuple[int, dict]:
         await records.put(msg.data)
 
     sub = await nats_client.subscribe(dead_letter_subject("broadcast"), cb=on_record)
+    await nats_client.flush()  # subscribed at the server before the service can publish
     try:
         ack = await h.service.js.publish(subject, body, headers={"Nats-Msg-Id": subject})
         data = await asyncio.wait_for(records.get(), 60)
