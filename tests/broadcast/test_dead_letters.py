@@ -49,7 +49,7 @@ async def poison(h, nats_client, subject: str, body: bytes) -> tuple[int, dict]:
         info = await h.service.js.stream_info(BROADCAST_WORK_STREAM.name, subjects_filter=subject)
         return not (info.state.subjects or {}).get(subject)
 
-    assert await wait_for(dropped, 10)
+    assert await wait_for(dropped, 30)
     return ack.seq, json.loads(data)
 
 
