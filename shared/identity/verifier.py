@@ -118,10 +118,12 @@ class StaffVerifier:
         audit: AuditLog | None = None,
         cache_seconds: float = 2.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        ticker: Callable[[], float] = time.monotonic,
         serves_password_change: bool = False,
     ) -> None:
         self.store, self.static, self.audit = store, static or StaffDirectory({}), audit
         self.cache_seconds, self.clock = cache_seconds, clock
+        self.ticker = ticker  # monotonic seconds, for the cache's freshness
         # Only the identity service answers a person whose temporary password must be
         # changed first (to let them change it); every other service refuses them.
         self.serves_password_change = serves_password_change
@@ -223,7 +225,7 @@ class StaffVerifier:
 
     def _cached(self, key: str) -> _Entry | None:
         entry = self._cache.get(key)
-        if entry is None or time.monotonic() >= entry.fresh_until:
+        if entry is None or self.ticker() >= entry.fresh_until:
             return None
         if entry.valid_until is not None and self.clock() >= entry.valid_until:
             return None
@@ -234,7 +236,7 @@ class StaffVerifier:
             return
         if len(self._cache) >= MAX_CACHE_ENTRIES:
             self._cache.clear()  # guessing floods it with misses; forgetting is always safe
-        self._cache[key] = _Entry(user, time.monotonic() + self.cache_seconds, valid_until)
+        self._cache[key] = _Entry(user, self.ticker() + self.cache_seconds, valid_until)
 
     def forget(self) -> None:
         """Drop everything cached: the next request of anyone is checked against the store."""
@@ -299,6 +301,7 @@ async def staff_verifier(
         nc = await connect(settings.nats_url, name=f"{service}-identity")
         try:
             subscription = await nc.subscribe(IDENTITY_REVOKED, cb=verifier.on_revoked)
+            await nc.flush()  # subscribed at the server before the service reports ready
             try:
                 yield verifier
             finally:

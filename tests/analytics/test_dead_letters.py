@@ -56,6 +56,7 @@ async def dead_letters(
 
     try:
         await nc.subscribe(dead_letter_subject("analytics"), cb=on_record)
+        await nc.flush()  # subscribed at the server before the test publishes anything
         yield records
     finally:
         await nc.close()

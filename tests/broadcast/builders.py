@@ -66,7 +66,7 @@ def notice_body(**overrides: Any) -> dict[str, Any]:
 
 
 async def wait_for(
-    check: Callable[[], Awaitable[Any]], timeout: float = 30.0, interval: float = 0.1
+    check: Callable[[], Awaitable[Any]], timeout: float = 60.0, interval: float = 0.1
 ) -> Any:
     """Poll an async predicate until it returns a truthy value (or fail after `timeout`)."""
     deadline = time.monotonic() + timeout
@@ -102,7 +102,7 @@ async def progress(h: Any, notice_id: str) -> dict[str, Any]:
 
 
 async def wait_settled(
-    h: Any, notice_id: str, total: int, timeout: float = 30.0, interval: float = 0.1
+    h: Any, notice_id: str, total: int, timeout: float = 60.0, interval: float = 0.1
 ) -> dict[str, int]:
     """Wait until `total` deliveries of a notice are in a final state; returns the counts."""
 

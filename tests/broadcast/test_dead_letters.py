@@ -36,6 +36,7 @@ async def poison(h, nats_client, subject: str, body: bytes) -> tuple[int, dict]:
         await records.put(msg.data)
 
     sub = await nats_client.subscribe(dead_letter_subject("broadcast"), cb=on_record)
+    await nats_client.flush()  # subscribed at the server before the service can publish
     try:
         ack = await h.service.js.publish(subject, body, headers={"Nats-Msg-Id": subject})
         data = await asyncio.wait_for(records.get(), 60)
@@ -48,7 +49,7 @@ async def poison(h, nats_client, subject: str, body: bytes) -> tuple[int, dict]:
         info = await h.service.js.stream_info(BROADCAST_WORK_STREAM.name, subjects_filter=subject)
         return not (info.state.subjects or {}).get(subject)
 
-    assert await wait_for(dropped, 10)
+    assert await wait_for(dropped, 30)
     return ack.seq, json.loads(data)
 
 

@@ -43,10 +43,11 @@ class TestDeadLetter:
             await dead.put(json.loads(msg.data))
 
         sub = await nats_client.subscribe(BROADCAST_DEAD_LETTER, cb=on_dead)
+        await nats_client.flush()  # subscribed at the server before the sender can publish
         h.fake.admin.inject_http_status(503, count=3, path_prefix=GROUP_PATH)
         created = (await h.http.post("/notices", json=notice_body(), headers=EDITOR)).json()
         try:
-            letter = await asyncio.wait_for(dead.get(), 20)
+            letter = await asyncio.wait_for(dead.get(), 60)
         finally:
             await sub.unsubscribe()
         assert letter["type"] == "delivery.dead_lettered"

@@ -56,7 +56,7 @@ async def reset_streams(js: JetStreamContext, settings: IngestSettings) -> None:
             await js.delete_stream(stream)
 
 
-async def wait_until(predicate: Any, timeout: float = 15.0) -> None:
+async def wait_until(predicate: Any, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:

@@ -31,7 +31,7 @@ async def delete_streams(nc: NatsClient) -> None:
             await js.delete_stream(name)
 
 
-async def wait_for(check: Callable[[], Awaitable[Any]], timeout: float = 10.0) -> Any:
+async def wait_for(check: Callable[[], Awaitable[Any]], timeout: float = 30.0) -> Any:
     """Poll `check` until it returns something truthy (the service works asynchronously)."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
@@ -64,7 +64,7 @@ class Harness:
             headers={"Nats-Msg-Id": msg_id or event.event_id},
         )
 
-    async def processed(self, event_id: str, timeout: float = 10.0) -> dict[str, Any]:
+    async def processed(self, event_id: str, timeout: float = 30.0) -> dict[str, Any]:
         """The intake ledger entry of an event, once the service has handled it."""
         record = await wait_for(lambda: self.reports.store.seen(event_id), timeout)
         return dict(record.model_dump())

@@ -49,7 +49,7 @@ class TestTipReachesDispatcher:
         harness = await reports()
         sub = await desk(harness, "quang-phu", unique)
         await harness.publish(message(text="Cướp có dao đang ở cây xăng xã Quang Phú, cứu với"))
-        [msg] = await sub.fetch(1, timeout=10)
+        [msg] = await sub.fetch(1, timeout=30)
         tip = TipTriaged.model_validate_json(msg.data)
         assert msg.subject == "tips.triaged.quang-phu.urgent"
         assert (tip.ward, tip.category, tip.priority) == ("quang-phu", "robbery", "urgent")
@@ -117,12 +117,16 @@ class TestDuplicates:
         cases = {c["message_ids"][0]: c for c in await harness.cases()}
         original, copy = cases[first.event_id], cases[second.event_id]
         assert copy["duplicate_of"] == original["_id"]
-        updates = [
-            TipUpdated.model_validate_json(body)
-            for body in await stream_payloads(harness.nc.jetstream(), harness.settings.tips_stream)
-            if b'"tip.updated"' in body
-        ]
-        assert any(u.change == "duplicate_suggested" and u.case_id == copy["_id"] for u in updates)
+
+        async def suggested() -> bool:
+            # Published beside the ledger entry `processed` waits for, so maybe just after it.
+            bodies = await stream_payloads(harness.nc.jetstream(), harness.settings.tips_stream)
+            updates = [TipUpdated.model_validate_json(b) for b in bodies if b'"tip.updated"' in b]
+            return any(
+                u.change == "duplicate_suggested" and u.case_id == copy["_id"] for u in updates
+            )
+
+        await wait_for(suggested)
         merged = await harness.http.post(
             f"/cases/{copy['_id']}/transitions",
             json={"to": "duplicate", "merged_into": original["_id"]},
@@ -165,10 +169,13 @@ class TestWorkflow:
         assert case is not None
         assert (case.assignee, case.status, case.priority) == ("o-7", "assigned", "urgent")
         sub = await harness.nc.subscribe(tips_escalated_subject("quang-phu"))
+        # The service publishes on its own connection: the server must hold our subscription
+        # before it does, or the escalation passes by unseen (a PING/PONG round trip).
+        await harness.nc.flush()
         later = case.created_at + timedelta(seconds=61)
         store, publisher = harness.reports.store, harness.reports.publisher
         assert await escalate_overdue(store, publisher, later, timedelta(seconds=60)) == 1
-        escalated = await sub.next_msg(timeout=5)
+        escalated = await sub.next_msg(timeout=30)
         check_golden(escalated.subject, escalated.data)
         escalation = TipEscalated.model_validate_json(escalated.data)
         assert (escalation.case_id, escalation.assignee) == (case_id, "o-7")
@@ -181,11 +188,12 @@ class TestWorkflow:
         await harness.publish(event)
         case_id = (await harness.processed(event.event_id))["case_id"]
         sub = await harness.nc.subscribe(tips_updated_subject("quang-phu"))
+        await harness.nc.flush()  # subscribed at the server before the service publishes
         moved = await harness.http.patch(
             f"/cases/{case_id}", json={"ward": "bao-ninh"}, headers=auth("t-admin")
         )
         assert moved.json()["ward"] == "bao-ninh"
-        notices = [TipUpdated.model_validate_json((await sub.next_msg(timeout=5)).data)]
+        notices = [TipUpdated.model_validate_json((await sub.next_msg(timeout=30)).data)]
         assert any(n.change == "rerouted" and n.ward == "bao-ninh" for n in notices)
         gone = await harness.http.get(f"/cases/{case_id}", headers=auth("t-qp"))
         assert gone.status_code == 403
@@ -342,7 +350,7 @@ class TestPlaces:
         )
         sub = await desk(harness, "dong-hoi", unique)
         await harness.publish(message(text="Nhà tôi ở phường Bắc Lý bị mất trộm xe máy tối qua"))
-        [msg] = await sub.fetch(1, timeout=10)
+        [msg] = await sub.fetch(1, timeout=30)
         tip = TipTriaged.model_validate_json(msg.data)
         assert tip.ward == "dong-hoi"
         assert any(r.rule == "ward.former_unit" and r.term == "Bắc Lý" for r in tip.reasons)
@@ -484,6 +492,10 @@ class TestStaffReply:
         event = message(text="Có trộm ở xã Quang Phú")
         await harness.publish(event)
         case_id = (await harness.processed(event.event_id))["case_id"]
+        # The acknowledgement goes out after the ledger entry `processed` waits for: wait for
+        # it, or it may land after the staff reply below, or take the injected Zalo errors.
+        [acknowledgement] = await wait_for(lambda: _cs_messages(harness), timeout=30)
+        assert acknowledgement["user_id"] == CITIZEN
         url = f"/cases/{case_id}/reply"
         sent = await harness.http.post(
             url, json={"text": "Đã nhận, cảm ơn bạn."}, headers=auth("t-qp")

@@ -209,6 +209,7 @@ async def scenario(stack: Stack) -> None:
         # A notice to all groups: each OA group once, each personal group through its officer.
         nc = await nats.connect(stack.nats_url)
         commands = await nc.subscribe("broadcast.cmd.>")
+        await nc.flush()  # subscribed at the server before the notice is created
         notice_id = await notice_to_all_groups(http, stack)
 
         seen: dict[str, Any] = {}

@@ -47,17 +47,19 @@ class TestRateLimitedCalls:
     async def test_stops_at_the_total_time_bound(
         self, fake_zalo: FakeZalo, nats_client: NatsClient
     ) -> None:
-        # Retry-After 1 s capped to max_delay 0.3 s: the second wait would end past 0.5 s.
-        fake_zalo.admin.inject_http_status(429, count=50, retry_after=1)
-        settings = {"zalo_retry_attempts": 20, "zalo_retry_max_delay": 0.3}
-        async with client(fake_zalo, nats_client, zalo_retry_total=0.5, **settings) as zalo:
+        # Retry-After 5 s capped to max_delay 2 s: the first wait ends well inside the 4 s bound,
+        # the second would end past it (whatever the calls cost: up to 1 s each on a loaded
+        # host), so the client calls twice and gives up without the second wait.
+        fake_zalo.admin.inject_http_status(429, count=50, retry_after=5)
+        settings = {"zalo_retry_attempts": 20, "zalo_retry_max_delay": 2.0}
+        async with client(fake_zalo, nats_client, zalo_retry_total=4.0, **settings) as zalo:
             started = time.monotonic()
             with pytest.raises(ZaloHttpError) as caught:
                 await zalo.get_oa_info()
             elapsed = time.monotonic() - started
         assert caught.value.code == 429
         assert len(fake_zalo.admin.calls(GETOA)) == 2
-        assert elapsed < 0.5
+        assert elapsed < 4.0  # the bound itself: a second wait would have taken it past 4 s
 
 
 class TestPermanentErrors:
