@@ -17,11 +17,14 @@ class Grain(StrEnum):
 GRAINS = (Grain.HOUR, Grain.DAY)
 
 
+def as_utc(moment: datetime) -> datetime:
+    """`moment` itself if it knows its zone; a naive datetime (as BSON stores them) is UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def local(moment: datetime) -> datetime:
     """The moment in Vietnam time (a naive datetime is taken as UTC)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(VIETNAM)
+    return as_utc(moment).astimezone(VIETNAM)
 
 
 def bucket_start(moment: datetime, grain: Grain) -> datetime:
@@ -65,9 +68,7 @@ def hour_labels(start: datetime, end: datetime) -> list[str]:
 def bucket_labels(moment: datetime) -> tuple[str, str]:
     """The hour and day labels of `moment` (fast path: Vietnam's offset is whole hours, so
     Vietnam hours start with UTC hours and one cache entry serves a whole hour)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return hour_labels_of(int(moment.timestamp()) // 3600)
+    return hour_labels_of(int(as_utc(moment).timestamp()) // 3600)
 
 
 @lru_cache(maxsize=8192)

@@ -7,13 +7,13 @@ is a pure function of the event and a replay of the same events yields the same 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
-from services.analytics.buckets import Grain, hour_labels_of
+from services.analytics.buckets import Grain, as_utc, hour_labels_of
 from shared.events.zalo import ZaloEventKind
 
 FOLLOWERS = "followers"
@@ -182,6 +182,4 @@ def combine(increments: Iterable[Increment]) -> list[CounterOp]:
 
 def _hour_index(moment: datetime) -> int:
     """Hours since the epoch (a naive datetime is taken as UTC)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp()) // 3600
+    return int(as_utc(moment).timestamp()) // 3600

@@ -1,6 +1,5 @@
 """Notices and deliveries: states, validation, quiet hours, texts. No I/O here."""
 
-import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
@@ -11,6 +10,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared.errors import ServiceError
+from shared.places.text import words
 from shared.text import SafeLine, SafeText
 
 ZALO_TEXT_LIMIT = 2000
@@ -231,16 +231,9 @@ def release_time(
     return quiet_hours_end(due, quiet[0], quiet[1], tz) or due
 
 
-def fold(text: str) -> str:
-    """Lowercase ASCII without diacritics, so "đã đăng" and "da dang" compare equal."""
-    decomposed = unicodedata.normalize("NFD", text.lower())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).replace("đ", "d")
-
-
 def is_posted_confirmation(text: str) -> bool:
     """An officer's "đã đăng" (with or without diacritics, optionally with the code)."""
-    words = re.findall(r"[a-z0-9]+", fold(text))
-    return words[:2] == ["da", "dang"]
+    return words(text)[:2] == ["da", "dang"]
 
 
 def group_text(notice: Notice) -> str:

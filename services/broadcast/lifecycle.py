@@ -24,11 +24,11 @@ from services.broadcast.domain import (
     Urgency,
     cancel_body,
     check_expiry,
-    fold,
     release_time,
 )
 from services.broadcast.groups import WARDS
 from shared.auth import Role, StaffUser
+from shared.places.text import fold
 
 # Statuses a notice can be withdrawn from.
 CANCELLABLE = (
