@@ -2,13 +2,12 @@
 
 import asyncio
 import json
-import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from services.broadcast.domain import Notice, NoticeStatus
 from shared.auth import token_digest
+from tests.polling import eventually
 
 STAFF = {
     "editor-token-1": {"id": "u-editor", "name": "Biên tập", "roles": ["editor"]},
@@ -65,20 +64,6 @@ def notice_body(**overrides: Any) -> dict[str, Any]:
     return body | overrides
 
 
-async def wait_for(
-    check: Callable[[], Awaitable[Any]], timeout: float = 60.0, interval: float = 0.1
-) -> Any:
-    """Poll an async predicate until it returns a truthy value (or fail after `timeout`)."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s (last value: {last!r})")
-
-
 async def add_groups(
     h: Any, count: int, ward: str = "dong-hai", prefix: str = "7", **row: Any
 ) -> list[str]:
@@ -115,7 +100,7 @@ async def wait_settled(
         return last if final == total else None
 
     try:
-        result: dict[str, int] = await wait_for(settled, timeout=timeout, interval=interval)
+        result: dict[str, int] = await eventually(settled, timeout=timeout, interval=interval)
     except AssertionError as exc:
         raise AssertionError(f"notice {notice_id} not settled: {last}, want {total}") from exc
     return result

@@ -4,7 +4,8 @@ import pytest
 
 from services.broadcast.cap import export_xml, parse_cap
 from services.broadcast.domain import BroadcastError, MsgType
-from tests.broadcast.builders import EDITOR, wait_for
+from tests.broadcast.builders import EDITOR
+from tests.polling import eventually
 
 
 def oasis_examples(test_data_dir: Path) -> list[Path]:
@@ -72,7 +73,7 @@ class TestCapApi:
             view = await h.http.get(f"/notices/{notice_id}", headers=EDITOR)
             return view.json()["notice"]["status"] == "dispatched"
 
-        await wait_for(dispatched)
+        await eventually(dispatched)
         exported = await h.http.get(f"/notices/{notice_id}/cap", headers=EDITOR)
         alert = parse_cap(exported.content)
         assert alert.identifier == f"binhyen-{notice_id}"

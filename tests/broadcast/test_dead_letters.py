@@ -14,8 +14,8 @@ from shared.subjects import (
     BROADCAST_WORK_STREAM,
     dead_letter_subject,
 )
-from tests.broadcast.builders import wait_for
 from tests.contracts.golden import check_golden
+from tests.polling import eventually
 
 
 def test_the_error_names_its_type_and_place_not_its_text() -> None:
@@ -49,7 +49,7 @@ async def poison(h, nats_client, subject: str, body: bytes) -> tuple[int, dict]:
         info = await h.service.js.stream_info(BROADCAST_WORK_STREAM.name, subjects_filter=subject)
         return not (info.state.subjects or {}).get(subject)
 
-    assert await wait_for(dropped, 30)
+    assert await eventually(dropped, 30)
     return ack.seq, json.loads(data)
 
 

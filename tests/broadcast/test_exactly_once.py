@@ -18,9 +18,9 @@ from tests.broadcast.builders import (
     bridge_echoes,
     notice_body,
     settings_env,
-    wait_for,
     wait_settled,
 )
+from tests.polling import eventually
 
 # The replicas share the group-send quota of a real OA app: Zalo allows 4,000 calls/minute per
 # app, so the client's shared limiter runs them at 60 posts/s (3,600/min); the fake itself has
@@ -70,7 +70,7 @@ async def replica_worker(log: Path) -> str:
                     return str(entry["worker"])
         return None
 
-    worker: str = await wait_for(started, timeout=120, interval=0.2)
+    worker: str = await eventually(started, timeout=120, interval=0.2)
     return worker
 
 
@@ -113,7 +113,7 @@ async def test_kill_9_sender_replica_during_2000_group_fan_out(
             # load could otherwise leave it holding nothing when it is killed).
             return sent >= GROUPS // 7 and bool(await open_claims(h, notice["id"], victim_worker))
 
-        await wait_for(under_way, timeout=120, interval=0.2)
+        await eventually(under_way, timeout=120, interval=0.2)
         os.kill(victim.pid, signal.SIGKILL)  # mid-send: claims held, sends in flight
         await asyncio.to_thread(victim.wait, 30)
         assert victim.returncode == -signal.SIGKILL
@@ -134,7 +134,7 @@ async def test_kill_9_sender_replica_during_2000_group_fan_out(
     async def echoes_recorded() -> bool:  # the bridge's last echoes are consumed after it stops
         return await h.service.deliveries.echoes.count_documents({}) == GROUPS
 
-    await wait_for(echoes_recorded, timeout=60, interval=0.5)  # the echo bridge ran
+    await eventually(echoes_recorded, timeout=60, interval=0.5)  # the echo bridge ran
     # The victim held claims when it died: other replicas took each of those attempts over (by
     # echo, or by sending once the grace had passed and no echo had come).
     taken_over = h.service.deliveries.results.find(

@@ -18,9 +18,9 @@ from tests.broadcast.builders import (
     groups_csv,
     notice_body,
     progress,
-    wait_for,
     wait_settled,
 )
+from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
 EDITOR2 = {"Authorization": "Bearer editor-token-2"}
@@ -114,7 +114,7 @@ class TestTwoPersonRuleWhateverTheSpelling:
             notice = (await progress(h, created["id"]))["notice"]
             return bool(notice["status"] == "pending_approval")
 
-        await wait_for(held, timeout=20)
+        await eventually(held, timeout=20)
         assert h.fake.admin.messages("group") == []
         audit = await h.service.audit.find(notice_id=created["id"])
         assert [a.action for a in audit] == ["held_for_approval"]
@@ -246,7 +246,7 @@ class TestUpdateAndCancel:
         async def some_sent() -> bool:
             return len(group_texts(h)) >= 4
 
-        await wait_for(some_sent)
+        await eventually(some_sent)
         cancel = await h.http.post(f"/notices/{original['id']}/cancel", headers=EDITOR)
         assert cancel.status_code == 200, cancel.text
         withdrawal = cancel.json()["withdrawal"]

@@ -28,9 +28,9 @@ from tests.broadcast.builders import (
     group_texts,
     notice_body,
     publish_zalo_event,
-    wait_for,
     wait_settled,
 )
+from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -91,7 +91,7 @@ class TestRoster:
             found = {e.group_id for e in await groups.roster()}
             return {"880", "881"} <= found and ids[0] not in found
 
-        await wait_for(caught_up)
+        await eventually(caught_up)
         assert await groups.roster() == await registry_truth(h)
 
         moved = group_row(ids[1], ward="dong-hai")

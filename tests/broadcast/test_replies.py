@@ -9,9 +9,9 @@ from tests.broadcast.builders import (
     notice_body,
     progress,
     publish_zalo_event,
-    wait_for,
     wait_settled,
 )
+from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
 RESIDENT = "246845883529197920"
@@ -42,7 +42,7 @@ class TestVerificationCode:
             texts = cs_texts(h, RESIDENT)
             return texts if len(texts) == 2 else None
 
-        answers = await wait_for(both_answered)
+        answers = await eventually(both_answered)
         genuine = next(t for t in answers if code in t)
         fake = next(t for t in answers if forged in t)
         assert "THẬT" in genuine
@@ -58,7 +58,7 @@ class TestVerificationCode:
         await publish_zalo_event(
             h.service.js, "user_message", "user_send_text", user_id=RESIDENT, text=marker
         )
-        await wait_for(lambda: _async(len(cs_texts(h, RESIDENT)) == 1))
+        await eventually(lambda: _async(len(cs_texts(h, RESIDENT)) == 1))
         assert marker in cs_texts(h, RESIDENT)[0]
 
 
@@ -84,7 +84,7 @@ class TestManualGroups:
             counts = (await progress(h, created["id"]))["progress"]["counts"]
             return counts == {"sent": 1, "awaiting_confirmation": 2}
 
-        await wait_for(awaiting)
+        await eventually(awaiting)
         assert [m["group_id"] for m in h.fake.admin.messages("group")] == automatic
         first = cs_texts(h, OFFICER_ID)
         assert len(first) == 2  # one text per manual group
@@ -94,7 +94,7 @@ class TestManualGroups:
             officer = [t for t in cs_texts(h, OFFICER_ID) if t.startswith("NHẮC LẠI")]
             return len(officer) == 2 and len(cs_texts(h, SUPERVISOR)) == 2
 
-        await wait_for(reminded_and_escalated, timeout=15)
+        await eventually(reminded_and_escalated, timeout=15)
         assert "Đại úy Hùng" in cs_texts(h, SUPERVISOR)[0]
 
         await publish_zalo_event(

@@ -23,10 +23,10 @@ from tests.broadcast.builders import (
     groups_csv,
     notice_body,
     publish_zalo_event,
-    wait_for,
     wait_settled,
 )
 from tests.contracts.golden import check_golden
+from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
 GROUP_PATH = "/v3.0/oa/group/message"
@@ -86,9 +86,9 @@ class TestGroupEvents:
             return counted
 
         # A member leaves after joining (Zalo sends these seconds apart, not in one burst).
-        await wait_for(members(3))
+        await eventually(members(3))
         await publish_zalo_event(js, "group", "user_out_group", group_id="555", user_id="1002")
-        group = await wait_for(members(2))
+        group = await eventually(members(2))
         assert group.name == "Tổ dân phố 5 Đồng Hải"
         assert group.channel == "oa"
         await publish_zalo_event(js, "group", "disperse_group", group_id="555")
@@ -97,7 +97,7 @@ class TestGroupEvents:
             found = await h.service.groups.get("555")
             return found is not None and not found.active
 
-        await wait_for(inactive)
+        await eventually(inactive)
 
     async def test_latest_membership_event_wins_whatever_the_order(self, broadcast) -> None:
         """Redelivery can hand a join over after a later leave: the member stays out."""

@@ -29,6 +29,7 @@ from tests.console.conftest import (
     send_tip,
 )
 from tests.console.seed import seed_cases, stack_mongodb_url
+from tests.polling import eventually_blocking
 from tests.system.stack import Stack
 from tools.demo_world import World
 from tools.localstack.demo_accounts import demo_code
@@ -212,13 +213,6 @@ def response_row(stack: Stack) -> dict[str, Any]:
     return rows[0] if rows else {"cases": 0, "responded": 0, "closed": 0}
 
 
-def eventually(check: Callable[[], bool], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "not reached in time"
-        time.sleep(0.2)
-
-
 def test_acknowledge_reply_resolve_reach_the_resident_and_the_response_times(
     stack: Stack, console: OpenConsole
 ) -> None:
@@ -227,7 +221,7 @@ def test_acknowledge_reply_resolve_reach_the_resident_and_the_response_times(
     marker = f"cổng số {time.time_ns() % 10**6}"
     _post(stack, _event("user_send_text", sender, text=f"Có kẻ lạ trèo {marker} phường Quang Phú"))
     desk.row(marker).wait_for(timeout=30_000)
-    eventually(lambda: response_row(stack)["cases"] > 0)
+    eventually_blocking(lambda: response_row(stack)["cases"] > 0)
     before = response_row(stack)
     open_case(desk, marker)
     page = desk.page
@@ -260,7 +254,7 @@ def test_acknowledge_reply_resolve_reach_the_resident_and_the_response_times(
     assert len(chat) == 2, chat
     assert answer in chat[-1]["text"]
     # Leaders' response times count this case as responded to and closed.
-    eventually(
+    eventually_blocking(
         lambda: (
             response_row(stack)["responded"] > before["responded"]
             and response_row(stack)["closed"] > before["closed"]

@@ -23,7 +23,7 @@ from shared.identity.verifier import StaffVerifier, csrf_token, staff_verifier
 from shared.mongo import connect_mongo
 from shared.subjects import IDENTITY_REVOKED
 from shared.web import harden
-from tests.ingest.builders import wait_until
+from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
 T0 = datetime(2026, 12, 4, 8, 0, tzinfo=UTC)
@@ -180,7 +180,7 @@ async def test_a_revocation_event_clears_every_cache_at_once(
             event_id="rev-1", occurred_at=T0, reason="token_revoked", token_id="t-1"
         )
         await nats_client.publish(IDENTITY_REVOKED, event_bytes(event))  # type: ignore[attr-defined]
-        await wait_until(lambda: verifier.revocations_heard, timeout=30)  # only a hang fails
+        await eventually(lambda: verifier.revocations_heard, timeout=30)  # only a hang fails
         assert (await http.get("/who", headers=bearer)).status_code == 401
 
 

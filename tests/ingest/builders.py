@@ -1,6 +1,5 @@
 """Helpers for ingest tests: signed requests, a running ingest, reading what it published."""
 
-import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -16,6 +15,7 @@ from services.ingest.app import create_app
 from services.ingest.publisher import EventPublisher
 from services.ingest.settings import IngestSettings
 from shared.telemetry import instrument
+from tests.polling import eventually
 from tools.zalo_sim.events import encode, signed_request
 
 WEBHOOKS = Path(__file__).resolve().parents[1] / "data" / "zalo-webhooks"
@@ -56,14 +56,6 @@ async def reset_streams(js: JetStreamContext, settings: IngestSettings) -> None:
             await js.delete_stream(stream)
 
 
-async def wait_until(predicate: Any, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met in time")
-        await asyncio.sleep(0.02)
-
-
 @asynccontextmanager
 async def running_ingest(
     settings: IngestSettings, ready: bool = True
@@ -73,7 +65,7 @@ async def running_ingest(
     async with app.router.lifespan_context(app):
         publisher: EventPublisher = app.state.ingest.publisher
         if ready:
-            await wait_until(publisher.is_ready)
+            await eventually(publisher.is_ready)
         # Served as `shared.serve` serves it: with its HTTP span and request metrics.
         transport = httpx.ASGITransport(app=instrument(app, "ingest"))
         async with httpx.AsyncClient(transport=transport, base_url="http://ingest") as client:

@@ -17,8 +17,8 @@ from tests.ingest.builders import (
     reset_streams,
     running_ingest,
     stream_messages,
-    wait_until,
 )
+from tests.polling import eventually
 from tools.zalo_sim.events import EventFactory
 
 pytestmark = pytest.mark.integration
@@ -51,7 +51,7 @@ async def test_error_reply_spools_until_the_stream_accepts_again(
         assert [r["status"] for r in refused] == ["spooled"] * 3
         assert publisher.spooled == 3
         await js.update_stream(config)
-        await wait_until(lambda: publisher.spooled == 0)
+        await eventually(lambda: publisher.spooled == 0)
     expected = [first.json()["event_id"], *(r["event_id"] for r in refused)]
     assert await stored_ids(nats_client, settings) == expected
 
@@ -75,5 +75,5 @@ async def test_no_acknowledgement_in_time_spools(
         finally:
             await silent.unsubscribe()
         await js.add_stream(config)
-        await wait_until(lambda: publisher.spooled == 0)
+        await eventually(lambda: publisher.spooled == 0)
     assert await stored_ids(nats_client, settings) == [response.json()["event_id"]]

@@ -8,7 +8,8 @@ import pytest
 from services.ingest.publisher import EventPublisher
 from shared.events.zalo import ZaloEventReceived
 from shared.jetstream import connect
-from tests.ingest.builders import ingest_settings, post, running_ingest, stream_messages, wait_until
+from tests.ingest.builders import ingest_settings, post, running_ingest, stream_messages
+from tests.polling import eventually
 from tools.localstack.servers import ManagedProcess, start_nats
 from tools.zalo_sim.events import EventFactory
 
@@ -47,7 +48,7 @@ async def test_kill_nats_mid_stream_then_restart(tmp_path: Path) -> None:
                 assert response.status_code == 200
                 assert time.monotonic() - started < 2.0, "Zalo's 2-second deadline"
                 accepted.append(response.json()["event_id"])
-            await wait_until(lambda: publisher.spooled == 0, timeout=30)
+            await eventually(lambda: publisher.spooled == 0, timeout=30)
             # Replaying every body the spool held changes nothing.
         assert await arrived_in_order(server.url, settings.events_stream) == accepted
     finally:
@@ -72,7 +73,7 @@ async def test_spooled_events_survive_an_ingest_restart(tmp_path: Path) -> None:
         # Ingest stopped with 20 events on disk only; NATS comes back, then a new ingest starts.
         server = restart(server)
         async with running_ingest(settings) as ingest:
-            await wait_until(lambda: ingest.app.state.ingest.publisher.spooled == 0, timeout=30)
+            await eventually(lambda: ingest.app.state.ingest.publisher.spooled == 0, timeout=30)
         assert await arrived_in_order(server.url, settings.events_stream) == accepted
     finally:
         server.stop()
@@ -90,7 +91,7 @@ async def test_ingest_starting_without_nats_accepts_and_spools(tmp_path: Path) -
         assert (await ingest.get("/healthz")).status_code == 200
         server = start_nats(tmp_path / "nats", port=port_holder.port)
         try:
-            await wait_until(lambda: ingest.app.state.ingest.publisher.spooled == 0, timeout=30)
+            await eventually(lambda: ingest.app.state.ingest.publisher.spooled == 0, timeout=30)
             assert (await ingest.get("/readyz")).status_code == 200
             assert len(await arrived_in_order(server.url, settings.events_stream)) == 1
         finally:

@@ -11,7 +11,8 @@ from opentelemetry.trace import SpanKind, format_span_id, format_trace_id
 from shared.tracing import headers_trace_id
 from tests.ingest.builders import fixture_body, ingest_settings, post, running_ingest
 from tests.observability.conftest import JsonLines
-from tests.reports.conftest import Harness, wait_for
+from tests.polling import eventually
+from tests.reports.conftest import Harness
 from tests.reports.test_flow import Start, desk
 
 pytestmark = pytest.mark.integration
@@ -55,7 +56,7 @@ async def test_one_trace_from_webhook_to_dispatcher(
         async def triaged_logged() -> bool:  # written after the publish (and the reply)
             return any(line["event_id"] == event_id for line in log_lines.find("message triaged"))
 
-        await wait_for(triaged_logged)
+        await eventually(triaged_logged)
         await dispatcher.unsubscribe()
         js = harness.nc.jetstream()
         event = await js.get_last_msg(ingest.events_stream, "zalo.event.user_message")

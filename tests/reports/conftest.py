@@ -1,7 +1,6 @@
 """A running reports service on the real NATS and MongoDB-wire servers, replying through the
 fake Zalo server, plus helpers to publish citizens' messages and wait for the outcome."""
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from shared.events.zalo import ZaloEventReceived
 from shared.jetstream import connect
 from shared.subjects import TIPS_STREAM, ZALO_EVENTS_STREAM, zalo_event_subject
 from tests.fixtures.fake_zalo import FakeZalo
+from tests.polling import eventually
 from tests.reports.builders import CITIZEN, NEIGHBOUR, staff_tokens_json
 
 
@@ -29,18 +29,6 @@ async def delete_streams(nc: NatsClient) -> None:
     for name in (ZALO_EVENTS_STREAM.name, TIPS_STREAM.name):
         with contextlib.suppress(NotFoundError):
             await js.delete_stream(name)
-
-
-async def wait_for(check: Callable[[], Awaitable[Any]], timeout: float = 30.0) -> Any:
-    """Poll `check` until it returns something truthy (the service works asynchronously)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError("condition not met in time")
-        await asyncio.sleep(0.05)
 
 
 @dataclass
@@ -66,7 +54,7 @@ class Harness:
 
     async def processed(self, event_id: str, timeout: float = 30.0) -> dict[str, Any]:
         """The intake ledger entry of an event, once the service has handled it."""
-        record = await wait_for(lambda: self.reports.store.seen(event_id), timeout)
+        record = await eventually(lambda: self.reports.store.seen(event_id), timeout)
         return dict(record.model_dump())
 
     async def cases(self) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ from shared.subjects import (
     tips_updated_subject,
 )
 from tests.contracts.golden import check_golden
+from tests.polling import eventually
 from tests.reports.builders import (
     CITIZEN,
     NEIGHBOUR,
@@ -27,7 +28,7 @@ from tests.reports.builders import (
     photo,
     stream_payloads,
 )
-from tests.reports.conftest import Harness, wait_for
+from tests.reports.conftest import Harness
 
 pytestmark = pytest.mark.integration
 Start = Callable[..., Awaitable[Harness]]
@@ -66,7 +67,7 @@ class TestTipReachesDispatcher:
         await harness.publish(event)
         await harness.processed(event.event_id)
         [case] = await harness.cases()
-        sent = await wait_for(lambda: _cs_messages(harness))
+        sent = await eventually(lambda: _cs_messages(harness))
         assert sent[0]["user_id"] == CITIZEN
         assert case["ref"] in sent[0]["text"]
         assert "113" in sent[0]["text"]
@@ -126,7 +127,7 @@ class TestDuplicates:
                 u.change == "duplicate_suggested" and u.case_id == copy["_id"] for u in updates
             )
 
-        await wait_for(suggested)
+        await eventually(suggested)
         merged = await harness.http.post(
             f"/cases/{copy['_id']}/transitions",
             json={"to": "duplicate", "merged_into": original["_id"]},
@@ -330,7 +331,7 @@ class TestIdempotency:
             )
             return info.delivered.stream_seq == 2 and info.num_ack_pending == 0
 
-        await wait_for(drained)
+        await eventually(drained)
         assert len(await harness.cases()) == 1
         assert len(_cs_messages_now(harness)) == 1
         triaged = [
@@ -378,7 +379,7 @@ class TestQuestions:
         ledger = await harness.processed(event.event_id)
         assert ledger["outcome"] == "answered"
         assert await harness.cases() == []
-        [answer] = await wait_for(lambda: _cs_messages(harness))
+        [answer] = await eventually(lambda: _cs_messages(harness))
         assert "căn cước" in answer["text"]
 
     async def test_unanswered_question_becomes_a_question_case(self, reports: Start) -> None:
@@ -494,7 +495,7 @@ class TestStaffReply:
         case_id = (await harness.processed(event.event_id))["case_id"]
         # The acknowledgement goes out after the ledger entry `processed` waits for: wait for
         # it, or it may land after the staff reply below, or take the injected Zalo errors.
-        [acknowledgement] = await wait_for(lambda: _cs_messages(harness), timeout=30)
+        [acknowledgement] = await eventually(lambda: _cs_messages(harness), timeout=30)
         assert acknowledgement["user_id"] == CITIZEN
         url = f"/cases/{case_id}/reply"
         sent = await harness.http.post(

@@ -12,8 +12,8 @@ from services.reports.app import create_app
 from services.reports.settings import ReportsSettings
 from shared.jetstream import connect
 from shared.subjects import zalo_event_subject
+from tests.polling import eventually
 from tests.reports.builders import auth, message
-from tests.reports.conftest import wait_for
 from tools.localstack.servers import LOOPBACK, free_port
 
 pytestmark = pytest.mark.integration
@@ -31,7 +31,7 @@ async def test_dispatcher_sees_new_cases_of_own_ward_only(
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve())
     try:
-        await wait_for(lambda: _started(server), timeout=15)
+        await eventually(lambda: _started(server), timeout=15)
         nc = await connect(settings.nats_url, name="tests-sse")
         base = f"http://{LOOPBACK}:{port}"
         async with (

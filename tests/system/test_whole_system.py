@@ -12,7 +12,6 @@ import json
 import re
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from nats.js.api import DeliverPolicy
 from shared.settings import ZaloSettings
 from tests.analytics.test_dashboard import CHART_JS, CHROMIUM, dump_dom
 from tests.contracts.golden import check_golden
+from tests.polling import eventually
 from tests.system.stack import Stack, running_stack
 from tools.demo_world import World
 from tools.zalo_sim.__main__ import run as simulate
@@ -39,22 +39,6 @@ APPROVER = {"Authorization": "Bearer demo-approver"}
 ADMIN = {"Authorization": "Bearer demo-admin"}
 # Group posts at 40/s instead of Zalo's 5/s: the fake allows it, and the test waits less.
 RATE_LIMITS = json.dumps({"message": 20, "group": 40, "broadcast": 1, "read": 10, "upload": 1})
-
-
-async def eventually(
-    check: Callable[[], Awaitable[Any]],
-    timeout: float = 120,
-    progress: Callable[[], Any] = lambda: None,
-) -> Any:
-    """Poll until `check` returns something truthy; fail with its last value and `progress()`."""
-    last: Any = None
-    deadline = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(0.5)
-    raise AssertionError(f"not reached within {timeout} s; last: {last!r}; seen: {progress()!r}")
 
 
 async def get(http: httpx.AsyncClient, url: str, headers: dict[str, str]) -> Any:
@@ -170,7 +154,7 @@ async def scenario(stack: Stack) -> None:
             overview = await get(http, f"{analytics}/metrics/overview", ANALYST)
             return bool(overview["groups"] == len(world.groups))
 
-        await eventually(analytics_groups)
+        await eventually(analytics_groups, timeout=120, interval=0.5)
 
         answers, sent = await traffic_with_kills(stack)
         assert answers == {"200 published": EVENTS}
@@ -181,7 +165,7 @@ async def scenario(stack: Stack) -> None:
             settled = (overview["messages"], overview["tips"]) == (sent["messages"], sent["cases"])
             return overview if settled else None
 
-        overview = await eventually(counted)
+        overview = await eventually(counted, timeout=120, interval=0.5)
         await asyncio.sleep(3)  # a late double would show now
         overview = await get(http, f"{analytics}/metrics/overview", ANALYST)
         assert (overview["messages"], overview["tips"]) == (sent["messages"], sent["cases"])
@@ -221,7 +205,7 @@ async def scenario(stack: Stack) -> None:
             done = counts.get("sent") == len(oa_groups)
             return counts if done and counts.get("awaiting_confirmation") else None
 
-        counts = await eventually(settled, progress=lambda: seen)
+        counts = await eventually(settled, timeout=120, interval=0.5, progress=lambda: seen)
         assert counts == {"sent": len(oa_groups), "awaiting_confirmation": len(manual_groups)}
         posts = await get(http, f"{stack.url('fake-zalo')}/_admin/messages?kind=group", {})
         assert Counter(p["group_id"] for p in posts) == Counter({g.id: 1 for g in oa_groups})
@@ -235,7 +219,7 @@ async def scenario(stack: Stack) -> None:
             row = next((r for r in rows if r["notice"] == notice_id), None)
             return row if row and row["sent"] == len(oa_groups) else None
 
-        row = await eventually(reach)
+        row = await eventually(reach, timeout=120, interval=0.5)
         work = []
         with contextlib.suppress(nats.errors.TimeoutError):
             while True:
