@@ -25,6 +25,7 @@ from tests.console.conftest import (
     Console,
     _event,
     _post,
+    fresh_totp_code,
     screenshot,
     send_tip,
 )
@@ -32,7 +33,6 @@ from tests.console.seed import seed_cases, stack_mongodb_url
 from tests.polling import eventually_blocking
 from tests.system.stack import Stack
 from tools.demo_world import World
-from tools.localstack.demo_accounts import demo_code
 
 pytestmark = [
     pytest.mark.integration,
@@ -273,7 +273,7 @@ def test_an_admin_assigns_a_case_to_a_dispatcher_of_its_ward(
     marker = f"ngõ {time.time_ns() % 10**6}"
     send_tip(stack, f"Mất trộm xe đạp ở {marker} phường Quang Phú")
     admin = console(DESKTOP)
-    admin.sign_in_only("demo-admin", code=demo_code())
+    admin.sign_in_only("demo-admin", code=fresh_totp_code())
     admin.row(marker).wait_for(timeout=30_000)
     case_id = open_case(admin, marker)
     page = admin.page
