@@ -47,6 +47,7 @@ PAGES = [
     ConsolePage("case", "demo-dispatcher", "/#/case/{case}", ".history li"),
     ConsolePage("notices-compose", "demo-editor", "/#/notices", "#notice-form"),
     ConsolePage("approver-queue", "demo-approver", "/#/notices", "#approvals-empty, #approvals li"),
+    ConsolePage("officer-forwards", "demo-officer", "/#/forwards", "#forwards-view h1"),
     ConsolePage("admin-accounts", "demo-admin", "/#/admin/accounts", "#accounts li"),
     ConsolePage("admin-tokens", "demo-admin", "/#/admin/tokens", "#token-form"),
     ConsolePage("admin-groups", "demo-admin", "/#/admin/groups", "#groups-page:not(:empty)"),

@@ -34,6 +34,12 @@ DEMO_ACCOUNTS: tuple[dict[str, Any], ...] = (
     {"username": "demo-analyst", "name": "DEMO Lãnh đạo", "roles": ["analyst"]},
     {"username": "demo-editor", "name": "DEMO Biên tập viên", "roles": ["editor"]},
     {"username": "demo-approver", "name": "DEMO Người duyệt", "roles": ["approver"], "totp": True},
+    {
+        "username": "demo-officer",
+        "name": "DEMO Cán bộ xã Bảo Ninh",
+        "roles": ["officer"],
+        "wards": ["bao-ninh"],
+    },
 )
 
 

@@ -84,6 +84,7 @@ const NOTICE_LABELS = {
   },
   status: {
     pending_approval: "Chờ duyệt",
+    returned: "Bị trả lại",
     scheduled: "Đã lên lịch",
     ready: "Sẵn sàng gửi",
     dispatched: "Đã gửi đi",
@@ -759,7 +760,7 @@ async function loadApprovals() {
     const row = el(
       "li",
       { "data-notice": item.id },
-      el("strong", { text: item.title }),
+      el("a", { href: `#/notice/${encodeURIComponent(item.id)}` }, el("strong", { text: item.title })),
       el("p", { class: "said", text: item.body }),
       el("p", {
         class: "hint",
@@ -837,6 +838,6 @@ async function start() {
 }
 
 // What the other scripts of the console (admin.js, …) share, rather than copies of it.
-window.Console = { $, el, api, state, show, notice, hasRole, wardName, localTime, fillSelect, randomKey, PAGES };
+window.Console = { $, el, api, state, show, notice, hasRole, wardName, localTime, fillSelect, randomKey, PAGES, NOTICE_LABELS };
 
 document.addEventListener("DOMContentLoaded", start);
