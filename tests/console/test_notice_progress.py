@@ -31,9 +31,10 @@ def compose(editor: Console, title: str) -> None:
     page.get_by_label("Tất cả các nhóm Zalo (cần người thứ hai duyệt)").check()
     page.get_by_role("button", name="Xem trước").click()
     # the preview is broadcast's rendering: title, body and the footer with the code
-    preview = page.locator("#preview-group")
+    preview = page.locator("#preview-group", has_text=title)
     preview.filter(has_text="Công an TP Đồng Hới. Mã xác thực").wait_for()
     assert (preview.text_content() or "").startswith(title)
+    page.locator("#preview-title", has_text=title).wait_for()
     page.get_by_role("button", name="Gửi để phát hành").click()
     page.locator("#notice-result").filter(has_text="đang chờ một người khác duyệt").wait_for()
 
@@ -67,8 +68,8 @@ def test_send_back_approve_progress_and_officer_forward(stack: Stack, console: O
     page.locator("#nv-result", has_text="Đã trả lại cho người soạn.").wait_for()
 
     editor.page.goto(f"{editor.url}/#/notices")
+    editor.page.locator("#approvals li", has_text=returned).wait_for(state="detached")
     editor.page.locator("#approvals li", has_text=approved).wait_for()
-    assert editor.page.locator("#approvals li", has_text=returned).count() == 0
     editor.page.goto(page.url)  # the returned notice's page: the editor reads why
     editor.page.locator("#nv-returned", has_text="Lý do: Ghi rõ thời gian áp dụng.").wait_for()
 

@@ -263,6 +263,10 @@
 
   document.addEventListener("DOMContentLoaded", () => {
     $("preview-button").addEventListener("click", showPreview);
+    // A preview of other text is no preview: it goes as soon as the draft changes or is sent.
+    for (const event of ["input", "change", "reset"]) {
+      $("notice-form").addEventListener(event, () => ($("preview").hidden = true));
+    }
     $("nv-approve").addEventListener("click", approve);
     $("return-form").addEventListener("submit", sendBack);
   });
