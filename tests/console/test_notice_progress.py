@@ -94,3 +94,18 @@ def test_send_back_approve_progress_and_officer_forward(stack: Stack, console: O
     officer.page.locator("#forwards-result", has_text="Đã ghi nhận").wait_for()
 
     page.locator("#nv-progress", has_text=f"chờ cán bộ xác nhận {waiting - 1},").wait_for()
+
+    # an update from the notice's page is linked to it and waits for a second person again
+    # (its original needed one); the approver wrote it, so may not approve it
+    page.get_by_label("Đầu đề cập nhật").fill(f"{approved} (giờ mới)")
+    page.get_by_role("button", name="Gửi bản cập nhật").click()
+    page.locator("#nv-title", has_text="(giờ mới)").wait_for()
+    page.locator("#nv-meta", has_text="Chờ duyệt").wait_for()
+    assert page.get_by_role("button", name="Duyệt và phát hành").is_disabled()
+    page.locator("#nv-approve-why", has_text="Bạn là người soạn").wait_for()
+    page.get_by_role("link", name="Cập nhật của thông báo gốc").click()
+    page.locator("#nv-title", has_text=approved).wait_for()
+    page.get_by_role("button", name="Thu hồi thông báo").click()  # armed, not yet withdrawn
+    page.get_by_role("button", name="Bấm lần nữa để xác nhận thu hồi").click()
+    page.locator("#nv-result", has_text="Đã thu hồi; thông báo thu hồi mã").wait_for()
+    page.locator("#nv-meta", has_text="Đã hủy").wait_for()

@@ -478,6 +478,7 @@ function route() {
     state.openCase = null;
     show("notices-view");
     loadApprovals();
+    document.dispatchEvent(new Event("notices-shown")); // notices.js lists recent notices
   } else if (!hasRole(WORKER_ROLES)) {
     const other = PAGES.find((p) => p.allowed());
     location.hash = hasRole(NOTICE_ROLES) || !other ? "#/notices" : other.landing;

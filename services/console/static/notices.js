@@ -64,6 +64,7 @@
     openId = decodeURIComponent(hash.slice("#/notice/".length));
     $("nv-result").textContent = "";
     $("return-form").reset();
+    $("nv-change").hidden = true;
     C.show("notice-view");
     await refresh(openId);
   }
@@ -105,6 +106,17 @@
       ? "Bạn là người soạn thông báo này: cần một người khác duyệt (quy tắc hai người)."
       : "Bạn là người thứ hai: duyệt để phát hành, hoặc trả lại kèm lý do.";
     $("return-form").hidden = mine;
+    $("nv-original").hidden = !n.references;
+    if (n.references) {
+      $("nv-original-link").href = `#/notice/${encodeURIComponent(n.references)}`;
+      $("nv-original-link").textContent = `${n.msg_type === "Cancel" ? "Thu hồi" : "Cập nhật"} của thông báo gốc`;
+    }
+    const changeable = n.status === "dispatched" && n.msg_type !== "Cancel" && C.hasRole(["editor", "approver", "admin"]);
+    if (changeable && $("nv-change").hidden) {
+      $("update-form").title.value = n.title; // prefilled once per opening: polling keeps edits
+      $("update-form").body.value = n.body;
+    }
+    $("nv-change").hidden = !changeable;
   }
 
   const COLUMNS = ["sent", "awaiting_confirmation", "failed", "pending"];
@@ -182,6 +194,79 @@
     } finally {
       button.disabled = false;
     }
+  }
+
+  async function sendUpdate(event) {
+    event.preventDefault();
+    const form = event.target;
+    const result = $("nv-result");
+    result.classList.add("error");
+    const title = form.title.value.trim();
+    const body = form.body.value.trim();
+    if (!title || !body) {
+      result.textContent = "Bản cập nhật cần đầu đề và văn bản.";
+      return;
+    }
+    const button = form.querySelector("button");
+    button.disabled = true;
+    try {
+      const made = await api("broadcast", `/notices/${encodeURIComponent(openId)}/update`, {
+        method: "POST",
+        body: { title, body },
+      });
+      location.hash = `#/notice/${encodeURIComponent(made.id)}`; // the update's own page
+    } catch (exc) {
+      result.textContent = exc.message;
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  async function cancelNotice() {
+    const button = $("nv-cancel");
+    const result = $("nv-result");
+    if (!button.dataset.armed) {
+      // a second tap withdraws: one stray tap must not withdraw a notice
+      button.dataset.armed = "1";
+      button.textContent = "Bấm lần nữa để xác nhận thu hồi";
+      return;
+    }
+    delete button.dataset.armed;
+    button.textContent = "Thu hồi thông báo";
+    button.disabled = true;
+    try {
+      const done = await api("broadcast", `/notices/${encodeURIComponent(openId)}/cancel`, { method: "POST" });
+      result.classList.remove("error");
+      result.textContent = done.withdrawal
+        ? `Đã thu hồi; thông báo thu hồi mã ${done.withdrawal.verification_code} đang được gửi.`
+        : "Đã thu hồi.";
+    } catch (exc) {
+      result.classList.add("error");
+      result.textContent = exc.message;
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  async function loadRecent() {
+    let page;
+    try {
+      page = await api("broadcast", "/notices?page_size=20");
+    } catch (exc) {
+      return C.notice(exc.message);
+    }
+    const labels = C.NOTICE_LABELS.status;
+    $("recent").replaceChildren(
+      ...page.items.map((n) =>
+        el(
+          "li",
+          {},
+          el("a", { href: `#/notice/${encodeURIComponent(n.id)}`, text: n.title }),
+          el("p", { class: "hint", text: `${labels[n.status] || n.status} · mã ${n.verification_code}` }),
+        ),
+      ),
+    );
+    $("recent-empty").hidden = page.items.length > 0;
   }
 
   // ---- the ward officer's forwards ------------------------------------------------------
@@ -269,5 +354,8 @@
     }
     $("nv-approve").addEventListener("click", approve);
     $("return-form").addEventListener("submit", sendBack);
+    $("update-form").addEventListener("submit", sendUpdate);
+    $("nv-cancel").addEventListener("click", cancelNotice);
+    document.addEventListener("notices-shown", loadRecent);
   });
 })();
