@@ -46,7 +46,12 @@ PAGES = [
     ConsolePage("queue", "demo-dispatcher", "/#/", "#queue li"),
     ConsolePage("case", "demo-dispatcher", "/#/case/{case}", ".history li"),
     ConsolePage("notices-compose", "demo-editor", "/#/notices", "#notice-form"),
-    ConsolePage("approver-queue", "demo-approver", "/#/notices", "#approvals-empty, #approvals li"),
+    ConsolePage(
+        "approver-queue",
+        "demo-approver",
+        "/#/notices",
+        "#approvals-empty:not([hidden]), #approvals li",
+    ),
     ConsolePage("officer-forwards", "demo-officer", "/#/forwards", "#forwards-view h1"),
     ConsolePage("admin-accounts", "demo-admin", "/#/admin/accounts", "#accounts li"),
     ConsolePage("admin-tokens", "demo-admin", "/#/admin/tokens", "#token-form"),
