@@ -25,7 +25,9 @@ from services.broadcast.domain import (
     NoticeStatus,
     Severity,
     Urgency,
+    group_text,
 )
+from services.broadcast.forwarding import group_rows, officer_sees, preview
 from services.broadcast.groups import Group, parse_groups_csv
 from shared.audit import audit
 from shared.auth import CurrentStaff, Role, StaffUser, require_roles
@@ -55,6 +57,7 @@ Registrar = Annotated[StaffUser, Depends(require_roles(Role.REGISTRAR))]
 RegistryReader = Annotated[
     StaffUser, Depends(require_roles(Role.REGISTRAR, Role.EDITOR, Role.APPROVER))
 ]
+Officer = Annotated[StaffUser, Depends(require_roles(Role.OFFICER))]
 
 
 class Page(BaseModel):
@@ -72,6 +75,21 @@ class Progress(BaseModel):
 class NoticeView(BaseModel):
     notice: Notice
     progress: Progress
+
+
+class ReturnIn(BaseModel):
+    reason: SafeText = Field(min_length=3, max_length=1000)
+
+
+class Forward(BaseModel):
+    """A manual group waiting for its officer to forward a notice, with the text to post."""
+
+    delivery_id: str
+    notice_id: str
+    title: str
+    group: str
+    ward: str | None
+    text: str
 
 
 class UpdateIn(BaseModel):
@@ -188,6 +206,49 @@ async def list_notices(
     return Page(total=total, page=page, page_size=page_size, items=notices)
 
 
+@router.post("/notices/preview", summary="Render a draft as groups and followers get it")
+async def preview_notice(draft: NoticeDraft, _: Editor) -> dict[str, object]:
+    """Nothing is stored: the group text and OA article the sender would post for this draft
+    (the verification code is drawn when the notice is stored)."""
+    return preview(draft)
+
+
+@router.get("/forwards", response_model=list[Forward])
+async def list_forwards(rt: BroadcastDep, user: Officer) -> list[Forward]:
+    """The caller's manual groups that wait for a notice to be forwarded (their wards only)."""
+    rows = []
+    for view in await rt.deliveries.awaiting_all():
+        notice = await rt.notices.get(view.delivery.notice_id)
+        if notice is None or not officer_sees(view, user):
+            continue
+        d = view.delivery
+        text = group_text(notice)
+        rows.append(
+            Forward(
+                delivery_id=d.id,
+                notice_id=notice.id,
+                title=notice.title,
+                group=d.group_name or d.target,
+                ward=d.ward,
+                text=text,
+            )
+        )
+    return rows
+
+
+@router.post("/forwards/{delivery_id}/confirm")
+async def confirm_forward(
+    delivery_id: str, rt: BroadcastDep, user: Officer, request: Request
+) -> dict[str, int]:
+    """«Đã chuyển tiếp»: the same confirmation as an officer's «đã đăng» through the OA."""
+    views = [v for v in await rt.deliveries.awaiting_all() if v.delivery.id == delivery_id]
+    if not views or not officer_sees(views[0], user):
+        raise BroadcastError("Không có nhóm nào của đồng chí chờ xác nhận thông báo này.", 404)
+    confirmed = await rt.replies.confirm(views)
+    await audit(request, "forward_confirmed", user, target=delivery_id)
+    return {"confirmed": confirmed}
+
+
 @router.get("/notices/{notice_id}", response_model=NoticeView)
 async def get_notice(notice_id: str, rt: BroadcastDep, _: CurrentStaff) -> NoticeView:
     notice = await rt.notice_service.get(notice_id)
@@ -202,6 +263,25 @@ async def approve_notice(
     """Approvers only, signed in with a second factor; audited with who, when and from where."""
     notice = await rt.notice_service.approve(notice_id, user)
     await audit(request, "notice_approved", user, target=notice_id)
+    return notice
+
+
+@router.get("/notices/{notice_id}/groups")
+async def notice_groups(
+    notice_id: str, rt: BroadcastDep, _: CurrentStaff
+) -> list[dict[str, object]]:
+    """Each group's delivery state, for the notice page's live progress."""
+    await rt.notice_service.get(notice_id)
+    return group_rows(await rt.deliveries.views(notice_id))
+
+
+@router.post("/notices/{notice_id}/return", response_model=Notice)
+async def return_notice(
+    notice_id: str, body: ReturnIn, rt: BroadcastDep, user: Approver, request: Request
+) -> Notice:
+    """Send a held notice back to its editor with a reason (a second person only); audited."""
+    notice = await rt.notice_service.send_back(notice_id, user, body.reason)
+    await audit(request, "notice_returned", user, target=notice_id)
     return notice
 
 

@@ -64,6 +64,7 @@ class MsgType(StrEnum):
 
 class NoticeStatus(StrEnum):
     PENDING_APPROVAL = "pending_approval"
+    RETURNED = "returned"  # sent back to its editor by an approver, with a reason
     SCHEDULED = "scheduled"  # waits for its schedule time or the end of quiet hours
     READY = "ready"  # a plan command is on its way
     DISPATCHED = "dispatched"  # every delivery is planned
@@ -194,6 +195,8 @@ class Notice(NoticeDraft):
     created_by: str
     created_at: datetime
     approved_by: str | None = None
+    returned_by: str | None = None  # the approver who sent it back, and why
+    return_reason: str | None = None
     release_at: datetime | None = None
     dispatched_at: datetime | None = None
     sender: str = "conganthanhpho.donghoi@quangbinh.gov.vn"

@@ -5,6 +5,7 @@ what a withdrawal, an update or a relayed CAP alert becomes. No I/O here: `Notic
     new ──held──▶ pending_approval ──approved──▶ scheduled or ready
     new ──not held──▶ scheduled (quiet hours, a release time) or ready
     scheduled ──due──▶ ready ──planned──▶ dispatched; a notice past its expiry ──▶ expired
+    pending_approval ──sent back (reason)──▶ returned (its editor writes a new notice)
     pending_approval, scheduled, ready, dispatched ──cancel──▶ cancelled (+ a withdrawal
     notice to the targets when it had been released)
 """
@@ -76,15 +77,30 @@ def created(draft: NoticeDraft, held: bool, clock: Clock) -> Release:
     return Release(NoticeStatus.PENDING_APPROVAL, out.release_at) if held else out
 
 
-def approve(notice: Notice, approver: StaffUser, clock: Clock) -> Release:
-    """The two-person rule: a second person, with the approver role, releases a held notice."""
+def check_second_person(notice: Notice, approver: StaffUser) -> None:
+    """Who may decide on a held notice: a second person, with the approver role."""
     if notice.status != NoticeStatus.PENDING_APPROVAL:
         raise BroadcastError("Thông báo không ở trạng thái chờ duyệt.", 409)
     if approver.id == notice.created_by:
         raise BroadcastError("Người soạn không được tự duyệt; cần người thứ hai duyệt.", 403)
     if not approver.has_any(Role.APPROVER):
         raise BroadcastError("Cần vai trò người duyệt (approver).", 403)
+
+
+def approve(notice: Notice, approver: StaffUser, clock: Clock) -> Release:
+    """The two-person rule: a second person, with the approver role, releases a held notice."""
+    check_second_person(notice, approver)
     return release(notice, clock)
+
+
+def send_back(notice: Notice, approver: StaffUser, reason: str) -> str:
+    """An approver returns a held notice to its editor; the same people who may approve it may
+    send it back, and only with a reason the editor can act on. Returns the reason, trimmed."""
+    check_second_person(notice, approver)
+    reason = " ".join(reason.split())
+    if len(reason) < 3:
+        raise BroadcastError("Hãy ghi lý do trả lại để người soạn biết cần sửa gì.", 422)
+    return reason
 
 
 def due(notice: Notice, now: datetime) -> NoticeStatus:

@@ -127,6 +127,21 @@ class NoticeService:
             await self.planner.request(notice_id, "approved")
         return approved
 
+    async def send_back(self, notice_id: str, user: StaffUser, reason: str) -> Notice:
+        """An approver returns a held notice to its editor with a reason (never sent)."""
+        reason = lifecycle.send_back(await self.get(notice_id), user, reason)
+        returned = await self.notices.transition(
+            notice_id,
+            [NoticeStatus.PENDING_APPROVAL],
+            NoticeStatus.RETURNED,
+            returned_by=user.id,
+            return_reason=reason,
+        )
+        if returned is None:
+            raise BroadcastError("Thông báo vừa được người khác xử lý.", 409)
+        await self.audit.record("returned", user.id, notice_id=notice_id)
+        return returned
+
     async def release_due(self, now: datetime) -> int:
         """Scheduled notices whose time came (and quiet hours ended) go out."""
         released = 0

@@ -76,19 +76,22 @@ class Replies:
             )
             await self.zalo.send_text(officer_id, reply)
             return reply
-        now = datetime.now(UTC)
-        confirmed = 0
-        for view in pending:
-            if view.delivery.code != code:
-                continue
-            sent = await self.deliveries.confirm(view, now)
-            if sent is not None:
-                confirmed += 1
-                await self.publish_outcome(sent)
+        confirmed = await self.confirm([v for v in pending if v.delivery.code == code])
         reply = f"Đã ghi nhận: {confirmed} nhóm đã đăng thông báo mã {code}. Cảm ơn đồng chí."
         await self.zalo.send_text(officer_id, reply)
         log.info("manual post confirmed", extra={"groups": confirmed, "code": code})
         return reply
+
+    async def confirm(self, views: list[DeliveryView]) -> int:
+        """Mark manual deliveries posted (once each) and publish their outcomes: an officer's
+        «đã đăng» through the OA and a «đã chuyển tiếp» in the console both end here."""
+        now, confirmed = datetime.now(UTC), 0
+        for view in views:
+            sent = await self.deliveries.confirm(view, now)
+            if sent is not None:
+                confirmed += 1
+                await self.publish_outcome(sent)
+        return confirmed
 
     async def chase_unconfirmed(self, now: datetime) -> int:
         """Re-send to officers who did not confirm, then escalate (once each, any replica)."""

@@ -626,6 +626,11 @@ class DeliveryStore:
         found = [d async for d in self.awaiting.find(query).sort("recorded_at", ASCENDING)]
         return await self._open(found)
 
+    async def awaiting_all(self, limit: int = 500) -> list[DeliveryView]:
+        """Every manual delivery still waiting for its officer (a small collection)."""
+        found = [d async for d in self.awaiting.find({}).sort("recorded_at", ASCENDING)]
+        return await self._open(found[:limit])
+
     async def confirm(self, view: DeliveryView, now: datetime) -> DeliveryView | None:
         """The officer's «đã đăng»: the delivery's next attempt records it sent (once)."""
         claim = Claim.of(view.delivery, view.claims + 1, "confirm", now)

@@ -14,6 +14,12 @@ STAFF = {
     "editor-token-2": {"id": "u-editor2", "name": "Biên tập 2", "roles": ["editor"]},
     "approver-token": {"id": "u-approver", "name": "Duyệt", "roles": ["approver", "editor"]},
     "officer-token": {"id": "u-officer", "name": "Cán bộ", "roles": ["officer"]},
+    "ward-officer-token": {
+        "id": "u-ward-officer",
+        "name": "Cán bộ phường",
+        "roles": ["officer"],
+        "wards": ["dong-hai"],
+    },
     "admin-token": {"id": "u-admin", "name": "Quản trị", "roles": ["admin"]},
     "registrar-token": {"id": "u-registrar", "name": "Sổ nhóm", "roles": ["registrar"]},
 }

@@ -28,6 +28,7 @@ from services.broadcast.lifecycle import (
     due,
     plan_stage,
     relay_cap,
+    send_back,
     update_draft,
     withdrawal,
 )
@@ -125,6 +126,31 @@ class TestTwoPersonRule:
         expired = self.HELD.model_copy(update={"expires_at": NOON - timedelta(seconds=1)})
         with pytest.raises(BroadcastError):
             approve(expired, staff("u-approver", Role.APPROVER), clock())
+
+
+class TestSendBack:
+    HELD = TestTwoPersonRule.HELD
+
+    def test_a_second_approver_sends_it_back_with_the_reason(self) -> None:
+        reason = send_back(self.HELD, staff("u-approver", Role.APPROVER), "  Sai địa chỉ\n phường ")
+        assert reason == "Sai địa chỉ phường"
+
+    @pytest.mark.parametrize(
+        ("notice_status", "approver", "reason", "refusal"),
+        [
+            (NoticeStatus.PENDING_APPROVAL, staff("u-editor", Role.APPROVER), "Sai giờ", 403),
+            (NoticeStatus.PENDING_APPROVAL, staff("u-other", Role.EDITOR), "Sai giờ", 403),
+            (NoticeStatus.DISPATCHED, staff("u-approver", Role.APPROVER), "Sai giờ", 409),
+            (NoticeStatus.PENDING_APPROVAL, staff("u-approver", Role.APPROVER), "  a ", 422),
+        ],
+    )
+    def test_refused(
+        self, notice_status: NoticeStatus, approver: StaffUser, reason: str, refusal: int
+    ) -> None:
+        notice = self.HELD.model_copy(update={"status": notice_status})
+        with pytest.raises(BroadcastError) as refused:
+            send_back(notice, approver, reason)
+        assert refused.value.status == refusal
 
 
 class TestScheduledAndFollowUps:

@@ -48,7 +48,14 @@ PAGES = [
     ConsolePage("queue", "demo-dispatcher", "/#/", "#queue li"),
     ConsolePage("case", "demo-dispatcher", "/#/case/{case}", ".history li"),
     ConsolePage("notices-compose", "demo-editor", "/#/notices", "#notice-form"),
-    ConsolePage("approver-queue", "demo-approver", "/#/notices", "#approvals-empty, #approvals li"),
+    ConsolePage(
+        "approver-queue",
+        "demo-approver",
+        "/#/notices",
+        "#approvals-empty:not([hidden]), #approvals li",
+    ),
+    ConsolePage("notice-page", "demo-editor", "/#/notice/{notice}", "#nv-title:not(:empty)"),
+    ConsolePage("officer-forwards", "demo-officer", "/#/forwards", "#forwards-view h1"),
     ConsolePage("admin-accounts", "demo-admin", "/#/admin/accounts", "#accounts li"),
     ConsolePage("admin-tokens", "demo-admin", "/#/admin/tokens", "#token-form"),
     ConsolePage("admin-groups", "demo-admin", "/#/admin/groups", "#groups-page:not(:empty)"),
@@ -94,6 +101,31 @@ def _first_case(stack: Stack) -> str:
 
 
 @pytest.fixture(scope="module")
+def notice_id(stack: Stack) -> str:
+    """A test-mode ward notice of the DEMO editor, for a notice's page."""
+    with httpx.Client(base_url=stack.url("console")) as client:
+        signed = client.post(
+            "/api/identity/auth/sign-in",
+            json={"username": "demo-editor", "password": DEMO_PASSWORD},
+        )
+        signed.raise_for_status()
+        body = {
+            "title": "Trang thông báo",
+            "body": "Nội dung thử.",
+            "category": "other",
+            "severity": "Minor",
+            "urgency": "Future",
+            "certainty": "Likely",
+            "targets": {"wards": ["quang-phu"]},
+            "test_mode": True,
+        }
+        headers = {"X-CSRF-Token": signed.json()["csrf_token"]}
+        created = client.post("/api/broadcast/notices", json=body, headers=headers)
+        assert created.status_code == 201, created.text
+        return str(created.json()["id"])
+
+
+@pytest.fixture(scope="module")
 def signed_in(stack: Stack, browser: Any, case_id: str) -> Iterator[dict[str | None, Console]]:
     """One browser per person (signed in once), shared by that person's pages; after the cases
     exist (the queue loads once at sign-in: `goto` to another hash does not reload it)."""
@@ -123,12 +155,12 @@ def axe_violations(page: Any) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("shown", PAGES, ids=[p.name for p in PAGES])
 def test_a_page_has_no_serious_accessibility_violation_and_fits_a_phone(
-    shown: ConsolePage, signed_in: dict[str | None, Console], case_id: str
+    shown: ConsolePage, signed_in: dict[str | None, Console], case_id: str, notice_id: str
 ) -> None:
     console = signed_in[shown.person]
     page = console.page
     page.set_viewport_size(PHONE)
-    page.goto(console.url + shown.route.format(case=case_id))
+    page.goto(console.url + shown.route.format(case=case_id, notice=notice_id))
     page.locator(shown.ready).first.wait_for(timeout=30_000)
     # axe judges colour only on what is in the viewport: a phone's width, every row in view.
     page.set_viewport_size({"width": PHONE["width"], "height": TALL})

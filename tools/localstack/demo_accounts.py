@@ -35,6 +35,12 @@ DEMO_ACCOUNTS: tuple[dict[str, Any], ...] = (
     {"username": "demo-editor", "name": "DEMO Biên tập viên", "roles": ["editor"]},
     {"username": "demo-registrar", "name": "DEMO Quản lý sổ nhóm", "roles": ["registrar"]},
     {"username": "demo-approver", "name": "DEMO Người duyệt", "roles": ["approver"], "totp": True},
+    {
+        "username": "demo-officer",
+        "name": "DEMO Cán bộ xã Bảo Ninh",
+        "roles": ["officer"],
+        "wards": ["bao-ninh"],
+    },
 )
 
 

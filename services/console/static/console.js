@@ -84,6 +84,7 @@ const NOTICE_LABELS = {
   },
   status: {
     pending_approval: "Chờ duyệt",
+    returned: "Bị trả lại",
     scheduled: "Đã lên lịch",
     ready: "Sẵn sàng gửi",
     dispatched: "Đã gửi đi",
@@ -555,6 +556,7 @@ function route() {
     state.openCase = null;
     show("notices-view");
     loadApprovals();
+    document.dispatchEvent(new Event("notices-shown")); // notices.js lists recent notices
   } else if (!hasRole(WORKER_ROLES)) {
     const other = PAGES.find((p) => p.allowed());
     location.hash = hasRole(NOTICE_ROLES) || !other ? "#/notices" : other.landing;
@@ -836,7 +838,7 @@ async function loadApprovals() {
     const row = el(
       "li",
       { "data-notice": item.id },
-      el("strong", { text: item.title }),
+      el("a", { href: `#/notice/${encodeURIComponent(item.id)}` }, el("strong", { text: item.title })),
       el("p", { class: "said", text: item.body }),
       el("p", {
         class: "hint",
@@ -914,7 +916,7 @@ async function start() {
   await enter();
 }
 
-// What the other scripts (admin.js, dispatch.js, ...) use and extend, rather than copies of
+// What the other scripts (admin.js, dispatch.js, notices.js, ...) use and extend, rather than copies of
 // it; they load after this one.
 const hooks = { queueParams: [], queueMatch: [], caseRendered: [] };
 const Console = {
@@ -928,6 +930,7 @@ const Console = {
   state,
   hooks,
   LABELS,
+  NOTICE_LABELS,
   section,
   act,
   caseId,
