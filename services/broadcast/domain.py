@@ -197,6 +197,11 @@ class Notice(NoticeDraft):
     approved_by: str | None = None
     returned_by: str | None = None  # the approver who sent it back, and why
     return_reason: str | None = None
+    # The people's names as they were when they acted: the console shows who wrote, approved or
+    # returned a notice, and editors and approvers may not read identity's accounts.
+    created_by_name: str | None = None
+    approved_by_name: str | None = None
+    returned_by_name: str | None = None
     release_at: datetime | None = None
     dispatched_at: datetime | None = None
     sender: str = "conganthanhpho.donghoi@quangbinh.gov.vn"

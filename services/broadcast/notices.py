@@ -84,6 +84,7 @@ class NoticeService:
                 status=start.status,
                 verification_code=new_verification_code(self.settings.verification_prefix),
                 created_by=user.id,
+                created_by_name=user.name,
                 created_at=clock.now,
                 release_at=start.release_at,
             )
@@ -118,6 +119,7 @@ class NoticeService:
             [NoticeStatus.PENDING_APPROVAL],
             out.status,
             approved_by=user.id,
+            approved_by_name=user.name,
             release_at=out.release_at,
         )
         if approved is None:
@@ -135,6 +137,7 @@ class NoticeService:
             [NoticeStatus.PENDING_APPROVAL],
             NoticeStatus.RETURNED,
             returned_by=user.id,
+            returned_by_name=user.name,
             return_reason=reason,
         )
         if returned is None:

@@ -61,6 +61,7 @@ def test_send_back_approve_progress_and_officer_forward(stack: Stack, console: O
     open_from_approvals(approver, returned)
     page = approver.page
     page.locator("#nv-approve-why", has_text="Bạn là người thứ hai").wait_for()
+    page.locator("#nv-people", has_text="Người soạn: DEMO Biên tập viên").wait_for()  # a name
     page.get_by_role("button", name="Trả lại cho người soạn").click()
     page.locator("#nv-result", has_text="Hãy ghi lý do trả lại").wait_for()  # no reason: refused
     page.get_by_label("Lý do trả lại").fill("Ghi rõ thời gian áp dụng.")
@@ -71,7 +72,9 @@ def test_send_back_approve_progress_and_officer_forward(stack: Stack, console: O
     editor.page.locator("#approvals li", has_text=returned).wait_for(state="detached")
     editor.page.locator("#approvals li", has_text=approved).wait_for()
     editor.page.goto(page.url)  # the returned notice's page: the editor reads why
-    editor.page.locator("#nv-returned", has_text="Lý do: Ghi rõ thời gian áp dụng.").wait_for()
+    editor.page.locator(
+        "#nv-returned", has_text="Bị trả lại bởi DEMO Người duyệt. Lý do: Ghi rõ thời gian áp dụng."
+    ).wait_for()
 
     open_from_approvals(approver, approved)
     page.get_by_role("button", name="Duyệt và phát hành").click()

@@ -52,3 +52,31 @@ def test_an_all_group_notice_waits_for_a_second_person_who_approves_it(
     assert "tất cả các nhóm" in (row.text_content() or "")
     row.get_by_role("button", name="Duyệt và phát hành").click()
     row.wait_for(state="detached", timeout=10_000)
+
+
+def test_an_editor_targets_single_groups_of_two_wards(stack: Stack, console: OpenConsole) -> None:
+    """Groups ticked under one ward stay chosen while another ward's list is shown, and the
+    notice broadcast stores targets exactly those groups."""
+    editor = console(PHONE).sign_in_only("demo-editor")
+    page = editor.page
+    page.get_by_role("heading", name="Soạn thông báo").wait_for()
+    title = f"Họp tổ dân phố {time.time_ns() % 10**6}"
+    page.get_by_label("Tiêu đề").fill(title)
+    page.get_by_label("Nội dung thông báo").fill("Mời bà con dự họp tổ lúc 19 giờ tối nay.")
+    page.get_by_text("Hoặc chọn từng nhóm Zalo").click()
+    chosen = []
+    for ward in ("bao-ninh", "quang-phu"):
+        page.get_by_label("Xem các nhóm của").select_option(ward)
+        first = page.locator(f"#notice-groups [data-ward='{ward}'] input[name=groups]").first
+        first.check()
+        chosen.append(first.get_attribute("value"))
+    page.locator("#notice-groups-count", has_text="Đã chọn 2 nhóm.").wait_for()
+    page.get_by_label("Chế độ thử (không gửi tới người dân)").check()
+    page.get_by_role("button", name="Gửi để phát hành").click()
+    page.locator("#notice-result").filter(has_text="Đã lưu thông báo").wait_for()
+    listed = page.evaluate("window.Console.api('broadcast', '/notices?page_size=50')")
+    stored = next(n for n in listed["items"] if n["title"] == title)
+    assert sorted(stored["targets"]["groups"]) == sorted(chosen)
+    assert not stored["targets"]["all_groups"]
+    assert stored["targets"]["wards"] == []
+    assert stored["created_by_name"] == "DEMO Biên tập viên"

@@ -764,17 +764,30 @@ function vietnamTime(local) {
   return local ? `${local}:00+07:00` : null;
 }
 
+// Who the composed notice reaches: every group, wards, single groups (ticked under any ward
+// shown in the picker: a ward's list stays in the form when another ward is shown) and followers.
+function noticeTargets(form) {
+  const ticked = (name) => [...form.querySelectorAll(`input[name=${name}]:checked`)].map((i) => i.value);
+  return {
+    all_groups: form.all_groups.checked,
+    followers: form.followers.checked,
+    wards: ticked("wards"),
+    groups: ticked("groups"),
+  };
+}
+
 async function submitNotice(event) {
   event.preventDefault();
   const form = event.target;
   const result = $("notice-result");
   result.classList.add("error");
-  const wards = [...form.querySelectorAll("input[name=wards]:checked")].map((i) => i.value);
-  const targets = { all_groups: form.all_groups.checked, followers: form.followers.checked, wards };
+  const targets = noticeTargets(form);
   const problems = [];
   if (!form.title.value.trim()) problems.push("tiêu đề");
   if (!form.body.value.trim()) problems.push("nội dung");
-  if (!targets.all_groups && !targets.followers && !wards.length) problems.push("nơi nhận");
+  if (!targets.all_groups && !targets.followers && !targets.wards.length && !targets.groups.length) {
+    problems.push("nơi nhận");
+  }
   if (problems.length) {
     result.textContent = `Còn thiếu: ${problems.join(", ")}.`;
     return;
@@ -852,7 +865,7 @@ async function loadApprovals() {
         class: "two-person",
         text: mine
           ? "Bạn là người soạn: cần một người khác duyệt."
-          : `Người soạn: ${item.created_by}. Bạn là người thứ hai.`,
+          : `Người soạn: ${item.created_by_name || item.created_by}. Bạn là người thứ hai.`,
       }),
     );
     if (hasRole(["approver"]) && !mine) {
@@ -931,6 +944,7 @@ const Console = {
   hooks,
   LABELS,
   NOTICE_LABELS,
+  noticeTargets,
   section,
   act,
   caseId,

@@ -14,9 +14,9 @@
   // ---- preview while composing ----------------------------------------------------------
 
   function draftOf(form) {
-    const wards = [...form.querySelectorAll("input[name=wards]:checked")].map((i) => i.value);
-    const targets = { all_groups: form.all_groups.checked, followers: form.followers.checked, wards };
-    if (!targets.all_groups && !targets.followers && !wards.length) targets.all_groups = true; // preview only
+    const targets = C.noticeTargets(form);
+    const none = !targets.all_groups && !targets.followers && !targets.wards.length && !targets.groups.length;
+    if (none) targets.all_groups = true; // preview only
     return {
       title: form.title.value.trim(),
       body: form.body.value.trim(),
@@ -94,11 +94,12 @@
       `${labels.severity[n.severity]} · tạo lúc ${C.localTime(n.created_at)}` +
       (n.test_mode ? " · chế độ thử" : "");
     $("nv-people").textContent =
-      `Người soạn: ${mine ? "bạn" : n.created_by}` + (n.approved_by ? ` · Người duyệt: ${n.approved_by}` : "");
+      `Người soạn: ${mine ? "bạn" : n.created_by_name || n.created_by}` +
+      (n.approved_by ? ` · Người duyệt: ${n.approved_by_name || n.approved_by}` : "");
     $("nv-body").textContent = n.body;
     const returned = n.status === "returned";
     $("nv-returned").hidden = !returned;
-    $("nv-returned").textContent = returned ? `Bị trả lại bởi ${n.returned_by}. Lý do: ${n.return_reason}` : "";
+    $("nv-returned").textContent = returned ? `Bị trả lại bởi ${n.returned_by_name || n.returned_by}. Lý do: ${n.return_reason}` : "";
     const pending = n.status === "pending_approval" && C.hasRole(["approver", "admin"]);
     $("nv-decide").hidden = !pending;
     $("nv-approve").disabled = mine;
@@ -357,5 +358,50 @@
     $("update-form").addEventListener("submit", sendUpdate);
     $("nv-cancel").addEventListener("click", cancelNotice);
     document.addEventListener("notices-shown", loadRecent);
+    document.addEventListener("notices-shown", fillGroupWards);
+    $("notice-group-ward").addEventListener("change", (event) => showGroupsOf(event.target.value));
+    $("notice-form").addEventListener("change", countPicked);
+    $("notice-form").addEventListener("reset", () => setTimeout(countPicked));
   });
+
+  // ---- single groups as targets (a hamlet's group, not its whole ward) --------------------
+
+  const pickedWards = new Set(); // wards whose groups are in the form already
+
+  function countPicked() {
+    const n = $("notice-form").querySelectorAll("input[name=groups]:checked").length;
+    $("notice-groups-count").textContent = n ? `Đã chọn ${n} nhóm.` : "";
+  }
+
+  async function showGroupsOf(ward) {
+    const box = $("notice-groups");
+    for (const part of box.children) part.hidden = part.dataset.ward !== ward;
+    if (!ward || pickedWards.has(ward)) return;
+    pickedWards.add(ward);
+    const part = el("div", { class: "checks", "data-ward": ward });
+    box.append(part);
+    let page;
+    try {
+      page = await api("broadcast", `/groups?ward=${encodeURIComponent(ward)}&page_size=500`);
+    } catch (exc) {
+      pickedWards.delete(ward); // choosing the ward again tries again
+      part.remove();
+      $("notice-result").textContent = exc.message;
+      return;
+    }
+    const active = page.items.filter((g) => g.active);
+    if (!active.length) part.append(el("p", { class: "hint", text: "Phường/xã này chưa có nhóm nào trong sổ." }));
+    for (const g of active) {
+      const how = g.channel === "manual" ? " (cán bộ chuyển tiếp)" : "";
+      part.append(
+        el("label", { class: "check" }, el("input", { type: "checkbox", name: "groups", value: g.group_id }), `${g.name}${how}`),
+      );
+    }
+  }
+
+  function fillGroupWards() {
+    const select = $("notice-group-ward");
+    if (select.options.length > 1) return;
+    for (const [slug, name] of C.state.wards) select.append(el("option", { value: slug, text: name }));
+  }
 })();
