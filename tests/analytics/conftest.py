@@ -1,6 +1,5 @@
 """Fixtures for analytics: settings with their own stream, subjects and database per test."""
 
-import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Iterable, Mapping
@@ -24,6 +23,7 @@ from shared.jetstream import connect
 from shared.mongo import connect_mongo
 from shared.places import DEFAULT_UNITS_FILE
 from shared.subjects import ANALYTICS_ZALO_DURABLE, zalo_event_subject
+from tests.polling import eventually
 
 ANALYST_TOKEN = "analyst-token-for-tests"
 OFFICER_TOKEN = "officer-token-for-tests"
@@ -148,11 +148,12 @@ async def announce_groups(app: FastAPI, settings: AnalyticsSettings, groups: lis
             )
     finally:
         await nc.close()
-    for _ in range(200):
-        if len(await app.state.service.store.groups()) >= len(groups):
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("analytics did not take the registry's groups")
+
+    async def taken() -> bool:
+        return len(await app.state.service.store.groups()) >= len(groups)
+
+    # A generous deadline (was ~10 s): only a hang should fail, not a loaded host.
+    await eventually(taken, progress=lambda: "analytics did not take the registry's groups")
 
 
 async def delete_stream(settings: AnalyticsSettings) -> None:
@@ -184,11 +185,11 @@ async def wait_all_acked(settings: AnalyticsSettings) -> None:
     nc = await connect(settings.nats_url, name="tests-acked")
     try:
         js = nc.jetstream()
-        async with asyncio.timeout(10):
-            while True:
-                info = await js.consumer_info(settings.zalo_events_stream, ANALYTICS_ZALO_DURABLE)
-                if info.num_pending == 0 and info.num_ack_pending == 0:
-                    return
-                await asyncio.sleep(0.05)
+
+        async def acked() -> bool:
+            info = await js.consumer_info(settings.zalo_events_stream, ANALYTICS_ZALO_DURABLE)
+            return info.num_pending == 0 and info.num_ack_pending == 0
+
+        await eventually(acked)  # a generous deadline (was 10 s): only a hang should fail
     finally:
         await nc.close()

@@ -109,9 +109,17 @@ async def test_kill_9_sender_replica_during_2000_group_fan_out(
 
         async def under_way() -> bool:
             sent = len(await asyncio.to_thread(h.fake.admin.messages, "group"))
+            if sent < GROUPS // 7:
+                return False
             # Not only the fan-out under way: the victim itself mid-batch (a slow start under
-            # load could otherwise leave it holding nothing when it is killed).
-            return sent >= GROUPS // 7 and bool(await open_claims(h, notice["id"], victim_worker))
+            # load could otherwise leave it holding nothing when it is killed). It is frozen
+            # while its claims are read, so it cannot finish them between the look and the kill
+            # (on a loaded host that gap can outlast a batch's last sends).
+            os.kill(victim.pid, signal.SIGSTOP)
+            if await open_claims(h, notice["id"], victim_worker):
+                return True
+            os.kill(victim.pid, signal.SIGCONT)
+            return False
 
         await eventually(under_way, timeout=120, interval=0.2)
         os.kill(victim.pid, signal.SIGKILL)  # mid-send: claims held, sends in flight
@@ -120,7 +128,7 @@ async def test_kill_9_sender_replica_during_2000_group_fan_out(
         held = await open_claims(h, notice["id"], victim_worker)
         assert held, "the victim held no claim when it was killed"
         counts = await wait_settled(
-            h, notice["id"], GROUPS, timeout=60 + GROUPS / GROUP_RATE * 4, interval=1.0
+            h, notice["id"], GROUPS, timeout=120 + GROUPS / GROUP_RATE * 6, interval=1.0
         )
         assert counts == {"sent": GROUPS}
     finally:

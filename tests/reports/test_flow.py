@@ -91,6 +91,9 @@ class TestGrouping:
         assert case["category"] == "suspicious"
         assert sum(len(m["photos"]) for m in case["messages"]) == 1
         assert any(m["latitude"] for m in case["messages"])
+        # A reply goes out after the ledger entry `processed` waits for (and before the ack):
+        # only once all three are acked would a second or third acknowledgement have shown.
+        await _drained(harness, len(events))
         assert len(_cs_messages_now(harness)) == 1  # one acknowledgement, not three
 
     async def test_after_the_window_a_new_case_opens(self, reports: Start) -> None:
@@ -324,14 +327,7 @@ class TestIdempotency:
         # The same event again under another message id: JetStream delivers it a second time.
         await harness.publish(event, msg_id=f"{event.event_id}-again")
         js = harness.nc.jetstream()
-
-        async def drained() -> bool:
-            info = await js.consumer_info(
-                harness.settings.zalo_events_stream, harness.settings.intake_durable
-            )
-            return info.delivered.stream_seq == 2 and info.num_ack_pending == 0
-
-        await eventually(drained)
+        await _drained(harness, 2)
         assert len(await harness.cases()) == 1
         assert len(_cs_messages_now(harness)) == 1
         triaged = [
@@ -443,6 +439,20 @@ async def _cs_messages(harness: Harness) -> list[dict[str, object]]:
 
 def _cs_messages_now(harness: Harness) -> list[dict[str, object]]:
     return harness.fake.admin.messages("cs")
+
+
+async def _drained(harness: Harness, published: int) -> None:
+    """Wait until intake has handled and acked all `published` events of the stream (replies
+    included: they are sent before the ack)."""
+    js = harness.nc.jetstream()
+
+    async def drained() -> bool:
+        info = await js.consumer_info(
+            harness.settings.zalo_events_stream, harness.settings.intake_durable
+        )
+        return info.delivered.stream_seq == published and info.num_ack_pending == 0
+
+    await eventually(drained)
 
 
 class TestPoisonMessages:
