@@ -19,6 +19,8 @@ Target (issue 2): ingest ≥ 70% of the bare throughput; p99 < 50 ms at half loa
      (`shared.tracing.DEFAULT_SAMPLE_RATIO`) and exported by OTLP/HTTP to a local sink that
      accepts them, as the collector would.
    Target: `compose` ≥ 90% of `before`'s throughput.
+   `--against REF` adds `compose@REF`: the compose configuration on another commit's code (a
+   change's before and after in the same run).
 """
 
 import asyncio
@@ -248,9 +250,9 @@ class _OtlpSink(BaseHTTPRequestHandler):
         pass
 
 
-def _baseline_tree(dest: Path) -> Path:
+def _baseline_tree(dest: Path, ref: str = BASELINE_REF) -> Path:
     archive = subprocess.run(
-        ["git", "-C", str(REPO_ROOT), "archive", BASELINE_REF, "services", "shared"],
+        ["git", "-C", str(REPO_ROOT), "archive", ref, "services", "shared"],
         check=True,
         capture_output=True,
     ).stdout
@@ -262,8 +264,9 @@ def _baseline_tree(dest: Path) -> Path:
     return dest
 
 
-def observability_cost() -> dict[str, Any]:
-    """Throughput of ingest before issue 18, as `make run` runs it, and as compose runs it."""
+def observability_cost(against: str | None = None) -> dict[str, Any]:
+    """Throughput of ingest before issue 18, as `make run` runs it, and as compose runs it
+    (also on commit `against`, if given)."""
     results: dict[str, Any] = {"rounds": [], "sample_ratio": DEFAULT_SAMPLE_RATIO}
     sink = ThreadingHTTPServer(("127.0.0.1", free_port()), _OtlpSink)
     threading.Thread(target=sink.serve_forever, daemon=True).start()
@@ -271,15 +274,22 @@ def observability_cost() -> dict[str, Any]:
         nats = start_nats(Path(tmp) / "nats")
         baseline = _baseline_tree(Path(tmp) / "baseline")
         common = {"NATS_URL": nats.url, "LOG_LEVEL": "WARNING", "BINHYEN_DEV_MODE": "1"}
+        sink_url = f"http://127.0.0.1:{sink.server_address[1]}"
         configs = {
             "before": {"PYTHONPATH": str(baseline)},
             "metrics_only": {"PYTHONPATH": str(REPO_ROOT), "OTEL_SDK_DISABLED": "true"},
             "make_run": {"PYTHONPATH": str(REPO_ROOT)},
             "compose": {
                 "PYTHONPATH": str(REPO_ROOT),
-                "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink.server_address[1]}",
+                "OTEL_EXPORTER_OTLP_ENDPOINT": sink_url,
             },
         }
+        if against:
+            other = _baseline_tree(Path(tmp) / "against", against)
+            configs[f"compose@{against}"] = {
+                "PYTHONPATH": str(other),
+                "OTEL_EXPORTER_OTLP_ENDPOINT": sink_url,
+            }
         servers = {}
         try:
             for name, extra in configs.items():
@@ -309,7 +319,7 @@ def observability_cost() -> dict[str, Any]:
         results[f"median_{name}_rps"] = statistics.median(
             r[name]["throughput_rps"] for r in results["rounds"]
         )
-    for name in ("metrics_only", "make_run", "compose"):
+    for name in list(configs)[1:]:
         results[f"{name}_ratio"] = results[f"median_{name}_rps"] / results["median_before_rps"]
     results["otlp_bytes_received"] = _OtlpSink.received
     results["load_average"] = os.getloadavg()
@@ -335,6 +345,7 @@ def _serve_in(args: list[str], env: dict[str, str], port: int, cwd: str) -> Any:
 
 if __name__ == "__main__":
     if "--observability" in sys.argv:
-        observability_cost()
+        args = sys.argv[1:]
+        observability_cost(args[args.index("--against") + 1] if "--against" in args else None)
     else:
         main()
