@@ -1,0 +1,134 @@
+"""Sampling as compose runs it, in a real ingest process exporting to a local OTLP/HTTP sink:
+only the webhooks whose trace was sampled are exported; every webhook, sampled or not, still
+has its trace id in its log line and on its event's `traceparent`, with the decision in the
+flags (`01` recorded, `00` not)."""
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from shared.jetstream import connect
+from tests.ingest.builders import APP_ID, SECRET, fixture_body, signed, stream_messages
+from tests.polling import eventually
+from tools.localstack.servers import REPO_ROOT, ManagedProcess, free_port, start_nats, wait_for_port
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+WEBHOOKS = 60
+RATIO = "0.5"  # both decisions, many times each, in 60 webhooks
+
+
+class Sink(BaseHTTPRequestHandler):
+    """An OTLP/HTTP trace receiver: keeps the (trace id, span name) of every span exported."""
+
+    spans: list[tuple[str, str]] = []
+
+    def do_POST(self) -> None:
+        request = ExportTraceServiceRequest()
+        request.ParseFromString(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+        for resource in request.resource_spans:
+            for scope in resource.scope_spans:
+                Sink.spans += [(s.trace_id.hex(), s.name) for s in scope.spans]
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def sink() -> Iterator[str]:
+    Sink.spans = []
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Sink)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.fixture
+def nats(tmp_path: Path) -> Iterator[ManagedProcess]:
+    server = start_nats(tmp_path / "nats")
+    yield server
+    server.stop()
+
+
+async def test_only_sampled_webhooks_are_exported_and_every_one_keeps_its_trace_id(
+    tmp_path: Path, sink: str, nats: ManagedProcess
+) -> None:
+    port = free_port()
+    env = os.environ | {
+        "NATS_URL": nats.url,
+        "HTTP_PORT": str(port),
+        "SPOOL_DIR": str(tmp_path / "spool"),
+        "ZALO_APP_ID": APP_ID,
+        "ZALO_OA_SECRET_KEY": SECRET,
+        "BINHYEN_DEV_MODE": "1",
+        "LOG_LEVEL": "DEBUG",  # a `webhook accepted` line per event
+        "OTEL_EXPORTER_OTLP_ENDPOINT": sink,
+        "OTEL_TRACES_SAMPLER_ARG": RATIO,
+        "OTEL_BSP_SCHEDULE_DELAY": "100",
+    }
+    env.pop("OTEL_SDK_DISABLED", None)
+    log = (tmp_path / "ingest.log").open("wb")
+    ingest = subprocess.Popen(
+        [sys.executable, "-m", "services.ingest"], cwd=REPO_ROOT, env=env, stdout=log, stderr=log
+    )
+    try:
+        wait_for_port(port, process=ingest)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            await eventually(lambda: _ready(http))
+            event_ids = []
+            for n in range(WEBHOOKS):
+                body = fixture_body("user_send_text")
+                body["message"] = body["message"] | {"msg_id": f"sampling-{n}"}  # 60 events
+                raw, headers = signed(body)
+                response = await http.post("/webhooks/zalo", content=raw, headers=headers)
+                assert response.json()["status"] == "published"
+                event_ids.append(response.json()["event_id"])
+        nc = await connect(nats.url, name="sampling-test")
+        try:
+            messages = await stream_messages(nc.jetstream(), "ZALO_EVENTS")
+        finally:
+            await nc.close()
+        # traceparent: 00-<trace id>-<span id>-<flags>
+        parents = {m.headers["Nats-Msg-Id"]: m.headers["traceparent"].split("-") for m in messages}
+        assert sorted(parents) == sorted(event_ids)
+        sampled = {p[1] for p in parents.values() if p[3] == "01"}
+        unsampled = {p[1] for p in parents.values() if p[3] == "00"}
+        assert len(sampled) + len(unsampled) == WEBHOOKS
+        assert sampled and unsampled, (len(sampled), len(unsampled))
+
+        def exported() -> set[str]:
+            return {t for t, name in Sink.spans if name == "POST /webhooks/zalo"}
+
+        await eventually(lambda: exported() == sampled, progress=exported)
+        assert not {t for t, _ in Sink.spans} & unsampled
+    finally:
+        ingest.terminate()
+        ingest.wait(20)
+        log.close()
+    lines = [json.loads(line) for line in (tmp_path / "ingest.log").read_text().splitlines()]
+    logged = {
+        line["event_id"]: line["trace_id"]
+        for line in lines
+        if line.get("message") == "webhook accepted"
+    }
+    assert logged == {event_id: parents[event_id][1] for event_id in event_ids}
+
+
+async def _ready(http: httpx.AsyncClient) -> bool:
+    try:
+        return (await http.get("/readyz")).status_code == 200
+    except httpx.TransportError:
+        return False
