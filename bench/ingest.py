@@ -20,7 +20,9 @@ Target (issue 2): ingest ≥ 70% of the bare throughput; p99 < 50 ms at half loa
      accepts them, as the collector would.
    Target: `compose` ≥ 90% of `before`'s throughput.
    `--against REF` adds `compose@REF`: the compose configuration on another commit's code (a
-   change's before and after in the same run).
+   change's before and after in the same run); `--rounds N` for more than 3 rounds. Each
+   server's CPU time per answered request is reported too (`/proc`), steadier than throughput
+   on a machine others load.
 """
 
 import asyncio
@@ -264,7 +266,7 @@ def _baseline_tree(dest: Path, ref: str = BASELINE_REF) -> Path:
     return dest
 
 
-def observability_cost(against: str | None = None) -> dict[str, Any]:
+def observability_cost(against: str | None = None, rounds: int = ROUNDS) -> dict[str, Any]:
     """Throughput of ingest before issue 18, as `make run` runs it, and as compose runs it
     (also on commit `against`, if given)."""
     results: dict[str, Any] = {"rounds": [], "sample_ratio": DEFAULT_SAMPLE_RATIO}
@@ -299,16 +301,29 @@ def observability_cost(against: str | None = None) -> dict[str, Any]:
                 args = [sys.executable, "-m", "services.ingest"]
                 servers[name] = (port, _serve_in(args, env, port, cwd))
             names = list(servers)
-            for n in range(ROUNDS):
+            for n in range(rounds):
                 order = names[n % len(names) :] + names[: n % len(names)]  # no config always last
-                round_ = {
-                    name: run_load(
-                        "closed", servers[name][0], 4000 + 10 * n + i, CONNECTIONS, CLOSED_SECONDS
+                round_ = {}
+                for i, name in enumerate(order):
+                    port, process = servers[name]
+                    cpu = _cpu_seconds(process.pid)
+                    load = run_load("closed", port, 4000 + 10 * n + i, CONNECTIONS, CLOSED_SECONDS)
+                    # the server's own CPU per answered request: steadier than throughput on a
+                    # machine others load (the server is idle while the requests are built)
+                    load["cpu_us_per_request"] = round(
+                        (_cpu_seconds(process.pid) - cpu) / max(load["ok"], 1) * 1e6, 1
                     )
-                    for i, name in enumerate(order)
-                }
+                    round_[name] = load
                 results["rounds"].append(round_)
-                print(json.dumps({k: v["throughput_rps"] for k, v in round_.items()}), flush=True)
+                print(
+                    json.dumps(
+                        {
+                            k: (v["throughput_rps"], v["cpu_us_per_request"])
+                            for k, v in round_.items()
+                        }
+                    ),
+                    flush=True,
+                )
         finally:
             for _, process in servers.values():
                 process.terminate()
@@ -318,6 +333,9 @@ def observability_cost(against: str | None = None) -> dict[str, Any]:
     for name in configs:
         results[f"median_{name}_rps"] = statistics.median(
             r[name]["throughput_rps"] for r in results["rounds"]
+        )
+        results[f"median_{name}_cpu_us"] = statistics.median(
+            r[name]["cpu_us_per_request"] for r in results["rounds"]
         )
     for name in list(configs)[1:]:
         results[f"{name}_ratio"] = results[f"median_{name}_rps"] / results["median_before_rps"]
@@ -334,6 +352,12 @@ def observability_cost(against: str | None = None) -> dict[str, Any]:
     return results
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc/PID/stat, fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _serve_in(args: list[str], env: dict[str, str], port: int, cwd: str) -> Any:
     old = os.getcwd()
     os.chdir(cwd)  # `python -m services.ingest` resolves the package from here first
@@ -346,6 +370,9 @@ def _serve_in(args: list[str], env: dict[str, str], port: int, cwd: str) -> Any:
 if __name__ == "__main__":
     if "--observability" in sys.argv:
         args = sys.argv[1:]
-        observability_cost(args[args.index("--against") + 1] if "--against" in args else None)
+        against = args[args.index("--against") + 1] if "--against" in args else None
+        observability_cost(
+            against, int(args[args.index("--rounds") + 1]) if "--rounds" in args else ROUNDS
+        )
     else:
         main()

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 import pytest
@@ -30,7 +31,7 @@ RATIO = "0.5"  # both decisions, many times each, in 60 webhooks
 class Sink(BaseHTTPRequestHandler):
     """An OTLP/HTTP trace receiver: keeps the (trace id, span name) of every span exported."""
 
-    spans: list[tuple[str, str]] = []
+    spans: ClassVar[list[tuple[str, str]]] = []
 
     def do_POST(self) -> None:
         request = ExportTraceServiceRequest()
@@ -63,9 +64,10 @@ def nats(tmp_path: Path) -> Iterator[ManagedProcess]:
     server.stop()
 
 
-async def test_only_sampled_webhooks_are_exported_and_every_one_keeps_its_trace_id(
-    tmp_path: Path, sink: str, nats: ManagedProcess
-) -> None:
+@pytest.fixture
+def ingest(tmp_path: Path, sink: str, nats: ManagedProcess) -> Iterator[tuple[int, Path]]:
+    """`python -m services.ingest` as compose configures it, at a ratio of 0.5: its port and
+    the file its stdout (JSON log lines, unbuffered) goes to."""
     port = free_port()
     env = os.environ | {
         "NATS_URL": nats.url,
@@ -75,56 +77,76 @@ async def test_only_sampled_webhooks_are_exported_and_every_one_keeps_its_trace_
         "ZALO_OA_SECRET_KEY": SECRET,
         "BINHYEN_DEV_MODE": "1",
         "LOG_LEVEL": "DEBUG",  # a `webhook accepted` line per event
+        "PYTHONUNBUFFERED": "1",
         "OTEL_EXPORTER_OTLP_ENDPOINT": sink,
         "OTEL_TRACES_SAMPLER_ARG": RATIO,
         "OTEL_BSP_SCHEDULE_DELAY": "100",
     }
     env.pop("OTEL_SDK_DISABLED", None)
-    log = (tmp_path / "ingest.log").open("wb")
-    ingest = subprocess.Popen(
-        [sys.executable, "-m", "services.ingest"], cwd=REPO_ROOT, env=env, stdout=log, stderr=log
-    )
-    try:
-        wait_for_port(port, process=ingest)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
-            await eventually(lambda: _ready(http))
-            event_ids = []
-            for n in range(WEBHOOKS):
-                body = fixture_body("user_send_text")
-                body["message"] = body["message"] | {"msg_id": f"sampling-{n}"}  # 60 events
-                raw, headers = signed(body)
-                response = await http.post("/webhooks/zalo", content=raw, headers=headers)
-                assert response.json()["status"] == "published"
-                event_ids.append(response.json()["event_id"])
-        nc = await connect(nats.url, name="sampling-test")
+    log_path = tmp_path / "ingest.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "services.ingest"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=log,
+        )
         try:
-            messages = await stream_messages(nc.jetstream(), "ZALO_EVENTS")
+            wait_for_port(port, process=process)
+            yield port, log_path
         finally:
-            await nc.close()
-        # traceparent: 00-<trace id>-<span id>-<flags>
-        parents = {m.headers["Nats-Msg-Id"]: m.headers["traceparent"].split("-") for m in messages}
-        assert sorted(parents) == sorted(event_ids)
-        sampled = {p[1] for p in parents.values() if p[3] == "01"}
-        unsampled = {p[1] for p in parents.values() if p[3] == "00"}
-        assert len(sampled) + len(unsampled) == WEBHOOKS
-        assert sampled and unsampled, (len(sampled), len(unsampled))
+            process.terminate()
+            process.wait(20)
 
-        def exported() -> set[str]:
-            return {t for t, name in Sink.spans if name == "POST /webhooks/zalo"}
 
-        await eventually(lambda: exported() == sampled, progress=exported)
-        assert not {t for t, _ in Sink.spans} & unsampled
-    finally:
-        ingest.terminate()
-        ingest.wait(20)
-        log.close()
-    lines = [json.loads(line) for line in (tmp_path / "ingest.log").read_text().splitlines()]
-    logged = {
+def accepted_lines(log_path: Path) -> dict[str, str]:
+    """event id -> trace id, from ingest's `webhook accepted` log lines."""
+    lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
+    return {
         line["event_id"]: line["trace_id"]
         for line in lines
         if line.get("message") == "webhook accepted"
     }
-    assert logged == {event_id: parents[event_id][1] for event_id in event_ids}
+
+
+async def test_only_sampled_webhooks_are_exported_and_every_one_keeps_its_trace_id(
+    ingest: tuple[int, Path], nats: ManagedProcess
+) -> None:
+    port, log_path = ingest
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+        await eventually(lambda: _ready(http))
+        event_ids = []
+        for n in range(WEBHOOKS):
+            body = fixture_body("user_send_text")
+            body["message"] = body["message"] | {"msg_id": f"sampling-{n}"}  # 60 events
+            raw, headers = signed(body)
+            response = await http.post("/webhooks/zalo", content=raw, headers=headers)
+            assert response.json()["status"] == "published"
+            event_ids.append(response.json()["event_id"])
+    nc = await connect(nats.url, name="sampling-test")
+    try:
+        messages = await stream_messages(nc.jetstream(), "ZALO_EVENTS")
+    finally:
+        await nc.close()
+    # traceparent: 00-<trace id>-<span id>-<flags>
+    parents = {m.headers["Nats-Msg-Id"]: m.headers["traceparent"].split("-") for m in messages}
+    assert sorted(parents) == sorted(event_ids)
+    sampled = {p[1] for p in parents.values() if p[3] == "01"}
+    unsampled = {p[1] for p in parents.values() if p[3] == "00"}
+    assert len(sampled) + len(unsampled) == WEBHOOKS
+    assert sampled, "no webhook sampled at 0.5"
+    assert unsampled, "every webhook sampled at 0.5"
+
+    def exported() -> set[str]:
+        return {t for t, name in Sink.spans if name == "POST /webhooks/zalo"}
+
+    await eventually(lambda: exported() == sampled, progress=exported)
+    assert not {t for t, _ in Sink.spans} & unsampled
+    expected = {event_id: parents[event_id][1] for event_id in event_ids}
+    await eventually(
+        lambda: accepted_lines(log_path) == expected, progress=lambda: len(accepted_lines(log_path))
+    )
 
 
 async def _ready(http: httpx.AsyncClient) -> bool:
