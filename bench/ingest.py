@@ -34,9 +34,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +43,7 @@ import httpx
 from bench.loadgen import closed_loop, http_request, open_loop
 from shared.settings import ZaloSettings
 from shared.tracing import DEFAULT_SAMPLE_RATIO
+from tools.localstack.otlp import OtlpSink
 from tools.localstack.servers import REPO_ROOT, free_port, start_nats, wait_for_port
 from tools.zalo_sim.events import EventFactory, encode, signed_request
 
@@ -236,22 +235,6 @@ BASELINE_REF = "97ca9fa"  # main just before issue 18 was merged into it
 OBSERVABILITY_TARGET = 0.9
 
 
-class _OtlpSink(BaseHTTPRequestHandler):
-    """Accepts OTLP/HTTP exports (an empty ExportTraceServiceResponse), counts the bytes."""
-
-    received = 0
-
-    def do_POST(self) -> None:
-        _OtlpSink.received += len(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 def _baseline_tree(dest: Path, ref: str = BASELINE_REF) -> Path:
     archive = subprocess.run(
         ["git", "-C", str(REPO_ROOT), "archive", ref, "services", "shared"],
@@ -270,13 +253,12 @@ def observability_cost(against: str | None = None, rounds: int = ROUNDS) -> dict
     """Throughput of ingest before issue 18, as `make run` runs it, and as compose runs it
     (also on commit `against`, if given)."""
     results: dict[str, Any] = {"rounds": [], "sample_ratio": DEFAULT_SAMPLE_RATIO}
-    sink = ThreadingHTTPServer(("127.0.0.1", free_port()), _OtlpSink)
-    threading.Thread(target=sink.serve_forever, daemon=True).start()
+    sink = OtlpSink()
     with tempfile.TemporaryDirectory(prefix="bench-observability-") as tmp:
         nats = start_nats(Path(tmp) / "nats")
         baseline = _baseline_tree(Path(tmp) / "baseline")
         common = {"NATS_URL": nats.url, "LOG_LEVEL": "WARNING", "BINHYEN_DEV_MODE": "1"}
-        sink_url = f"http://127.0.0.1:{sink.server_address[1]}"
+        sink_url = sink.url
         configs = {
             "before": {"PYTHONPATH": str(baseline)},
             "metrics_only": {"PYTHONPATH": str(REPO_ROOT), "OTEL_SDK_DISABLED": "true"},
@@ -329,7 +311,7 @@ def observability_cost(against: str | None = None, rounds: int = ROUNDS) -> dict
                 process.terminate()
                 process.wait(10)
             nats.stop()
-            sink.shutdown()
+            sink.stop()
     for name in configs:
         results[f"median_{name}_rps"] = statistics.median(
             r[name]["throughput_rps"] for r in results["rounds"]
@@ -339,7 +321,8 @@ def observability_cost(against: str | None = None, rounds: int = ROUNDS) -> dict
         )
     for name in list(configs)[1:]:
         results[f"{name}_ratio"] = results[f"median_{name}_rps"] / results["median_before_rps"]
-    results["otlp_bytes_received"] = _OtlpSink.received
+    results["otlp_bytes_received"] = sink.received
+    results["otlp_spans_received"] = len(sink.spans)
     results["load_average"] = os.getloadavg()
     print(json.dumps({k: v for k, v in results.items() if k != "rounds"}, indent=2))
     Path("var").mkdir(exist_ok=True)

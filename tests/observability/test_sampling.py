@@ -7,19 +7,16 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import ClassVar
 
 import httpx
 import pytest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from shared.jetstream import connect
 from tests.ingest.builders import APP_ID, SECRET, fixture_body, signed, stream_messages
 from tests.polling import eventually
+from tools.localstack.otlp import OtlpSink
 from tools.localstack.servers import REPO_ROOT, ManagedProcess, free_port, start_nats, wait_for_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -28,33 +25,11 @@ WEBHOOKS = 60
 RATIO = "0.5"  # both decisions, many times each, in 60 webhooks
 
 
-class Sink(BaseHTTPRequestHandler):
-    """An OTLP/HTTP trace receiver: keeps the (trace id, span name) of every span exported."""
-
-    spans: ClassVar[list[tuple[str, str]]] = []
-
-    def do_POST(self) -> None:
-        request = ExportTraceServiceRequest()
-        request.ParseFromString(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-        for resource in request.resource_spans:
-            for scope in resource.scope_spans:
-                Sink.spans += [(s.trace_id.hex(), s.name) for s in scope.spans]
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
-def sink() -> Iterator[str]:
-    Sink.spans = []
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Sink)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+def sink() -> Iterator[OtlpSink]:
+    sink = OtlpSink()
+    yield sink
+    sink.stop()
 
 
 @pytest.fixture
@@ -65,7 +40,7 @@ def nats(tmp_path: Path) -> Iterator[ManagedProcess]:
 
 
 @pytest.fixture
-def ingest(tmp_path: Path, sink: str, nats: ManagedProcess) -> Iterator[tuple[int, Path]]:
+def ingest(tmp_path: Path, sink: OtlpSink, nats: ManagedProcess) -> Iterator[tuple[int, Path]]:
     """`python -m services.ingest` as compose configures it, at a ratio of 0.5: its port and
     the file its stdout (JSON log lines, unbuffered) goes to."""
     port = free_port()
@@ -78,7 +53,7 @@ def ingest(tmp_path: Path, sink: str, nats: ManagedProcess) -> Iterator[tuple[in
         "BINHYEN_DEV_MODE": "1",
         "LOG_LEVEL": "DEBUG",  # a `webhook accepted` line per event
         "PYTHONUNBUFFERED": "1",
-        "OTEL_EXPORTER_OTLP_ENDPOINT": sink,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": sink.url,
         "OTEL_TRACES_SAMPLER_ARG": RATIO,
         "OTEL_BSP_SCHEDULE_DELAY": "100",
     }
@@ -111,7 +86,7 @@ def accepted_lines(log_path: Path) -> dict[str, str]:
 
 
 async def test_only_sampled_webhooks_are_exported_and_every_one_keeps_its_trace_id(
-    ingest: tuple[int, Path], nats: ManagedProcess
+    ingest: tuple[int, Path], nats: ManagedProcess, sink: OtlpSink
 ) -> None:
     port, log_path = ingest
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
@@ -139,10 +114,10 @@ async def test_only_sampled_webhooks_are_exported_and_every_one_keeps_its_trace_
     assert unsampled, "every webhook sampled at 0.5"
 
     def exported() -> set[str]:
-        return {t for t, name in Sink.spans if name == "POST /webhooks/zalo"}
+        return {t for t, name in sink.spans if name == "POST /webhooks/zalo"}
 
     await eventually(lambda: exported() == sampled, progress=exported)
-    assert not {t for t, _ in Sink.spans} & unsampled
+    assert not {t for t, _ in sink.spans} & unsampled
     expected = {event_id: parents[event_id][1] for event_id in event_ids}
     await eventually(
         lambda: accepted_lines(log_path) == expected, progress=lambda: len(accepted_lines(log_path))
