@@ -59,7 +59,8 @@ _W3C = TraceContextTextMapPropagator()
 _provider: TracerProvider | None = None
 # New traces whose id (its lower 64 bits) is below this are recorded; None: the SDK decides.
 _root_bound: int | None = None
-_UNSAMPLED = TraceFlags(TraceFlags.DEFAULT)
+# Not sampled, trace id random: the flags (`02`) the SDK gives its own unsampled roots.
+_UNSAMPLED = TraceFlags(TraceFlags.RANDOM_TRACE_ID)
 
 
 class _ChosenIds(RandomIdGenerator):
@@ -126,7 +127,7 @@ def start_root_span(tracer: trace.Tracer, name: str, kind: SpanKind) -> trace.Sp
     """A span starting a new trace, not yet current. Its trace id is drawn here and decides
     sampling as the ratio sampler would: a recorded trace gets the SDK's span (with that id),
     any other a `NonRecordingSpan` that only carries its ids (to logs and `traceparent`,
-    flagged not sampled), so an unsampled request costs the SDK nothing."""
+    with the sampled bit clear), so an unsampled request costs the SDK nothing."""
     bound = _root_bound
     if bound is None:  # tracing not configured here (or disabled): the API's own answer
         return tracer.start_span(name, kind=kind)
