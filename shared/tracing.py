@@ -77,7 +77,7 @@ class _ChosenIds(RandomIdGenerator):
             return chosen
         return super().generate_trace_id()
 
-    def choose(self, trace_id: int) -> None:
+    def choose(self, trace_id: int | None) -> None:
         self._chosen.trace_id = trace_id
 
 
@@ -136,7 +136,10 @@ def start_root_span(tracer: trace.Tracer, name: str, kind: SpanKind) -> trace.Sp
         trace_id = random.getrandbits(128)
     if trace_id & sampling.TraceIdRatioBased.TRACE_ID_LIMIT < bound:
         _IDS.choose(trace_id)
-        return tracer.start_span(name, kind=kind)
+        try:
+            return tracer.start_span(name, kind=kind)
+        finally:  # never left for another span (a tracer of another provider would not take it)
+            _IDS.choose(None)
     span_id = random.getrandbits(64)
     while span_id == INVALID_SPAN_ID:  # pragma: no cover - one in 2**64
         span_id = random.getrandbits(64)
