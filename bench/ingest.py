@@ -19,6 +19,10 @@ Target (issue 2): ingest ≥ 70% of the bare throughput; p99 < 50 ms at half loa
      (`shared.tracing.DEFAULT_SAMPLE_RATIO`) and exported by OTLP/HTTP to a local sink that
      accepts them, as the collector would.
    Target: `compose` ≥ 90% of `before`'s throughput.
+   `--against REF` adds `compose@REF`: the compose configuration on another commit's code (a
+   change's before and after in the same run); `--rounds N` for more than 3 rounds. Each
+   server's CPU time per answered request is reported too (`/proc`), steadier than throughput
+   on a machine others load.
 """
 
 import asyncio
@@ -30,9 +34,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,7 @@ import httpx
 from bench.loadgen import closed_loop, http_request, open_loop
 from shared.settings import ZaloSettings
 from shared.tracing import DEFAULT_SAMPLE_RATIO
+from tools.localstack.otlp import OtlpSink
 from tools.localstack.servers import REPO_ROOT, free_port, start_nats, wait_for_port
 from tools.zalo_sim.events import EventFactory, encode, signed_request
 
@@ -232,25 +235,9 @@ BASELINE_REF = "97ca9fa"  # main just before issue 18 was merged into it
 OBSERVABILITY_TARGET = 0.9
 
 
-class _OtlpSink(BaseHTTPRequestHandler):
-    """Accepts OTLP/HTTP exports (an empty ExportTraceServiceResponse), counts the bytes."""
-
-    received = 0
-
-    def do_POST(self) -> None:
-        _OtlpSink.received += len(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-def _baseline_tree(dest: Path) -> Path:
+def _baseline_tree(dest: Path, ref: str = BASELINE_REF) -> Path:
     archive = subprocess.run(
-        ["git", "-C", str(REPO_ROOT), "archive", BASELINE_REF, "services", "shared"],
+        ["git", "-C", str(REPO_ROOT), "archive", ref, "services", "shared"],
         check=True,
         capture_output=True,
     ).stdout
@@ -262,24 +249,31 @@ def _baseline_tree(dest: Path) -> Path:
     return dest
 
 
-def observability_cost() -> dict[str, Any]:
-    """Throughput of ingest before issue 18, as `make run` runs it, and as compose runs it."""
+def observability_cost(against: str | None = None, rounds: int = ROUNDS) -> dict[str, Any]:
+    """Throughput of ingest before issue 18, as `make run` runs it, and as compose runs it
+    (also on commit `against`, if given)."""
     results: dict[str, Any] = {"rounds": [], "sample_ratio": DEFAULT_SAMPLE_RATIO}
-    sink = ThreadingHTTPServer(("127.0.0.1", free_port()), _OtlpSink)
-    threading.Thread(target=sink.serve_forever, daemon=True).start()
+    sink = OtlpSink()
     with tempfile.TemporaryDirectory(prefix="bench-observability-") as tmp:
         nats = start_nats(Path(tmp) / "nats")
         baseline = _baseline_tree(Path(tmp) / "baseline")
         common = {"NATS_URL": nats.url, "LOG_LEVEL": "WARNING", "BINHYEN_DEV_MODE": "1"}
+        sink_url = sink.url
         configs = {
             "before": {"PYTHONPATH": str(baseline)},
             "metrics_only": {"PYTHONPATH": str(REPO_ROOT), "OTEL_SDK_DISABLED": "true"},
             "make_run": {"PYTHONPATH": str(REPO_ROOT)},
             "compose": {
                 "PYTHONPATH": str(REPO_ROOT),
-                "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink.server_address[1]}",
+                "OTEL_EXPORTER_OTLP_ENDPOINT": sink_url,
             },
         }
+        if against:
+            other = _baseline_tree(Path(tmp) / "against", against)
+            configs[f"compose@{against}"] = {
+                "PYTHONPATH": str(other),
+                "OTEL_EXPORTER_OTLP_ENDPOINT": sink_url,
+            }
         servers = {}
         try:
             for name, extra in configs.items():
@@ -289,29 +283,46 @@ def observability_cost() -> dict[str, Any]:
                 args = [sys.executable, "-m", "services.ingest"]
                 servers[name] = (port, _serve_in(args, env, port, cwd))
             names = list(servers)
-            for n in range(ROUNDS):
+            for n in range(rounds):
                 order = names[n % len(names) :] + names[: n % len(names)]  # no config always last
-                round_ = {
-                    name: run_load(
-                        "closed", servers[name][0], 4000 + 10 * n + i, CONNECTIONS, CLOSED_SECONDS
+                round_ = {}
+                for i, name in enumerate(order):
+                    port, process = servers[name]
+                    cpu = _cpu_seconds(process.pid)
+                    load = run_load("closed", port, 4000 + 10 * n + i, CONNECTIONS, CLOSED_SECONDS)
+                    # the server's own CPU per answered request: steadier than throughput on a
+                    # machine others load (the server is idle while the requests are built)
+                    load["cpu_us_per_request"] = round(
+                        (_cpu_seconds(process.pid) - cpu) / max(load["ok"], 1) * 1e6, 1
                     )
-                    for i, name in enumerate(order)
-                }
+                    round_[name] = load
                 results["rounds"].append(round_)
-                print(json.dumps({k: v["throughput_rps"] for k, v in round_.items()}), flush=True)
+                print(
+                    json.dumps(
+                        {
+                            k: (v["throughput_rps"], v["cpu_us_per_request"])
+                            for k, v in round_.items()
+                        }
+                    ),
+                    flush=True,
+                )
         finally:
             for _, process in servers.values():
                 process.terminate()
                 process.wait(10)
             nats.stop()
-            sink.shutdown()
+            sink.stop()
     for name in configs:
         results[f"median_{name}_rps"] = statistics.median(
             r[name]["throughput_rps"] for r in results["rounds"]
         )
-    for name in ("metrics_only", "make_run", "compose"):
+        results[f"median_{name}_cpu_us"] = statistics.median(
+            r[name]["cpu_us_per_request"] for r in results["rounds"]
+        )
+    for name in list(configs)[1:]:
         results[f"{name}_ratio"] = results[f"median_{name}_rps"] / results["median_before_rps"]
-    results["otlp_bytes_received"] = _OtlpSink.received
+    results["otlp_bytes_received"] = sink.received
+    results["otlp_spans_received"] = len(sink.spans)
     results["load_average"] = os.getloadavg()
     print(json.dumps({k: v for k, v in results.items() if k != "rounds"}, indent=2))
     Path("var").mkdir(exist_ok=True)
@@ -322,6 +333,12 @@ def observability_cost() -> dict[str, Any]:
         f"{DEFAULT_SAMPLE_RATIO:.0%} sampling, {results['compose_ratio']:.2f} of before (≥ 0.90)"
     )
     return results
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc/PID/stat, fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _serve_in(args: list[str], env: dict[str, str], port: int, cwd: str) -> Any:
@@ -335,6 +352,10 @@ def _serve_in(args: list[str], env: dict[str, str], port: int, cwd: str) -> Any:
 
 if __name__ == "__main__":
     if "--observability" in sys.argv:
-        observability_cost()
+        args = sys.argv[1:]
+        against = args[args.index("--against") + 1] if "--against" in args else None
+        observability_cost(
+            against, int(args[args.index("--rounds") + 1]) if "--rounds" in args else ROUNDS
+        )
     else:
         main()

@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import metrics
 from shared.settings import ServiceSettings
-from shared.tracing import configure_tracing, extract
+from shared.tracing import configure_tracing, extract, start_root_span
 
 # Scraped and probed every few seconds: neither traced nor counted.
 UNOBSERVED = frozenset({"/metrics", "/healthz", "/readyz"})
@@ -131,7 +131,10 @@ class Instrumented:
 
         started = time.perf_counter()
         parent = extract(carrier) if carrier else None
-        span = self.tracer.start_span(method, context=parent, kind=SpanKind.SERVER)
+        if parent is None:  # a new trace: decided once, no SDK span when not sampled
+            span = start_root_span(self.tracer, method, SpanKind.SERVER)
+        else:
+            span = self.tracer.start_span(method, context=parent, kind=SpanKind.SERVER)
         token = otel_context.attach(trace.set_span_in_context(span, parent))
         try:
             await self.app(scope, receive, send_status)
@@ -183,7 +186,8 @@ class ObservedEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        span = self.tracer.start_span(self.name, kind=SpanKind.SERVER)
+        # A webhook always starts a trace (Zalo sends no context); unsampled, no SDK span.
+        span = start_root_span(self.tracer, self.name, SpanKind.SERVER)
         token = otel_context.attach(trace.set_span_in_context(span))
         try:
             await self.endpoint(scope, receive, send)

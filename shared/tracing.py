@@ -12,12 +12,20 @@ OpenTelemetry variable names):
 Trace ids exist whether or not a trace is recorded: each webhook starts one, every message
 carries it (`traceparent`) and every log line written while handling it names it.
 
+A new trace's sampling decision is made once, by `start_root_span`, from the trace id it draws
+(the same decision the SDK's ratio sampler makes from that id): a trace that is not recorded
+gets a bare non-recording span with its ids and no SDK span at all (no sampler objects, no
+span processor call), which is most webhooks at the default ratio (docs/benchmarks.md,
+"Observability cost").
+
 FastStream's `NatsTelemetryMiddleware` carries the context through FastStream publishers and
 subscribers; the hot paths that use nats-py directly (ingest's publish, broadcast's
 `publish_all` and sender, analytics' batches) call `inject` / `batch_span` here.
 """
 
 import logging
+import random
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -27,7 +35,18 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider, sampling
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.trace import Link, format_span_id, format_trace_id
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from opentelemetry.trace import (
+    INVALID_SPAN_ID,
+    INVALID_TRACE_ID,
+    Link,
+    NonRecordingSpan,
+    SpanContext,
+    SpanKind,
+    TraceFlags,
+    format_span_id,
+    format_trace_id,
+)
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 log = logging.getLogger(__name__)
@@ -38,6 +57,31 @@ TRACEPARENT = "traceparent"
 _W3C = TraceContextTextMapPropagator()
 
 _provider: TracerProvider | None = None
+# New traces whose id (its lower 64 bits) is below this are recorded; None: the SDK decides.
+_root_bound: int | None = None
+# Not sampled, trace id random: the flags (`02`) the SDK gives its own unsampled roots.
+_UNSAMPLED = TraceFlags(TraceFlags.RANDOM_TRACE_ID)
+
+
+class _ChosenIds(RandomIdGenerator):
+    """The SDK's random ids, except a new trace's id when `start_root_span` drew it already
+    (per thread, for the one `start_span` call it makes)."""
+
+    def __init__(self) -> None:
+        self._chosen = threading.local()
+
+    def generate_trace_id(self) -> int:
+        chosen: int | None = getattr(self._chosen, "trace_id", None)
+        if chosen is not None:
+            self._chosen.trace_id = None
+            return chosen
+        return super().generate_trace_id()
+
+    def choose(self, trace_id: int | None) -> None:
+        self._chosen.trace_id = trace_id
+
+
+_IDS = _ChosenIds()
 
 
 def configure_tracing(
@@ -49,17 +93,22 @@ def configure_tracing(
     """Install this process's tracer provider, once. Spans are exported to `endpoint` (OTLP
     over HTTP), or handed to `processor` (tests pass an in-memory one, which records every
     trace), or, with neither, not recorded at all (ids and propagation only)."""
-    global _provider
+    global _provider, _root_bound
     if _provider is not None:
         return _provider
     if processor is not None:
         sampler: sampling.Sampler = sampling.ALWAYS_ON
+        bound = 1 << 64
     elif endpoint:
         sampler = sampling.ParentBased(sampling.TraceIdRatioBased(ratio))
+        bound = sampling.TraceIdRatioBased.get_bound_for_rate(ratio)
     else:  # a recorded span would go nowhere
         sampler = sampling.ParentBased(sampling.ALWAYS_OFF)
+        bound = 0
     provider = TracerProvider(
-        resource=Resource.create({"service.name": f"binhyen-{service}"}), sampler=sampler
+        resource=Resource.create({"service.name": f"binhyen-{service}"}),
+        sampler=sampler,
+        id_generator=_IDS,
     )
     if processor is not None:
         provider.add_span_processor(processor)
@@ -70,8 +119,31 @@ def configure_tracing(
         provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
     _instrument_mongo()
-    _provider = provider
+    _provider, _root_bound = provider, bound
     return provider
+
+
+def start_root_span(tracer: trace.Tracer, name: str, kind: SpanKind) -> trace.Span:
+    """A span starting a new trace, not yet current. Its trace id is drawn here and decides
+    sampling as the ratio sampler would: a recorded trace gets the SDK's span (with that id),
+    any other a `NonRecordingSpan` that only carries its ids (to logs and `traceparent`,
+    with the sampled bit clear), so an unsampled request costs the SDK nothing."""
+    bound = _root_bound
+    if bound is None:  # tracing not configured here (or disabled): the API's own answer
+        return tracer.start_span(name, kind=kind)
+    trace_id = random.getrandbits(128)
+    while trace_id == INVALID_TRACE_ID:  # pragma: no cover - one in 2**128
+        trace_id = random.getrandbits(128)
+    if trace_id & sampling.TraceIdRatioBased.TRACE_ID_LIMIT < bound:
+        _IDS.choose(trace_id)
+        try:
+            return tracer.start_span(name, kind=kind)
+        finally:  # never left for another span (a tracer of another provider would not take it)
+            _IDS.choose(None)
+    span_id = random.getrandbits(64)
+    while span_id == INVALID_SPAN_ID:  # pragma: no cover - one in 2**64
+        span_id = random.getrandbits(64)
+    return NonRecordingSpan(SpanContext(trace_id, span_id, False, _UNSAMPLED))
 
 
 def _instrument_mongo() -> None:

@@ -6,7 +6,8 @@ allowed clock skew; older repeats are refused as stale before they get here). So
 drops every repeat ingest could accept, atomically with the publish, across restarts (it
 rebuilds its id table from the stored messages) and on every replica of a clustered stream.
 One round trip per event; docs/benchmarks.md compares this with a separate id ledger.
-While the spool holds anything, new events queue behind it so that order is kept.
+While the spool holds anything, new events queue behind it so that order is kept. A spooled
+event keeps its webhook's trace context and is published with it when the spool drains.
 """
 
 import asyncio
@@ -79,19 +80,21 @@ class EventPublisher:
 
     async def accept(self, event_id: str, subject: str, data: bytes) -> Outcome:
         """Publish the event, or spool it durably; returning means it will not be lost."""
+        headers = inject({})  # the webhook's trace goes with the event, spooled or not
         if not self._spool.size and self.is_ready():
             try:  # the publisher's own timeout is publish_timeout_s
-                return await self._publish_once(event_id, subject, data)
+                return await self._publish_once(event_id, subject, data, headers)
             except UNAVAILABLE as exc:
                 log.warning("publish failed, spooling", extra={"error": type(exc).__name__})
-        await self._spool.append(event_id, subject, data)
+        await self._spool.append(event_id, subject, data, headers)
         self._wake.set()
         return Outcome.SPOOLED
 
-    async def _publish_once(self, event_id: str, subject: str, data: bytes) -> Outcome:
+    async def _publish_once(
+        self, event_id: str, subject: str, data: bytes, headers: dict[str, str]
+    ) -> Outcome:
         assert self._acked is not None
-        # The webhook's trace goes with the event (none for a spooled one, drained later).
-        duplicate = await self._acked.publish(subject, data, event_id, inject({}))
+        duplicate = await self._acked.publish(subject, data, event_id, headers)
         return Outcome.DUPLICATE if duplicate else Outcome.PUBLISHED
 
     async def _keep_connected(self) -> None:
@@ -161,6 +164,6 @@ class EventPublisher:
     async def _drain(self) -> None:
         while self._spool.size and self.is_ready():
             for row in await self._spool.peek(100):
-                await self._publish_once(row.event_id, row.subject, row.data)
+                await self._publish_once(row.event_id, row.subject, row.data, row.headers)
                 await self._spool.remove(row.seq)
             log.info("spool drained a batch", extra={"remaining": self._spool.size})

@@ -2,10 +2,13 @@
 
 SQLite in WAL mode with `synchronous=FULL`: a row is on disk (fsynced) when `append` returns,
 so a 200 given after spooling survives a crash of ingest. Rows drain in insertion order.
+Each row keeps the webhook's trace context (`traceparent`, `tracestate` if any) so that the
+event, published later, still belongs to the trace its webhook started.
 All SQLite calls run on one dedicated thread; the event loop never blocks on disk.
 """
 
 import asyncio
+import json
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +25,7 @@ class SpooledEvent:
     event_id: str
     subject: str
     data: bytes
+    headers: dict[str, str]  # the trace context to publish the event with
 
 
 class Spool:
@@ -44,8 +48,10 @@ class Spool:
         """Rows waiting to be drained."""
         return self._size
 
-    async def append(self, event_id: str, subject: str, data: bytes) -> None:
-        await self._run(self._insert, event_id, subject, data)
+    async def append(
+        self, event_id: str, subject: str, data: bytes, headers: dict[str, str] | None = None
+    ) -> None:
+        await self._run(self._insert, event_id, subject, data, headers or {})
         self._size += 1
 
     async def peek(self, limit: int) -> list[SpooledEvent]:
@@ -67,6 +73,9 @@ class Spool:
             "CREATE TABLE IF NOT EXISTS spool (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
             " event_id TEXT NOT NULL, subject TEXT NOT NULL, data BLOB NOT NULL)"
         )
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(spool)")}
+        if "headers" not in columns:  # a spool written before rows kept their trace context
+            self._db.execute("ALTER TABLE spool ADD COLUMN headers TEXT")
         (count,) = self._db.execute("SELECT COUNT(*) FROM spool").fetchone()
         return int(count)
 
@@ -80,18 +89,22 @@ class Spool:
             raise RuntimeError("spool is not open")
         return self._db
 
-    def _insert(self, event_id: str, subject: str, data: bytes) -> None:
+    def _insert(self, event_id: str, subject: str, data: bytes, headers: dict[str, str]) -> None:
         self._connection().execute(
-            "INSERT INTO spool (event_id, subject, data) VALUES (?, ?, ?)",
-            (event_id, subject, data),
+            "INSERT INTO spool (event_id, subject, data, headers) VALUES (?, ?, ?, ?)",
+            (event_id, subject, data, json.dumps(headers) if headers else None),
         )
 
     def _select(self, limit: int) -> list[SpooledEvent]:
         rows = self._connection().execute(
-            "SELECT seq, event_id, subject, data FROM spool ORDER BY seq LIMIT ?", (limit,)
+            "SELECT seq, event_id, subject, data, headers FROM spool ORDER BY seq LIMIT ?",
+            (limit,),
         )
         return [
-            SpooledEvent(int(seq), eid, subject, bytes(data)) for seq, eid, subject, data in rows
+            SpooledEvent(
+                int(seq), eid, subject, bytes(data), json.loads(headers) if headers else {}
+            )
+            for seq, eid, subject, data, headers in rows
         ]
 
     def _delete(self, seq: int) -> None:

@@ -8,12 +8,20 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, format_span_id, format_trace_id
 
+from shared.jetstream import connect
 from shared.tracing import headers_trace_id
-from tests.ingest.builders import fixture_body, ingest_settings, post, running_ingest
+from tests.ingest.builders import (
+    fixture_body,
+    ingest_settings,
+    post,
+    running_ingest,
+    stream_messages,
+)
 from tests.observability.conftest import JsonLines
 from tests.polling import eventually
 from tests.reports.conftest import Harness
 from tests.reports.test_flow import Start, desk
+from tools.localstack.servers import start_nats
 
 pytestmark = pytest.mark.integration
 
@@ -90,3 +98,41 @@ async def test_one_trace_from_webhook_to_dispatcher(
     assert span_id_in(event.headers) == format_span_id(chain[-1].context.span_id)
     # MongoDB commands of the triage are in the same trace, below the consume span
     assert any(s.kind == SpanKind.CLIENT and s.attributes.get("db.system") for s in finished)
+
+
+async def test_a_spooled_event_keeps_its_webhooks_trace(
+    tmp_path: Path, spans: InMemorySpanExporter, log_lines: JsonLines
+) -> None:
+    """NATS is down: the event waits on disk, ingest restarts, NATS returns; the message
+    published from the spool carries the trace context its webhook started."""
+    server = start_nats(tmp_path / "nats")
+    settings = ingest_settings(server.url, tmp_path / "spool", publish_timeout_s=0.5)
+    try:
+        async with running_ingest(settings) as webhook:
+            server.kill()
+            response = await post(webhook, fixture_body("user_send_text"))
+            assert response.json()["status"] == "spooled"
+        event_id = response.json()["event_id"]
+        [accepted] = [
+            line for line in log_lines.find("webhook accepted") if line["event_id"] == event_id
+        ]
+        [root] = [
+            s
+            for s in spans.get_finished_spans()
+            if s.kind == SpanKind.SERVER
+            and format_trace_id(s.context.trace_id) == accepted["trace_id"]
+        ]
+        server = start_nats(server.data_dir, port=server.port)
+        async with running_ingest(settings) as webhook:
+            publisher = webhook.app.state.ingest.publisher
+            await eventually(lambda: publisher.spooled == 0, timeout=30)
+        nc = await connect(server.url, name="spool-trace-test")
+        try:
+            [message] = await stream_messages(nc.jetstream(), settings.events_stream)
+        finally:
+            await nc.close()
+        assert message.headers is not None
+        assert headers_trace_id(message.headers) == accepted["trace_id"]
+        assert span_id_in(message.headers) == format_span_id(root.context.span_id)
+    finally:
+        server.stop()
