@@ -776,6 +776,22 @@ function noticeTargets(form) {
   };
 }
 
+// The notice the compose form describes, as broadcast's NoticeDraft (sent, or previewed).
+function noticeDraft(form) {
+  const draft = {
+    title: form.title.value.trim(),
+    body: form.body.value.trim(),
+    category: form.category.value,
+    severity: form.severity.value,
+    urgency: form.urgency.value,
+    certainty: form.certainty.value,
+    targets: noticeTargets(form),
+    test_mode: form.test_mode.checked,
+  };
+  if (form.expires_at.value) draft.expires_at = vietnamTime(form.expires_at.value);
+  return draft;
+}
+
 async function submitNotice(event) {
   event.preventDefault();
   const form = event.target;
@@ -792,17 +808,7 @@ async function submitNotice(event) {
     result.textContent = `Còn thiếu: ${problems.join(", ")}.`;
     return;
   }
-  const body = {
-    title: form.title.value.trim(),
-    body: form.body.value.trim(),
-    category: form.category.value,
-    severity: form.severity.value,
-    urgency: form.urgency.value,
-    certainty: form.certainty.value,
-    targets,
-    test_mode: form.test_mode.checked,
-  };
-  if (form.expires_at.value) body.expires_at = vietnamTime(form.expires_at.value);
+  const body = noticeDraft(form);
   // One key per notice: sending again after a network failure cannot make a second notice.
   state.noticeKey = state.noticeKey || randomKey();
   const button = form.querySelector("button");
@@ -945,6 +951,7 @@ const Console = {
   LABELS,
   NOTICE_LABELS,
   noticeTargets,
+  noticeDraft,
   section,
   act,
   caseId,

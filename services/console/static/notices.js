@@ -14,19 +14,11 @@
   // ---- preview while composing ----------------------------------------------------------
 
   function draftOf(form) {
-    const targets = C.noticeTargets(form);
+    const draft = C.noticeDraft(form);
+    const { targets } = draft;
     const none = !targets.all_groups && !targets.followers && !targets.wards.length && !targets.groups.length;
     if (none) targets.all_groups = true; // preview only
-    return {
-      title: form.title.value.trim(),
-      body: form.body.value.trim(),
-      category: form.category.value,
-      severity: form.severity.value,
-      urgency: form.urgency.value,
-      certainty: form.certainty.value,
-      targets,
-      test_mode: form.test_mode.checked,
-    };
+    return draft;
   }
 
   async function showPreview() {
