@@ -217,9 +217,15 @@ async def preview_notice(draft: NoticeDraft, _: Editor) -> dict[str, object]:
 async def list_forwards(rt: BroadcastDep, user: Officer) -> list[Forward]:
     """The caller's manual groups that wait for a notice to be forwarded (their wards only)."""
     rows = []
+    notices: dict[str, Notice | None] = {}  # many groups wait for the same few notices
     for view in await rt.deliveries.awaiting_all():
-        notice = await rt.notices.get(view.delivery.notice_id)
-        if notice is None or not officer_sees(view, user):
+        if not officer_sees(view, user):
+            continue
+        notice_id = view.delivery.notice_id
+        if notice_id not in notices:
+            notices[notice_id] = await rt.notices.get(notice_id)
+        notice = notices[notice_id]
+        if notice is None:
             continue
         d = view.delivery
         text = group_text(notice)

@@ -628,8 +628,8 @@ class DeliveryStore:
 
     async def awaiting_all(self, limit: int = 500) -> list[DeliveryView]:
         """Every manual delivery still waiting for its officer (a small collection)."""
-        found = [d async for d in self.awaiting.find({}).sort("recorded_at", ASCENDING)]
-        return await self._open(found[:limit])
+        cursor = self.awaiting.find({}).sort("recorded_at", ASCENDING).limit(limit)
+        return await self._open([d async for d in cursor])
 
     async def confirm(self, view: DeliveryView, now: datetime) -> DeliveryView | None:
         """The officer's «đã đăng»: the delivery's next attempt records it sent (once)."""
