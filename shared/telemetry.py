@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import metrics
 from shared.settings import ServiceSettings
-from shared.tracing import configure_tracing, extract, start_root_span
+from shared.tracing import configure_tracing, enter_root, exit_root, extract, start_root_span
 
 # Scraped and probed every few seconds: neither traced nor counted.
 UNOBSERVED = frozenset({"/metrics", "/healthz", "/readyz"})
@@ -167,9 +167,10 @@ class Instrumented:
 
 class ObservedEndpoint:
     """An endpoint that counts its own answers (ingest's webhook, whose outcome counter has
-    the status): per request only a root server span and the duration; a request that fails
-    with an exception counts as `http_requests_total{status="500"}`. The app lists the path in
-    `observed_paths` so that `Instrumented` lets it through."""
+    the status): per request only a new trace (`shared.tracing.enter_root`: a span only when
+    the trace is recorded) and the duration; a request that fails with an exception counts as
+    `http_requests_total{status="500"}`. The endpoint must start no span of its own. The app
+    lists the path in `observed_paths` so that `Instrumented` lets it through."""
 
     def __init__(self, endpoint: ASGIApp, service: str, method: str, route: str) -> None:
         self.endpoint = endpoint
@@ -186,21 +187,22 @@ class ObservedEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        # A webhook always starts a trace (Zalo sends no context); unsampled, no SDK span.
-        span = start_root_span(self.tracer, self.name, SpanKind.SERVER)
-        token = otel_context.attach(trace.set_span_in_context(span))
+        # A webhook always starts a trace (Zalo sends no context); unsampled, no span at all.
+        root = enter_root(self.tracer, self.name, SpanKind.SERVER)
+        span = root[0]
         try:
             await self.endpoint(scope, receive, send)
         except BaseException as exc:
             self.failed.inc()
-            span.record_exception(exc)
-            span.set_status(Status(StatusCode.ERROR))
+            if span is not None:
+                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR))
             raise
         finally:
-            otel_context.detach(token)
-            if span.is_recording():
+            exit_root(root)
+            if span is not None:
                 span.set_attribute("http.route", self.route)
-            span.end()
+                span.end()
             self.duration.observe(time.perf_counter() - started)
 
 

@@ -12,11 +12,12 @@ OpenTelemetry variable names):
 Trace ids exist whether or not a trace is recorded: each webhook starts one, every message
 carries it (`traceparent`) and every log line written while handling it names it.
 
-A new trace's sampling decision is made once, by `start_root_span`, from the trace id it draws
-(the same decision the SDK's ratio sampler makes from that id): a trace that is not recorded
-gets a bare non-recording span with its ids and no SDK span at all (no sampler objects, no
-span processor call), which is most webhooks at the default ratio (docs/benchmarks.md,
-"Observability cost").
+A new trace's sampling decision is made once, by `start_root_span` (or `enter_root`), from the
+trace id it draws (the same decision the SDK's ratio sampler makes from that id): a trace that
+is not recorded gets no SDK span at all (no sampler objects, no span processor call), only
+its ids: a bare non-recording span from `start_root_span`, and from `enter_root`, which
+ingest's webhook uses, just its `traceparent` in a context variable. That is most webhooks at
+the default ratio (docs/benchmarks.md, "Observability cost").
 
 FastStream's `NatsTelemetryMiddleware` carries the context through FastStream publishers and
 subscribers; the hot paths that use nats-py directly (ingest's publish, broadcast's
@@ -28,6 +29,7 @@ import random
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar, Token
 from typing import Any
 
 from opentelemetry import context, propagate, trace
@@ -37,8 +39,6 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider, sampling
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.trace import (
-    INVALID_SPAN_ID,
-    INVALID_TRACE_ID,
     Link,
     NonRecordingSpan,
     SpanContext,
@@ -61,6 +61,11 @@ _provider: TracerProvider | None = None
 _root_bound: int | None = None
 # Not sampled, trace id random: the flags (`02`) the SDK gives its own unsampled roots.
 _UNSAMPLED = TraceFlags(TraceFlags.RANDOM_TRACE_ID)
+_UNSAMPLED_FLAGS = f"{_UNSAMPLED:02x}"
+_ID_LIMIT = sampling.TraceIdRatioBased.TRACE_ID_LIMIT
+_SPAN_ID_MASK = (1 << 64) - 1
+# The `traceparent` of the unrecorded trace `enter_root` made current, if any.
+_unrecorded_root: ContextVar[str | None] = ContextVar("binhyen_unrecorded_root", default=None)
 
 
 class _ChosenIds(RandomIdGenerator):
@@ -131,19 +136,58 @@ def start_root_span(tracer: trace.Tracer, name: str, kind: SpanKind) -> trace.Sp
     bound = _root_bound
     if bound is None:  # tracing not configured here (or disabled): the API's own answer
         return tracer.start_span(name, kind=kind)
-    trace_id = random.getrandbits(128)
-    while trace_id == INVALID_TRACE_ID:  # pragma: no cover - one in 2**128
-        trace_id = random.getrandbits(128)
-    if trace_id & sampling.TraceIdRatioBased.TRACE_ID_LIMIT < bound:
-        _IDS.choose(trace_id)
-        try:
-            return tracer.start_span(name, kind=kind)
-        finally:  # never left for another span (a tracer of another provider would not take it)
-            _IDS.choose(None)
-    span_id = random.getrandbits(64)
-    while span_id == INVALID_SPAN_ID:  # pragma: no cover - one in 2**64
-        span_id = random.getrandbits(64)
+    trace_id, span_id = _new_ids()
+    if trace_id & _ID_LIMIT < bound:
+        return _recorded_root(tracer, name, kind, trace_id)
     return NonRecordingSpan(SpanContext(trace_id, span_id, False, _UNSAMPLED))
+
+
+RootToken = tuple[trace.Span | None, Token[Any] | None]
+
+
+def enter_root(tracer: trace.Tracer, name: str, kind: SpanKind) -> RootToken:
+    """Start a new trace and make it current, for a handler that starts no span of its own
+    (ingest's webhook; `shared.telemetry.ObservedEndpoint`). A recorded trace gets the SDK's
+    span in the OpenTelemetry context, as `start_root_span` makes it; a trace that is not
+    recorded (most webhooks) only gets its `traceparent` in a context variable of its own,
+    which `inject` and `current_ids` read: no span, no OpenTelemetry context, no propagator
+    on the path of every webhook (docs/observability.md, "What an unsampled request costs").
+    Returns the recorded span (or None) and the token `exit_root` needs."""
+    bound = _root_bound
+    if bound is None:  # no tracing: no trace
+        return None, None
+    trace_id, span_id = _new_ids()
+    if trace_id & _ID_LIMIT < bound:
+        span = _recorded_root(tracer, name, kind, trace_id)
+        return span, context.attach(trace.set_span_in_context(span))
+    return None, _unrecorded_root.set(f"00-{trace_id:032x}-{span_id:016x}-{_UNSAMPLED_FLAGS}")
+
+
+def exit_root(root: RootToken) -> None:
+    """Leave the trace `enter_root` made current (the recorded span is the caller's to end)."""
+    span, token = root
+    if token is None:
+        return
+    if span is None:
+        _unrecorded_root.reset(token)
+    else:
+        context.detach(token)
+
+
+def _new_ids() -> tuple[int, int]:
+    """A trace id and a span id, both random and non-zero, from one draw."""
+    bits = random.getrandbits(192)
+    while not bits >> 64 or not bits & _SPAN_ID_MASK:  # pragma: no cover - one in 2**64
+        bits = random.getrandbits(192)
+    return bits >> 64, bits & _SPAN_ID_MASK
+
+
+def _recorded_root(tracer: trace.Tracer, name: str, kind: SpanKind, trace_id: int) -> trace.Span:
+    _IDS.choose(trace_id)
+    try:
+        return tracer.start_span(name, kind=kind)
+    finally:  # never left for another span (a tracer of another provider would not take it)
+        _IDS.choose(None)
 
 
 def _instrument_mongo() -> None:
@@ -163,7 +207,11 @@ def inject(headers: dict[str, str]) -> dict[str, str]:
     """Add the current trace context (W3C `traceparent`, and `tracestate` if any) to `headers`.
     The trace-context propagator alone: the global one also runs baggage's, which we do not
     use, on every webhook."""
-    _W3C.inject(headers)
+    unrecorded = _unrecorded_root.get()
+    if unrecorded is not None:
+        headers[TRACEPARENT] = unrecorded
+    else:
+        _W3C.inject(headers)
     return headers
 
 
@@ -187,6 +235,9 @@ def links_from(headers: Iterable[Mapping[str, str] | None]) -> list[Link]:
 
 def current_ids() -> tuple[str, str] | None:
     """(trace id, span id) of the span being handled, as hex, if there is one."""
+    unrecorded = _unrecorded_root.get()
+    if unrecorded is not None:  # 00-<32 hex trace id>-<16 hex span id>-<flags>
+        return unrecorded[3:35], unrecorded[36:52]
     context = trace.get_current_span().get_span_context()
     if not context.is_valid:
         return None

@@ -159,3 +159,35 @@ def test_processes_sharing_a_multiprocess_folder_are_summed(tmp_path: Path) -> N
         text=True,
     ).stdout
     assert sample(page, "binhyen_unit_worked_total") == 5
+
+
+UNRECORDED_ROOT = """
+import json, logging
+from opentelemetry import trace
+from shared.logging import JsonFormatter
+from shared.tracing import configure_tracing, current_ids, enter_root, exit_root, inject
+configure_tracing("unit")  # no exporter: no trace is recorded, every one keeps its ids
+root = enter_root(trace.get_tracer("t"), "POST /hook", trace.SpanKind.SERVER)
+record = logging.makeLogRecord({"msg": "inside", "levelname": "INFO", "name": "t"})
+inside = {"span": root[0], "headers": inject({}), "line": json.loads(JsonFormatter().format(record))}
+exit_root(root)
+print(json.dumps({**inside, "after": [inject({}), current_ids()]}))
+"""
+
+
+def test_an_unrecorded_root_has_no_span_but_its_ids_reach_headers_and_log_lines() -> None:
+    """`enter_root` for a trace that is not recorded (a fresh process: tracing configured
+    without an exporter, as `make run` runs): no span, a `traceparent` with the sampled bit
+    clear, the same ids in a log line written inside, nothing once left."""
+    env = os.environ | {"PYTHONPATH": str(REPO)}
+    env.pop("OTEL_SDK_DISABLED", None)
+    out = subprocess.run(
+        [sys.executable, "-c", UNRECORDED_ROOT], env=env, check=True, capture_output=True, text=True
+    ).stdout
+    seen = json.loads(out)
+    assert seen["span"] is None
+    version, trace_id, span_id, flags = seen["headers"]["traceparent"].split("-")
+    assert (version, flags, len(trace_id), len(span_id)) == ("00", "02", 32, 16)
+    assert int(trace_id, 16) and int(span_id, 16)
+    assert (seen["line"]["trace_id"], seen["line"]["span_id"]) == (trace_id, span_id)
+    assert seen["after"] == [{}, None]
