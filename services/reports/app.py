@@ -121,6 +121,7 @@ async def build(
         await broker.connect()
         await broker.start()
         stack.push_async_callback(broker.stop)
+        stack.push_async_callback(reports.intake.close)  # after the consumer stops
         consumer = IntakeConsumer(nc, reports)
         await consumer.start()
         stack.push_async_callback(consumer.stop)

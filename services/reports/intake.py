@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
+from pymongo.errors import PyMongoError
+
 from services.reports.duplicates import Fingerprint
 from services.reports.intake_core import IntakeCore
 from services.reports.intake_plan import Arrival, IntakeResult, Plan, Snapshot
@@ -20,6 +22,7 @@ from services.reports.intake_planning import Planner
 from services.reports.store import ReportsStore
 from services.reports.vault import TipsterVault
 from shared.events.zalo import ZaloEventReceived
+from shared.process import stop_task
 
 log = logging.getLogger(__name__)
 MAX_PLANS = 5  # a batch is re-planned when it meets cases or codes it did not know
@@ -30,24 +33,66 @@ class RecentCases:
     """The wards' recent-case lists (duplicate candidates), read from the store at most every
     `ttl` seconds, with the cases this process noted since. Reading them was the largest part
     of a quiet stream's latency; the cost is that another replica's new case, or a case closed
-    by staff, is seen up to `ttl` later (a suggestion only: staff still decide)."""
+    by staff, is seen about `ttl` later (a suggestion only: staff still decide).
+
+    Only the first read is waited for: later ones run in the background while messages are
+    decided with the lists as last read plus this process's own notes (the read and its
+    pruning took ~20 ms, on the path of one message a second). Reads and this process's
+    writes to the lists take turns (`remember`), so a read's pruning never drops a note
+    written meanwhile, and notes made during a read are kept beside what it found."""
 
     def __init__(
         self, store: ReportsStore, ttl: float, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.store, self.ttl, self.clock = store, ttl, clock
         self._marks: list[Fingerprint] = []
+        self._noted_during_read: list[Fingerprint] = []
         self._read_at: float | None = None
+        self._reading: asyncio.Task[None] | None = None
+        self._turns = asyncio.Lock()
 
     async def since(self, since: datetime) -> list[Fingerprint]:
-        if self._read_at is None or self.clock() - self._read_at > self.ttl:
-            self._marks = await self.store.recent_fingerprints(since)
-            self._read_at = self.clock()
+        if self._read_at is None:
+            self._begin_read()
+            await self._read(since)
+        elif self.clock() - self._read_at > self.ttl:
+            if self._reading is not None and self._reading.done():
+                reading, self._reading = self._reading, None
+                reading.result()  # a read that failed unexpectedly fails this batch, loudly
+            if self._reading is None:
+                self._begin_read()
+                self._reading = asyncio.create_task(self._read_quietly(since))
         return [mark for mark in self._marks if mark.at >= since]
 
     def noted(self, marks: list[Fingerprint]) -> None:
-        """Cases this process has just written to the lists."""
+        """Cases this process has just decided (`remember` writes them to the lists)."""
         self._marks += marks
+        self._noted_during_read += marks
+
+    async def remember(self, marks: list[Fingerprint]) -> None:
+        async with self._turns:
+            await self.store.remember_recent(marks)
+
+    async def close(self) -> None:
+        if self._reading is not None:
+            await stop_task(self._reading)
+
+    def _begin_read(self) -> None:
+        """From now on, notes are kept beside what the read finds."""
+        self._read_at = self.clock()
+        self._noted_during_read = []
+
+    async def _read(self, since: datetime) -> None:
+        async with self._turns:
+            stored = await self.store.recent_fingerprints(since)
+        known = {mark.case_id for mark in stored}
+        self._marks = stored + [m for m in self._noted_during_read if m.case_id not in known]
+
+    async def _read_quietly(self, since: datetime) -> None:
+        try:
+            await self._read(since)
+        except PyMongoError as exc:  # the lists as last read are kept; retried after `ttl`
+            log.warning("recent cases not read", extra={"error": type(exc).__name__})
 
 
 class Intake:
@@ -108,8 +153,12 @@ class Intake:
         process already has them (`RecentCases`), and a note lost in a crash costs at most a
         suggestion, so they are not written before the tip events go out."""
         await asyncio.gather(
-            self.store.record(plan.records), self.store.remember_recent(plan.fingerprints)
+            self.store.record(plan.records), self.recent.remember(plan.fingerprints)
         )
+
+    async def close(self) -> None:
+        """Stop reading the duplicate lists in the background."""
+        await self.recent.close()
 
     def _pseudonym(self, event: ZaloEventReceived) -> str:
         if event.user_id is None:
