@@ -61,7 +61,8 @@ async def test_lists_are_read_again_in_the_background_keeping_this_process_notes
     clock.now = 1.5
     assert ids(await recent.since(since)) == ["c1"]  # stale: read in the background
     reading = recent._reading
-    assert reading is not None and not reading.done()
+    assert reading is not None
+    assert not reading.done()
     recent.noted([mark("c3")])  # decided while the read runs, not yet written
     await reading
     assert ids(await recent.since(since)) == ["c1", "c2", "c3"]
