@@ -9,6 +9,7 @@ from services.reports.duplicates import Fingerprint
 from services.reports.intake import RecentCases
 from services.reports.store import ReportsStore
 from shared.mongo import connect_mongo
+from tests.polling import eventually
 
 NOW = datetime(2026, 12, 4, 22, 0, tzinfo=UTC)
 
@@ -51,7 +52,7 @@ async def test_lists_are_read_again_in_the_background_keeping_this_process_notes
     store: ReportsStore,
 ) -> None:
     clock = Clock()
-    recent = RecentCases(store, ttl=1.0, clock=clock)
+    recent = RecentCases(store, ttl=1.0, clock=clock, write_delay=0.05)
     since = NOW - timedelta(hours=1)
     await store.remember_recent([mark("c1")])
     assert ids(await recent.since(since)) == ["c1"]  # the first read is waited for
@@ -66,8 +67,10 @@ async def test_lists_are_read_again_in_the_background_keeping_this_process_notes
     recent.noted([mark("c3")])  # decided while the read runs, not yet written
     await reading
     assert ids(await recent.since(since)) == ["c1", "c2", "c3"]
+    assert ids(await store.recent_fingerprints(since)) == ["c1", "c2"]  # c3 not yet written
 
-    await recent.remember([mark("c3")])
+    await eventually(lambda: len(recent._unwritten) == 0 and recent._writing is None)
+    assert ids(await store.recent_fingerprints(since)) == ["c1", "c2", "c3"]
     clock.now = 3.0
     await recent.since(since)
     assert recent._reading is not None
@@ -98,3 +101,20 @@ async def test_a_read_that_fails_keeps_the_lists_and_is_retried(store: ReportsSt
     await recent._reading
     assert ids(await recent.since(since)) == ["c1"]
     await recent.close()
+
+
+async def test_notes_are_gathered_into_one_write_and_closing_writes_the_rest(
+    store: ReportsStore,
+) -> None:
+    recent = RecentCases(store, ttl=1.0, write_delay=60.0)
+    since = NOW - timedelta(hours=1)
+    assert await recent.since(since) == []
+    recent.noted([mark("c1")])
+    recent.noted([mark("c2", "nam-ly"), mark("c3")])
+    writer = recent._writing
+    assert writer is not None
+    assert not writer.done()  # one writer for every note of the delay
+    assert await store.recent_fingerprints(since) == []
+    await recent.close()
+    assert writer.cancelled()
+    assert ids(await store.recent_fingerprints(since)) == ["c1", "c2", "c3"]
