@@ -1,0 +1,79 @@
+"""The tip publisher on the real servers: waves keep each case's order, and what a failed
+wave and the waves after it held stays in the outbox."""
+
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+from nats.aio.client import Client as NatsClient
+from nats.js.api import StreamConfig
+from nats.js.errors import NoStreamResponseError
+
+from services.reports.outgoing import StagedEvent
+from services.reports.publisher import TipPublisher
+from services.reports.store import ReportsStore
+from shared.mongo import connect_mongo
+
+
+@pytest.fixture
+async def store(mongodb_url: str, unique: str) -> AsyncIterator[ReportsStore]:
+    client = connect_mongo(mongodb_url)
+    try:
+        yield ReportsStore(client[f"publisher_{unique}"])
+    finally:
+        await client.drop_database(f"publisher_{unique}")
+        await client.close()
+
+
+def staged(unique: str, case_id: str, n: int, subject: str | None = None) -> StagedEvent:
+    return StagedEvent(
+        event_id=f"{unique}-{case_id}-{n}",
+        case_id=case_id,
+        subject=subject or f"pubtips.{unique}.{case_id}",
+        payload={"case_id": case_id, "n": n},
+    )
+
+
+async def test_each_case_events_are_stored_in_order_and_leave_the_outbox(
+    nats_client: NatsClient, store: ReportsStore, unique: str
+) -> None:
+    js = nats_client.jetstream()
+    await js.add_stream(StreamConfig(name=f"PUBTIPS_{unique}", subjects=[f"pubtips.{unique}.>"]))
+    items = [staged(unique, case, n) for n in range(3) for case in ("a", "b")]
+    items.append(staged(unique, "c", 0))
+    await store.stage(items)
+    publisher = TipPublisher(nats_client, store)
+    assert await publisher.flush() == 7
+    assert await store.staged() == []
+    sub = await js.subscribe(f"pubtips.{unique}.>", ordered_consumer=True)
+    seen: dict[str, list[int]] = {}
+    for _ in range(7):
+        msg = await sub.next_msg(timeout=5)
+        payload = json.loads(msg.data)
+        seen.setdefault(payload["case_id"], []).append(payload["n"])
+        assert msg.headers is not None
+        assert msg.headers["Nats-Msg-Id"] == f"{unique}-{payload['case_id']}-{payload['n']}"
+    assert seen == {"a": [0, 1, 2], "b": [0, 1, 2], "c": [0]}
+    assert await publisher.flush() == 0  # nothing left
+
+
+async def test_a_failed_wave_and_the_later_ones_stay_staged(
+    nats_client: NatsClient, store: ReportsStore, unique: str
+) -> None:
+    js = nats_client.jetstream()
+    await js.add_stream(StreamConfig(name=f"PUBTIPS_{unique}", subjects=[f"pubtips.{unique}.>"]))
+    nowhere = f"nowhere.{unique}"  # no stream takes it: the second wave is refused
+    items = [
+        staged(unique, "a", 0),
+        staged(unique, "a", 1, nowhere),
+        staged(unique, "a", 2),
+        staged(unique, "b", 0),
+    ]
+    await store.stage(items)
+    publisher = TipPublisher(nats_client, store)
+    with pytest.raises(NoStreamResponseError):
+        await publisher.flush()
+    left = [item.event_id for item in await store.staged()]
+    assert left == [f"{unique}-a-1", f"{unique}-a-2"]
+    info = await js.stream_info(f"PUBTIPS_{unique}")
+    assert info.state.messages == 2  # a-0 and b-0; a-2 waits behind a-1
