@@ -2,7 +2,6 @@
 wave and the waves after it held stays in the outbox."""
 
 import json
-from collections.abc import AsyncIterator
 
 import pytest
 from nats.aio.client import Client as NatsClient
@@ -12,17 +11,6 @@ from nats.js.errors import NoStreamResponseError
 from services.reports.outgoing import StagedEvent
 from services.reports.publisher import TipPublisher
 from services.reports.store import ReportsStore
-from shared.mongo import connect_mongo
-
-
-@pytest.fixture
-async def store(mongodb_url: str, unique: str) -> AsyncIterator[ReportsStore]:
-    client = connect_mongo(mongodb_url)
-    try:
-        yield ReportsStore(client[f"publisher_{unique}"])
-    finally:
-        await client.drop_database(f"publisher_{unique}")
-        await client.close()
 
 
 def staged(unique: str, case_id: str, n: int, subject: str | None = None) -> StagedEvent:

@@ -1,6 +1,5 @@
 """The wards' duplicate lists as intake reads them (`RecentCases`), on the real store."""
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -8,7 +7,6 @@ import pytest
 from services.reports.duplicates import Fingerprint
 from services.reports.intake import RecentCases
 from services.reports.store import ReportsStore
-from shared.mongo import connect_mongo
 from tests.polling import eventually
 
 NOW = datetime(2026, 12, 4, 22, 0, tzinfo=UTC)
@@ -24,16 +22,6 @@ def mark(case_id: str, ward: str = "quang-phu") -> Fingerprint:
         words=frozenset({"trom", "cho"}),
         at=NOW,
     )
-
-
-@pytest.fixture
-async def store(mongodb_url: str, unique: str) -> AsyncIterator[ReportsStore]:
-    client = connect_mongo(mongodb_url)
-    try:
-        yield ReportsStore(client[f"recent_{unique}"])
-    finally:
-        await client.drop_database(f"recent_{unique}")
-        await client.close()
 
 
 class Clock:
