@@ -65,3 +65,20 @@ async def test_a_failed_wave_and_the_later_ones_stay_staged(
     assert left == [f"{unique}-a-1", f"{unique}-a-2"]
     info = await js.stream_info(f"PUBTIPS_{unique}")
     assert info.state.messages == 2  # a-0 and b-0; a-2 waits behind a-1
+
+
+async def test_the_outbox_keeps_payloads_as_json_text_and_reads_older_documents(
+    store: ReportsStore, unique: str
+) -> None:
+    payload = {"narrative": "Có trộm chó ở xã Quang Phú", "reasons": [{"code": "theft"}], "n": 1}
+    item = staged(unique, "a", 0).model_copy(update={"payload": payload})
+    await store.stage([item])
+    stored = await store.outbox.find_one({"_id": item.event_id})
+    assert stored is not None
+    assert isinstance(stored["payload"], str)  # one string for FerretDB, not nested fields
+    older = {"_id": f"{unique}-b-0", "case_id": "b", "subject": "s", "payload": {"n": 2}}
+    await store.outbox.insert_one(older)  # staged before payloads were kept as text
+    assert await store.staged() == [
+        item,
+        StagedEvent(event_id=f"{unique}-b-0", case_id="b", subject="s", payload={"n": 2}),
+    ]
