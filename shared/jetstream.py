@@ -252,36 +252,44 @@ def _expire(future: "asyncio.Future[Msg]") -> None:
         future.set_exception(NatsTimeoutError())
 
 
-async def publish_all(nc: NatsClient, messages: Sequence[Message], timeout: float) -> None:
+async def publish_all(
+    nc: NatsClient,
+    messages: Sequence[Message],
+    timeout: float,
+    headers: Mapping[str, str] | None = None,
+) -> list[bool]:
     """Publish `messages` pipelined (all sent, then all acknowledgements awaited) and wait until
     the stream has stored every one; raises on the first refusal (`read_puback`'s errors) or
     `TimeoutError` after `timeout` seconds. A message the stream already had (same
-    `Nats-Msg-Id`) counts as stored."""
+    `Nats-Msg-Id`) counts as stored; the result tells which those were, in order. `headers`
+    go with every message."""
     if not messages:
-        return
+        return []
     done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     waiting = len(messages)
+    duplicates = [False] * len(messages)
 
     async def on_reply(msg: Msg) -> None:
         nonlocal waiting
         if done.done():
             return
         try:
-            read_puback(msg)
+            duplicate = read_puback(msg)
         except (APIError, NoStreamResponseError) as refused:
             done.set_exception(refused)
             return
+        duplicates[int(msg.subject.rsplit(".", 1)[1])] = duplicate
         waiting -= 1
         if not waiting:
             done.set_result(None)
 
     inbox = nc.new_inbox()
     sub = await nc.subscribe(f"{inbox}.*", cb=on_reply)
-    context = inject({})  # every message continues the current trace (a plan, a send batch)
+    context = {**(headers or {}), **inject({})}  # every message continues the current trace
     try:
         for n, (subject, body, msg_id) in enumerate(messages):
-            headers = {**context, MSG_ID_HEADER: msg_id}
-            await nc.publish(subject, body, reply=f"{inbox}.{n}", headers=headers)
+            sent = {**context, MSG_ID_HEADER: msg_id}
+            await nc.publish(subject, body, reply=f"{inbox}.{n}", headers=sent)
         # asyncio.wait, not wait_for: on Python 3.11 wait_for can swallow a cancellation.
         await asyncio.wait([done], timeout=timeout)
         if not done.done():
@@ -292,6 +300,7 @@ async def publish_all(nc: NatsClient, messages: Sequence[Message], timeout: floa
             done.cancel()
         with contextlib.suppress(Exception):  # a closed connection must not hide the error
             await sub.unsubscribe()
+    return duplicates
 
 
 # --- pulling -----------------------------------------------------------------------------

@@ -115,12 +115,13 @@ async def build(
             stack.push_async_callback(zalo.close)
             outbound = zalo
         staff = await stack.enter_async_context(staff_verifier(settings, "reports"))
-        reports = _collaborators(settings, store, broker, outbound)
+        reports = _collaborators(settings, store, nc, outbound)
         live = await nc.subscribe(TIPS_ALL, cb=reports.live.on_message)
         stack.push_async_callback(live.unsubscribe)
         await broker.connect()
         await broker.start()
         stack.push_async_callback(broker.stop)
+        stack.push_async_callback(reports.intake.close)  # after the consumer stops
         consumer = IntakeConsumer(nc, reports)
         await consumer.start()
         stack.push_async_callback(consumer.stop)
@@ -164,7 +165,7 @@ async def _declare(nc: NatsClient, settings: ReportsSettings) -> None:
 
 
 def _collaborators(
-    settings: ReportsSettings, store: ReportsStore, broker: NatsBroker, messenger: Messenger | None
+    settings: ReportsSettings, store: ReportsStore, nc: NatsClient, messenger: Messenger | None
 ) -> Reports:
     gazetteer = load_gazetteer(settings)
     triager = Triager.from_files(
@@ -184,7 +185,7 @@ def _collaborators(
         verification_prefix=settings.verification_prefix,
     )
     intake = Intake(store, IntakeCore(triager, gazetteer, knowledge, roster, config), sealer)
-    publisher = TipPublisher(broker, store, settings.tips_stream)
+    publisher = TipPublisher(nc, store)
     desk = Desk(store, publisher, gazetteer, sealer, messenger)
     return Reports(settings, store, gazetteer, intake, publisher, desk, LiveFeed(), messenger)
 

@@ -1,6 +1,7 @@
 """Every MongoDB query of the reports service (operators that FerretDB v1 supports)."""
 
 import asyncio
+import json
 from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -306,9 +307,16 @@ class ReportsStore:
     # --- outbox -------------------------------------------------------------------------------
 
     async def stage(self, items: list[StagedEvent]) -> None:
-        """Keep events until published; staging twice is harmless."""
+        """Keep events until published; staging twice is harmless. The payload is kept as its
+        JSON text: one string is far cheaper for FerretDB to store and decode than the event's
+        nested fields, and the outbox is read back only after a failure."""
         docs = [
-            {"_id": i.event_id, "case_id": i.case_id, "subject": i.subject, "payload": i.payload}
+            {
+                "_id": i.event_id,
+                "case_id": i.case_id,
+                "subject": i.subject,
+                "payload": json.dumps(i.payload, separators=(",", ":")),
+            }
             for i in items
         ]
         await self._insert_new(self.outbox, docs)
@@ -321,7 +329,7 @@ class ReportsStore:
                 event_id=doc["_id"],
                 case_id=doc.get("case_id"),
                 subject=doc["subject"],
-                payload=doc["payload"],
+                payload=_payload(doc["payload"]),
             )
             for doc in await cursor.to_list(limit)
         ]
@@ -378,6 +386,14 @@ def page_total(offset: int, found: int, more: bool) -> int | None:
     if not more and (found > 0 or offset == 0):
         return offset + found
     return None
+
+
+def _payload(stored: str | Document) -> Document:
+    """A staged event's payload: JSON text, or (staged by an earlier version) a document."""
+    if isinstance(stored, str):
+        payload: Document = json.loads(stored)
+        return payload
+    return stored
 
 
 def _join_write(join: Join) -> UpdateOne:

@@ -15,8 +15,10 @@ from nats.js.errors import NotFoundError
 from services.reports.app import create_app
 from services.reports.services import Reports
 from services.reports.settings import ReportsSettings
+from services.reports.store import ReportsStore
 from shared.events.zalo import ZaloEventReceived
 from shared.jetstream import connect
+from shared.mongo import connect_mongo
 from shared.subjects import TIPS_STREAM, ZALO_EVENTS_STREAM, zalo_event_subject
 from tests.fixtures.fake_zalo import FakeZalo
 from tests.polling import eventually
@@ -59,6 +61,17 @@ class Harness:
 
     async def cases(self) -> list[dict[str, Any]]:
         return await self.reports.store.cases.find({}).to_list(None)
+
+
+@pytest.fixture
+async def store(mongodb_url: str, unique: str) -> AsyncIterator[ReportsStore]:
+    """The reports store alone, in a database of its own (dropped after the test)."""
+    client = connect_mongo(mongodb_url)
+    try:
+        yield ReportsStore(client[f"store_{unique}"])
+    finally:
+        await client.drop_database(f"store_{unique}")
+        await client.close()
 
 
 @pytest.fixture

@@ -17,13 +17,21 @@ async def test_every_message_is_stored_once_and_a_repeat_counts_as_stored(
     stream = f"PUB_{unique}"
     await js.add_stream(StreamConfig(name=stream, subjects=[f"pub.{unique}.>"]))
     messages = [(f"pub.{unique}.{n % 3}", str(n).encode(), f"{unique}-{n}") for n in range(600)]
-    await publish_all(nats_client, messages, timeout=10)
-    await publish_all(nats_client, messages[:50], timeout=10)  # the same ids again: duplicates
-    await publish_all(nats_client, [], timeout=10)
+    assert await publish_all(nats_client, messages, timeout=10) == [False] * 600
+    again = [*messages[48:50], (f"pub.{unique}.0", b"new", f"{unique}-new")]
+    headers = {"content-type": "application/json"}
+    duplicates = await publish_all(nats_client, again, timeout=10, headers=headers)
+    assert duplicates == [True, True, False]  # the same ids again: duplicates, not stored
+    assert await publish_all(nats_client, [], timeout=10) == []
     info = await js.stream_info(stream)
-    assert info.state.messages == 600
+    assert info.state.messages == 601
     last = await js.get_last_msg(stream, f"pub.{unique}.2")
     assert last.data == b"599"
+    newest = await js.get_last_msg(stream, f"pub.{unique}.0")
+    assert newest.data == b"new"
+    assert newest.headers is not None
+    assert newest.headers["content-type"] == "application/json"
+    assert newest.headers["Nats-Msg-Id"] == f"{unique}-new"
 
 
 async def test_a_subject_no_stream_takes_is_refused(nats_client: NatsClient, unique: str) -> None:

@@ -45,6 +45,39 @@ POSTGRES_SETTINGS = {
     "log_min_messages": "warning",
 }
 POSTGRES_USER = "ferretdb"
+# FerretDB v1 filters on `_id` with `_jsonb->'_id' @> $2`, which its own btree index on
+# `_jsonb->'_id'` cannot serve (btree knows `=`, not `@>`): every find, update or delete by
+# `_id` read the whole table (1.3 ms at 5,000 small documents, 10 ms for a case among 2,000;
+# docs/benchmarks.md, "Reports intake (issue 15)"). A GIN index on the same expression serves
+# `@>` (0.05 ms, flat as the data grows), as `_id` is indexed in MongoDB. FerretDB creates a
+# table per collection on first use, so an event trigger gives each new one its index, and
+# tables made before the trigger existed get theirs at the next start. `fastupdate = off`:
+# a pending list would be scanned by every lookup until the next vacuum.
+POSTGRES_ID_INDEX_SQL = r"""
+CREATE OR REPLACE FUNCTION binhyen_id_index(tbl regclass) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = tbl AND attname = '_jsonb')
+     AND (SELECT relname FROM pg_class WHERE oid = tbl) NOT LIKE '\_ferretdb\_%' THEN
+    EXECUTE format(
+      'CREATE INDEX IF NOT EXISTS %I ON %s USING gin ((_jsonb->''_id'')) WITH (fastupdate = off)',
+      left((SELECT relname FROM pg_class WHERE oid = tbl), 50) || '_id_gin', tbl);
+  END IF;
+END $$;
+CREATE OR REPLACE FUNCTION binhyen_id_index_on_create() RETURNS event_trigger
+LANGUAGE plpgsql AS $$
+DECLARE created record;
+BEGIN
+  FOR created IN SELECT objid FROM pg_event_trigger_ddl_commands()
+                 WHERE command_tag = 'CREATE TABLE' AND object_type = 'table' LOOP
+    PERFORM binhyen_id_index(created.objid::regclass);
+  END LOOP;
+END $$;
+DROP EVENT TRIGGER IF EXISTS binhyen_id_index;
+CREATE EVENT TRIGGER binhyen_id_index ON ddl_command_end WHEN TAG IN ('CREATE TABLE')
+  EXECUTE FUNCTION binhyen_id_index_on_create();
+SELECT count(binhyen_id_index(c.oid)) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema');
+"""
 
 
 @dataclass
@@ -223,8 +256,33 @@ def start_postgres(
     process = _spawn(args, log_file, user=as_user)
     wait_for_port(port, process=process)
     url = f"postgres://{POSTGRES_USER}@{LOOPBACK}:{port}/postgres"
+    try:
+        _run_sql(binaries, url, POSTGRES_ID_INDEX_SQL)
+    except BaseException:
+        process.send_signal(signal.SIGINT)
+        process.wait(10)
+        raise
     # SIGINT is PostgreSQL's fast shutdown (SIGTERM would wait for every client to leave).
     return ManagedProcess("postgres", process, url, port, data_dir, stop_signal=signal.SIGINT)
+
+
+def _run_sql(binaries: Path, url: str, sql: str, timeout: float = 20.0) -> None:
+    """Run `sql` with `psql` (Debian's server package brings it), retrying while the server
+    is still starting up."""
+    psql = binaries / "psql" if (binaries / "psql").exists() else shutil.which("psql")
+    if psql is None:
+        raise FileNotFoundError("psql not found: run `make install`")
+    deadline = time.monotonic() + timeout
+    while True:
+        done = subprocess.run(
+            [str(psql), url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        if done.returncode == 0:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"psql failed: {done.stderr.strip()}")
+        time.sleep(0.1)
 
 
 def _as(user: str | None) -> dict[str, Any]:
