@@ -10,6 +10,7 @@ FastAPI's native telemetry, which record the full path and the query string.
 """
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -106,8 +107,9 @@ class Instrumented:
             service, "http_request_duration_seconds", "HTTP request duration", ("method", "route")
         )
         self._bound: dict[tuple[str, str, int], tuple[Any, Any]] = {}
-        # Paths whose endpoint observes itself (`ObservedEndpoint`): passed straight through.
-        self._through = UNOBSERVED | frozenset(getattr(app, "observed_paths", ()))
+        # Endpoints that observe themselves (`ObservedEndpoint`), by path: called directly, past
+        # the app's own dispatch (the app fills the mapping when its lifespan has built them).
+        self._observed: Mapping[str, ASGIApp] = getattr(app, "observed_endpoints", {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -116,7 +118,12 @@ class Instrumented:
         # FastAPI's own telemetry (0.165+) stands aside when this key is set, as it does for an
         # app mounted in an instrumented one: it would record the raw path and query string.
         scope["fastapi.telemetry"] = True
-        if scope["path"] in self._through:
+        path = scope["path"]
+        observed = self._observed.get(path)
+        if observed is not None:
+            await observed(scope, receive, send)
+            return
+        if path in UNOBSERVED:
             await self.app(scope, receive, send)
             return
         method: str = scope["method"]
@@ -170,7 +177,7 @@ class ObservedEndpoint:
     the status): per request only a new trace (`shared.tracing.enter_root`: a span only when
     the trace is recorded) and the duration; a request that fails with an exception counts as
     `http_requests_total{status="500"}`. The endpoint must start no span of its own. The app
-    lists the path in `observed_paths` so that `Instrumented` lets it through."""
+    maps the path to it in `observed_endpoints`, where `Instrumented` finds it."""
 
     def __init__(self, endpoint: ASGIApp, service: str, method: str, route: str) -> None:
         self.endpoint = endpoint

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.ingest.metrics import SpoolReader
 from services.ingest.publisher import EventPublisher
@@ -54,15 +54,17 @@ class IngestApp(FastAPI):
     request larger than the endpoint's own work (docs/benchmarks.md, ingest).
     """
 
-    observed_paths = (WEBHOOK_PATH,)  # its span and duration here; its answers by outcome
-
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.webhook: ObservedEndpoint | None = None  # the lifespan installs `build`'s
+        # Its span and duration are the endpoint's own (its answers are counted by outcome):
+        # `shared.telemetry.Instrumented` calls it from here, past this app's dispatch.
+        self.observed_endpoints: dict[str, ASGIApp] = {}
         self.router.routes.append(WebhookRoute(self._to_webhook))
 
     def serve_webhook(self, endpoint: WebhookEndpoint) -> None:
         self.webhook = ObservedEndpoint(endpoint, "ingest", "POST", WEBHOOK_PATH)
+        self.observed_endpoints[WEBHOOK_PATH] = self.webhook
 
     async def _to_webhook(self, scope: Scope, receive: Receive, send: Send) -> None:
         assert self.webhook is not None, "the lifespan has not built the service"
