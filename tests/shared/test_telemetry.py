@@ -169,7 +169,8 @@ from shared.tracing import configure_tracing, current_ids, enter_root, exit_root
 configure_tracing("unit")  # no exporter: no trace is recorded, every one keeps its ids
 root = enter_root(trace.get_tracer("t"), "POST /hook", trace.SpanKind.SERVER)
 record = logging.makeLogRecord({"msg": "inside", "levelname": "INFO", "name": "t"})
-inside = {"span": root[0], "headers": inject({}), "line": json.loads(JsonFormatter().format(record))}
+line = json.loads(JsonFormatter().format(record))
+inside = {"span": root[0], "headers": inject({}), "line": line}
 exit_root(root)
 print(json.dumps({**inside, "after": [inject({}), current_ids()]}))
 """
@@ -188,6 +189,7 @@ def test_an_unrecorded_root_has_no_span_but_its_ids_reach_headers_and_log_lines(
     assert seen["span"] is None
     version, trace_id, span_id, flags = seen["headers"]["traceparent"].split("-")
     assert (version, flags, len(trace_id), len(span_id)) == ("00", "02", 32, 16)
-    assert int(trace_id, 16) and int(span_id, 16)
+    assert int(trace_id, 16)
+    assert int(span_id, 16)
     assert (seen["line"]["trace_id"], seen["line"]["span_id"]) == (trace_id, span_id)
     assert seen["after"] == [{}, None]
