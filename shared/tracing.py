@@ -64,8 +64,8 @@ _UNSAMPLED = TraceFlags(TraceFlags.RANDOM_TRACE_ID)
 _UNSAMPLED_FLAGS = f"{_UNSAMPLED:02x}"
 _ID_LIMIT = sampling.TraceIdRatioBased.TRACE_ID_LIMIT
 _SPAN_ID_MASK = (1 << 64) - 1
-# The `traceparent` of the unrecorded trace `enter_root` made current, if any.
-_unrecorded_root: ContextVar[str | None] = ContextVar("binhyen_unrecorded_root", default=None)
+# The `traceparent` of the trace `enter_root` made current, if any.
+_root_traceparent: ContextVar[str | None] = ContextVar("binhyen_root_traceparent", default=None)
 
 
 class _ChosenIds(RandomIdGenerator):
@@ -142,36 +142,35 @@ def start_root_span(tracer: trace.Tracer, name: str, kind: SpanKind) -> trace.Sp
     return NonRecordingSpan(SpanContext(trace_id, span_id, False, _UNSAMPLED))
 
 
-RootToken = tuple[trace.Span | None, Token[Any] | None]
+RootToken = tuple[trace.Span | None, Token[str | None] | None]
 
 
 def enter_root(tracer: trace.Tracer, name: str, kind: SpanKind) -> RootToken:
     """Start a new trace and make it current, for a handler that starts no span of its own
-    (ingest's webhook; `shared.telemetry.ObservedEndpoint`). A recorded trace gets the SDK's
-    span in the OpenTelemetry context, as `start_root_span` makes it; a trace that is not
-    recorded (most webhooks) only gets its `traceparent` in a context variable of its own,
-    which `inject` and `current_ids` read: no span, no OpenTelemetry context, no propagator
-    on the path of every webhook (docs/observability.md, "What an unsampled request costs").
-    Returns the recorded span (or None) and the token `exit_root` needs."""
+    (ingest's webhook; `shared.telemetry.ObservedEndpoint`). The trace's `traceparent` goes
+    into a context variable of its own, which `inject` and `current_ids` read, instead of a
+    span into the OpenTelemetry context: no context to build and restore, no propagator, on the
+    path of every webhook (docs/observability.md, "What an unsampled request costs"). A trace
+    that is recorded (the sampled share) also gets the SDK's span, with the ids on the header;
+    one that is not (most webhooks) gets no span at all. Returns the recorded span (or None)
+    and the token `exit_root` needs."""
     bound = _root_bound
     if bound is None:  # no tracing: no trace
         return None, None
     trace_id, span_id = _new_ids()
     if trace_id & _ID_LIMIT < bound:
         span = _recorded_root(tracer, name, kind, trace_id)
-        return span, context.attach(trace.set_span_in_context(span))
-    return None, _unrecorded_root.set(f"00-{trace_id:032x}-{span_id:016x}-{_UNSAMPLED_FLAGS}")
+        ids = span.get_span_context()
+        header = f"00-{trace_id:032x}-{ids.span_id:016x}-{ids.trace_flags:02x}"
+        return span, _root_traceparent.set(header)
+    return None, _root_traceparent.set(f"00-{trace_id:032x}-{span_id:016x}-{_UNSAMPLED_FLAGS}")
 
 
 def exit_root(root: RootToken) -> None:
-    """Leave the trace `enter_root` made current (the recorded span is the caller's to end)."""
-    span, token = root
-    if token is None:
-        return
-    if span is None:
-        _unrecorded_root.reset(token)
-    else:
-        context.detach(token)
+    """Leave the trace `enter_root` made current (a recorded span is the caller's to end)."""
+    token = root[1]
+    if token is not None:
+        _root_traceparent.reset(token)
 
 
 def _new_ids() -> tuple[int, int]:
@@ -207,9 +206,9 @@ def inject(headers: dict[str, str]) -> dict[str, str]:
     """Add the current trace context (W3C `traceparent`, and `tracestate` if any) to `headers`.
     The trace-context propagator alone: the global one also runs baggage's, which we do not
     use, on every webhook."""
-    unrecorded = _unrecorded_root.get()
-    if unrecorded is not None:
-        headers[TRACEPARENT] = unrecorded
+    root = _root_traceparent.get()
+    if root is not None:
+        headers[TRACEPARENT] = root
     else:
         _W3C.inject(headers)
     return headers
@@ -235,9 +234,9 @@ def links_from(headers: Iterable[Mapping[str, str] | None]) -> list[Link]:
 
 def current_ids() -> tuple[str, str] | None:
     """(trace id, span id) of the span being handled, as hex, if there is one."""
-    unrecorded = _unrecorded_root.get()
-    if unrecorded is not None:  # 00-<32 hex trace id>-<16 hex span id>-<flags>
-        return unrecorded[3:35], unrecorded[36:52]
+    root = _root_traceparent.get()
+    if root is not None:  # 00-<32 hex trace id>-<16 hex span id>-<flags>
+        return root[3:35], root[36:52]
     context = trace.get_current_span().get_span_context()
     if not context.is_valid:
         return None
