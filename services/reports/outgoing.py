@@ -1,6 +1,8 @@
 """The tip events reports publishes, built from a case (no I/O)."""
 
+import json
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -29,6 +31,12 @@ class StagedEvent(BaseModel):
             subject=subject,
             payload=event.model_dump(mode="json"),
         )
+
+    @cached_property
+    def wire(self) -> bytes:
+        """The event as it goes on the stream, compact UTF-8 JSON as `event_bytes` writes it;
+        made once, for the outbox (as text) and for the publish."""
+        return json.dumps(self.payload, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def triaged_event(case: Case, ward: str, info_only: bool = False) -> TipTriaged:

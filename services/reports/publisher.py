@@ -1,9 +1,7 @@
 """Publishes staged tip events to the TIPS stream, each once (`Nats-Msg-Id` = event id)."""
 
-import json
 import logging
 from itertools import groupby, zip_longest
-from typing import Any
 
 from nats.aio.client import Client as NatsClient
 
@@ -46,9 +44,7 @@ class TipPublisher:
         return len(done)
 
     async def _publish(self, wave: list[StagedEvent]) -> None:
-        messages: list[Message] = [
-            (item.subject, _wire(item.payload), item.event_id) for item in wave
-        ]
+        messages: list[Message] = [(item.subject, item.wire, item.event_id) for item in wave]
         duplicates = await publish_all(self.nc, messages, PUBLISH_TIMEOUT, headers=JSON)
         for item, duplicate in zip(wave, duplicates, strict=True):
             if not duplicate:  # the SLA loop's flush may race the handler's
@@ -56,11 +52,6 @@ class TipPublisher:
             log.info(
                 "tip event published", extra={"event_id": item.event_id, "subject": item.subject}
             )
-
-
-def _wire(payload: dict[str, Any]) -> bytes:
-    """An event's wire form as `shared.events.envelope.event_bytes` writes it (compact UTF-8)."""
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def _case_of(item: StagedEvent) -> str:

@@ -315,7 +315,7 @@ class ReportsStore:
                 "_id": i.event_id,
                 "case_id": i.case_id,
                 "subject": i.subject,
-                "payload": json.dumps(i.payload, separators=(",", ":")),
+                "payload": i.wire.decode(),
             }
             for i in items
         ]
