@@ -336,9 +336,16 @@ def observability_cost(against: str | None = None, rounds: int = ROUNDS) -> dict
 
 
 def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (/proc/PID/stat, fields 14 and 15)."""
+    """User + system CPU time of a process and its live children so far (/proc/PID/stat,
+    fields 14 and 15): the span exporter's process counts as the service's."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    children = [
+        int(child)
+        for task in Path(f"/proc/{pid}/task").iterdir()
+        for child in (task / "children").read_text().split()
+    ]
+    return own + sum(_cpu_seconds(child) for child in children)
 
 
 def _serve_in(args: list[str], env: dict[str, str], port: int, cwd: str) -> Any:

@@ -33,5 +33,6 @@ def serve(create_app: Callable[[S], FastAPI], settings: S, service: str, http: s
         log_config=None,  # our JSON handler on the root logger, not uvicorn's
         access_log=False,  # per-request lines cost throughput and could carry ids
         proxy_headers=False,
+        server_header=False,  # no software banner (and one header less to write per response)
         timeout_graceful_shutdown=5,
     )

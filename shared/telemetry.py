@@ -21,8 +21,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import metrics
 from shared.settings import ServiceSettings
-from shared.tracing import configure_tracing, enter_root, exit_root, extract, start_root_span
+from shared.tracing import (
+    configure_tracing,
+    enter_root,
+    exit_root,
+    extract,
+    prepare_roots,
+    start_root_span,
+)
 
+HTTP_SCOPE = "binhyen.http"  # the instrumentation scope of every server span
 # Scraped and probed every few seconds: neither traced nor counted.
 UNOBSERVED = frozenset({"/metrics", "/healthz", "/readyz"})
 
@@ -100,7 +108,7 @@ class Instrumented:
 
     def __init__(self, app: ASGIApp, service: str) -> None:
         self.app = app
-        self.tracer = trace.get_tracer("binhyen.http")
+        self.tracer = trace.get_tracer(HTTP_SCOPE)
         labels = ("method", "route", "status")
         self.requests = metrics.counter(service, "http_requests", "HTTP requests", labels)
         self.duration = metrics.histogram(
@@ -174,16 +182,17 @@ class Instrumented:
 
 class ObservedEndpoint:
     """An endpoint that counts its own answers (ingest's webhook, whose outcome counter has
-    the status): per request only a new trace (`shared.tracing.enter_root`: a span only when
-    the trace is recorded) and the duration; a request that fails with an exception counts as
-    `http_requests_total{status="500"}`. The endpoint must start no span of its own. The app
-    maps the path to it in `observed_endpoints`, where `Instrumented` finds it."""
+    the status): per request only a new trace (`shared.tracing.enter_root`: no live span, a
+    recorded one's span is made when it ends) and the duration; a request that fails with an
+    exception counts as `http_requests_total{status="500"}`. The endpoint must start no span
+    of its own. The app maps the path to it in `observed_endpoints`, where `Instrumented`
+    finds it."""
 
     def __init__(self, endpoint: ASGIApp, service: str, method: str, route: str) -> None:
         self.endpoint = endpoint
         self.name = f"{method} {route}"
-        self.route = route
-        self.tracer = trace.get_tracer("binhyen.http")
+        self.attributes = {"http.request.method": method, "http.route": route}
+        prepare_roots()
         requests = metrics.counter(
             service, "http_requests", "HTTP requests", ("method", "route", "status")
         )
@@ -194,23 +203,18 @@ class ObservedEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        # A webhook always starts a trace (Zalo sends no context); unsampled, no span at all.
-        root = enter_root(self.tracer, self.name, SpanKind.SERVER)
-        span = root[0]
+        # A webhook always starts a trace (Zalo sends no context).
+        root = enter_root(HTTP_SCOPE, self.name, SpanKind.SERVER, self.attributes)
         try:
             await self.endpoint(scope, receive, send)
         except BaseException as exc:
             self.failed.inc()
-            if span is not None:
-                span.record_exception(exc)
-                span.set_status(Status(StatusCode.ERROR))
+            exit_root(root, exc)
             raise
-        finally:
+        else:
             exit_root(root)
-            if span is not None:
-                span.set_attribute("http.route", self.route)
-                span.end()
-            self.duration.observe(time.perf_counter() - started)
+        finally:
+            metrics.BATCHED.observe(self.duration, time.perf_counter() - started)
 
 
 def instrument(app: Any, service: str) -> Instrumented:

@@ -24,20 +24,24 @@ subscribers; the hot paths that use nats-py directly (ingest's publish, broadcas
 `publish_all` and sender, analytics' batches) call `inject` / `batch_span` here.
 """
 
+import asyncio
+import atexit
 import logging
 import random
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
-from typing import Any
+from typing import Any, NamedTuple
 
 from opentelemetry import context, propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider, sampling
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider, sampling
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import (
     Link,
     NonRecordingSpan,
@@ -48,6 +52,7 @@ from opentelemetry.trace import (
     format_trace_id,
 )
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from opentelemetry.trace.status import Status, StatusCode
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +67,9 @@ _root_bound: int | None = None
 # Not sampled, trace id random: the flags (`02`) the SDK gives its own unsampled roots.
 _UNSAMPLED = TraceFlags(TraceFlags.RANDOM_TRACE_ID)
 _UNSAMPLED_FLAGS = f"{_UNSAMPLED:02x}"
+# Sampled, trace id random: what the SDK gives the roots it records.
+_SAMPLED = TraceFlags(TraceFlags.SAMPLED | TraceFlags.RANDOM_TRACE_ID)
+_SAMPLED_FLAGS = f"{_SAMPLED:02x}"
 _ID_LIMIT = sampling.TraceIdRatioBased.TRACE_ID_LIMIT
 _SPAN_ID_MASK = (1 << 64) - 1
 # The `traceparent` of the trace `enter_root` made current, if any.
@@ -98,7 +106,7 @@ def configure_tracing(
     """Install this process's tracer provider, once. Spans are exported to `endpoint` (OTLP
     over HTTP), or handed to `processor` (tests pass an in-memory one, which records every
     trace), or, with neither, not recorded at all (ids and propagation only)."""
-    global _provider, _root_bound
+    global _provider, _root_bound, _finished_roots
     if _provider is not None:
         return _provider
     if processor is not None:
@@ -115,13 +123,18 @@ def configure_tracing(
         sampler=sampler,
         id_generator=_IDS,
     )
-    if processor is not None:
+    if processor is not None:  # a test's: every root handed over at once, as it ends
         provider.add_span_processor(processor)
+        _finished_roots = _FinishedRoots(SpansTo(processor, provider.resource), batch=1)
     elif endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         exporter = OTLPSpanExporter(endpoint=endpoint.rstrip("/") + "/v1/traces")
-        provider.add_span_processor(BatchSpanProcessor(exporter))
+        batches = BatchSpanProcessor(exporter)
+        provider.add_span_processor(batches)
+        from shared.span_export import ExporterProcess
+
+        _finished_roots = _FinishedRoots(ExporterProcess(service, endpoint), batch=64)
     trace.set_tracer_provider(provider)
     _instrument_mongo()
     _provider, _root_bound = provider, bound
@@ -142,35 +155,168 @@ def start_root_span(tracer: trace.Tracer, name: str, kind: SpanKind) -> trace.Sp
     return NonRecordingSpan(SpanContext(trace_id, span_id, False, _UNSAMPLED))
 
 
-RootToken = tuple[trace.Span | None, Token[str | None] | None]
+class Root(NamedTuple):
+    """A trace `enter_root` made current: the token that restores the context variable, and,
+    for a recorded trace, what its span will be made of when `exit_root` finishes it."""
+
+    token: Token[str | None] | None
+    recorded: "_OpenRoot | None"
 
 
-def enter_root(tracer: trace.Tracer, name: str, kind: SpanKind) -> RootToken:
+class _OpenRoot(NamedTuple):
+    scope: str
+    name: str
+    kind: SpanKind
+    attributes: Mapping[str, str]
+    trace_id: int
+    span_id: int
+    start_ns: int
+
+
+# A recorded root that ended, as plain values (JSON can carry them to another process): scope,
+# name, kind (its number), attributes, trace id, span id, start and end (ns since the epoch),
+# and the type of the exception it ended with, if any.
+FinishedRoot = tuple[str, str, int, Mapping[str, str], int, int, int, int, str | None]
+
+
+def enter_root(scope: str, name: str, kind: SpanKind, attributes: Mapping[str, str]) -> Root:
     """Start a new trace and make it current, for a handler that starts no span of its own
     (ingest's webhook; `shared.telemetry.ObservedEndpoint`). The trace's `traceparent` goes
     into a context variable of its own, which `inject` and `current_ids` read, instead of a
     span into the OpenTelemetry context: no context to build and restore, no propagator, on the
-    path of every webhook (docs/observability.md, "What an unsampled request costs"). A trace
-    that is recorded (the sampled share) also gets the SDK's span, with the ids on the header;
-    one that is not (most webhooks) gets no span at all. Returns the recorded span (or None)
-    and the token `exit_root` needs."""
+    path of every webhook (docs/observability.md, "What an unsampled request costs").
+
+    A recorded trace (the sampled share) gets no live SDK span either: its ids and start time
+    are kept, and `exit_root` queues the finished span (`scope` is its instrumentation scope)
+    for export in batches (`_FinishedRoots`). Measured in the running service, the SDK's live
+    span and its export cost a recorded webhook tens of µs, several times what they cost in a
+    tight loop (docs/benchmarks.md, "Observability cost")."""
     bound = _root_bound
     if bound is None:  # no tracing: no trace
-        return None, None
+        return Root(None, None)
     trace_id, span_id = _new_ids()
     if trace_id & _ID_LIMIT < bound:
-        span = _recorded_root(tracer, name, kind, trace_id)
-        ids = span.get_span_context()
-        header = f"00-{trace_id:032x}-{ids.span_id:016x}-{ids.trace_flags:02x}"
-        return span, _root_traceparent.set(header)
-    return None, _root_traceparent.set(f"00-{trace_id:032x}-{span_id:016x}-{_UNSAMPLED_FLAGS}")
+        header = f"00-{trace_id:032x}-{span_id:016x}-{_SAMPLED_FLAGS}"
+        opened = _OpenRoot(scope, name, kind, attributes, trace_id, span_id, time.time_ns())
+        return Root(_root_traceparent.set(header), opened)
+    header = f"00-{trace_id:032x}-{span_id:016x}-{_UNSAMPLED_FLAGS}"
+    return Root(_root_traceparent.set(header), None)
 
 
-def exit_root(root: RootToken) -> None:
-    """Leave the trace `enter_root` made current (a recorded span is the caller's to end)."""
-    token = root[1]
-    if token is not None:
-        _root_traceparent.reset(token)
+def exit_root(root: Root, error: BaseException | None = None) -> None:
+    """Leave the trace `enter_root` made current; a recorded one's span ends now (with an
+    error status naming `error`'s type, if given: never its message, which may quote a
+    citizen)."""
+    if root.token is not None:
+        _root_traceparent.reset(root.token)
+    opened = root.recorded
+    if opened is not None and _finished_roots is not None:
+        _finished_roots.add(
+            (
+                opened.scope,
+                opened.name,
+                opened.kind.value,
+                opened.attributes,
+                opened.trace_id,
+                opened.span_id,
+                opened.start_ns,
+                time.time_ns(),
+                type(error).__name__ if error is not None else None,
+            )
+        )
+
+
+Deliver = Callable[[list[FinishedRoot]], None]
+
+
+class _FinishedRoots:
+    """Recorded roots that ended, delivered together: every `batch` of them, `FLUSH_AFTER_S`
+    after the first one waits, and at exit. `deliver` turns them into SDK spans for a span
+    processor (`SpansTo`: tests, one at a time) or sends them to the exporter's own process
+    (`shared.span_export`: services that export)."""
+
+    FLUSH_AFTER_S = 1.0
+
+    def __init__(self, deliver: Deliver, batch: int) -> None:
+        self._deliver = deliver
+        self._batch = batch
+        self._pending: list[FinishedRoot] = []
+        atexit.register(self.flush)  # before the provider's own shutdown (atexit runs LIFO)
+
+    def add(self, root: FinishedRoot) -> None:
+        pending = self._pending
+        pending.append(root)
+        if len(pending) >= self._batch:
+            self.flush()
+        elif len(pending) == 1:
+            try:
+                asyncio.get_running_loop().call_later(self.FLUSH_AFTER_S, self.flush)
+            except RuntimeError:  # no event loop here to come back later: now
+                self.flush()
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, []
+        if pending:
+            self._deliver(pending)
+
+    def prepare(self) -> None:
+        start = getattr(self._deliver, "start", None)  # the exporter's process, if any
+        if start is not None:
+            start()
+
+
+def prepare_roots() -> None:
+    """For an endpoint that will record roots (`enter_root`), when it is built: what delivers
+    them gets ready now (the exporter's process starts) rather than with the first one."""
+    if _finished_roots is not None:
+        _finished_roots.prepare()
+
+
+class SpansTo:
+    """Finished roots as SDK spans (`ReadableSpan`), handed to a span processor."""
+
+    def __init__(self, processor: SpanProcessor, resource: Resource) -> None:
+        self._processor = processor
+        self._resource = _HashedOnce(resource)
+        self._scopes: dict[str, InstrumentationScope] = {}
+
+    def __call__(self, roots: list[FinishedRoot]) -> None:
+        for root in roots:
+            self._processor.on_end(self.span(root))
+
+    def span(self, root: FinishedRoot) -> ReadableSpan:
+        scope_name, name, kind, attributes, trace_id, span_id, start_ns, end_ns, error = root
+        scope = self._scopes.get(scope_name)
+        if scope is None:
+            scope = self._scopes[scope_name] = InstrumentationScope(scope_name)
+        return ReadableSpan(
+            name=name,
+            context=SpanContext(trace_id, span_id, False, _SAMPLED),
+            parent=None,
+            resource=self._resource,
+            attributes=attributes,
+            kind=SpanKind(kind),
+            status=Status(StatusCode.ERROR, error) if error else Status(),
+            start_time=start_ns,
+            end_time=end_ns,
+            instrumentation_scope=scope,
+        )
+
+
+class _HashedOnce(Resource):
+    """A resource that computes its hash once: the OTLP encoder groups every span it exports
+    by resource, and `Resource.__hash__` renders the attributes as JSON each time (a quarter
+    of the encoding's time per span)."""
+
+    def __init__(self, resource: Resource) -> None:
+        super().__init__(resource.attributes, resource.schema_url)
+        self._hash = super().__hash__()
+
+    def __hash__(self) -> int:
+        return self._hash
+
+
+_finished_roots: _FinishedRoots | None = None
 
 
 def _new_ids() -> tuple[int, int]:

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.ingest.settings import IngestSettings
-from services.ingest.webhook import Publish, Quarantine, Refused, decide
+from services.ingest.webhook import _JSON, Publish, Quarantine, Refused, _accepted, decide
 from shared.events.quarantine import WebhookQuarantined
 from shared.events.zalo import ZaloEventReceived
 from tests.ingest.builders import APP_ID, SECRET, fixture_body, fixture_names, ingest_settings
@@ -166,3 +166,24 @@ async def test_hostile_bodies_over_http_never_500(nats_client, nats_url: str, tm
     quarantined = await stream_messages(nats_client.jetstream(), s.quarantine_stream)
     assert len(quarantined) == 1
     assert "\\ud800" in WebhookQuarantined.model_validate_json(quarantined[0].data).body
+
+
+@given(status=st.text(max_size=12), event_id=st.text(max_size=40))
+@settings(max_examples=300)
+def test_the_rendered_answer_is_the_json_encoders_for_any_words(status: str, event_id: str) -> None:
+    """The 200 answer is rendered without the JSON encoder for ingest's own words and ids;
+    for those and for anything else it is byte for byte what the encoder writes."""
+    expected = _JSON.encode({"status": status, "event_id": event_id}).encode()
+    assert _accepted(status, event_id) == expected
+    assert json.loads(_accepted(status, event_id)) == {"status": status, "event_id": event_id}
+
+
+def test_the_answers_own_words_take_the_short_way() -> None:
+    event_id = "0e582f3c9a1b4d5e8f7a6b5c4d3e2f1a"
+    for status in ("published", "duplicate", "spooled"):
+        expected = f'{{"status":"{status}","event_id":"{event_id}"}}'.encode()
+        assert _accepted(status, event_id) == expected
+    assert (
+        _accepted("quarantined", "q-" + event_id)
+        == _JSON.encode({"status": "quarantined", "event_id": "q-" + event_id}).encode()
+    )

@@ -98,6 +98,7 @@ async def test_only_sampled_webhooks_are_exported_and_every_one_keeps_its_trace_
             raw, headers = signed(body)
             response = await http.post("/webhooks/zalo", content=raw, headers=headers)
             assert response.json()["status"] == "published"
+            assert "server" not in response.headers  # no software banner (shared.serve)
             event_ids.append(response.json()["event_id"])
     nc = await connect(nats.url, name="sampling-test")
     try:

@@ -1,10 +1,12 @@
 """shared.metrics, shared.tracing, shared.telemetry: names, labels, trace ids, multiprocess."""
 
+import asyncio
 import json
 import logging
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import httpx
@@ -13,10 +15,13 @@ from fastapi import FastAPI
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode
+from starlette.types import Receive, Scope, Send
 
 from shared import metrics
 from shared.logging import JsonFormatter
-from shared.telemetry import instrument
+from shared.span_export import ExporterProcess
+from shared.telemetry import ObservedEndpoint, instrument
 from shared.tracing import configure_tracing, headers_trace_id, inject
 from shared.zalo.errors import ZaloHttpError, error_for
 from shared.zalo.telemetry import ZaloTelemetry
@@ -167,10 +172,10 @@ from opentelemetry import trace
 from shared.logging import JsonFormatter
 from shared.tracing import configure_tracing, current_ids, enter_root, exit_root, inject
 configure_tracing("unit")  # no exporter: no trace is recorded, every one keeps its ids
-root = enter_root(trace.get_tracer("t"), "POST /hook", trace.SpanKind.SERVER)
+root = enter_root("t", "POST /hook", trace.SpanKind.SERVER, {})
 record = logging.makeLogRecord({"msg": "inside", "levelname": "INFO", "name": "t"})
 line = json.loads(JsonFormatter().format(record))
-inside = {"span": root[0], "headers": inject({}), "line": line}
+inside = {"recorded": root.recorded, "headers": inject({}), "line": line}
 exit_root(root)
 print(json.dumps({**inside, "after": [inject({}), current_ids()]}))
 """
@@ -186,10 +191,124 @@ def test_an_unrecorded_root_has_no_span_but_its_ids_reach_headers_and_log_lines(
         [sys.executable, "-c", UNRECORDED_ROOT], env=env, check=True, capture_output=True, text=True
     ).stdout
     seen = json.loads(out)
-    assert seen["span"] is None
+    assert seen["recorded"] is None
     version, trace_id, span_id, flags = seen["headers"]["traceparent"].split("-")
     assert (version, flags, len(trace_id), len(span_id)) == ("00", "02", 32, 16)
     assert int(trace_id, 16)
     assert int(span_id, 16)
     assert (seen["line"]["trace_id"], seen["line"]["span_id"]) == (trace_id, span_id)
     assert seen["after"] == [{}, None]
+
+
+def observed_app(service: str) -> FastAPI:
+    """An app whose `POST /hook` is an `ObservedEndpoint` (as ingest's webhook is): it answers
+    with the `traceparent` it would send on, or fails when asked to."""
+    app = FastAPI()
+    app.include_router(metrics.metrics_router())
+
+    async def hook(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["query_string"] == b"fail":
+            raise RuntimeError("a citizen's words")
+        body = json.dumps(inject({})).encode()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+
+    app.observed_endpoints = {"/hook": ObservedEndpoint(hook, service, "POST", "/hook")}  # type: ignore[attr-defined]
+    return app
+
+
+class TestObservedEndpoint:
+    async def test_recorded_roots_become_spans_and_failures_are_counted(
+        self, spans: InMemorySpanExporter
+    ) -> None:
+        """With every trace recorded (a test's processor), each request's root span reaches the
+        processor when it ends: the ids its `traceparent` carried, no parent, the route, and
+        for a failure an error status naming the exception's type (never its message)."""
+        transport = httpx.ASGITransport(app=instrument(observed_app("unit_obs"), "unit_obs"))
+        transport.raise_app_exceptions = False
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            before = (await http.get("/metrics")).text
+            headers = (await http.post("/hook")).json()
+            assert (await http.post("/hook?fail")).status_code == 500
+            after = (await http.get("/metrics")).text
+        ok, failed = spans.get_finished_spans()
+        _, trace_id, span_id, flags = headers["traceparent"].split("-")
+        assert (format(ok.context.trace_id, "032x"), format(ok.context.span_id, "016x")) == (
+            trace_id,
+            span_id,
+        )
+        assert flags == "03"  # sampled, random trace id: as the SDK flags its own roots
+        assert (ok.name, ok.kind, ok.parent) == ("POST /hook", trace.SpanKind.SERVER, None)
+        assert dict(ok.attributes or {}) == {"http.request.method": "POST", "http.route": "/hook"}
+        assert ok.status.status_code == StatusCode.UNSET
+        assert ok.start_time is not None
+        assert ok.end_time is not None
+        assert ok.end_time >= ok.start_time
+        assert failed.status.status_code == StatusCode.ERROR
+        assert failed.status.description == "RuntimeError"
+        assert "citizen" not in repr(failed.events) + str(failed.status.description)
+
+        def moved(name: str, **labels: str) -> float:
+            return sample(after, name, **labels) - sample(before, name, **labels)
+
+        # every request's duration and the failure, though fewer than a batch: the scrape
+        # hands the batched observations over first
+        assert moved("binhyen_unit_obs_http_request_duration_seconds_count", route="/hook") == 2
+        assert moved("binhyen_unit_obs_http_requests_total", route="/hook", status="500") == 1
+
+
+class TestBatched:
+    def test_values_reach_the_library_by_the_batch_and_before_a_scrape(self) -> None:
+        counter = metrics.counter("unit_batched", "things", "Things", ("kind",)).labels("a")
+        histogram = metrics.histogram("unit_batched", "wait_seconds", "Waits")
+        batched = metrics.Batched()
+
+        def values() -> tuple[float, float]:
+            text = metrics.exposition().decode()
+            return (
+                sample(text, "binhyen_unit_batched_things_total", kind="a"),
+                sample(text, "binhyen_unit_batched_wait_seconds_count"),
+            )
+
+        start = values()
+        for _ in range(batched.BATCH - 1):
+            batched.inc(counter)
+            batched.observe(histogram, 0.01)
+        assert values() == start  # waiting for a full batch
+        batched.inc(counter)  # a full batch: everything waiting is handed over
+        assert values() == (start[0] + batched.BATCH, start[1] + batched.BATCH - 1)
+        batched.inc(counter)
+        batched.observe(histogram, 0.01)
+        assert values() == (start[0] + batched.BATCH, start[1] + batched.BATCH - 1)
+        asyncio.run(metrics.run_scrape_hooks())
+        assert values() == (start[0] + batched.BATCH + 1, start[1] + batched.BATCH)
+
+
+class TestExporterProcess:
+    def test_a_child_that_does_not_read_costs_dropped_spans_never_a_wait(self) -> None:
+        """The pipe to the exporter's process is never waited on: once it is full, roots are
+        counted as dropped and the caller goes on."""
+        service = metrics.service()
+        metrics.set_service("unit_export")
+        exporter = ExporterProcess("unit_export", "http://127.0.0.1:9")
+        metrics.set_service(service)
+        exporter._args = [sys.executable, "-c", "import time; time.sleep(60)"]  # never reads
+        root = ("binhyen.http", "POST /hook", 2, {"http.route": "/hook"}, 1, 2, 3, 4, None)
+
+        def dropped() -> float:
+            return sample(metrics.exposition().decode(), "binhyen_unit_export_spans_dropped_total")
+
+        before = dropped()
+        done = threading.Event()
+
+        def fill() -> None:
+            for _ in range(400):  # 400 × 64 lines of ~90 bytes: far more than a pipe holds
+                exporter([root] * 64)
+            done.set()
+
+        threading.Thread(target=fill, daemon=True).start()
+        try:
+            assert done.wait(30), "writing to a full pipe blocked"
+            assert dropped() - before > 0
+        finally:
+            exporter.close(timeout=0.1)
