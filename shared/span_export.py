@@ -10,10 +10,10 @@ holding the GIL) was the largest part of what tracing cost a webhook (docs/bench
 The service never waits for the child: the pipe is non-blocking and written in whole chunks
 of at most `PIPE_BUF` bytes (the kernel writes those whole or not at all), so a child that is
 slow or gone costs dropped spans (counted, `binhyen_<service>_spans_dropped_total`), never a
-stalled webhook. The child is started with the first recorded root and ends when the pipe
-closes (the service exiting), after exporting what it holds. It starts when an endpoint that
-records roots is built (`shared.tracing.prepare_roots`), so a service without one (every
-service but ingest) starts none.
+stalled webhook. The child starts when an endpoint that records roots is built
+(`shared.tracing.prepare_roots`; at the latest with the first root), so a service without one
+(every service but ingest) starts none; it ends when the pipe closes (the service exiting),
+after exporting what it holds.
 
 `python -m shared.span_export SERVICE ENDPOINT` is the child's entry point.
 """

@@ -160,22 +160,13 @@ class Root(NamedTuple):
     for a recorded trace, what its span will be made of when `exit_root` finishes it."""
 
     token: Token[str | None] | None
-    recorded: "_OpenRoot | None"
+    recorded: "OpenRoot | None"
 
 
-class _OpenRoot(NamedTuple):
-    scope: str
-    name: str
-    kind: SpanKind
-    attributes: Mapping[str, str]
-    trace_id: int
-    span_id: int
-    start_ns: int
-
-
-# A recorded root that ended, as plain values (JSON can carry them to another process): scope,
-# name, kind (its number), attributes, trace id, span id, start and end (ns since the epoch),
-# and the type of the exception it ended with, if any.
+# A recorded root, as plain values (JSON can carry them to another process): scope, name, kind
+# (its number), attributes, trace id, span id and start (ns since the epoch); when it ended,
+# also its end and the type of the exception it ended with, if any.
+OpenRoot = tuple[str, str, int, Mapping[str, str], int, int, int]
 FinishedRoot = tuple[str, str, int, Mapping[str, str], int, int, int, int, str | None]
 
 
@@ -197,7 +188,7 @@ def enter_root(scope: str, name: str, kind: SpanKind, attributes: Mapping[str, s
     trace_id, span_id = _new_ids()
     if trace_id & _ID_LIMIT < bound:
         header = f"00-{trace_id:032x}-{span_id:016x}-{_SAMPLED_FLAGS}"
-        opened = _OpenRoot(scope, name, kind, attributes, trace_id, span_id, time.time_ns())
+        opened = (scope, name, kind.value, attributes, trace_id, span_id, time.time_ns())
         return Root(_root_traceparent.set(header), opened)
     header = f"00-{trace_id:032x}-{span_id:016x}-{_UNSAMPLED_FLAGS}"
     return Root(_root_traceparent.set(header), None)
@@ -211,19 +202,8 @@ def exit_root(root: Root, error: BaseException | None = None) -> None:
         _root_traceparent.reset(root.token)
     opened = root.recorded
     if opened is not None and _finished_roots is not None:
-        _finished_roots.add(
-            (
-                opened.scope,
-                opened.name,
-                opened.kind.value,
-                opened.attributes,
-                opened.trace_id,
-                opened.span_id,
-                opened.start_ns,
-                time.time_ns(),
-                type(error).__name__ if error is not None else None,
-            )
-        )
+        error_type = type(error).__name__ if error is not None else None
+        _finished_roots.add((*opened, time.time_ns(), error_type))
 
 
 Deliver = Callable[[list[FinishedRoot]], None]
